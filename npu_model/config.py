@@ -1,0 +1,149 @@
+"""The one NPU configuration object shared by the compiler, the golden model and the RTL.
+
+Every hardware parameter that changes what a program may do or how long it takes lives here,
+so that a program compiled for one configuration can be checked against the configuration a
+model or a design was built for (see `NpuConfig.mismatches`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import NpuError
+from .isa import FIELD_BY_NAME, INSTRUCTION_BYTES
+
+__all__ = ["NpuConfig", "ConfigError", "BUFFER_NAMES", "LANE_CHOICES"]
+
+LANE_CHOICES = (1, 2, 4, 8, 16)
+#: Data buffers in the order of their ISA buffer codes (see `npu_model.isa.Buffer`).
+BUFFER_NAMES = ("wbuf", "abuf", "sbuf")
+#: Largest data buffer the ISA's address fields can reach.
+MAX_DATA_BUFFER_BYTES = 1 << FIELD_BY_NAME["a_base"].bits
+#: Largest LUT memory the ISA's `lut_base` field can reach.
+MAX_LUT_ENTRIES = 1 << FIELD_BY_NAME["lut_base"].bits
+
+KIB = 1024
+
+
+class ConfigError(NpuError, ValueError):
+    """A configuration value is out of range or of the wrong type."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class NpuConfig:
+    """A frozen, validated NPU configuration.
+
+    lanes:        parallel MAC lanes (one instruction produces up to `lanes` outputs).
+    wbuf_bytes:   weight SRAM: weights, bias/requantisation records, constants (read-only at run time).
+    abuf_bytes:   activation SRAM: per-frame tensors, input and output regions.
+    sbuf_bytes:   state SRAM: tensors that persist across frames (GRU state, past frames, skips).
+    imem_bytes:   instruction memory (32-byte instruction words).
+    lut_entries:  int16 entries of the lookup-table memory (sigmoid, tanh, exp, ...).
+    acc_bits:     accumulator width; sums wrap modulo 2**acc_bits.
+    clock_mhz:    clock used to turn cycles into time in reports (does not change behaviour).
+    """
+
+    lanes: int = 8
+    wbuf_bytes: int = 512 * KIB
+    abuf_bytes: int = 256 * KIB
+    sbuf_bytes: int = 128 * KIB
+    imem_bytes: int = 4096 * KIB
+    lut_entries: int = 4096
+    acc_bits: int = 32
+    clock_mhz: float = 200.0
+
+    def __post_init__(self):
+        _check_int("lanes", self.lanes)
+        if self.lanes not in LANE_CHOICES:
+            raise ConfigError(f"lanes: must be one of {', '.join(map(str, LANE_CHOICES))}, not {self.lanes}")
+        for name in BUFFER_NAMES:
+            value = getattr(self, f"{name}_bytes")
+            _check_int(f"{name}_bytes", value)
+            if not 16 <= value <= MAX_DATA_BUFFER_BYTES or value % 16:
+                raise ConfigError(f"{name}_bytes: must be a multiple of 16 between 16 and "
+                                  f"{MAX_DATA_BUFFER_BYTES} (the ISA's address range), not {value}")
+        _check_int("imem_bytes", self.imem_bytes)
+        if self.imem_bytes < INSTRUCTION_BYTES or self.imem_bytes % INSTRUCTION_BYTES:
+            raise ConfigError(f"imem_bytes: must be a positive multiple of {INSTRUCTION_BYTES} "
+                              f"(one instruction word), not {self.imem_bytes}")
+        if self.imem_bytes > 1 << 26:
+            raise ConfigError(f"imem_bytes: at most {1 << 26} (2 M instructions), not {self.imem_bytes}")
+        _check_int("lut_entries", self.lut_entries)
+        if not 2 <= self.lut_entries <= MAX_LUT_ENTRIES or self.lut_entries & (self.lut_entries - 1):
+            raise ConfigError(f"lut_entries: must be a power of two between 2 and {MAX_LUT_ENTRIES}, "
+                              f"not {self.lut_entries}")
+        _check_int("acc_bits", self.acc_bits)
+        if not 16 <= self.acc_bits <= 48:
+            raise ConfigError(f"acc_bits: must be between 16 and 48, not {self.acc_bits}")
+        if isinstance(self.clock_mhz, bool) or not isinstance(self.clock_mhz, (int, float)):
+            raise ConfigError(f"clock_mhz: must be a number, not {type(self.clock_mhz).__name__}")
+        if not 0 < self.clock_mhz <= 10_000:
+            raise ConfigError(f"clock_mhz: must be in (0, 10000], not {self.clock_mhz}")
+        object.__setattr__(self, "clock_mhz", float(self.clock_mhz))
+
+    # Derived figures -------------------------------------------------------------------------
+    @property
+    def imem_words(self) -> int:
+        return self.imem_bytes // INSTRUCTION_BYTES
+
+    def buffer_bytes(self, name: str) -> int:
+        """Size of a data buffer by name ('wbuf', 'abuf', 'sbuf')."""
+        return getattr(self, f"{name}_bytes")
+
+    # Comparison and serialisation -------------------------------------------------------------
+    def mismatches(self, other: "NpuConfig", *, ignore=("clock_mhz",)) -> list[str]:
+        """Fields whose values differ, as 'name: self != other'; the clock only changes reports."""
+        out = []
+        for f in dataclasses.fields(self):
+            if f.name in ignore:
+                continue
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            if a != b:
+                out.append(f"{f.name}: {a} != {b}")
+        return out
+
+    def replace(self, **changes) -> "NpuConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_dict(cls, data, *, source: str = "config") -> "NpuConfig":
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a JSON object, not {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"{source}: unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        try:
+            return cls(**data)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+
+    @classmethod
+    def from_json(cls, text: str, *, source: str = "config") -> "NpuConfig":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{source}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        return cls.from_dict(data, source=source)
+
+    @classmethod
+    def load(cls, path) -> "NpuConfig":
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+        return cls.from_json(text, source=str(path))
+
+
+def _check_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name}: must be an integer, not {type(value).__name__} {value!r}")

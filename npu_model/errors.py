@@ -1,0 +1,45 @@
+"""Errors that reach a user as one line and a non-zero exit code, never as a traceback."""
+from __future__ import annotations
+
+import functools
+import sys
+
+__all__ = ["NpuError", "NpuFault", "ProgramFormatError", "cli_errors"]
+
+
+class NpuError(Exception):
+    """Base of every error the tools report to the user as one line (exit code 2)."""
+
+    exit_code = 2
+
+
+class ProgramFormatError(NpuError):
+    """A program file is malformed, truncated, corrupt or for another configuration."""
+
+
+class NpuFault(NpuError):
+    """The NPU stopped on an instruction: names the pc, the instruction and the reason.
+
+    The RTL raises the same fault (error flag and faulting pc) on the same instruction.
+    """
+
+    def __init__(self, pc: int, text: str, reason: str, *, kind: str):
+        self.pc, self.text, self.reason, self.kind = pc, text, reason, kind
+        super().__init__(f"fault at pc {pc} ({text}): {reason}")
+
+
+def cli_errors(main):
+    """Wrap a command-line entry point: an `NpuError` becomes 'error: ...' and its exit code."""
+
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs):
+        try:
+            return main(*args, **kwargs)
+        except NpuError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return exc.exit_code
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+
+    return wrapper

@@ -1,0 +1,274 @@
+"""The instruction set, defined once.
+
+`FIELDS` is the single table of the 256-bit instruction word; `OPCODES` says what every opcode
+does and which fields it uses. Encoding, decoding (scalar and vectorised), the assembler's
+syntax, `docs/isa.md`'s tables and the RTL decoder's `StructLayout` are all generated from these
+two tables. Nothing else in the project may spell out a field position or an opcode number.
+"""
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "Opcode", "Buffer", "DType", "Act", "OpClass", "Field", "FIELDS", "FIELD_BY_NAME", "OPCODES",
+    "OpcodeInfo", "INSTRUCTION_BITS", "INSTRUCTION_BYTES", "RESERVED_BITS", "OPERANDS", "Instruction",
+    "encode", "decode", "decode_words", "field_layout", "markdown_field_table", "markdown_opcode_table",
+]
+
+INSTRUCTION_BITS = 256
+INSTRUCTION_BYTES = INSTRUCTION_BITS // 8
+
+
+class Opcode(enum.IntEnum):
+    NOP = 0
+    MAC = 1
+    ADD = 2
+    SUB = 3
+    MUL = 4
+    MAX = 5
+    MIN = 6
+    MOV = 7
+    SYNC_IN = 8
+    SYNC_OUT = 9
+    EOF = 10
+
+
+class Buffer(enum.IntEnum):
+    """Buffer select codes of operand fields. IMEM is encodable so that a write into it can fault."""
+    WBUF = 0
+    ABUF = 1
+    SBUF = 2
+    IMEM = 3
+
+
+class DType(enum.IntEnum):
+    I8 = 0
+    I16 = 1
+
+    @property
+    def size(self) -> int:
+        return 1 if self is DType.I8 else 2
+
+    @property
+    def bits(self) -> int:
+        return 8 * self.size
+
+
+class Act(enum.IntEnum):
+    NONE = 0
+    RELU = 1
+    LUT = 2
+
+
+class OpClass(enum.Enum):
+    MAC = "mac"          # N dot products of R terms, one write per lane at the end
+    ELEMENTWISE = "ew"   # R vectors of N elements, one write per lane per step
+    CONTROL = "ctl"      # no data access
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    bits: int
+    signed: bool
+    doc: str
+
+    @property
+    def lo(self) -> int:
+        return _OFFSETS[self.name]
+
+    @property
+    def min(self) -> int:
+        return -(1 << (self.bits - 1)) if self.signed else 0
+
+    @property
+    def max(self) -> int:
+        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
+
+
+def _operand_fields(op: str, role: str) -> list[Field]:
+    return [
+        Field(f"{op}_buf", 2, False, f"{role}: buffer (0 wbuf, 1 abuf, 2 sbuf, 3 imem)"),
+        Field(f"{op}_dtype", 1, False, f"{role}: element type (0 int8, 1 int16)"),
+        Field(f"{op}_base", 20, False, f"{role}: byte address of step 0, lane 0"),
+        Field(f"{op}_rstride", 16, True, f"{role}: bytes added per step r"),
+        Field(f"{op}_lstride", 16, True, f"{role}: bytes added per lane (0 = broadcast one element)"),
+    ]
+
+
+#: The instruction word, least significant bit first. Bits above the last field are reserved (0).
+FIELDS: tuple[Field, ...] = (
+    Field("opcode", 5, False, "operation (see the opcode table)"),
+    Field("n", 5, False, "active lanes, 1..lanes; lanes n and above neither read nor write"),
+    Field("r", 16, False, "steps: terms of each dot product (MAC) or vectors processed (element-wise)"),
+    *_operand_fields("a", "operand A"),
+    *_operand_fields("b", "operand B"),
+    *_operand_fields("d", "destination D"),
+    Field("p_base", 20, False, "byte address in wbuf of the 8-byte parameter record (bias, mult, shift)"),
+    Field("p_vec", 1, False, "1: lane l uses the record at p_base + 8*l; 0: all lanes share one record"),
+    Field("act", 2, False, "activation after requantisation (0 none, 1 relu, 2 lut)"),
+    Field("lut_base", 14, False, "first LUT entry of the table used by act=lut"),
+    Field("lut_log2", 4, False, "act=lut: the table has 2**lut_log2 entries, indexed by a signed value"),
+    Field("acc_in", 1, False, "MAC: 0 start from the bias, 1 continue the accumulators of the previous MAC"),
+    Field("acc_out", 1, False, "MAC: 0 requantise and write, 1 hold the accumulators (no write)"),
+    Field("port", 4, False, "SYNC_IN / SYNC_OUT: host I/O port number"),
+)
+FIELD_BY_NAME = {f.name: f for f in FIELDS}
+_OFFSETS = {}
+_pos = 0
+for _f in FIELDS:
+    _OFFSETS[_f.name] = _pos
+    _pos += _f.bits
+RESERVED_BITS = INSTRUCTION_BITS - _pos
+assert RESERVED_BITS >= 0
+del _pos, _f
+
+#: operand letter -> its role; an operand's fields are named '<letter>_<part>'.
+OPERANDS = {"a": "read", "b": "read", "d": "write"}
+_OPERAND_PARTS = ("buf", "dtype", "base", "rstride", "lstride")
+_COMPUTE_COMMON = ("n", "r", "p_base", "p_vec", "act", "lut_base", "lut_log2")
+
+
+def _operand(letter):
+    return tuple(f"{letter}_{part}" for part in _OPERAND_PARTS)
+
+
+@dataclass(frozen=True)
+class OpcodeInfo:
+    opcode: Opcode
+    op_class: OpClass
+    uses: frozenset          # fields the opcode reads; every other field must be 0
+    summary: str
+
+    @property
+    def mnemonic(self) -> str:
+        return self.opcode.name.lower()
+
+    @property
+    def reads_b(self) -> bool:
+        return "b_buf" in self.uses
+
+
+def _info(opcode, op_class, fields, summary):
+    return OpcodeInfo(opcode, op_class, frozenset(("opcode",) + tuple(fields)), summary)
+
+
+_BINARY = _COMPUTE_COMMON + _operand("a") + _operand("b") + _operand("d")
+OPCODES: dict[Opcode, OpcodeInfo] = {
+    info.opcode: info for info in (
+        _info(Opcode.NOP, OpClass.CONTROL, (), "do nothing for one cycle"),
+        _info(Opcode.MAC, OpClass.MAC,
+              tuple(f for f in _BINARY if f != "d_rstride") + ("acc_in", "acc_out"),
+              "lane l: acc = bias + sum over r of A[r,l] * B[r,l]; then requantise, activate, write D[l]"),
+        _info(Opcode.ADD, OpClass.ELEMENTWISE, _BINARY, "D[r,l] = post(A[r,l] + B[r,l])"),
+        _info(Opcode.SUB, OpClass.ELEMENTWISE, _BINARY, "D[r,l] = post(A[r,l] - B[r,l])"),
+        _info(Opcode.MUL, OpClass.ELEMENTWISE, _BINARY, "D[r,l] = post(A[r,l] * B[r,l])"),
+        _info(Opcode.MAX, OpClass.ELEMENTWISE, _BINARY, "D[r,l] = post(max(A[r,l], B[r,l]))"),
+        _info(Opcode.MIN, OpClass.ELEMENTWISE, _BINARY, "D[r,l] = post(min(A[r,l], B[r,l]))"),
+        _info(Opcode.MOV, OpClass.ELEMENTWISE, _COMPUTE_COMMON + _operand("a") + _operand("d"),
+              "D[r,l] = post(A[r,l]): strided copy, requantise, saturate, ReLU or table lookup"),
+        _info(Opcode.SYNC_IN, OpClass.CONTROL, ("port",),
+              "wait until every earlier instruction retired and the host's input for port is in place (fence)"),
+        _info(Opcode.SYNC_OUT, OpClass.CONTROL, ("port",),
+              "wait until every earlier instruction retired, then signal output port ready (fence)"),
+        _info(Opcode.EOF, OpClass.CONTROL, (),
+              "end of frame: wait until every earlier instruction retired, then stop (fence)"),
+    )
+}
+
+
+# The instruction value object is generated from the field table.
+Instruction = dataclasses.make_dataclass(
+    "Instruction",
+    [(f.name, int, dataclasses.field(default=0)) for f in FIELDS],
+    frozen=True,
+    namespace={
+        "__doc__": "One decoded instruction: one attribute per entry of `FIELDS` (raw integers).",
+        "info": property(lambda self: OPCODES.get(self.opcode)),
+        "replace": lambda self, **kw: dataclasses.replace(self, **kw),
+        "fields": lambda self: {f.name: getattr(self, f.name) for f in FIELDS},
+    },
+)
+Instruction.__module__ = __name__
+
+
+def encode(ins) -> bytes:
+    """Pack an `Instruction` into its 32-byte little-endian word; values out of a field's range raise."""
+    word = 0
+    for f in FIELDS:
+        value = int(getattr(ins, f.name))
+        if not f.min <= value <= f.max:
+            raise ValueError(f"field {f.name}: {value} does not fit {f.bits} "
+                             f"{'signed' if f.signed else 'unsigned'} bits ({f.min}..{f.max})")
+        word |= (value & ((1 << f.bits) - 1)) << f.lo
+    return word.to_bytes(INSTRUCTION_BYTES, "little")
+
+
+def decode(word: bytes):
+    """Unpack one 32-byte word. Returns (Instruction, reserved) where reserved is the value of the
+    bits above the last field (must be 0 in a legal instruction)."""
+    value = int.from_bytes(word, "little")
+    kwargs = {}
+    for f in FIELDS:
+        raw = (value >> f.lo) & ((1 << f.bits) - 1)
+        if f.signed and raw >> (f.bits - 1):
+            raw -= 1 << f.bits
+        kwargs[f.name] = raw
+    return Instruction(**kwargs), value >> (INSTRUCTION_BITS - RESERVED_BITS)
+
+
+def decode_words(words: np.ndarray) -> dict[str, np.ndarray]:
+    """Vectorised decode of an (M, 32) uint8 array: one int64 array per field, plus 'reserved'."""
+    words = np.ascontiguousarray(words, dtype=np.uint8).reshape(-1, INSTRUCTION_BYTES)
+    bits = np.unpackbits(words, axis=1, bitorder="little").astype(np.int64)
+    out = {}
+    for f in FIELDS:
+        weights = np.left_shift(np.int64(1), np.arange(f.bits, dtype=np.int64))
+        raw = bits[:, f.lo:f.lo + f.bits] @ weights
+        if f.signed:
+            raw = np.where(raw >= 1 << (f.bits - 1), raw - (1 << f.bits), raw)
+        out[f.name] = raw
+    out["reserved"] = bits[:, INSTRUCTION_BITS - RESERVED_BITS:].any(axis=1).astype(np.int64)
+    return out
+
+
+def field_layout() -> list[tuple[str, int, int, bool]]:
+    """(name, lsb, bits, signed) for every field, LSB first: what the RTL decoder is built from."""
+    return [(f.name, f.lo, f.bits, f.signed) for f in FIELDS]
+
+
+def markdown_field_table() -> str:
+    rows = ["| field | bits | lsb | signed | meaning |", "|---|---|---|---|---|"]
+    for f in FIELDS:
+        rows.append(f"| `{f.name}` | {f.bits} | {f.lo} | {'yes' if f.signed else 'no'} | {f.doc} |")
+    rows.append(f"| (reserved) | {RESERVED_BITS} | {INSTRUCTION_BITS - RESERVED_BITS} | no | must be 0 |")
+    return "\n".join(rows)
+
+
+def _used_fields_text(info: OpcodeInfo) -> str:
+    """Fields an opcode uses, an operand's five fields shown as its letter (A, B, D)."""
+    words, done = [], set()
+    for f in FIELDS:
+        name = f.name
+        if name == "opcode" or name not in info.uses or name in done:
+            continue
+        letter = name.split("_")[0]
+        group = _operand(letter) if letter in OPERANDS else ()
+        if group and all(g in info.uses for g in group):
+            words.append(letter.upper())
+            done.update(group)
+        else:
+            words.append(f"`{name}`")
+    return ", ".join(words) or "-"
+
+
+def markdown_opcode_table() -> str:
+    rows = ["| opcode | mnemonic | class | fields used | meaning |", "|---|---|---|---|---|"]
+    for op, info in OPCODES.items():
+        rows.append(f"| {int(op)} | `{info.mnemonic}` | {info.op_class.value} | "
+                    f"{_used_fields_text(info)} | {info.summary} |")
+    return "\n".join(rows)
