@@ -23,6 +23,8 @@ class NpuFault(NpuError):
     The RTL raises the same fault (error flag and faulting pc) on the same instruction.
     """
 
+    exit_code = 3
+
     def __init__(self, pc: int, text: str, reason: str, *, kind: str):
         self.pc, self.text, self.reason, self.kind = pc, text, reason, kind
         super().__init__(f"fault at pc {pc} ({text}): {reason}")

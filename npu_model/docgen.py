@@ -1,0 +1,62 @@
+"""Regenerate the tables in docs/ that are derived from code (`make docs`).
+
+The ISA field and opcode tables and the timing constants are written between
+`<!-- BEGIN GENERATED: name -->` and `<!-- END GENERATED: name -->` markers; the tests call
+`stale_blocks()` so a page that disagrees with the code fails the suite.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from . import isa, timing
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def _constants_table() -> str:
+    rows = ["| name | value | meaning |", "|---|---|---|"]
+    rows += [f"| `{name}` | {value} | {meaning} |" for name, value, meaning in timing.CONSTANTS]
+    return "\n".join(rows)
+
+
+BLOCKS = {
+    ("isa.md", "fields"): isa.markdown_field_table,
+    ("isa.md", "opcodes"): isa.markdown_opcode_table,
+    ("timing.md", "constants"): _constants_table,
+}
+
+
+def _pattern(name):
+    return re.compile(rf"(<!-- BEGIN GENERATED: {name} -->\n)(.*?)(<!-- END GENERATED: {name} -->)", re.S)
+
+
+def render(text: str, page: str) -> str:
+    for (file, name), make in BLOCKS.items():
+        if file == page:
+            text, count = _pattern(name).subn(lambda m: m[1] + make() + "\n" + m[3], text)
+            if count != 1:
+                raise ValueError(f"docs/{page}: marker for generated block {name!r} missing")
+    return text
+
+
+def stale_blocks(docs: Path = DOCS) -> list[str]:
+    """Pages whose generated blocks differ from what the code generates now."""
+    pages = sorted({file for file, _ in BLOCKS})
+    return [p for p in pages if render((docs / p).read_text(), p) != (docs / p).read_text()]
+
+
+def main() -> int:
+    for page in sorted({file for file, _ in BLOCKS}):
+        path = DOCS / page
+        text = path.read_text()
+        new = render(text, page)
+        if new != text:
+            path.write_text(new)
+            print(f"updated docs/{page}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
