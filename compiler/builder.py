@@ -1,0 +1,242 @@
+"""Builds a `Program`: static pools in wbuf/sbuf/LUT, liveness-based abuf allocation, code.
+
+The lowering asks for storage and emits instructions through one `ProgramBuilder`; the builder
+records which layer asked for what, so that when a model does not fit, the error names the
+layer, the buffer, the bytes needed and the bytes the configuration has.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from npu_model.config import NpuConfig
+from npu_model.errors import NpuError
+from npu_model.isa import INSTRUCTION_BYTES, Instruction, Opcode, encode
+from npu_model.program import Layer, Port, Program, Symbol
+
+__all__ = ["FitError", "Arena", "ProgramBuilder", "PARAM_RECORD"]
+
+#: The 8-byte parameter record of docs/isa.md.
+PARAM_RECORD = np.dtype([("bias", "<i4"), ("mult", "<i2"), ("shift", "u1"), ("pad", "u1")])
+
+
+class FitError(NpuError):
+    """The model does not fit the configuration's buffers."""
+
+
+class Arena:
+    """First-fit allocator over one buffer, tracking the high-water mark and who first overflowed.
+
+    Allocation never fails here: the arena grows past its capacity so that the compiler can say
+    how many bytes the model needs in all, then `check()` raises with that figure.
+    """
+
+    def __init__(self, name: str, capacity: int):
+        self.name, self.capacity = name, capacity
+        self.live: dict[str, tuple[int, int]] = {}   # name -> (offset, nbytes)
+        self.peak = 0
+        self.first_overflow: str | None = None      # layer whose allocation first passed capacity
+
+    def alloc(self, name: str, nbytes: int, *, layer: str, align: int = 4) -> int:
+        if name in self.live:
+            raise ValueError(f"{self.name}: {name!r} allocated twice")
+        offset = 0
+        for start, size in sorted(self.live.values()):
+            if start - offset >= nbytes:
+                break
+            offset = max(offset, _round_up(start + size, align))
+        self.live[name] = (offset, nbytes)
+        end = offset + nbytes
+        if end > self.peak:
+            self.peak = end
+            if end > self.capacity and self.first_overflow is None:
+                self.first_overflow = layer
+        return offset
+
+    def free(self, name: str) -> None:
+        del self.live[name]
+
+    def check(self, config_key: str) -> None:
+        if self.peak > self.capacity:
+            raise FitError(f"model does not fit: layer {self.first_overflow!r} needs {self.name} "
+                           f"{self.peak:,} bytes, the configuration has {self.capacity:,} ({config_key})")
+
+
+class _Pool:
+    """An append-only image (wbuf, sbuf) with content deduplication for small shared blocks."""
+
+    def __init__(self, name: str, capacity: int):
+        self.name, self.capacity = name, capacity
+        self.image = bytearray()
+        self.first_overflow: str | None = None
+        self._dedupe: dict[bytes, int] = {}
+
+    def add(self, data: bytes, *, layer: str, align: int, dedupe: bool = False) -> int:
+        if dedupe and data in self._dedupe:
+            return self._dedupe[data]
+        offset = _round_up(len(self.image), align)
+        self.image.extend(bytes(offset - len(self.image)))
+        self.image.extend(data)
+        if len(self.image) > self.capacity and self.first_overflow is None:
+            self.first_overflow = layer
+        if dedupe:
+            self._dedupe[data] = offset
+        return offset
+
+    def check(self, config_key: str) -> None:
+        if len(self.image) > self.capacity:
+            raise FitError(f"model does not fit: layer {self.first_overflow!r} needs {self.name} "
+                           f"{len(self.image):,} bytes, the configuration has {self.capacity:,} ({config_key})")
+
+
+class ProgramBuilder:
+    def __init__(self, config: NpuConfig):
+        self.config = config
+        self.wbuf = _Pool("wbuf", config.wbuf_bytes)
+        self.sbuf = _Pool("sbuf", config.sbuf_bytes)
+        self.abuf = Arena("abuf", config.abuf_bytes)
+        self.code: list[bytes] = []
+        self.lut: list[int] = []
+        self._tables: dict[bytes, tuple[int, int]] = {}
+        self.symbols: list[Symbol] = []
+        self.layers: list[Layer] = []
+        self.inputs: list[Port] = []
+        self.outputs: list[Port] = []
+        self.current_layer = "(program)"
+        self._imem_overflow: str | None = None
+        self._lut_overflow: str | None = None
+
+    @property
+    def pc(self) -> int:
+        return len(self.code)
+
+    # Static data ------------------------------------------------------------------------------
+    def weights(self, name: str, array: np.ndarray, *, align: int = 8) -> int:
+        """Place a read-only block (int8 or int16, C order) in wbuf; returns its byte address."""
+        array = np.ascontiguousarray(array)
+        if array.dtype not in (np.int8, np.int16):
+            raise TypeError(f"weights {name!r}: int8 or int16 expected, not {array.dtype}")
+        offset = self.wbuf.add(array.astype(array.dtype.newbyteorder("<")).tobytes(),
+                               layer=self.current_layer, align=align)
+        self._symbol(name, "wbuf", offset, array)
+        return offset
+
+    def params(self, bias, mult, shift) -> int:
+        """Parameter records (one per lane or one shared), deduplicated; returns the address."""
+        bias, mult, shift = np.broadcast_arrays(np.asarray(bias, np.int64), np.asarray(mult, np.int64),
+                                                np.asarray(shift, np.int64))
+        records = np.zeros(bias.size, PARAM_RECORD)
+        for field, values, lo, hi in (("bias", bias, -(1 << 31), (1 << 31) - 1),
+                                      ("mult", mult, -(1 << 15), (1 << 15) - 1), ("shift", shift, 0, 63)):
+            if values.size and (values.min() < lo or values.max() > hi):
+                raise ValueError(f"layer {self.current_layer}: {field} outside {lo}..{hi}")
+            records[field] = values.reshape(-1)
+        return self.wbuf.add(records.tobytes(), layer=self.current_layer, align=8, dedupe=True)
+
+    def constant(self, values, dtype=np.int8) -> int:
+        """A small read-only constant vector (zeros, ones) shared by every layer that needs it."""
+        data = np.ascontiguousarray(values, dtype=np.dtype(dtype).newbyteorder("<")).tobytes()
+        return self.wbuf.add(data, layer=self.current_layer, align=8, dedupe=True)
+
+    def table(self, name: str, values: np.ndarray) -> tuple[int, int]:
+        """An int16 LUT of 2**k entries; returns (lut_base, k). Identical tables are shared."""
+        values = np.asarray(values, np.int16)
+        k = int(values.size).bit_length() - 1
+        if values.size != 1 << k or not 1 <= k <= 14:
+            raise ValueError(f"table {name!r}: size must be a power of two between 2 and 16384, not {values.size}")
+        key = values.tobytes()
+        if key not in self._tables:
+            base = _round_up(len(self.lut), values.size)       # aligned: a table never straddles
+            self.lut.extend([0] * (base - len(self.lut)))
+            self.lut.extend(values.tolist())
+            if len(self.lut) > self.config.lut_entries and self._lut_overflow is None:
+                self._lut_overflow = self.current_layer
+            self._tables[key] = (base, k)
+        return self._tables[key]
+
+    def state(self, name: str, init: np.ndarray) -> int:
+        """Storage in sbuf that survives across frames, with its initial contents."""
+        init = np.ascontiguousarray(init)
+        offset = self.sbuf.add(init.astype(init.dtype.newbyteorder("<")).tobytes(),
+                               layer=self.current_layer, align=8)
+        self._symbol(name, "sbuf", offset, init)
+        return offset
+
+    # Activations ------------------------------------------------------------------------------
+    def alloc(self, name: str, shape, dtype) -> int:
+        """abuf storage for a per-frame tensor, live until `free(name)`."""
+        dtype = np.dtype(dtype)
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        offset = self.abuf.alloc(name, nbytes, layer=self.current_layer)
+        self.symbols.append(Symbol(name=name, buf="abuf", offset=offset, nbytes=nbytes,
+                                   dtype=_dtype_name(dtype), shape=tuple(int(s) for s in shape),
+                                   layer=self.current_layer))
+        return offset
+
+    def free(self, name: str) -> None:
+        self.abuf.free(name)
+
+    def input_port(self, name, buf, offset, shape, dtype) -> int:
+        self.inputs.append(Port(name=name, buf=buf, offset=offset, dtype=_dtype_name(np.dtype(dtype)),
+                                shape=tuple(shape)))
+        return len(self.inputs) - 1
+
+    def output_port(self, name, buf, offset, shape, dtype) -> int:
+        self.outputs.append(Port(name=name, buf=buf, offset=offset, dtype=_dtype_name(np.dtype(dtype)),
+                                 shape=tuple(shape)))
+        return len(self.outputs) - 1
+
+    # Code ---------------------------------------------------------------------------------------
+    def emit(self, opcode: Opcode, **fields) -> int:
+        """Append one instruction; field values are checked by the ISA encoder."""
+        word = encode(Instruction(opcode=int(opcode), **fields))
+        self.code.append(word)
+        if len(self.code) * INSTRUCTION_BYTES > self.config.imem_bytes and self._imem_overflow is None:
+            self._imem_overflow = self.current_layer
+        return len(self.code) - 1
+
+    @contextlib.contextmanager
+    def layer(self, name: str, op: str, macs: int = 0):
+        """Everything emitted or allocated inside belongs to layer `name`."""
+        outer, start = self.current_layer, self.pc
+        self.current_layer = name
+        try:
+            yield
+        finally:
+            self.current_layer = outer
+        self.layers.append(Layer(name=name, op=op, pc_start=start, pc_end=self.pc, macs=int(macs)))
+
+    def build(self, meta: dict | None = None) -> Program:
+        """The finished program; raises FitError naming the first buffer that does not fit."""
+        self.wbuf.check("wbuf_bytes")
+        self.sbuf.check("sbuf_bytes")
+        self.abuf.check("abuf_bytes")
+        need = len(self.code) * INSTRUCTION_BYTES
+        if need > self.config.imem_bytes:
+            raise FitError(f"model does not fit: layer {self._imem_overflow!r} needs imem {need:,} bytes "
+                           f"({len(self.code):,} instructions), the configuration has "
+                           f"{self.config.imem_bytes:,} (imem_bytes)")
+        if len(self.lut) > self.config.lut_entries:
+            raise FitError(f"model does not fit: layer {self._lut_overflow!r} needs {len(self.lut):,} LUT "
+                           f"entries, the configuration has {self.config.lut_entries:,} (lut_entries)")
+        meta = dict(meta or {})
+        meta.setdefault("abuf_peak_bytes", self.abuf.peak)
+        return Program(config=self.config, code=np.frombuffer(b"".join(self.code), np.uint8),
+                       wbuf=bytes(self.wbuf.image), sbuf=bytes(self.sbuf.image),
+                       lut=np.array(self.lut, np.int16), inputs=self.inputs, outputs=self.outputs,
+                       symbols=self.symbols, layers=self.layers, meta=meta)
+
+    def _symbol(self, name, buf, offset, array):
+        self.symbols.append(Symbol(name=name, buf=buf, offset=offset, nbytes=array.nbytes,
+                                   dtype=_dtype_name(array.dtype), shape=tuple(array.shape),
+                                   layer=self.current_layer))
+
+
+def _dtype_name(dtype: np.dtype) -> str:
+    return {1: "i8", 2: "i16"}.get(np.dtype(dtype).itemsize, np.dtype(dtype).name)
+
+
+def _round_up(value: int, align: int) -> int:
+    return -(-value // align) * align

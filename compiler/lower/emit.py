@@ -1,0 +1,99 @@
+"""Low-level emission shared by the kernels: operands, parameter records, LUTs, statistics."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from npu_model.isa import Act, Buffer, DType, Opcode
+
+from .tensor import Post
+
+__all__ = ["Operand", "KernelResult", "Records", "emit_compute"]
+
+
+@dataclass(frozen=True)
+class Operand:
+    """One instruction operand: X(s, l) = base + s*rstride + l*lstride in `buf`."""
+    buf: Buffer
+    dtype: DType
+    base: int
+    rstride: int = 0
+    lstride: int = 0
+
+    def fields(self, letter: str) -> dict:
+        return {f"{letter}_buf": int(self.buf), f"{letter}_dtype": int(self.dtype),
+                f"{letter}_base": int(self.base), f"{letter}_rstride": int(self.rstride),
+                f"{letter}_lstride": int(self.lstride)}
+
+
+@dataclass
+class KernelResult:
+    """What a kernel emitted: instruction count, MACs (sum of n*r over MACs), mac cycles (sum of r),
+    issue cycles (sum of occupancies, a lower bound of the kernel's cycles) and the lane mapping."""
+    instructions: int = 0
+    macs: int = 0
+    mac_cycles: int = 0
+    issue_cycles: int = 0
+    mode: str = ""
+    notes: list = field(default_factory=list)
+
+    def add(self, other: "KernelResult") -> "KernelResult":
+        self.instructions += other.instructions
+        self.macs += other.macs
+        self.mac_cycles += other.mac_cycles
+        self.issue_cycles += other.issue_cycles
+        return self
+
+
+class Records:
+    """The parameter records of one kernel's output channels, placed once in wbuf.
+
+    `p(ch0, per_lane)` gives (p_base, p_vec) for a lane tile starting at channel ch0 when lanes run
+    over channels (per_lane=True), or for a single channel shared by all lanes (per_lane=False).
+    A uniform post (same record for every channel) takes one record and p_vec=0 everywhere.
+    """
+
+    def __init__(self, builder, post: Post, channels: int):
+        bias, mult, shift = post.per_channel(channels)
+        self.uniform = post.is_uniform()
+        if self.uniform:
+            self.base = builder.params(bias[:1], mult[:1], shift[:1])
+        else:
+            self.base = builder.params(bias, mult, shift)
+        self.act = post.act
+        self.lut_base, self.lut_log2 = 0, 0
+        if post.act is Act.LUT:
+            self.lut_base, self.lut_log2 = builder.table("lut", np.asarray(post.lut, np.int16))
+
+    def p(self, ch0: int, per_lane: bool) -> dict:
+        if self.uniform:
+            return {"p_base": self.base, "p_vec": 0}
+        return {"p_base": self.base + 8 * ch0, "p_vec": 1 if per_lane else 0}
+
+    def act_fields(self) -> dict:
+        out = {"act": int(self.act)}
+        if self.act is Act.LUT:
+            out.update(lut_base=self.lut_base, lut_log2=self.lut_log2)
+        return out
+
+
+def emit_compute(builder, result: KernelResult, opcode: Opcode, *, n: int, r: int, a: Operand,
+                 d: Operand, b: Operand | None = None, p: dict, act: dict, acc_in: int = 0,
+                 acc_out: int = 0) -> None:
+    """Emit one MAC or element-wise instruction and account for it in `result`."""
+    fields = {"n": n, "r": r, **a.fields("a"), **p, **act}
+    if b is not None:
+        fields.update(b.fields("b"))
+    dfields = d.fields("d")
+    if opcode is Opcode.MAC:
+        del dfields["d_rstride"]
+        fields.update(acc_in=acc_in, acc_out=acc_out)
+    fields.update(dfields)
+    builder.emit(opcode, **fields)
+    k = 2 if (b is not None and b.buf == a.buf) else 1
+    result.instructions += 1
+    result.issue_cycles += r * k
+    if opcode is Opcode.MAC:
+        result.macs += n * r
+        result.mac_cycles += r
