@@ -1,0 +1,135 @@
+"""Compile-time folding: batch norms into convolutions, activations into their producers.
+
+The result, a list of `FoldedLayer`, is what both references and the quantiser run: a batch norm
+disappears into the preceding convolution's weights and bias (y = g (conv(x) + b - m) / sqrt(v +
+eps) + beta), a ReLU/sigmoid/tanh right after a conv or an add becomes that layer's activation,
+and a complex convolution becomes its real-equivalent convolution.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from .ops import OPS, LayerSpec
+from .reference.linear import complex_as_real
+from .spec import ModelSpec
+
+__all__ = ["FoldedLayer", "fold_layer", "fold_model", "bn_scale_shift"]
+
+
+@dataclass
+class FoldedLayer:
+    """One computation after folding. `output` names the tensor it produces (the last fused
+    spec layer); `fused` lists the spec layers it stands for."""
+
+    name: str
+    op: str
+    inputs: tuple[str, ...]
+    output: str
+    attrs: dict
+    params: dict[str, np.ndarray] = field(default_factory=dict)
+    fused: tuple[str, ...] = ()
+    host: bool = False
+    stateful: bool = False
+
+
+def bn_scale_shift(weights: dict, prefix: str, eps: float):
+    """Per-channel (scale, shift) of an inference batch norm."""
+    g, b = weights[f"{prefix}weight"], weights[f"{prefix}bias"]
+    m, v = weights[f"{prefix}running_mean"], weights[f"{prefix}running_var"]
+    scale = g / np.sqrt(v + eps)
+    return scale, b - m * scale
+
+
+def _scale_conv_out(op, w, scale, groups):
+    """Multiply a conv's weights by a per-output-channel factor."""
+    if op == "conv1d":
+        return w * scale[:, None, None]
+    cin, cout_g, k = w.shape
+    s = scale.reshape(groups, 1, cout_g, 1)
+    return (w.reshape(groups, cin // groups, cout_g, k) * s).reshape(w.shape)
+
+
+def fold_layer(layer: LayerSpec, weights: dict, spec: ModelSpec, *, with_bn=True, with_act=True) -> FoldedLayer:
+    """Fold one spec layer on its own (a `batchnorm: true` conv absorbs its batch norm)."""
+    p = {k[len(layer.name) + 1:]: v for k, v in weights.items() if k.startswith(layer.name + ".")}
+    opdef = OPS[layer.op]
+    base = FoldedLayer(name=layer.name, op=layer.op, inputs=layer.inputs, output=layer.name,
+                       attrs=dict(layer.attrs), fused=(layer.name,), host=opdef.host,
+                       stateful=layer.op == "complex_conv_time" or (layer.op == "gru" and layer["axis"] == "time"))
+    if layer.op in ("conv1d", "conv_transpose1d"):
+        cout = layer["out_channels"]
+        w = p["weight"]
+        b = p.get("bias", np.zeros(cout))
+        if layer["batchnorm"] and with_bn:
+            scale, shift = bn_scale_shift(p, "bn.", layer["bn_eps"])
+            w = _scale_conv_out(layer.op, w, scale, layer["groups"])
+            b = b * scale + shift
+        base.params = {"weight": w, "bias": b}
+        base.attrs.setdefault("output_padding", 0)
+        if not with_act:
+            base.attrs["activation"] = "none"
+        base.attrs["bn_folded"] = bool(layer["batchnorm"])
+    elif layer.op == "batchnorm":
+        scale, shift = bn_scale_shift(p, "", layer["eps"])
+        c = scale.shape[0]
+        base.op = "conv1d"
+        base.params = {"weight": scale.reshape(c, 1, 1), "bias": shift}
+        base.attrs = dict(kernel=1, stride=1, padding=0, dilation=1, groups=c, out_channels=c,
+                          output_padding=0, activation="none", bn_folded=True)
+    elif layer.op in ("relu", "sigmoid", "tanh"):
+        base.op = "activation"
+        base.attrs = {"activation": layer.op}
+    elif layer.op == "complex_conv_time":
+        cout = layer["out_channels"]
+        base.params = {"weight": complex_as_real(p["weight_real"], p["weight_imag"]),
+                       "bias": np.concatenate([p.get("bias_real", np.zeros(cout)),
+                                               p.get("bias_imag", np.zeros(cout))])}
+    elif layer.op == "gru":
+        base.params = p
+        base.attrs["directions"] = OPS["gru"].directions(layer)
+    else:
+        base.params = p
+    return base
+
+
+def fold_model(spec: ModelSpec, weights: dict) -> list[FoldedLayer]:
+    """Fold the whole model, fusing standalone batch norms and activations where legal."""
+    folded: list[FoldedLayer] = []
+    producer: dict[str, FoldedLayer] = {}
+    for layer in spec.layers:
+        target = producer.get(layer.inputs[0]) if len(layer.inputs) == 1 else None
+        fusable = (target is not None and len(spec.consumers(layer.inputs[0])) == 1
+                   and layer.inputs[0] not in spec.outputs)
+        if layer.op == "batchnorm" and fusable and target.op in ("conv1d", "conv_transpose1d") \
+                and target.attrs["activation"] == "none" and not target.attrs["bn_folded"]:
+            scale, shift = bn_scale_shift({k[len(layer.name) + 1:]: v for k, v in weights.items()
+                                           if k.startswith(layer.name + ".")}, "", layer["eps"])
+            target.params = {"weight": _scale_conv_out(target.op, target.params["weight"], scale,
+                                                       target.attrs["groups"]),
+                             "bias": target.params["bias"] * scale + shift}
+            target.attrs["bn_folded"] = True
+            _rename(target, layer, producer)
+            continue
+        if layer.op in ("relu", "sigmoid", "tanh") and fusable \
+                and target.op in ("conv1d", "conv_transpose1d", "add") and target.attrs["activation"] == "none":
+            target.attrs["activation"] = layer.op
+            _rename(target, layer, producer)
+            continue
+        fl = fold_layer(layer, weights, spec)
+        folded.append(fl)
+        producer[fl.output] = fl
+    return folded
+
+
+def _rename(target: FoldedLayer, layer: LayerSpec, producer: dict):
+    del producer[target.output]
+    target.output = layer.name
+    target.fused = target.fused + (layer.name,)
+    producer[layer.name] = target
+
+
+def replace_params(fl: FoldedLayer, **params) -> FoldedLayer:
+    """A copy of a folded layer with some arrays replaced (tests, weight surgery)."""
+    return replace(fl, params={**fl.params, **params})

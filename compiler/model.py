@@ -1,0 +1,46 @@
+"""A loaded model: its spec, its raw weights and its folded layers, ready to run or quantise."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .fold import FoldedLayer, fold_model
+from .init import init_random
+from .parse import parse_model
+from .spec import ModelSpec
+from .weights import load_npz
+
+__all__ = ["Model", "load_model", "build_model"]
+
+
+@dataclass
+class Model:
+    spec: ModelSpec
+    weights: dict[str, np.ndarray]
+    layers: list[FoldedLayer]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def layer(self, name: str) -> FoldedLayer:
+        for fl in self.layers:
+            if fl.name == name or fl.output == name:
+                return fl
+        raise KeyError(name)
+
+
+def build_model(spec: ModelSpec, weights: dict | None = None) -> Model:
+    """Weights from `weights`, else from the spec's `.npz`, else seeded random ones."""
+    if weights is None:
+        if spec.weights.get("npz"):
+            weights = load_npz(spec, spec.weights["npz"])
+        else:
+            weights = init_random(spec, spec.weights.get("seed", 0))
+    return Model(spec=spec, weights=weights, layers=fold_model(spec, weights))
+
+
+def load_model(path) -> Model:
+    """Parse, validate, load or initialise weights, fold: the usual entry point."""
+    return build_model(parse_model(path))

@@ -1,0 +1,28 @@
+"""Registry of the ops a model file may use, by the name written in `op:`."""
+from __future__ import annotations
+
+from .attention import Attention
+from .base import ACTIVATIONS, BN_SUFFIXES, LayerSpec, OpDef, Shape
+from .conv import Conv1d, ConvTranspose1d
+from .elementwise import ACTIVATION_OPS, Activation, Add, BatchNorm, Concat
+from .fields import REQUIRED, Field
+from .gru import Gru
+from .host import MaskReconstruct
+from .phase import ComplexConvTime, Magnitude
+
+__all__ = ["OPS", "OpDef", "LayerSpec", "Shape", "Field", "REQUIRED", "ACTIVATIONS", "BN_SUFFIXES",
+           "is_stateful"]
+
+OPS: dict[str, OpDef] = {
+    d.op: d for d in (
+        Conv1d(), ConvTranspose1d(), Gru(), Attention(), ComplexConvTime(), Magnitude(),
+        Concat(), Add(), BatchNorm(), MaskReconstruct(), *(Activation(a) for a in ACTIVATION_OPS),
+    )
+}
+
+
+def is_stateful(layer: LayerSpec) -> bool:
+    """Layers whose output depends on earlier frames (state the NPU keeps in sbuf)."""
+    if layer.op == "gru":
+        return layer["axis"] == "time"
+    return OPS[layer.op].stateful

@@ -1,0 +1,71 @@
+"""Typed fields of a layer in the YAML file: parsing, defaults and one-line errors.
+
+YAML happily turns `kernel: "3"` into a string and `stride: 2.0` into a float; both are mistakes
+an author wants to hear about, so every field has one declared kind and is checked against it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import fail
+
+__all__ = ["Field", "REQUIRED", "parse_fields", "parse_value"]
+
+REQUIRED = object()
+
+_KIND_NAMES = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field: its kind ('int', 'float', 'bool', 'str'), default, allowed values, lower bound."""
+
+    kind: str
+    default: Any = REQUIRED
+    choices: tuple = ()
+    minimum: float | None = None
+    doc: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+def parse_value(value, spec: Field, *, source, layer, field):
+    """Check one value against its field; returns it converted (int for float fields is allowed)."""
+    kind = spec.kind
+    ok = {
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "bool": isinstance(value, bool),
+        "str": isinstance(value, str),
+    }[kind]
+    if not ok:
+        fail(source, f"expected {_KIND_NAMES[kind]}, got {type(value).__name__} {value!r}",
+             layer=layer, field=field)
+    if kind == "float":
+        value = float(value)
+    if spec.choices and value not in spec.choices:
+        fail(source, f"must be one of {', '.join(map(str, spec.choices))}, not {value!r}",
+             layer=layer, field=field)
+    if spec.minimum is not None and value < spec.minimum:
+        fail(source, f"must be at least {spec.minimum:g}, not {value!r}", layer=layer, field=field)
+    return value
+
+
+def parse_fields(raw: dict, fields: dict[str, Field], *, source, layer, known_extra=()) -> dict:
+    """Validate the op-specific fields of one layer; unknown keys are errors (typos are common)."""
+    for key in raw:
+        if key not in fields and key not in known_extra:
+            allowed = ", ".join(sorted([*fields, *known_extra]))
+            fail(source, f"unknown field (allowed here: {allowed})", layer=layer, field=str(key))
+    out = {}
+    for name, spec in fields.items():
+        if name in raw:
+            out[name] = parse_value(raw[name], spec, source=source, layer=layer, field=name)
+        elif spec.required:
+            fail(source, "missing (required)", layer=layer, field=name)
+        else:
+            out[name] = spec.default
+    return out

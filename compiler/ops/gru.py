@@ -1,0 +1,55 @@
+"""GRU: along the frequency positions of one frame, or along time with state across frames.
+
+Gates are PyTorch-style (r, z, n rows in that order; separate input and hidden biases):
+    r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)
+    z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
+    n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+    h' = (1 - z) * n + z * h
+axis 'frequency': one sequence per frame over the positions (optionally both directions, outputs
+stacked forward then backward), state reset every frame (the FGRU). axis 'time': every position
+is an independent sequence over frames sharing one set of weights, state kept (the TGRU).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import OpDef
+from .fields import Field
+
+__all__ = ["Gru"]
+
+
+class Gru(OpDef):
+    op = "gru"
+    doc = "gated recurrent unit along frequency (per frame) or along time (state across frames)"
+    fields = {
+        "hidden": Field("int", minimum=1, doc="hidden units per direction"),
+        "axis": Field("str", choices=("frequency", "time"), doc="what the recurrence runs over"),
+        "bidirectional": Field("bool", False, doc="frequency axis only: both directions"),
+    }
+
+    def directions(self, layer) -> tuple[str, ...]:
+        return ("", "_reverse") if layer["bidirectional"] else ("",)
+
+    def output_shape(self, layer, ins):
+        if layer["bidirectional"] and layer["axis"] == "time":
+            layer.fail("bidirectional", "a GRU along time runs frame by frame and cannot look ahead")
+        return layer["hidden"] * len(self.directions(layer)), ins[0][1]
+
+    def weight_shapes(self, layer, ins):
+        i, h = ins[0][0], layer["hidden"]
+        shapes = {}
+        for d in self.directions(layer):
+            shapes.update({f"weight_ih{d}": (3 * h, i), f"weight_hh{d}": (3 * h, h),
+                           f"bias_ih{d}": (3 * h,), f"bias_hh{d}": (3 * h,)})
+        return shapes
+
+    def macs(self, layer, ins, out):
+        i, h = ins[0][0], layer["hidden"]
+        return ins[0][1] * len(self.directions(layer)) * 3 * h * (i + h)
+
+    def init(self, layer, ins, rng):
+        bound = 1.0 / np.sqrt(layer["hidden"])
+        return {k: rng.uniform(-bound, bound, s) for k, s in self.weight_shapes(layer, ins).items()}
+
+

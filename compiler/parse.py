@@ -1,0 +1,196 @@
+"""Read a model YAML file into a validated `ModelSpec`.
+
+Checks, each failing with one line naming the file, the layer and the field: YAML syntax, the
+top-level keys, the input description, every layer's op and typed fields, that every input name
+is defined before it is used, that the NPU never reads a host-computed tensor, and every shape.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from .errors import fail
+from .ops import OPS, LayerSpec
+from .ops.fields import Field, parse_fields, parse_value
+from .spec import FEATURE_CHANNELS, InputSpec, ModelSpec
+
+__all__ = ["parse_model", "parse_model_text"]
+
+_TOP_KEYS = {"name", "description", "input", "weights", "quantisation", "layers", "outputs"}
+_INPUT_FIELDS = {
+    "name": Field("str", "input"),
+    "bins": Field("int", minimum=1),
+    "channels": Field("int", minimum=1),
+    "sample_rate": Field("int", minimum=1),
+    "fft_size": Field("int", minimum=2),
+    "hop": Field("int", minimum=1),
+    "compression": Field("float", 0.3, minimum=0.0),
+}
+_WEIGHT_FIELDS = {"init": Field("str", "random", choices=("random",)), "seed": Field("int", 0, minimum=0),
+                  "npz": Field("str", "")}
+
+
+def parse_model(path) -> ModelSpec:
+    """Parse and validate the model file at `path`."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        fail(path, f"cannot read ({exc.strerror})")
+    return parse_model_text(text, source=str(path))
+
+
+def parse_model_text(text: str, *, source: str = "<model>") -> ModelSpec:
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        fail(source, f"not valid YAML{where}: {getattr(exc, 'problem', None) or exc}")
+    if not isinstance(doc, dict):
+        fail(source, f"expected a mapping at the top level, not {type(doc).__name__}")
+    for key in doc:
+        if key not in _TOP_KEYS:
+            fail(source, f"unknown top-level key (allowed: {', '.join(sorted(_TOP_KEYS))})", field=str(key))
+    for key in ("name", "input", "layers"):
+        if key not in doc:
+            fail(source, "missing (required)", field=key)
+    if not isinstance(doc["name"], str):
+        fail(source, f"expected a string, got {type(doc['name']).__name__}", field="name")
+
+    inp = _parse_input(doc["input"], source)
+    weights = _parse_weights(doc.get("weights", {}), source)
+    quant = doc.get("quantisation", {}) or {}
+    if not isinstance(quant, dict):
+        fail(source, f"expected a mapping, not {type(quant).__name__}", field="quantisation")
+
+    layers, shapes = _parse_layers(doc["layers"], inp, source)
+    outputs = _parse_outputs(doc.get("outputs"), layers, shapes, inp, source)
+    return ModelSpec(name=doc["name"], source=source, input=inp, layers=tuple(layers), shapes=shapes,
+                     outputs=outputs, weights=weights, quantisation=dict(quant))
+
+
+def _mapping(value, source, field):
+    if not isinstance(value, dict):
+        fail(source, f"expected a mapping, not {type(value).__name__}", field=field)
+    return value
+
+
+def _parse_input(raw, source) -> InputSpec:
+    raw = dict(_mapping(raw, source, "input"))
+    features = raw.pop("features", None)
+    vals = {}
+    for key in raw:
+        if key not in _INPUT_FIELDS:
+            fail(source, f"unknown field (allowed: features, {', '.join(_INPUT_FIELDS)})", field=f"input.{key}")
+    for name, spec in _INPUT_FIELDS.items():
+        if name in raw:
+            vals[name] = parse_value(raw[name], spec, source=source, layer=None, field=f"input.{name}")
+        elif spec.required:
+            fail(source, "missing (required)", field=f"input.{name}")
+        else:
+            vals[name] = spec.default
+    if not isinstance(features, list) or not features or not all(isinstance(f, str) for f in features):
+        fail(source, "expected a non-empty list of feature names", field="input.features")
+    for f in features:
+        if f not in FEATURE_CHANNELS:
+            fail(source, f"unknown feature '{f}' (known: {', '.join(FEATURE_CHANNELS)})", field="input.features")
+    if vals["bins"] > vals["fft_size"] // 2 + 1:
+        fail(source, f"{vals['bins']} bins but a {vals['fft_size']}-point FFT has {vals['fft_size'] // 2 + 1}",
+             field="input.bins")
+    if vals["hop"] > vals["fft_size"]:
+        fail(source, "hop longer than the FFT leaves samples out", field="input.hop")
+    n = sum(FEATURE_CHANNELS[f] for f in features)
+    if n != vals["channels"]:
+        fail(source, f"the features {', '.join(features)} give {n} channels, not {vals['channels']}",
+             field="input.channels")
+    return InputSpec(features=tuple(features), **vals)
+
+
+def _parse_weights(raw, source) -> dict:
+    raw = _mapping(raw, source, "weights")
+    out = {}
+    for key in raw:
+        if key not in _WEIGHT_FIELDS:
+            fail(source, f"unknown field (allowed: {', '.join(_WEIGHT_FIELDS)})", field=f"weights.{key}")
+    for name, spec in _WEIGHT_FIELDS.items():
+        out[name] = parse_value(raw[name], spec, source=source, layer=None, field=f"weights.{name}") \
+            if name in raw else spec.default
+    if out["npz"]:
+        out["npz"] = str((Path(source).parent / out["npz"]))
+    return out
+
+
+def _layer_inputs(raw, op, source, name) -> tuple[str, ...]:
+    arity = OPS[op].arity
+    if "input" in raw and "inputs" in raw:
+        fail(source, "give either 'input' or 'inputs', not both", layer=name, field="inputs")
+    if arity == 1:
+        if "input" not in raw:
+            fail(source, "missing (required)", layer=name, field="input")
+        if not isinstance(raw["input"], str):
+            fail(source, f"expected a layer name, got {type(raw['input']).__name__} {raw['input']!r}",
+                 layer=name, field="input")
+        return (raw["input"],)
+    if "inputs" not in raw:
+        fail(source, "missing (required)", layer=name, field="inputs")
+    ins = raw["inputs"]
+    if not isinstance(ins, list) or not all(isinstance(i, str) for i in ins):
+        fail(source, f"expected a list of layer names, got {ins!r}", layer=name, field="inputs")
+    if arity is None and len(ins) < 2:
+        fail(source, f"needs at least 2 inputs, got {len(ins)}", layer=name, field="inputs")
+    if arity is not None and len(ins) != arity:
+        fail(source, f"needs exactly {arity} inputs, got {len(ins)}", layer=name, field="inputs")
+    return tuple(ins)
+
+
+def _parse_layers(raw, inp: InputSpec, source):
+    if not isinstance(raw, list) or not raw:
+        fail(source, "expected a non-empty list of layers", field="layers")
+    shapes = {inp.name: inp.shape}
+    host_made: set[str] = set()
+    layers = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            fail(source, f"layer {i + 1}: expected a mapping, not {type(item).__name__}", field="layers")
+        name = item.get("name")
+        if not isinstance(name, str) or not name:
+            fail(source, f"layer {i + 1}: expected a non-empty string, got {name!r}", field="name")
+        if name in shapes:
+            fail(source, "name already defined earlier", layer=name, field="name")
+        op = item.get("op")
+        if op not in OPS:
+            what = f"unknown op {op!r}" if op is not None else "missing (required)"
+            fail(source, f"{what} (known: {', '.join(sorted(OPS))})", layer=name, field="op")
+        opdef = OPS[op]
+        inputs = _layer_inputs(item, op, source, name)
+        field_name = "input" if opdef.arity == 1 else "inputs"
+        for src in inputs:
+            if src not in shapes:
+                later = any(isinstance(x, dict) and x.get("name") == src for x in raw[i:])
+                why = "used before it is defined" if later else "not defined"
+                fail(source, f"'{src}' is {why}", layer=name, field=field_name)
+            if src in host_made and not opdef.host:
+                fail(source, f"'{src}' is computed on the host after the NPU frame; an NPU layer cannot read it",
+                     layer=name, field=field_name)
+        attrs_raw = {k: v for k, v in item.items() if k not in ("name", "op", "input", "inputs")}
+        attrs = parse_fields(attrs_raw, opdef.fields, source=source, layer=name)
+        layer = LayerSpec(name=name, op=op, inputs=inputs, attrs=attrs, source=source)
+        out_shape = opdef.output_shape(layer, [shapes[s] for s in inputs])
+        shapes[name] = tuple(int(v) for v in out_shape)
+        if opdef.host:
+            host_made.add(name)
+        layers.append(layer)
+    return layers, shapes
+
+
+def _parse_outputs(raw, layers, shapes, inp, source) -> tuple[str, ...]:
+    if raw is None:
+        return (layers[-1].name,)
+    if not isinstance(raw, list) or not raw or not all(isinstance(o, str) for o in raw):
+        fail(source, f"expected a non-empty list of layer names, got {raw!r}", field="outputs")
+    for o in raw:
+        if o not in shapes or o == inp.name:
+            fail(source, f"'{o}' is not a layer", field="outputs")
+    return tuple(raw)

@@ -1,0 +1,244 @@
+"""Per-op quantisation: a folded float layer plus its tensors' formats -> an integer layer.
+
+Conventions: weights int8 symmetric per output row; an accumulator's real scale is input scale x
+weight scale of the row; biases are int32 at that scale; every requantisation factor M (acc
+scale / output scale, or / a table's input step) becomes (mult, shift). A table activation maps
+the accumulator onto the table's input step instead of an output scale.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import QuantisationError
+from .fixedpoint import multiplier, quantise_bias, quantise_weights
+from .luts import EXP_OUT, RECIP_OUT, SIGMOID_OUT, TANH_OUT, Lut, reciprocal_lut
+from .qnet import (Epilogue, QActivation, QAdd, QAttention, QComplexConvTime, QConcat, QConv1d,
+                   QConvTranspose1d, QGru, QGruCell, QMagnitude, QProjection, QState, QTensor)
+from .scales import GRU_STATE_SCALE
+
+__all__ = ["BuildContext", "BUILDERS"]
+
+_INT32_MAX = 2 ** 31 - 1
+_DTYPE_MAX = {"int8": 128, "int16": 32768}
+
+
+@dataclass
+class BuildContext:
+    source: str
+    tensors: dict[str, QTensor]
+    calib: object
+    luts: dict[str, Lut]
+    states: dict[str, QState]
+    config: object
+
+    def where(self, layer):
+        return (self.source, layer)
+
+    def int16_range(self, name: str) -> float:
+        return self.calib.absmax[name] * self.config.int16_headroom or 1.0
+
+
+def _epilogue(acc_scale, out: QTensor, act: str, luts, *, bias=None, where=("", "")) -> Epilogue:
+    """Requantise an accumulator at `acc_scale` (per row) to `out` (or to a table's input step)."""
+    acc_scale = np.asarray(acc_scale, np.float64)
+    if act in ("sigmoid", "tanh"):
+        m = acc_scale / luts[act].step
+        lut, act_field = act, "lut"
+    else:
+        m = acc_scale / out.scale
+        lut, act_field = None, act
+    mult, shift = multiplier(m, where=where)
+    if acc_scale.ndim == 0:
+        mult, shift = mult[0], shift[0]
+    b = np.zeros(acc_scale.shape, np.int32) if bias is None else quantise_bias(bias, acc_scale, where=where)
+    return Epilogue(bias=b, mult=mult, shift=shift, act=act_field, lut=lut, out_dtype=out.dtype)
+
+
+def _check_acc(ctx, name, wq, x: QTensor, bias):
+    """The worst-case accumulator must not wrap: sum |w| * max|x| + |bias| < 2**31."""
+    worst = np.abs(wq.astype(np.int64)).reshape(wq.shape[0], -1).sum(axis=1) * _DTYPE_MAX[x.dtype]
+    worst = worst + np.abs(np.asarray(bias, np.int64))
+    if np.any(worst > _INT32_MAX):
+        raise QuantisationError(ctx.source, f"worst-case accumulator {int(worst.max())} exceeds int32", layer=name)
+
+
+def _projection(ctx, name, w, b, x: QTensor, out: QTensor, act="none"):
+    wq, sw = quantise_weights(w, axis=0)
+    ep = _epilogue(x.scale * sw, out, act, ctx.luts, bias=b, where=ctx.where(name))
+    _check_acc(ctx, name, wq, x, ep.bias)
+    return wq, ep
+
+
+def build_conv1d(fl, ctx):
+    x, y = ctx.tensors[fl.inputs[0]], ctx.tensors[fl.output]
+    wq, ep = _projection(ctx, fl.name, fl.params["weight"], fl.params["bias"], x, y, fl.attrs["activation"])
+    a = fl.attrs
+    return QConv1d(name=fl.name, op="conv1d", inputs=fl.inputs, output=fl.output, fused=fl.fused, weight=wq,
+                   stride=a["stride"], padding=a["padding"], dilation=a["dilation"], groups=a["groups"], ep=ep)
+
+
+def build_conv_transpose1d(fl, ctx):
+    x, y = ctx.tensors[fl.inputs[0]], ctx.tensors[fl.output]
+    a = fl.attrs
+    w = fl.params["weight"]                                  # (Cin, Cout/g, K)
+    cin, cout_g, k = w.shape
+    g = a["groups"]
+    wg = w.reshape(g, cin // g, cout_g, k)
+    amax = np.abs(wg).max(axis=(1, 3)).reshape(-1)           # per output channel
+    sw = np.where(amax > 0, amax / 127.0, 1.0)
+    wq = np.clip(np.round(wg / sw.reshape(g, 1, cout_g, 1)), -127, 127).astype(np.int8).reshape(w.shape)
+    ep = _epilogue(x.scale * sw, y, a["activation"], ctx.luts, bias=fl.params["bias"], where=ctx.where(fl.name))
+    # worst case per output channel: sum over the input channels of its group and the taps
+    per_out = np.abs(wq.astype(np.int64)).reshape(g, cin // g, cout_g, k).sum(axis=(1, 3)).reshape(-1)
+    _check_acc(ctx, fl.name, per_out.reshape(-1, 1), x, ep.bias)
+    return QConvTranspose1d(name=fl.name, op="conv_transpose1d", inputs=fl.inputs, output=fl.output,
+                            fused=fl.fused, weight=wq, stride=a["stride"], padding=a["padding"],
+                            output_padding=a["output_padding"], dilation=a["dilation"], groups=g, ep=ep)
+
+
+def build_complex_conv_time(fl, ctx):
+    x, y = ctx.tensors[fl.inputs[0]], ctx.tensors[fl.output]
+    w = fl.params["weight"]
+    wq, ep = _projection(ctx, fl.name, w, fl.params["bias"], x, y)
+    state = f"{fl.name}.past"
+    ctx.states[state] = QState(name=state, layer=fl.name, shape=(w.shape[2] - 1,) + x.shape, dtype=x.dtype,
+                               scale=x.scale)
+    return QComplexConvTime(name=fl.name, op="complex_conv_time", inputs=fl.inputs, output=fl.output,
+                            fused=fl.fused, weight=wq, ep=ep, state=state)
+
+
+def build_magnitude(fl, ctx):
+    x, y = ctx.tensors[fl.inputs[0]], ctx.tensors[fl.output]
+    n = fl.attrs["directions"]
+    theta = 2 * np.pi * np.arange(n) / n
+    gain = 2.0 / (1.0 + np.cos(np.pi / n))  # centre the polygon's error: +-(1 - cos(pi/n)) / 2
+    unit = 2.0 ** -14
+    d = np.round(np.stack([np.cos(theta), np.sin(theta)], axis=1) * gain / unit).astype(np.int16)
+    ep = _epilogue(np.float64(x.scale * unit), y, "none", ctx.luts, where=ctx.where(fl.name))
+    return QMagnitude(name=fl.name, op="magnitude", inputs=fl.inputs, output=fl.output, fused=fl.fused,
+                      directions=d, ep=ep)
+
+
+def _gru_cell(ctx, fl, d: str, x: QTensor) -> QGruCell:
+    h = fl.attrs["hidden"]
+    name, p = fl.name, fl.params
+    gate_scale = {g: max(ctx.int16_range(f"{name}.gx{d}.{g}"), ctx.int16_range(f"{name}.gh{d}.{g}")) / 32767.0
+                  for g in "rzn"}
+    row_scale = np.repeat([gate_scale[g] for g in "rzn"], h)
+
+    def half(w, b, in_scale, in_dtype):
+        wq, sw = quantise_weights(w, axis=0)
+        m = in_scale * sw / row_scale
+        mult, shift = multiplier(m, where=ctx.where(name))
+        ep = Epilogue(bias=quantise_bias(b, in_scale * sw, where=ctx.where(name)), mult=mult, shift=shift,
+                      act="none", lut=None, out_dtype="int16")
+        _check_acc(ctx, name, wq, QTensor("", (0, 0), in_dtype, in_scale), ep.bias)
+        return wq, ep
+
+    w_ih, ep_x = half(p[f"weight_ih{d}"], p[f"bias_ih{d}"], x.scale, x.dtype)
+    w_hh, ep_h = half(p[f"weight_hh{d}"], p[f"bias_hh{d}"], GRU_STATE_SCALE, "int16")
+
+    def to_table(scale, table):
+        mult, shift = multiplier(scale / ctx.luts[table].step, where=ctx.where(name))
+        return Epilogue.scalar(mult=mult[0], shift=shift[0], act="lut", lut=table)
+
+    q15 = Epilogue.scalar(mult=1, shift=15)
+    ident = Epilogue.scalar()
+    return QGruCell(reverse=d == "_reverse", w_ih=w_ih, w_hh=w_hh, ep_x=ep_x, ep_h=ep_h,
+                    ep_r=to_table(gate_scale["r"], "sigmoid"), ep_z=to_table(gate_scale["z"], "sigmoid"),
+                    ep_rn=q15, ep_n=to_table(gate_scale["n"], "tanh"), ep_d=ident, ep_zd=q15, ep_hnew=ident)
+
+
+def build_gru(fl, ctx):
+    assert SIGMOID_OUT == 2.0 ** -15 and TANH_OUT == GRU_STATE_SCALE  # the cell's shifts rely on these
+    x = ctx.tensors[fl.inputs[0]]
+    cells = tuple(_gru_cell(ctx, fl, d, x) for d in fl.attrs["directions"])
+    state = None
+    if fl.attrs["axis"] == "time":
+        state = f"{fl.name}.h"
+        ctx.states[state] = QState(name=state, layer=fl.name, shape=(fl.attrs["hidden"], x.shape[1]),
+                                   dtype="int16", scale=GRU_STATE_SCALE)
+    return QGru(name=fl.name, op="gru", inputs=fl.inputs, output=fl.output, fused=fl.fused, axis=fl.attrs["axis"],
+                hidden=fl.attrs["hidden"], cells=cells, state=state)
+
+
+def build_attention(fl, ctx):
+    x, y = ctx.tensors[fl.inputs[0]], ctx.tensors[fl.output]
+    name, p, heads = fl.name, fl.params, fl.attrs["heads"]
+    dim = p["q.weight"].shape[0]
+    dk = dim // heads
+    length = x.shape[1]
+    proj = {}
+    fmt = {}
+    # Q and O int16 (their products are int16 x int8: K and V stay int8), K and V int8
+    for part in ("q", "k", "v"):
+        fmt[part] = (QTensor(f"{name}.q", (dim, length), "int16", ctx.int16_range(f"{name}.q") / 32767.0)
+                     if part == "q" else
+                     QTensor(f"{name}.{part}", (dim, length), "int8", ctx.calib.ranges[f"{name}.{part}"] / 127.0))
+        wq, ep = _projection(ctx, name, p[f"{part}.weight"], p[f"{part}.bias"], x, fmt[part])
+        proj[part] = QProjection(wq, ep)
+    o_fmt = QTensor(f"{name}.o", (dim, length), "int16", ctx.int16_range(f"{name}.o") / 32767.0)
+    wq, ep = _projection(ctx, name, p["o.weight"], p["o.bias"], o_fmt, y)
+    proj["o"] = QProjection(wq, ep)
+
+    exp = ctx.luts["exp"]
+    half = 1 << (exp.log2 - 1)
+    # scores at exp.step / 2**j, j as large as int16 allows, so the exp index is an exact shift
+    smax = ctx.int16_range(f"{name}.scores")
+    j = int(np.clip(np.floor(np.log2(32767 * exp.step / smax)), 0, 20))  # bias stays int32
+    s_scale = exp.step / 2 ** j
+    mult, shift = multiplier(fmt["q"].scale * fmt["k"].scale / np.sqrt(dk) / s_scale, where=ctx.where(name))
+    ep_scores = Epilogue.scalar(mult=mult[0], shift=shift[0], out_dtype="int16")
+    ep_exp = Epilogue.scalar(bias=(half - 1) << j, mult=1, shift=j, act="lut", lut="exp")
+
+    recip = reciprocal_lut(length, ctx.config.lut_log2["reciprocal"])
+    ctx.luts.setdefault(recip.name, recip)
+    # sum of exps at EXP_OUT; the table's index is (sum - offset) / step: bias -offset, then >> log2
+    r_shift = int(round(np.log2(recip.step / EXP_OUT)))
+    assert 2.0 ** r_shift * EXP_OUT == recip.step
+    ep_sum = Epilogue.scalar(bias=-int(round(recip.offset / EXP_OUT)), mult=1, shift=r_shift, act="lut",
+                             lut=recip.name)
+    ep_prob = Epilogue.scalar(mult=1, shift=15)
+    assert EXP_OUT * RECIP_OUT == 2.0 ** -30  # p = e * r >> 15 is at 2**-15
+    mult, shift = multiplier(2.0 ** -15 * fmt["v"].scale / o_fmt.scale, where=ctx.where(name))
+    ep_av = Epilogue.scalar(mult=mult[0], shift=shift[0], out_dtype="int16")
+    return QAttention(name=name, op="attention", inputs=fl.inputs, output=fl.output, fused=fl.fused, heads=heads,
+                      q=proj["q"], k=proj["k"], v=proj["v"], o=proj["o"], ep_scores=ep_scores, ep_exp=ep_exp,
+                      ep_sum=ep_sum, ep_prob=ep_prob, ep_av=ep_av)
+
+
+def build_concat(fl, ctx):
+    y = ctx.tensors[fl.output]
+    eps = []
+    for name in fl.inputs:
+        x = ctx.tensors[name]
+        eps.append(None if (x.dtype, x.scale) == (y.dtype, y.scale)
+                   else _elementwise_ep(fl, ctx, x, y, "none"))
+    return QConcat(name=fl.name, op="concat", inputs=fl.inputs, output=fl.output, fused=fl.fused, eps=tuple(eps))
+
+
+def _elementwise_ep(fl, ctx, x: QTensor, y: QTensor, act: str):
+    ep = _epilogue(np.float64(x.scale), y, act, ctx.luts, where=ctx.where(fl.name))
+    return Epilogue.scalar(bias=0, mult=ep.mult, shift=ep.shift, act=ep.act, lut=ep.lut, out_dtype=y.dtype)
+
+
+def build_add(fl, ctx):
+    a, b, y = ctx.tensors[fl.inputs[0]], ctx.tensors[fl.inputs[1]], ctx.tensors[fl.output]
+    assert a.scale == b.scale and a.dtype == b.dtype
+    return QAdd(name=fl.name, op="add", inputs=fl.inputs, output=fl.output, fused=fl.fused,
+                ep=_elementwise_ep(fl, ctx, a, y, fl.attrs["activation"]))
+
+
+def build_activation(fl, ctx):
+    x, y = ctx.tensors[fl.inputs[0]], ctx.tensors[fl.output]
+    return QActivation(name=fl.name, op="activation", inputs=fl.inputs, output=fl.output, fused=fl.fused,
+                       ep=_elementwise_ep(fl, ctx, x, y, fl.attrs["activation"]))
+
+
+BUILDERS = {
+    "conv1d": build_conv1d, "conv_transpose1d": build_conv_transpose1d, "gru": build_gru,
+    "attention": build_attention, "complex_conv_time": build_complex_conv_time, "magnitude": build_magnitude,
+    "concat": build_concat, "add": build_add, "activation": build_activation,
+}

@@ -1,0 +1,132 @@
+"""The integer reference of every quantised layer, in the NPU's arithmetic (`intmath.finish`).
+
+Each function follows the instruction sequence its layer's docstring in `qnet.py` describes:
+an exact integer accumulation (float64 BLAS on integer values, exact, see reference.linear),
+then `finish` with the layer's epilogue. Tensors are int64 arrays (T, C, L) holding int8/int16
+values. Functions return (output, new state).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..reference.linear import conv1d, conv_transpose1d, exact_int
+from .intmath import finish
+
+__all__ = ["INT_LAYERS", "gru_cell_int"]
+
+
+def _f(a):
+    return np.asarray(a, np.float64)
+
+
+def _conv(layer, ins, state, luts):
+    acc = exact_int(conv1d(_f(ins[0]), _f(layer.weight), stride=layer.stride, padding=layer.padding,
+                           dilation=layer.dilation, groups=layer.groups))
+    return finish(acc, layer.ep, luts), None
+
+
+def _conv_t(layer, ins, state, luts):
+    acc = exact_int(conv_transpose1d(_f(ins[0]), _f(layer.weight), stride=layer.stride, padding=layer.padding,
+                                     output_padding=layer.output_padding, dilation=layer.dilation,
+                                     groups=layer.groups))
+    return finish(acc, layer.ep, luts), None
+
+
+def _complex_conv_time(layer, ins, state, luts):
+    x = ins[0]
+    w = _f(layer.weight)
+    k = w.shape[2]
+    past = np.zeros((k - 1,) + x.shape[1:], np.int64) if state is None else state
+    xs = np.concatenate([past, x], axis=0)
+    t = x.shape[0]
+    acc = np.zeros((t, w.shape[0], x.shape[2]))
+    for tap in range(k):
+        acc += np.matmul(w[:, :, tap], _f(xs[tap: tap + t]))
+    return finish(exact_int(acc), layer.ep, luts), xs[xs.shape[0] - (k - 1):]
+
+
+def _magnitude(layer, ins, state, luts):
+    x = ins[0]
+    c = x.shape[1] // 2
+    re, im = x[:, None, :c], x[:, None, c:]                              # (T, 1, C, L)
+    d = layer.directions.astype(np.int64)
+    acc = re * d[:, 0, None, None] + im * d[:, 1, None, None]           # (T, N, C, L)
+    return finish(acc, layer.ep, luts).max(axis=1), None
+
+
+def gru_cell_int(cell, gx, gh, h, luts, axis):
+    """One integer GRU step; gates stacked r, z, n along `axis` of gx and gh."""
+    xr, xz, xn = np.split(gx, 3, axis=axis)
+    hr, hz, hn = np.split(gh, 3, axis=axis)
+    r = finish(xr + hr, cell.ep_r, luts)
+    z = finish(xz + hz, cell.ep_z, luts)
+    rn = finish(r * hn, cell.ep_rn)
+    n = finish(xn + rn, cell.ep_n, luts)
+    d = finish(h - n, cell.ep_d)
+    zd = finish(z * d, cell.ep_zd)
+    return finish(n + zd, cell.ep_hnew)
+
+
+def _gru(layer, ins, state, luts):
+    x = ins[0]
+    t, _, length = x.shape
+    hid = layer.hidden
+    outs, new_state = [], None
+    for cell in layer.cells:
+        gx = finish(exact_int(np.matmul(_f(cell.w_ih), _f(x))), cell.ep_x)          # (T, 3H, L)
+        w_hh = _f(cell.w_hh)
+        out = np.zeros((t, hid, length), np.int64)
+        if layer.axis == "frequency":
+            h = np.zeros((t, hid), np.int64)
+            order = range(length - 1, -1, -1) if cell.reverse else range(length)
+            for pos in order:
+                gh = finish(exact_int(_f(h) @ w_hh.T), cell.ep_h, channel_axis=False)  # (T, 3H)
+                h = gru_cell_int(cell, gx[:, :, pos], gh, h, luts, axis=-1)
+                out[:, :, pos] = h
+        else:
+            h = np.zeros((hid, length), np.int64) if state is None else state
+            for step in range(t):
+                gh = finish(exact_int(w_hh @ _f(h)), cell.ep_h)                        # (3H, L)
+                h = gru_cell_int(cell, gx[step], gh, h, luts, axis=0)
+                out[step] = h
+            new_state = h
+        outs.append(out)
+    return np.concatenate(outs, axis=1), new_state
+
+
+def _attention(layer, ins, state, luts):
+    x = ins[0]
+    t, _, length = x.shape
+    heads = layer.heads
+    q, k, v = (finish(exact_int(np.matmul(_f(p.weight), _f(x))), p.ep, luts) for p in (layer.q, layer.k, layer.v))
+    dim = q.shape[1]
+    dk = dim // heads
+    q, k, v = (a.reshape(t, heads, dk, length) for a in (q, k, v))
+    s = finish(exact_int(np.einsum("thdi,thdj->thij", _f(q), _f(k))), layer.ep_scores)   # (T, h, Lq, Lk)
+    m = s.max(axis=-1, keepdims=True)
+    e = finish(s - m, layer.ep_exp, luts)
+    r = finish(e.sum(axis=-1, keepdims=True), layer.ep_sum, luts)
+    p = finish(e * r, layer.ep_prob)
+    o = finish(exact_int(np.einsum("thij,thdj->thdi", _f(p), _f(v))), layer.ep_av).reshape(t, dim, length)
+    y = finish(exact_int(np.matmul(_f(layer.o.weight), _f(o))), layer.o.ep, luts)
+    return y, None
+
+
+def _concat(layer, ins, state, luts):
+    parts = [x if ep is None else finish(x, ep, luts) for x, ep in zip(ins, layer.eps)]
+    return np.concatenate(parts, axis=1), None
+
+
+def _add(layer, ins, state, luts):
+    return finish(ins[0] + ins[1], layer.ep, luts), None
+
+
+def _activation(layer, ins, state, luts):
+    return finish(ins[0], layer.ep, luts), None
+
+
+INT_LAYERS = {
+    "conv1d": _conv, "conv_transpose1d": _conv_t, "complex_conv_time": _complex_conv_time,
+    "magnitude": _magnitude, "gru": _gru, "attention": _attention, "concat": _concat, "add": _add,
+    "activation": _activation,
+}

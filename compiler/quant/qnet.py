@@ -1,0 +1,266 @@
+"""The quantised network: what the lowering step reads, layer by layer.
+
+Every number here is an integer the NPU uses as is: int8 weights (per-output-channel scales
+already folded into the requantisation), int32 biases, int16 multipliers and shifts, int16 LUTs.
+Each `Epilogue` is exactly one parameter record (docs/isa.md) per output channel (vectors) or
+shared (scalars) plus the `act` field: the integer reference (`int_layers.py`) defines what every
+layer computes from these fields, in the order of the NPU's instructions, so that a lowering that
+follows the same steps matches it bit for bit. Real scales (`QTensor.scale`) are informative:
+they say what an integer means, for dequantising outputs and for reports.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .luts import Lut
+
+__all__ = ["QTensor", "QState", "Epilogue", "QLayer", "QConv1d", "QConvTranspose1d", "QComplexConvTime",
+           "QMagnitude", "QGruCell", "QGru", "QProjection", "QAttention", "QConcat", "QAdd", "QActivation",
+           "QuantizedNetwork"]
+
+
+@dataclass(frozen=True)
+class QTensor:
+    """A per-frame tensor: (channels, positions), int8 or int16, real value = scale * integer."""
+
+    name: str
+    shape: tuple[int, int]
+    dtype: str
+    scale: float
+
+    @property
+    def bytes(self) -> int:
+        return self.shape[0] * self.shape[1] * (1 if self.dtype == "int8" else 2)
+
+
+@dataclass(frozen=True)
+class QState:
+    """A tensor kept across frames in sbuf, zero at the start: GRU hidden state, past frames."""
+
+    name: str
+    layer: str
+    shape: tuple[int, ...]
+    dtype: str
+    scale: float
+
+
+@dataclass(frozen=True, eq=False)
+class Epilogue:
+    """One instruction's tail: acc + bias -> wrap -> (acc*mult + 2**(shift-1)) >> shift -> act -> saturate.
+
+    bias int32, mult int16, shift uint8: each either a vector (one record per output channel,
+    `p_vec = 1`) or a 0-d array (one shared record). act: 'none', 'relu' or 'lut' (then `lut`
+    names the table). out_dtype: 'int8' or 'int16', the destination type.
+    """
+
+    bias: np.ndarray
+    mult: np.ndarray
+    shift: np.ndarray
+    act: str = "none"
+    lut: str | None = None
+    out_dtype: str = "int8"
+
+    @property
+    def per_channel(self) -> bool:
+        return np.ndim(self.bias) > 0 or np.ndim(self.mult) > 0 or np.ndim(self.shift) > 0
+
+    def records(self, channels: int | None = None) -> list[tuple[int, int, int]]:
+        """(bias, mult, shift) per channel, or one record if shared: the wbuf parameter records."""
+        n = channels if channels is not None else max(np.size(self.bias), np.size(self.mult), np.size(self.shift))
+        b, m, s = (np.broadcast_to(np.asarray(v), (n,)) for v in (self.bias, self.mult, self.shift))
+        return [(int(b[i]), int(m[i]), int(s[i])) for i in range(n)]
+
+    @staticmethod
+    def scalar(bias=0, mult=1, shift=0, act="none", lut=None, out_dtype="int16") -> "Epilogue":
+        return Epilogue(np.asarray(bias, np.int32), np.asarray(mult, np.int16), np.asarray(shift, np.uint8),
+                        act, lut, out_dtype)
+
+
+@dataclass(frozen=True, eq=False)
+class QLayer:
+    """Base: `inputs` and `output` are tensor names in `QuantizedNetwork.tensors`."""
+
+    name: str
+    op: str
+    inputs: tuple[str, ...]
+    output: str
+    fused: tuple[str, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class QConv1d(QLayer):
+    """acc[o, l] = sum_{c, k} weight[o, c, k] * x[g(o)*Cin/groups + c, l*stride + k*dilation - padding]
+    (zero outside), then `ep` per output channel. weight int8 (Cout, Cin/groups, K)."""
+
+    weight: np.ndarray
+    stride: int
+    padding: int
+    dilation: int
+    groups: int
+    ep: Epilogue
+
+
+@dataclass(frozen=True, eq=False)
+class QConvTranspose1d(QLayer):
+    """acc[o, j*stride + k*dilation - padding] += weight[c, o mod Cout/groups, k] * x[c, j] over the
+    input channels c of o's group, then `ep` per output channel. weight int8 (Cin, Cout/groups, K)."""
+
+    weight: np.ndarray
+    stride: int
+    padding: int
+    output_padding: int
+    dilation: int
+    groups: int
+    ep: Epilogue
+
+
+@dataclass(frozen=True, eq=False)
+class QComplexConvTime(QLayer):
+    """Per bin l: acc[o, l] = sum_{c, k} weight[o, c, k] * frame_{t-(K-1)+k}[c, l], then `ep`.
+    weight int8 (2Cout, 2Cin, K) is the real form [[Wr, -Wi], [Wi, Wr]] of the complex kernel;
+    `state` holds the K-1 previous input frames (oldest first), int8 at the input's scale."""
+
+    weight: np.ndarray
+    ep: Epilogue
+    state: str
+
+
+@dataclass(frozen=True, eq=False)
+class QMagnitude(QLayer):
+    """|z| as the largest projection: out[c, l] = max_k finish(re[c, l] * directions[k, 0] +
+    im[c, l] * directions[k, 1], ep), re = channels 0..C-1, im = C..2C-1. directions int16 (N, 2).
+    As requantisation is monotonic, out = finish(max_k acc_k, ep): MACs then a max reduction."""
+
+    directions: np.ndarray
+    ep: Epilogue
+
+
+@dataclass(frozen=True, eq=False)
+class QGruCell:
+    """One direction's integer GRU step (all int16 values, h at 2**-14, gates at 2**-15).
+
+        gx = finish(w_ih @ x, ep_x)         (3H) int16, rows r, z, n; bias = b_ih
+        gh = finish(w_hh @ h, ep_h)         (3H) int16, same row scales;  bias = b_hh
+        r  = finish(gx_r + gh_r, ep_r)      add  -> sigmoid LUT
+        z  = finish(gx_z + gh_z, ep_z)      add  -> sigmoid LUT
+        rn = finish(r * gh_n, ep_rn)        mul  (>> 15)
+        n  = finish(gx_n + rn, ep_n)        add  -> tanh LUT
+        d  = finish(h - n, ep_d)            sub
+        zd = finish(z * d, ep_zd)           mul  (>> 15)
+        h' = finish(n + zd, ep_hnew)        add  = (1 - z) n + z h
+    """
+
+    reverse: bool
+    w_ih: np.ndarray  # int8 (3H, I)
+    w_hh: np.ndarray  # int8 (3H, H)
+    ep_x: Epilogue
+    ep_h: Epilogue
+    ep_r: Epilogue
+    ep_z: Epilogue
+    ep_rn: Epilogue
+    ep_n: Epilogue
+    ep_d: Epilogue
+    ep_zd: Epilogue
+    ep_hnew: Epilogue
+
+
+@dataclass(frozen=True, eq=False)
+class QGru(QLayer):
+    """axis 'frequency': each cell runs over the positions of the frame (reverse cells from the
+    last position), h = 0 at the start of each frame; outputs stacked [forward; reverse].
+    axis 'time': one step per frame for every position at once, h kept in `state` (H, positions).
+    Output int16 at 2**-14 (the hidden state itself)."""
+
+    axis: str
+    hidden: int
+    cells: tuple[QGruCell, ...]
+    state: str | None
+
+
+@dataclass(frozen=True, eq=False)
+class QProjection:
+    """A 1x1 convolution inside a composite layer: weight int8 (out, in), `ep` per output row."""
+
+    weight: np.ndarray
+    ep: Epilogue
+
+
+@dataclass(frozen=True, eq=False)
+class QAttention(QLayer):
+    """Integer multi-head self-attention (no division: max, sub, exp LUT, sum, reciprocal LUT, mul).
+
+        q, k, v = finish(W x, ep) for W in q, k, v      q int16, k and v int8 (dim, L), split into heads
+        s   = finish(q_h^T k_h, ep_scores)              int16 (L, L) per head, scale 1/sqrt(dk) folded
+        m   = max over keys of s                        (max reduction)
+        e   = finish(s - m, ep_exp)                     sub -> exp LUT, int16 (bias aligns 0 on exp(0))
+        sum = finish(sum over keys of e * 1, ep_sum)    MAC against ones -> reciprocal LUT, int16
+        p   = finish(e * sum, ep_prob)                  mul (>> 15), int16 probabilities
+        o   = finish(sum over keys of p * v_h, ep_av)   int16 (dim, L)
+        y   = finish(W_o o, o.ep)                       int8 (out, L)
+    """
+
+    heads: int
+    q: QProjection
+    k: QProjection
+    v: QProjection
+    o: QProjection
+    ep_scores: Epilogue
+    ep_exp: Epilogue
+    ep_sum: Epilogue
+    ep_prob: Epilogue
+    ep_av: Epilogue
+
+
+@dataclass(frozen=True, eq=False)
+class QConcat(QLayer):
+    """Channels of the inputs one after the other: part i = finish(input_i, eps[i]) (a `mov` with
+    requantisation), or input_i unchanged where eps[i] is None (same format: a layout choice)."""
+
+    eps: tuple
+
+
+@dataclass(frozen=True, eq=False)
+class QAdd(QLayer):
+    """out = finish(a + b, ep): the inputs share one scale (unified), `ep` is shared (scalar)."""
+
+    ep: Epilogue
+
+
+@dataclass(frozen=True, eq=False)
+class QActivation(QLayer):
+    """out = finish(x, ep): a `mov` with relu or a table."""
+
+    ep: Epilogue
+
+
+@dataclass(eq=False)
+class QuantizedNetwork:
+    """Everything the lowering step needs.
+
+    input:   the NPU's input tensor (the host quantises its features with `input.scale`).
+    tensors: every tensor the NPU layers produce, by name (a layer's `output`).
+    layers:  NPU layers in execution order.
+    outputs: tensors the host reads after the frame (network outputs and host-layer inputs).
+    states:  tensors kept across frames (zero at the first frame).
+    luts:    tables by name; `lut_entries` is their total size.
+    host_layers: folded host ops run on the dequantised outputs (e.g. MEA reconstruction).
+    """
+
+    name: str
+    input: QTensor
+    tensors: dict[str, QTensor]
+    layers: list[QLayer]
+    outputs: tuple[str, ...]
+    states: dict[str, QState]
+    luts: dict[str, Lut]
+    host_layers: list = field(default_factory=list)
+    config: dict = field(default_factory=dict)
+
+    @property
+    def lut_entries(self) -> int:
+        return sum(l.entries for l in self.luts.values())
+
+    def layer(self, name: str) -> QLayer:
+        return next(l for l in self.layers if l.name == name or l.output == name)

@@ -1,0 +1,154 @@
+"""Float numpy implementation of every NPU op, on folded layers, frames batched.
+
+Each function takes the folded layer, its input arrays (T, C, L) and the layer's state (None for
+stateless ops) and returns (output, new state). `probe(name, array)` receives internal values
+(gate pre-activations, attention scores, ...) so that calibration can size the integer formats.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .linear import conv1d, conv_transpose1d
+
+__all__ = ["FLOAT_LAYERS", "activate", "sigmoid", "gru_cell"]
+
+
+def sigmoid(x):
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # no overflow warnings for large |x|
+
+
+def activate(x, name: str):
+    if name == "none":
+        return x
+    if name == "relu":
+        return np.maximum(x, 0.0)
+    if name == "sigmoid":
+        return sigmoid(x)
+    if name == "tanh":
+        return np.tanh(x)
+    raise ValueError(name)
+
+
+def _no_probe(name, value):
+    pass
+
+
+def _conv(fl, ins, state, probe):
+    a = fl.attrs
+    pre = conv1d(ins[0], fl.params["weight"], stride=a["stride"], padding=a["padding"],
+                 dilation=a["dilation"], groups=a["groups"]) + fl.params["bias"][:, None]
+    probe("pre", pre)
+    return activate(pre, a["activation"]), None
+
+
+def _conv_t(fl, ins, state, probe):
+    a = fl.attrs
+    pre = conv_transpose1d(ins[0], fl.params["weight"], stride=a["stride"], padding=a["padding"],
+                           output_padding=a["output_padding"], dilation=a["dilation"],
+                           groups=a["groups"]) + fl.params["bias"][:, None]
+    probe("pre", pre)
+    return activate(pre, a["activation"]), None
+
+
+def gru_cell(gx, gh, h, axis):
+    """PyTorch GRU update; gx, gh hold the r, z, n blocks along `axis`. Returns (h', r, z, n)."""
+    xr, xz, xn = np.split(gx, 3, axis=axis)
+    hr, hz, hn = np.split(gh, 3, axis=axis)
+    r = sigmoid(xr + hr)
+    z = sigmoid(xz + hz)
+    n = np.tanh(xn + r * hn)
+    return (1.0 - z) * n + z * h, r, z, n
+
+
+def _probe_gates(probe, name, g, axis):
+    for gate, block in zip("rzn", np.split(g, 3, axis=axis)):
+        probe(f"{name}.{gate}", block)
+
+
+def _gru(fl, ins, state, probe):
+    x = ins[0]
+    t, _, length = x.shape
+    hid = fl.attrs["hidden"]
+    outs = []
+    new_state = None
+    for d in fl.attrs["directions"]:
+        w_ih, w_hh = fl.params[f"weight_ih{d}"], fl.params[f"weight_hh{d}"]
+        b_ih, b_hh = fl.params[f"bias_ih{d}"], fl.params[f"bias_hh{d}"]
+        gx = np.matmul(w_ih, x) + b_ih[:, None]                         # (T, 3H, L)
+        _probe_gates(probe, f"gx{d}", gx, axis=1)
+        out = np.zeros((t, hid, length))
+        if fl.attrs["axis"] == "frequency":
+            h = np.zeros((t, hid))
+            order = range(length - 1, -1, -1) if d else range(length)
+            for pos in order:
+                gh = h @ w_hh.T + b_hh                                  # (T, 3H)
+                _probe_gates(probe, f"gh{d}", gh, axis=-1)
+                h = gru_cell(gx[:, :, pos], gh, h, axis=-1)[0]
+                out[:, :, pos] = h
+        else:
+            h = np.zeros((hid, length)) if state is None else state
+            for step in range(t):
+                gh = w_hh @ h + b_hh[:, None]                           # (3H, L)
+                _probe_gates(probe, f"gh{d}", gh, axis=0)
+                h = gru_cell(gx[step], gh, h, axis=0)[0]
+                out[step] = h
+            new_state = h
+        outs.append(out)
+    return np.concatenate(outs, axis=1), new_state
+
+
+def _attention(fl, ins, state, probe):
+    x = ins[0]
+    t, _, length = x.shape
+    p, heads = fl.params, fl.attrs["heads"]
+    proj = {}
+    for name in ("q", "k", "v"):
+        proj[name] = np.matmul(p[f"{name}.weight"], x) + p[f"{name}.bias"][:, None]
+        probe(name, proj[name])
+    dk = proj["q"].shape[1] // heads
+    q, k, v = (proj[n].reshape(t, heads, dk, length) for n in ("q", "k", "v"))
+    scores = np.einsum("thdi,thdj->thij", q, k) / np.sqrt(dk)
+    probe("scores", scores)
+    e = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    attn = e / e.sum(axis=-1, keepdims=True)
+    o = np.einsum("thij,thdj->thdi", attn, v).reshape(t, heads * dk, length)
+    probe("o", o)
+    return np.matmul(p["o.weight"], o) + p["o.bias"][:, None], None
+
+
+def _complex_conv_time(fl, ins, state, probe):
+    x = ins[0]
+    w, b = fl.params["weight"], fl.params["bias"]                        # (2Co, 2Ci, K)
+    k = w.shape[2]
+    t = x.shape[0]
+    past = np.zeros((k - 1,) + x.shape[1:]) if state is None else state
+    xs = np.concatenate([past, x], axis=0)
+    out = np.zeros((t, w.shape[0], x.shape[2])) + b[:, None]
+    for tap in range(k):
+        out += np.matmul(w[:, :, tap], xs[tap: tap + t])
+    return out, xs[xs.shape[0] - (k - 1):]
+
+
+def _magnitude(fl, ins, state, probe):
+    x = ins[0]
+    c = x.shape[1] // 2
+    return np.sqrt(x[:, :c] ** 2 + x[:, c:] ** 2), None
+
+
+def _concat(fl, ins, state, probe):
+    return np.concatenate(ins, axis=1), None
+
+
+def _add(fl, ins, state, probe):
+    return activate(ins[0] + ins[1], fl.attrs["activation"]), None
+
+
+def _activation(fl, ins, state, probe):
+    return activate(ins[0], fl.attrs["activation"]), None
+
+
+FLOAT_LAYERS = {
+    "conv1d": _conv, "conv_transpose1d": _conv_t, "gru": _gru, "attention": _attention,
+    "complex_conv_time": _complex_conv_time, "magnitude": _magnitude, "concat": _concat,
+    "add": _add, "activation": _activation,
+}

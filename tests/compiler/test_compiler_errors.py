@@ -1,0 +1,145 @@
+"""Every kind of error in a model file is one line naming the file, the layer and the field."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from compiler import ModelError, load_model, parse_model
+from npu_model.errors import NpuError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+HEAD = """name: tiny
+input: {sample_rate: 16000, fft_size: 64, hop: 16, bins: 32, channels: 2, features: [compressed_complex]}
+weights: {init: random, seed: 3}
+"""
+GOOD_LAYERS = """layers:
+  - {name: c1, op: conv1d, input: input, out_channels: 8, kernel: 3, padding: 1, batchnorm: true, activation: relu}
+  - {name: c2, op: conv1d, input: c1, out_channels: 8, kernel: 3, stride: 2, padding: 1, groups: 8}
+  - {name: cat, op: concat, inputs: [c2, c2]}
+"""
+
+
+def _error(write_model, text, name="m.yaml") -> ModelError:
+    path = write_model(text, name)
+    with pytest.raises(ModelError) as info:
+        parse_model(path)
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith(str(path))
+    assert isinstance(info.value, NpuError) and info.value.exit_code == 2
+    return info.value
+
+
+def test_good_model_parses(write_model):
+    spec = parse_model(write_model(HEAD + GOOD_LAYERS))
+    assert spec.shapes["cat"] == (16, 16)
+
+
+@pytest.mark.parametrize("layers,layer,field,words", [
+    ("  - {name: a, op: conv2d, input: input, out_channels: 4, kernel: 3}", "a", "op", "unknown op"),
+    ("  - {name: a, op: conv1d, input: input, out_channels: 4, kernel: '3'}", "a", "kernel", "expected an integer"),
+    ("  - {name: a, op: conv1d, input: input, out_channels: 4, kernel: 3, batchnorm: 1}", "a", "batchnorm",
+     "expected true or false"),
+    ("  - {name: a, op: conv1d, input: input, out_channels: 4, kernel: 3, activation: gelu}", "a", "activation",
+     "must be one of"),
+    ("  - {name: a, op: conv1d, input: input, out_channels: 4, kernel: 3, strides: 2}", "a", "strides",
+     "unknown field"),
+    ("  - {name: a, op: conv1d, input: input, out_channels: 4}", "a", "kernel", "missing"),
+    ("  - {name: a, op: conv1d, input: b, out_channels: 4, kernel: 3}\n"
+     "  - {name: b, op: relu, input: input}", "a", "input", "used before it is defined"),
+    ("  - {name: a, op: conv1d, input: nowhere, out_channels: 4, kernel: 3}", "a", "input", "not defined"),
+    ("  - {name: a, op: conv1d, input: input, out_channels: 4, kernel: 3, groups: 3}", "a", "groups",
+     "shape mismatch"),
+    ("  - {name: a, op: conv1d, input: input, out_channels: 4, kernel: 3, stride: 2}\n"
+     "  - {name: b, op: concat, inputs: [a, input]}", "b", "inputs", "shape mismatch"),
+    ("  - {name: a, op: conv1d, input: input, out_channels: 4, kernel: 3, stride: 2}\n"
+     "  - {name: b, op: add, inputs: [a, input]}", "b", "inputs", "shape mismatch"),
+    ("  - {name: a, op: conv1d, input: input, out_channels: 4, kernel: 40}", "a", "kernel", "shape mismatch"),
+    ("  - {name: a, op: conv1d, input: input, out_channels: 3, kernel: 1}\n"
+     "  - {name: b, op: magnitude, input: a}", "b", "input", "even channel count"),
+    ("  - {name: a, op: attention, input: input, heads: 3, dim: 8}", "a", "heads", "not divisible"),
+    ("  - {name: a, op: gru, input: input, hidden: 4, axis: time, bidirectional: true}", "a", "bidirectional",
+     "cannot look ahead"),
+    ("  - {name: a, op: gru, input: input, hidden: 4, axis: diagonal}", "a", "axis", "must be one of"),
+    ("  - {name: a, op: concat, inputs: [input]}", "a", "inputs", "at least 2"),
+    ("  - {name: a, op: conv1d, inputs: [input], out_channels: 4, kernel: 3}", "a", "input", "missing"),
+    ("  - {name: a, op: relu, input: input}\n  - {name: a, op: relu, input: input}", "a", "name", "already defined"),
+    ("  - {name: m, op: conv1d, input: input, out_channels: 1, kernel: 1}\n"
+     "  - {name: r, op: mask_reconstruct, inputs: [m, m]}\n"
+     "  - {name: x, op: relu, input: r}", "x", "input", "computed on the host"),
+])
+def test_layer_errors(write_model, layers, layer, field, words):
+    err = _error(write_model, HEAD + "layers:\n" + layers + "\n")
+    assert (err.layer, err.field) == (layer, field)
+    assert f"layer '{layer}'" in str(err) and f"field '{field}'" in str(err)
+    assert words in str(err)
+
+
+@pytest.mark.parametrize("text,field,words", [
+    ("name: x\ninput: [1, 2]\nlayers: []\n", "input", "expected a mapping"),
+    (HEAD.replace("bins: 32", "bins: 99") + GOOD_LAYERS, "input.bins", "33"),
+    (HEAD.replace("channels: 2", "channels: 4") + GOOD_LAYERS, "input.channels", "give 2 channels"),
+    (HEAD.replace("compressed_complex", "mfcc") + GOOD_LAYERS, "input.features", "unknown feature"),
+    (HEAD + GOOD_LAYERS + "outputs: [nothing]\n", "outputs", "not a layer"),
+    (HEAD + GOOD_LAYERS + "extra: 1\n", "extra", "unknown top-level key"),
+    ("name: x\ninput: {bins: 1\n", None, "not valid YAML"),
+])
+def test_file_errors(write_model, text, field, words):
+    err = _error(write_model, text)
+    assert err.field == field and err.layer is None
+    assert words in str(err)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ModelError, match="cannot read"):
+        parse_model(tmp_path / "absent.yaml")
+
+
+def _npz_model(write_model, tmp_path, arrays):
+    np.savez(tmp_path / "w.npz", **arrays)
+    return write_model(HEAD.replace("{init: random, seed: 3}", "{npz: w.npz}") + GOOD_LAYERS)
+
+
+def _good_arrays(write_model):
+    return load_model(write_model(HEAD + GOOD_LAYERS, "ref.yaml")).weights
+
+
+def test_npz_weights_load(write_model, tmp_path):
+    arrays = _good_arrays(write_model)
+    model = load_model(_npz_model(write_model, tmp_path, arrays))
+    assert set(model.weights) == set(arrays)
+
+
+def test_npz_missing_array(write_model, tmp_path):
+    arrays = _good_arrays(write_model)
+    del arrays["c2.weight"]
+    with pytest.raises(ModelError) as info:
+        load_model(_npz_model(write_model, tmp_path, arrays))
+    assert "w.npz: layer 'c2': field 'weight': missing array 'c2.weight'" in str(info.value)
+
+
+def test_npz_misshapen_array(write_model, tmp_path):
+    arrays = _good_arrays(write_model)
+    arrays["c1.bn.running_var"] = np.ones(7)
+    with pytest.raises(ModelError) as info:
+        load_model(_npz_model(write_model, tmp_path, arrays))
+    assert "layer 'c1': field 'bn.running_var'" in str(info.value) and "expected (8,)" in str(info.value)
+
+
+def test_npz_unused_array(write_model, tmp_path):
+    arrays = _good_arrays(write_model)
+    arrays["c3.weight"] = np.ones(3)
+    with pytest.raises(ModelError, match="'c3.weight' is not used"):
+        load_model(_npz_model(write_model, tmp_path, arrays))
+
+
+def test_cli_one_line_exit_2(write_model):
+    path = write_model(HEAD + "layers:\n  - {name: a, op: conv2d, input: input}\n")
+    proc = subprocess.run([sys.executable, "-m", "compiler", str(path)], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and f"{path}: layer 'a': field 'op': unknown op" in proc.stderr
