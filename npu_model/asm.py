@@ -16,7 +16,7 @@ import numpy as np
 from .config import ConfigError, NpuConfig
 from .errors import NpuError
 from .isa import (FIELD_BY_NAME, FIELDS, OPCODES, OPERANDS, RESERVED_BITS, INSTRUCTION_BITS, Act, Buffer,
-                  DType, Instruction, Opcode, decode, encode)
+                  DType, Instruction, decode, encode)
 from .program import DTYPES, Layer, Port, Program, Symbol
 
 __all__ = ["AsmError", "assemble", "assemble_file", "format_instruction", "parse_instruction", "disassemble"]

@@ -222,17 +222,34 @@ def decode(word: bytes):
 
 
 def decode_words(words: np.ndarray) -> dict[str, np.ndarray]:
-    """Vectorised decode of an (M, 32) uint8 array: one int64 array per field, plus 'reserved'."""
+    """Vectorised decode of an (M, 32) uint8 array: one int64 array per field, plus 'reserved'
+    (1 where any reserved bit is set). Fields are cut out of the four little-endian 64-bit
+    limbs of each word, so a 100 k-instruction program decodes in milliseconds."""
     words = np.ascontiguousarray(words, dtype=np.uint8).reshape(-1, INSTRUCTION_BYTES)
-    bits = np.unpackbits(words, axis=1, bitorder="little").astype(np.int64)
+    limbs = words.view("<u8")
+
+    def bits(lo, width):
+        q, o = divmod(lo, 64)
+        v = limbs[:, q] >> np.uint64(o)
+        if o + width > 64:
+            v = v | (limbs[:, q + 1] << np.uint64(64 - o))
+        if width < 64:
+            v = v & np.uint64((1 << width) - 1)
+        return v
+
     out = {}
     for f in FIELDS:
-        weights = np.left_shift(np.int64(1), np.arange(f.bits, dtype=np.int64))
-        raw = bits[:, f.lo:f.lo + f.bits] @ weights
+        raw = bits(f.lo, f.bits).astype(np.int64)
         if f.signed:
             raw = np.where(raw >= 1 << (f.bits - 1), raw - (1 << f.bits), raw)
         out[f.name] = raw
-    out["reserved"] = bits[:, INSTRUCTION_BITS - RESERVED_BITS:].any(axis=1).astype(np.int64)
+    reserved = np.zeros(len(words), bool)
+    lo = INSTRUCTION_BITS - RESERVED_BITS
+    while lo < INSTRUCTION_BITS:
+        width = min(64 - lo % 64, INSTRUCTION_BITS - lo)
+        reserved |= bits(lo, width) != 0
+        lo += width
+    out["reserved"] = reserved.astype(np.int64)
     return out
 
 

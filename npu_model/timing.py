@@ -5,7 +5,11 @@ retire strobes are compared against, cycle for cycle.
 """
 from __future__ import annotations
 
-__all__ = ["FETCH_LATENCY", "PIPELINE_LATENCY", "PORT_CONFLICT_FACTOR", "CONSTANTS"]
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["FETCH_LATENCY", "PIPELINE_LATENCY", "PORT_CONFLICT_FACTOR", "CONSTANTS", "Schedule", "schedule"]
 
 #: Cycles from the frame start to the issue of the instruction at pc 0 (imem read, decode).
 FETCH_LATENCY = 2
@@ -21,3 +25,138 @@ CONSTANTS = (
     ("PIPELINE_LATENCY", PIPELINE_LATENCY, "cycles from an instruction's last read step to its last write"),
     ("PORT_CONFLICT_FACTOR", PORT_CONFLICT_FACTOR, "cycles per step when A and B share one buffer's read port"),
 )
+
+
+# The schedule ------------------------------------------------------------------------------------
+@dataclass
+class Schedule:
+    """Issue and retire cycle of every instruction of one frame (cycles from the frame start), and
+    the frame's counters. Timing depends only on the instruction stream, so one schedule serves
+    every frame of a program."""
+    earliest: np.ndarray     # e(i), rule 2
+    issue: np.ndarray        # t(i), rule 5
+    retire: np.ndarray       # rule 6
+    stall: np.ndarray        # t(i) - e(i)
+    occupancy: np.ndarray    # occ(i), rule 1
+    port_factor: np.ndarray  # k(i) (1 for control instructions)
+    stats: "FrameStats"      # noqa: F821  (npu_model.stats.FrameStats)
+
+    @property
+    def cycles(self) -> int:
+        return self.stats.cycles
+
+    def records(self, mnemonics=None):
+        """One dict per instruction (pc, issue, retire, stall; 'op' when mnemonics are given)."""
+        issue, retire, stall = self.issue.tolist(), self.retire.tolist(), self.stall.tolist()
+        for pc in range(len(issue)):
+            rec = {"pc": pc, "issue": issue[pc], "retire": retire[pc], "stall": stall[pc]}
+            if mnemonics is not None:
+                rec["op"] = mnemonics[pc]
+            yield rec
+
+
+def hazard_window(analysis) -> np.ndarray:
+    """Bit d-1 of entry i is set when instruction i - d (1 <= d <= PIPELINE_LATENCY) may hold up
+    i: i is a fence, or i - d writes a footprint overlapping i's A or B (rule 3, 4).
+
+    Only the last PIPELINE_LATENCY instructions can still be in flight when i could issue: each
+    instruction occupies the issue stage at least one cycle, so retire(j) + 1 = t(j) + occ(j) +
+    PIPELINE_LATENCY <= e(i) once i - j > PIPELINE_LATENCY (control instructions retire at issue)."""
+    m = analysis.n_instructions
+    ops = analysis.operands
+    a, b, d = ops["a"], ops["b"], ops["d"]
+    flags = np.zeros(m, np.int64)
+    for dist in range(1, PIPELINE_LATENCY + 1):
+        if dist >= m:
+            break
+        i = slice(dist, m)
+        j = slice(0, m - dist)
+        w = analysis.writes[j]
+        dlo, dhi = d["glo"][j], d["ghi"][j]
+        hit = w & (((dlo <= a["ghi"][i]) & (a["glo"][i] <= dhi)) | ((dlo <= b["ghi"][i]) & (b["glo"][i] <= dhi)))
+        hit &= analysis.is_compute[i]
+        hit |= analysis.is_fence[i] & analysis.is_compute[j]
+        flags[dist:] |= hit.astype(np.int64) << (dist - 1)
+    return flags
+
+
+def schedule(analysis) -> Schedule:
+    """Apply the rules of docs/timing.md to a program (an `npu_model.analysis.Analysis`)."""
+    from .stats import BufferStats, FrameStats
+    from .config import BUFFER_NAMES
+
+    m = analysis.n_instructions
+    occ = analysis.occupancy
+    ctl = analysis.is_ctl
+    # retire(j) + 1 - t(j): occ + PIPELINE_LATENCY for compute, 1 for control.
+    span = np.where(ctl, 1, occ + PIPELINE_LATENCY).astype(np.int64)
+    cum = np.zeros(m + 1, np.int64)
+    np.cumsum(occ, out=cum[1:])
+    # Without stalls t(i) = FETCH_LATENCY + cum[i]; a stall shifts every later instruction, so
+    # t(i) = FETCH_LATENCY + cum[i] + off(i) with off the running sum of stalls. Only instructions
+    # with a possible hazard are visited.
+    flags = hazard_window(analysis)
+    stall = np.zeros(m, np.int64)
+    todo = np.flatnonzero(flags)
+    if len(todo):
+        cuml, spanl = cum.tolist(), span.tolist()
+        change_pc, change_off = [-1], [0]      # off(i) = change_off[k] for the last change_pc[k] <= i
+        off = 0
+        for i, bits in zip(todo.tolist(), flags[todo].tolist()):
+            e = cuml[i] + off
+            h = e
+            dist = 1
+            while bits:
+                if bits & 1:
+                    j = i - dist
+                    k = len(change_pc) - 1
+                    while change_pc[k] > j:
+                        k -= 1
+                    v = cuml[j] + change_off[k] + spanl[j]
+                    if v > h:
+                        h = v
+                bits >>= 1
+                dist += 1
+            if h > e:
+                stall[i] = h - e
+                off += h - e
+                change_pc.append(i)
+                change_off.append(off)
+    earliest = FETCH_LATENCY + cum[:m] + np.concatenate([[0], np.cumsum(stall)[:-1]]) if m else cum[:0]
+    issue = earliest + stall
+    retire = np.where(ctl, issue, issue + occ - 1 + PIPELINE_LATENCY)
+
+    f = analysis.fields
+    mac = analysis.is_mac
+    n, r = f["n"], f["r"]
+    cycles = int(retire[-1]) + 1
+    macs = int((n * r)[mac].sum())
+    lanes = analysis.config.lanes
+    buffers = {}
+    ops = analysis.operands
+    for code, name in enumerate(BUFFER_NAMES):
+        hwm = 0
+        read = write = 0
+        for x in ("a", "b", "d"):
+            o = ops[x]
+            live = o["present"] & (o["buf"] == code)
+            if x == "d":
+                live &= analysis.writes
+                if live.any():
+                    write = int(np.where(mac, n, r * n)[live].dot(o["size"][live]))
+            elif live.any():
+                per = r * np.where(f[f"{x}_lstride"] == 0, 1, n) * o["size"]
+                read += int(per[live].sum())
+            if live.any():
+                hwm = max(hwm, int(o["hi"][live].max()) + 1)
+        if name == "wbuf" and analysis.is_compute.any():
+            comp = analysis.is_compute
+            read += int(8 * np.where(f["p_vec"] != 0, n, 1)[comp].sum())
+            hwm = max(hwm, int(analysis.p_hi[comp].max()) + 1)
+        buffers[name] = BufferStats(hwm=hwm, read_bytes=read, write_bytes=write)
+    stats = FrameStats(cycles=cycles, instructions=m, mac_cycles=int(r[mac].sum()), macs=macs,
+                       utilisation=macs / (lanes * cycles), stall_cycles=int(stall.sum()),
+                       conflict_cycles=int(((analysis.port_factor - 1) * r)[analysis.is_compute].sum()),
+                       lanes=lanes, clock_mhz=analysis.config.clock_mhz, buffers=buffers)
+    return Schedule(earliest=earliest, issue=issue, retire=retire, stall=stall, occupancy=occ.copy(),
+                    port_factor=analysis.port_factor.copy(), stats=stats)

@@ -89,3 +89,14 @@ def test_isa_doc_describes_every_opcode():
 
 def test_generated_doc_blocks_are_current():
     assert docgen.stale_blocks() == [], "run `make docs`"
+
+
+def test_vectorised_decode_matches_scalar_decode_on_random_words():
+    rng = np.random.default_rng(3)
+    words = rng.integers(0, 256, (2000, 32)).astype(np.uint8)
+    words[:1000, 29:] = 0                       # half of them without reserved bits
+    vec = isa.decode_words(words)
+    for i in range(0, 2000, 7):
+        ins, reserved = isa.decode(words[i].tobytes())
+        assert {k: int(vec[k][i]) for k in ins.fields()} == ins.fields()
+        assert vec["reserved"][i] == (reserved != 0)

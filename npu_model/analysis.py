@@ -1,0 +1,386 @@
+"""Static analysis of a program at load: decode, footprints, loader rejections and faults.
+
+Everything here is vectorised over the instruction stream (`isa.decode_words`), so that a program
+of a few hundred thousand instructions is analysed in well under a second. The rules are those
+of docs/isa.md ("Operands and addressing", "Faults"); the executor (`executor.py`) and the
+timing model (`timing.py`) work from the arrays computed here.
+
+Order of checks at load:
+
+1. loader-level rejections (`ProgramFormatError`, naming the pc): a byte written twice by one
+   instruction, a port missing from the I/O table, not exactly one `eof` as the last
+   instruction. The smallest offending pc is reported.
+2. faults (`NpuFault`): the first faulting pc in program order, with the code of the first
+   failing check in the documented order (1 illegal, 2 write_protect, 3 address, 4 lut_range,
+   5 overlap).
+
+A fault-free program then needs no run-time checks at all: every address is in the instruction.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import NpuConfig
+from .errors import NpuFault, ProgramFormatError
+from .isa import (FIELDS, OPCODES, Act, Buffer, DType, OpClass, Opcode,
+                  decode, decode_words)
+from .program import Program
+
+__all__ = ["Analysis", "analyse", "FAULT_NAMES", "FAULT_CODES", "instruction_fault", "fault_codes",
+           "footprint", "LUT_LOG2_MAX"]
+
+#: fault code -> name (docs/isa.md "Faults"), in check order.
+FAULT_NAMES = {1: "illegal", 2: "write_protect", 3: "address", 4: "lut_range", 5: "overlap"}
+FAULT_CODES = {name: code for code, name in FAULT_NAMES.items()}
+LUT_LOG2_MAX = 14
+RECORD_BYTES = 8
+_ABSENT_LO = 1 << 40      # global footprint of an absent operand: [_ABSENT_LO, -1], meets nothing
+
+_N_OPCODES = max(int(o) for o in Opcode) + 1
+_EW_OPCODES = [int(o) for o, info in OPCODES.items() if info.op_class is OpClass.ELEMENTWISE]
+_READS_B = np.zeros(_N_OPCODES, bool)
+_USES = np.zeros((_N_OPCODES, len(FIELDS)), bool)
+for _op, _info in OPCODES.items():
+    _READS_B[int(_op)] = _info.reads_b
+    for _j, _f in enumerate(FIELDS):
+        _USES[int(_op), _j] = _f.name in _info.uses
+_BUF_NAMES = {int(b): b.name.lower() for b in Buffer}
+
+
+def footprint(base, rstride, lstride, steps, lanes, size):
+    """Byte range [lo, hi] an operand touches (docs/isa.md); works on ints and numpy arrays."""
+    rs = (steps - 1) * rstride
+    ls = (lanes - 1) * lstride
+    lo = base + np.minimum(0, rs) + np.minimum(0, ls)
+    hi = base + np.maximum(0, rs) + np.maximum(0, ls) + size - 1
+    return lo, hi
+
+
+def _buffer_sizes(config: NpuConfig) -> list[int]:
+    sizes = [0] * len(Buffer)
+    sizes[Buffer.WBUF] = config.wbuf_bytes
+    sizes[Buffer.ABUF] = config.abuf_bytes
+    sizes[Buffer.SBUF] = config.sbuf_bytes
+    sizes[Buffer.IMEM] = config.imem_bytes
+    return sizes
+
+
+def buffer_offsets(config: NpuConfig) -> np.ndarray:
+    """Offset of each data buffer in the model's one flat memory (wbuf, abuf, sbuf; imem: -1)."""
+    return np.array([0, config.wbuf_bytes, config.wbuf_bytes + config.abuf_bytes, -1], np.int64)
+
+
+# Faults: vectorised ------------------------------------------------------------------------------
+def fault_codes(f: dict, config: NpuConfig) -> np.ndarray:
+    """Fault code (0 = none) of every instruction of a decoded stream (`isa.decode_words`)."""
+    op = f["opcode"]
+    known = op < _N_OPCODES
+    opc = np.where(known, op, 0)
+    is_mac = known & (op == Opcode.MAC)
+    is_ew = known & np.isin(op, _EW_OPCODES)
+    comp = is_mac | is_ew
+    reads_b = comp & _READS_B[opc]
+    n, r, act = f["n"], f["r"], f["act"]
+
+    unused = np.zeros(len(op), bool)
+    for j, fld in enumerate(FIELDS):
+        unused |= (f[fld.name] != 0) & ~_USES[opc, j]
+    illegal = ~known | (f["reserved"] != 0) | (known & unused)
+    lutbad = (act == Act.LUT) & ((f["lut_log2"] == 0) | (f["lut_log2"] > LUT_LOG2_MAX))
+    nolut = (act != Act.LUT) & ((f["lut_base"] != 0) | (f["lut_log2"] != 0))
+    dsize = 1 + f["d_dtype"]
+    dlanes = (n > 1) & (np.abs(f["d_lstride"]) < dsize)
+    dsteps = is_ew & (r > 1) & (np.abs(f["d_rstride"]) < dsize)
+    illegal |= comp & ((n == 0) | (n > config.lanes) | (r == 0) | (act == 3) | lutbad | nolut | dlanes | dsteps)
+
+    wprot = comp & ((f["d_buf"] == Buffer.WBUF) | (f["d_buf"] == Buffer.IMEM))
+
+    sizes = np.array(_buffer_sizes(config), np.int64)
+    addr = np.zeros(len(op), bool)
+    for x, present in (("a", comp), ("b", reads_b), ("d", comp)):
+        size = 1 + f[f"{x}_dtype"]
+        steps = np.where(is_mac, 1, r) if x == "d" else r
+        lo, hi = footprint(f[f"{x}_base"], f[f"{x}_rstride"], f[f"{x}_lstride"], steps, n, size)
+        buf = f[f"{x}_buf"]
+        odd = (size == 2) & (((f[f"{x}_base"] | f[f"{x}_rstride"] | f[f"{x}_lstride"]) & 1) != 0)
+        addr |= present & ((buf == Buffer.IMEM) | (lo < 0) | (hi >= sizes[buf]) | odd)
+    nrec = np.where(f["p_vec"] != 0, n, 1)
+    addr |= comp & (((f["p_base"] % RECORD_BYTES) != 0) | (f["p_base"] + RECORD_BYTES * nrec > config.wbuf_bytes))
+
+    lutr = comp & (act == Act.LUT) & (f["lut_base"] + (np.int64(1) << np.minimum(f["lut_log2"], 62))
+                                      > config.lut_entries)
+
+    over = np.zeros(len(op), bool)
+    dlo, dhi = footprint(f["d_base"], f["d_rstride"], f["d_lstride"], r, n, dsize)
+    for x, present in (("a", is_ew), ("b", is_ew & reads_b)):
+        lo, hi = footprint(f[f"{x}_base"], f[f"{x}_rstride"], f[f"{x}_lstride"], r, n, 1 + f[f"{x}_dtype"])
+        same = f[f"{x}_buf"] == f["d_buf"]
+        ident = same & (f[f"{x}_dtype"] == f["d_dtype"]) & (f[f"{x}_base"] == f["d_base"]) & \
+            (f[f"{x}_rstride"] == f["d_rstride"]) & (f[f"{x}_lstride"] == f["d_lstride"])
+        over |= present & same & (lo <= dhi) & (dlo <= hi) & ~ident
+
+    return np.select([illegal, wprot, addr, lutr, over], [1, 2, 3, 4, 5], 0).astype(np.int64)
+
+
+# Faults: one instruction, with the reason -------------------------------------------------------
+def _range(buf, lo, hi):
+    return f"{_BUF_NAMES.get(buf, f'buf{buf}')}[0x{lo:x}..0x{hi:x}]" if lo >= 0 else \
+        f"{_BUF_NAMES.get(buf, f'buf{buf}')}[-0x{-lo:x}..0x{hi:x}]"
+
+
+def instruction_fault(ins, reserved: int, config: NpuConfig):
+    """(code, reason) of the first failing fault check of one instruction, or None.
+
+    The scalar twin of `fault_codes`, used to word the message of the first faulting pc (the test
+    suite checks the two agree on random instructions)."""
+    info = OPCODES.get(ins.opcode) if ins.opcode < _N_OPCODES else None
+    if info is None:
+        return 1, f"unknown opcode {ins.opcode}"
+    if reserved:
+        return 1, f"reserved bits set (0x{reserved:x})"
+    for fld in FIELDS:
+        value = getattr(ins, fld.name)
+        if value and fld.name not in info.uses:
+            return 1, f"field {fld.name} = {value} is not used by {info.mnemonic} and must be 0"
+    if info.op_class is OpClass.CONTROL:
+        return None
+    is_ew = info.op_class is OpClass.ELEMENTWISE
+    n, r = ins.n, ins.r
+    if n == 0 or n > config.lanes:
+        return 1, f"n = {n} outside 1..{config.lanes} (lanes)"
+    if r == 0:
+        return 1, "r = 0 (at least one step)"
+    if ins.act == 3:
+        return 1, "act = 3 is not an activation (0 none, 1 relu, 2 lut)"
+    if ins.act == Act.LUT and not 1 <= ins.lut_log2 <= LUT_LOG2_MAX:
+        return 1, f"act = lut with lut_log2 = {ins.lut_log2} outside 1..{LUT_LOG2_MAX}"
+    if ins.act != Act.LUT and (ins.lut_base or ins.lut_log2):
+        return 1, f"lut_base = {ins.lut_base}, lut_log2 = {ins.lut_log2} without act = lut (must be 0)"
+    dsize = DType(ins.d_dtype).size if ins.d_dtype in (0, 1) else 1
+    if n > 1 and abs(ins.d_lstride) < dsize:
+        return 1, (f"destination lanes overlap: |d_lstride| = {abs(ins.d_lstride)} < element size {dsize} "
+                   f"with n = {n}")
+    if is_ew and r > 1 and abs(ins.d_rstride) < dsize:
+        return 1, (f"destination steps overlap: |d_rstride| = {abs(ins.d_rstride)} < element size {dsize} "
+                   f"with r = {r}")
+    if ins.d_buf in (Buffer.WBUF, Buffer.IMEM):
+        return 2, f"destination D is in {_BUF_NAMES[ins.d_buf]} (read-only while running)"
+    sizes = _buffer_sizes(config)
+    operands = [("a", "operand A"), ("b", "operand B"), ("d", "destination D")]
+    if not info.reads_b:
+        del operands[1]
+    for x, role in operands:
+        buf = getattr(ins, f"{x}_buf")
+        size = 2 if getattr(ins, f"{x}_dtype") else 1
+        base, rs, ls = (getattr(ins, f"{x}_{p}") for p in ("base", "rstride", "lstride"))
+        if buf == Buffer.IMEM:
+            return 3, f"{role} is in imem (instructions are not data)"
+        steps = 1 if (x == "d" and not is_ew) else r
+        lo, hi = footprint(base, rs, ls, steps, n, size)
+        if lo < 0 or hi >= sizes[buf]:
+            return 3, (f"{role} footprint {_range(buf, int(lo), int(hi))} outside {_BUF_NAMES[buf]} "
+                       f"({sizes[buf]} bytes)")
+        if size == 2:
+            for what, value in (("base", base), ("rstride", rs), ("lstride", ls)):
+                if value & 1:
+                    return 3, f"{role} is int16 with an odd {what} ({value})"
+    if ins.p_base % RECORD_BYTES:
+        return 3, f"p_base 0x{ins.p_base:x} is not a multiple of {RECORD_BYTES}"
+    nrec = n if ins.p_vec else 1
+    end = ins.p_base + RECORD_BYTES * nrec
+    if end > config.wbuf_bytes:
+        return 3, (f"parameter records wbuf[0x{ins.p_base:x}..0x{end - 1:x}] ({nrec} record(s)) outside wbuf "
+                   f"({config.wbuf_bytes} bytes)")
+    if ins.act == Act.LUT and ins.lut_base + (1 << ins.lut_log2) > config.lut_entries:
+        return 4, (f"LUT table lut_base {ins.lut_base} + 2**{ins.lut_log2} = {ins.lut_base + (1 << ins.lut_log2)} "
+                   f"entries > lut_entries {config.lut_entries}")
+    if is_ew:
+        dlo, dhi = footprint(ins.d_base, ins.d_rstride, ins.d_lstride, r, n, dsize)
+        for x, role in operands[:-1]:
+            buf = getattr(ins, f"{x}_buf")
+            if buf != ins.d_buf:
+                continue
+            parts = ("dtype", "base", "rstride", "lstride")
+            if all(getattr(ins, f"{x}_{p}") == getattr(ins, f"d_{p}") for p in parts):
+                continue
+            size = 2 if getattr(ins, f"{x}_dtype") else 1
+            lo, hi = footprint(getattr(ins, f"{x}_base"), getattr(ins, f"{x}_rstride"),
+                               getattr(ins, f"{x}_lstride"), r, n, size)
+            if lo <= dhi and dlo <= hi:
+                return 5, (f"destination footprint {_range(buf, dlo, dhi)} overlaps {role} footprint "
+                           f"{_range(buf, lo, hi)} (only an identically addressed in-place update may)")
+    return None
+
+
+def format_at(code: np.ndarray, pc: int) -> tuple:
+    """(Instruction, reserved, one-line disassembly) of the word at pc."""
+    from .asm import format_instruction
+
+    ins, reserved = decode(bytes(code[pc]))
+    return ins, reserved, format_instruction(ins, reserved)
+
+
+# The analysis ------------------------------------------------------------------------------------
+@dataclass
+class Analysis:
+    """Decoded fields and derived per-instruction arrays of a fault-free program (length M each).
+
+    Footprints are local byte addresses in their buffer (`*_lo`, `*_hi`); `*_glo`/`*_ghi` are
+    the same in the model's one flat memory (wbuf, abuf, sbuf back to back, `buffer_offsets`), so
+    that "same buffer and byte ranges intersect" is one interval test. An absent operand has
+    an empty footprint (lo > hi) and `present` False.
+    """
+    program: Program
+    config: NpuConfig
+    fields: dict            # name -> int64 array (as isa.decode_words)
+    opcode: np.ndarray
+    is_mac: np.ndarray
+    is_ew: np.ndarray
+    is_ctl: np.ndarray
+    is_compute: np.ndarray
+    is_fence: np.ndarray
+    reads_b: np.ndarray
+    writes: np.ndarray      # compute and not a holding MAC
+    port_factor: np.ndarray  # k of docs/timing.md (1 for control instructions)
+    occupancy: np.ndarray
+    operands: dict          # 'a'/'b'/'d' -> dict(present, buf, size, lo, hi, glo, ghi)
+    p_lo: np.ndarray        # parameter records in wbuf (compute only)
+    p_hi: np.ndarray
+    offsets: np.ndarray     # buffer_offsets(config)
+
+    @property
+    def n_instructions(self) -> int:
+        return len(self.opcode)
+
+
+def analyse(program: Program, *, source: str = "program") -> Analysis:
+    """Decode and check a program; raise `ProgramFormatError` or `NpuFault` (see module doc)."""
+    config = program.config
+    f = decode_words(program.code)
+    op = f["opcode"]
+    known = op < _N_OPCODES
+    opc = np.where(known, op, 0)
+    is_mac = known & (op == Opcode.MAC)
+    is_ew = known & np.isin(op, _EW_OPCODES)
+    is_compute = is_mac | is_ew
+    is_fence = known & np.isin(op, [Opcode.SYNC_IN, Opcode.SYNC_OUT, Opcode.EOF])
+
+    codes = fault_codes(f, config)
+    _loader_checks(program, f, is_ew & (codes != 1), source)
+
+    bad = np.flatnonzero(codes)
+    if len(bad):
+        pc = int(bad[0])
+        ins, reserved, text = format_at(program.code, pc)
+        found = instruction_fault(ins, reserved, config)
+        assert found is not None and found[0] == codes[pc], (pc, found, codes[pc])
+        exc = NpuFault(pc, text, found[1], kind=FAULT_NAMES[found[0]])
+        exc.code = found[0]
+        raise exc
+
+    n, r = f["n"], f["r"]
+    reads_b = is_compute & _READS_B[opc]
+    writes = is_compute & ~(is_mac & (f["acc_out"] != 0))
+    same_port = reads_b & (f["a_buf"] == f["b_buf"])
+    from .timing import PORT_CONFLICT_FACTOR
+    k = np.where(same_port, PORT_CONFLICT_FACTOR, 1).astype(np.int64)
+    occ = np.where(is_compute, r * k, 1).astype(np.int64)
+    offsets = buffer_offsets(config)
+    operands = {}
+    for x, present in (("a", is_compute), ("b", reads_b), ("d", is_compute)):
+        size = 1 + f[f"{x}_dtype"]
+        steps = np.where(is_mac, 1, r) if x == "d" else r
+        lo, hi = footprint(f[f"{x}_base"], f[f"{x}_rstride"], f[f"{x}_lstride"], steps, n, size)
+        lo = np.where(present, lo, 1)
+        hi = np.where(present, hi, 0)
+        buf = f[f"{x}_buf"]
+        goff = offsets[np.minimum(buf, 2)]
+        operands[x] = dict(present=present, buf=buf, size=size, lo=lo, hi=hi,
+                           glo=np.where(present, lo + goff, _ABSENT_LO), ghi=np.where(present, hi + goff, -1))
+    nrec = np.where(f["p_vec"] != 0, n, 1)
+    p_lo = np.where(is_compute, f["p_base"], 1)
+    p_hi = np.where(is_compute, f["p_base"] + RECORD_BYTES * nrec - 1, 0)
+    return Analysis(program=program, config=config, fields=f, opcode=op, is_mac=is_mac, is_ew=is_ew,
+                    is_ctl=~is_compute, is_compute=is_compute, is_fence=is_fence, reads_b=reads_b,
+                    writes=writes, port_factor=k, occupancy=occ, operands=operands, p_lo=p_lo, p_hi=p_hi,
+                    offsets=offsets)
+
+
+# Loader-level rejections -----------------------------------------------------------------------
+def _loader_checks(program: Program, f: dict, is_ew: np.ndarray, source: str) -> None:
+    m = len(f["opcode"])
+    op = f["opcode"]
+    problems = []   # (pc, message)
+
+    dup = _double_writes(f, is_ew)
+    if len(dup):
+        pc = int(dup[0])
+        problems.append((pc, _double_write_text(f, pc)))
+
+    for opcode, ports, what in ((Opcode.SYNC_IN, program.inputs, "input"),
+                                (Opcode.SYNC_OUT, program.outputs, "output")):
+        bad = np.flatnonzero((op == opcode) & (f["port"] >= len(ports)))
+        if len(bad):
+            pc = int(bad[0])
+            have = ", ".join(f"{i} {p.name}" for i, p in enumerate(ports)) or "none"
+            problems.append((pc, f"{what} port {int(f['port'][pc])} is not in the I/O table "
+                                 f"({what} ports: {have})"))
+
+    eofs = np.flatnonzero(op == Opcode.EOF)
+    if len(eofs) == 0:
+        problems.append((m - 1, "the program does not end with eof (it has none)"))
+    elif eofs[0] != m - 1:
+        problems.append((int(eofs[0]), f"eof before the last instruction (pc {m - 1}): a program has "
+                                       "exactly one eof, its last instruction"))
+    if problems:
+        pc, message = min(problems, key=lambda p: p[0])
+        _, _, text = format_at(program.code, pc)
+        raise ProgramFormatError(f"{source}: pc {pc} ({text}): {message}")
+
+
+def _double_writes(f: dict, is_ew: np.ndarray) -> np.ndarray:
+    """pcs among `is_ew` (the legal element-wise instructions) two of whose (step, lane) writes
+    share a byte.
+
+    A destination whose lanes or steps overlap on their own is fault 1 (illegal), checked by the
+    NPU; what is left for the loader is a step of one lane landing on (or, int16, half over) an
+    element of another lane: s*rs + l*ls within one element size of s'*rs + l'*ls. With
+    ds = s - s', dl = l - l' (dl > 0 by symmetry) that is |ds*rs + dl*ls| < size for some
+    |ds| <= r-1."""
+    n, r = f["n"], f["r"]
+    size = 1 + f["d_dtype"]
+    rs, ls = f["d_rstride"], f["d_lstride"]
+    cand = is_ew & (n > 1) & (r > 1) & (np.abs(ls) >= size) & (np.abs(rs) >= size)
+    idx = np.flatnonzero(cand)
+    if not len(idx):
+        return idx
+    n, r, size, rs, ls = n[idx], r[idx], size[idx], rs[idx], ls[idx]
+    hit = np.zeros(len(idx), bool)
+    for dl in range(1, int(n.max())):
+        live = n > dl
+        for delta in (-1, 0, 1):
+            target = -dl * ls + delta          # want ds * rs == target
+            ok = live & (size == 2) if delta else live
+            q, rem = np.divmod(target, rs)
+            hit |= ok & (rem == 0) & (np.abs(q) <= r - 1)
+    return idx[hit]
+
+
+def _double_write_text(f: dict, pc: int) -> str:
+    n, r = int(f["n"][pc]), int(f["r"][pc])
+    size = 1 + int(f["d_dtype"][pc])
+    base, rs, ls = (int(f[f"d_{p}"][pc]) for p in ("base", "rstride", "lstride"))
+    buf = _BUF_NAMES.get(int(f["d_buf"][pc]), "?")
+    seen = {}
+    for s in range(r):
+        for l in range(n):
+            a = base + s * rs + l * ls
+            for b in range(a, a + size):
+                if b in seen:
+                    s0, l0 = seen[b]
+                    return (f"writes byte {buf}[0x{b:x}] twice (step {s0} lane {l0} and step {s} lane {l}): "
+                            "destination lanes and steps must not meet")
+                seen[b] = (s, l)
+    return "writes a byte twice"

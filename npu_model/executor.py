@@ -1,0 +1,700 @@
+"""Exact integer execution of a program, vectorised with numpy over whole groups of instructions.
+
+Semantics are docs/isa.md "Arithmetic": the NPU's timing rules (docs/timing.md) make the
+hardware equivalent to running the instructions one after the other in program order, each
+reading all its operands before it writes. The executor exploits that:
+
+* Everything that does not depend on data is computed once, at load: element index arrays,
+  parameter records, requantisation constants, and every operand value read from `wbuf`
+  (read-only while running: writing it is fault 2), already converted to float64.
+* Consecutive compute instructions are grouped into *batches* in which no instruction reads or
+  writes a byte (footprint) that an earlier one of the batch writes. A batch gathers all its
+  operands from the memory as it was at the batch start, computes, and scatters every result at
+  once; control instructions have no effect on data and are skipped.
+* Within a batch, MACs of the same shape (n, r, operand types, broadcast pattern) form a group
+  computed by one matrix product: a weight-stationary group (activation broadcast across lanes,
+  weights in wbuf) is `unique activation rows @ concatenated weight blocks`, with the products a
+  group needs picked from the result; other groups are stacked products. Dot products are float64:
+  every partial sum is an integer below 2**47, so they are exact.
+* Accumulator chaining (`acc_in`) inside a batch is a segmented cumulative sum per lane, started
+  from the bias, or from the lane's ACC register when the chain came from an earlier batch.
+* Element-wise instructions of one opcode in a batch are one flat gather / ufunc / scatter.
+* Wrap to acc_bits, requantisation, activation, LUT and saturation run once per batch over all
+  its results, with per-result constants precomputed.
+
+Integer arithmetic after the dot products is int64 modulo 2**64, which is exact modulo
+2**acc_bits (acc_bits <= 48), the only thing the wrap keeps.
+"""
+from __future__ import annotations
+
+import bisect
+
+import numpy as np
+
+from .isa import Act, Buffer, Opcode
+
+__all__ = ["Executor", "blas_single_thread"]
+
+
+class _BlasThreads:
+    """Runs OpenBLAS single-threaded while a frame executes (and restores it after).
+
+    The matrix products of one frame are small; a multi-threaded BLAS spends more on waking and
+    synchronising its threads than on the work, and on a busy machine a frame can take 10x longer.
+    numpy exposes no switch, so this looks for the OpenBLAS that numpy loaded (Linux) and calls
+    its own get/set functions, as threadpoolctl does; elsewhere it does nothing."""
+
+    _NAMES = [("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
+              ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"),
+              ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
+              ("openblas_get_num_threads", "openblas_set_num_threads")]
+
+    def __init__(self):
+        self.funcs = []
+        self.saved = []
+        try:
+            import ctypes
+            with open("/proc/self/maps") as fh:
+                paths = sorted({line.split()[-1] for line in fh if "openblas" in line.lower() and "/" in line})
+            for path in paths:
+                lib = ctypes.CDLL(path)
+                for get, set_ in self._NAMES:
+                    if hasattr(lib, get) and hasattr(lib, set_):
+                        getf, setf = getattr(lib, get), getattr(lib, set_)
+                        getf.restype = ctypes.c_int
+                        setf.argtypes = [ctypes.c_int]
+                        self.funcs.append((getf, setf))
+                        break
+        except (OSError, AttributeError, IndexError):
+            self.funcs = []
+
+    def __enter__(self):
+        self.saved = [(setf, getf()) for getf, setf in self.funcs]
+        for setf, _ in self.saved:
+            setf(1)
+        return self
+
+    def __exit__(self, *exc):
+        for setf, value in self.saved:
+            setf(value)
+        return False
+
+
+_BLAS = None
+
+
+def blas_single_thread() -> _BlasThreads:
+    global _BLAS
+    if _BLAS is None:
+        _BLAS = _BlasThreads()
+    return _BLAS
+
+F64 = np.float64
+I64 = np.int64
+
+
+def _unique_rows(*cols):
+    """Unique rows of integer columns: (index of each row's first occurrence, inverse).
+    The columns are packed into one int64 key when their ranges fit 62 bits (they always do for
+    the fields of an instruction), else rows are compared as rows."""
+    cols = [np.asarray(c, np.int64) for c in cols]
+    if len(cols[0]) <= 1:
+        return np.zeros(len(cols[0]), np.intp), np.zeros(len(cols[0]), np.intp)
+    key = np.zeros(len(cols[0]), np.int64)
+    used = 0
+    for c in cols:
+        lo = int(c.min()) if len(c) else 0
+        width = max(1, (int(c.max()) - lo).bit_length()) if len(c) else 1
+        used += width
+        if used > 62:
+            _, first, inverse = np.unique(np.stack(cols, axis=1), axis=0, return_index=True,
+                                          return_inverse=True)
+            return first, inverse.reshape(-1)
+        key = (key << width) | (c - lo)
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    return first, inverse.reshape(-1)
+
+
+def _scalar_or(values):
+    """A scalar when all values are equal (cheaper in the hot loop), else the array."""
+    if len(values) == 1 or (len(values) and values.min() == values.max()):
+        return values[0].item()
+    return values
+
+
+class _Operand:
+    """Gathers one operand of a group: constant (pre-gathered at load) or from the live memory."""
+    __slots__ = ("dt", "idx", "const")
+
+    def __init__(self, dt, idx, initial_views, const):
+        self.dt = dt
+        self.idx = np.ascontiguousarray(idx, dtype=np.intp)
+        self.const = initial_views[dt][self.idx].astype(F64) if const else None
+
+    def get(self, views):
+        if self.const is not None:
+            return self.const
+        return views[self.dt].take(self.idx).astype(F64)
+
+
+class _MacGroup:
+    """MACs of one batch with the same n, r, operand types and broadcast pattern.
+
+    Operands are canonicalised so that X is the broadcast (lstride 0) one when there is one.
+    Modes: 'dense'  X broadcast, Y constant: P = (unique X rows) @ (unique Y blocks side by side);
+           'row'    X broadcast: P[g] = X[g] @ Y[g] (stacked matrix-vector products);
+           'elem'   neither broadcast: P[g, l] = sum_s X[g, s, l] * Y[g, s, l]."""
+    __slots__ = ("mode", "x", "y", "ix", "sel", "pos", "n", "ybc")
+
+    def run(self, views):
+        x = self.x.get(views)
+        if self.mode == "dense":
+            return (x @ self.y.get(views)).take(self.sel)
+        if self.mode == "row":
+            if self.ix is not None:
+                x = x[self.ix]
+            y = self.y.get(views)
+            if self.ybc:
+                p = np.einsum("gs,gs->g", x, y)
+                return np.repeat(p, self.n)
+            return np.matmul(x[:, None, :], y).reshape(-1)
+        y = self.y.get(views)
+        if self.ybc:                                            # Y broadcast: (G, r) against (G, r, n)
+            return np.einsum("gsl,gs->gl", x, y).reshape(-1)
+        return np.einsum("gsl,gsl->gl", x, y).reshape(-1)
+
+
+class _EwGroup:
+    """Element-wise instructions of one batch with the same opcode and operand types (flat)."""
+    __slots__ = ("op", "a", "b", "bconst", "bias", "size", "bound")
+
+    def run(self, views):
+        a = views[self.a[0]].take(self.a[1])
+        if self.op is None:                                     # mov
+            v = a.astype(I64)
+        else:
+            b = self.bconst if self.bconst is not None else views[self.b[0]].take(self.b[1])
+            v = self.op(a, b, dtype=I64)
+        v += self.bias
+        return v
+
+
+_UFUNCS = {Opcode.ADD: np.add, Opcode.SUB: np.subtract, Opcode.MUL: np.multiply,
+           Opcode.MAX: np.maximum, Opcode.MIN: np.minimum, Opcode.MOV: None}
+
+
+class _Batch:
+    __slots__ = (
+        # MAC part
+        "mac_groups", "mac_entries", "mac_direct", "start", "chain", "zshape", "xi", "seg0",
+        "ext_e", "ext_l", "ext_xi", "upd_l", "upd_e", "out_sel", "wrap_acc", "wrap", "mac_bound",
+        # element-wise part
+        "ew_groups",
+        # post-processing
+        "half", "mask", "req", "mult", "shift", "rnd", "safe", "sm1", "rbit", "lo", "hi",
+        "lut_mode", "lut_sel", "lut_off", "lo2", "hi2", "scatter", "pcs")
+
+    def run(self, views, acc, lut):
+        parts = []
+        if self.mac_groups:
+            if self.mac_direct:
+                p = self.mac_groups[0].run(views)
+            else:
+                p = np.empty(self.mac_entries, F64)
+                for grp in self.mac_groups:
+                    p[grp.pos] = grp.run(views)
+            acc_e = p.astype(I64)
+            if self.chain:
+                z = np.zeros(self.zshape, I64)
+                acc_e += self.start
+                z[self.xi] = acc_e
+                if self.ext_e is not None:
+                    z[self.ext_xi] += acc[self.ext_l]
+                z = z.reshape(-1, len(acc)).cumsum(axis=0).reshape(-1)
+                acc_e = z[self.xi] - z[self.seg0]
+            else:
+                acc_e += self.start
+                if self.ext_e is not None:
+                    acc_e[self.ext_e] += acc[self.ext_l]
+            w = acc_e[self.upd_e]
+            if self.wrap_acc:
+                w += self.half
+                w &= self.mask
+                w -= self.half
+            acc[self.upd_l] = w
+            if self.out_sel is not None:
+                acc_e = acc_e[self.out_sel]
+            parts.append(acc_e)
+        for grp in self.ew_groups:
+            parts.append(grp.run(views))
+        if not parts:
+            return
+        v = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        if not len(v):
+            return
+        # 1. wrap to acc_bits (skipped when no result can leave the range)
+        if self.wrap:
+            v += self.half
+            v &= self.mask
+            v -= self.half
+        # 3. requantise: (v*mult + 2**(shift-1)) >> shift, computed without overflow
+        if self.req:
+            v *= self.mult
+            if self.safe:
+                v = (v >> self.shift) + ((v >> self.sm1) & self.rbit)
+            else:
+                v += self.rnd
+                v >>= self.shift
+        # 4./5. activation and saturation
+        np.maximum(v, self.lo, out=v)
+        np.minimum(v, self.hi, out=v)
+        if self.lut_mode == 1:                    # every result goes through the LUT
+            v += self.lut_off
+            v = lut.take(v)
+        elif self.lut_mode == 2:
+            sel = self.lut_sel
+            v[sel] = lut.take(v[sel] + self.lut_off)
+        if self.lo2 is not None:
+            np.maximum(v, self.lo2, out=v)
+            np.minimum(v, self.hi2, out=v)
+        for dt, idx, sel in self.scatter:
+            views[dt][idx] = v if sel is None else v[sel]
+
+
+class Executor:
+    """Runs frames of a fault-free program on a flat memory (wbuf, abuf, sbuf back to back)."""
+
+    def __init__(self, analysis):
+        program = analysis.program
+        cfg = program.config
+        self.config = cfg
+        self.analysis = analysis
+        self.offsets = {"wbuf": 0, "abuf": cfg.wbuf_bytes, "sbuf": cfg.wbuf_bytes + cfg.abuf_bytes}
+        total = cfg.wbuf_bytes + cfg.abuf_bytes + cfg.sbuf_bytes
+        init = np.zeros(total, np.uint8)
+        init[:len(program.wbuf)] = np.frombuffer(program.wbuf, np.uint8)
+        s0 = self.offsets["sbuf"]
+        init[s0:s0 + len(program.sbuf)] = np.frombuffer(program.sbuf, np.uint8)
+        self.initial = init
+        lut = np.zeros(cfg.lut_entries, I64)
+        lut[:len(program.lut)] = program.lut
+        self.lut = lut
+        self.acc_bits = cfg.acc_bits
+        self.batches = _compile(analysis, self)
+
+    def memory(self) -> np.ndarray:
+        """A fresh memory image as at reset."""
+        return self.initial.copy()
+
+    @staticmethod
+    def views(mem: np.ndarray):
+        return (mem.view(np.int8), mem.view("<i2"))
+
+    def run_frame(self, mem: np.ndarray, acc: np.ndarray) -> None:
+        """Execute every instruction once on `mem` (uint8, updated in place) and `acc` (int64 per lane)."""
+        views = self.views(mem)
+        lut = self.lut
+        with blas_single_thread():
+            for batch in self.batches:
+                batch.run(views, acc, lut)
+
+
+# Compilation -------------------------------------------------------------------------------------
+def _form_batches(an, pcs):
+    """Split the compute instructions (pcs, program order) into batches: an instruction starts a new
+    batch when its A/B footprint or its destination meets a destination of the current batch."""
+    ops = an.operands
+    alo, ahi = ops["a"]["glo"][pcs].tolist(), ops["a"]["ghi"][pcs].tolist()
+    blo, bhi = ops["b"]["glo"][pcs].tolist(), ops["b"]["ghi"][pcs].tolist()
+    wr = an.writes[pcs].tolist()
+    dlo, dhi = ops["d"]["glo"][pcs].tolist(), ops["d"]["ghi"][pcs].tolist()
+    starts, ends = [], []          # the batch's destinations: disjoint intervals, sorted
+    wmin, wmax = 1 << 62, -1       # and their hull
+    bid = [0] * len(pcs)
+    cur = 0
+    br = bisect.bisect_right
+    for i in range(len(pcs)):
+        if wmax >= 0:
+            hit = False
+            for lo, hi in ((alo[i], ahi[i]), (blo[i], bhi[i]), (dlo[i], dhi[i]) if wr[i] else (1, 0)):
+                if lo <= hi and lo <= wmax and wmin <= hi:
+                    k = br(starts, hi) - 1
+                    if k >= 0 and ends[k] >= lo:
+                        hit = True
+                        break
+            if hit:
+                cur += 1
+                starts, ends = [], []
+                wmin, wmax = 1 << 62, -1
+        if wr[i]:
+            lo, hi = dlo[i], dhi[i]
+            if not starts or lo > starts[-1]:
+                starts.append(lo)
+                ends.append(hi)
+            else:
+                k = br(starts, lo)
+                starts.insert(k, lo)
+                ends.insert(k, hi)
+            if lo < wmin:
+                wmin = lo
+            if hi > wmax:
+                wmax = hi
+        bid[i] = cur
+    return np.array(bid, np.int64)
+
+
+def _compile(an, ex):
+    f = an.fields
+    pcs = np.flatnonzero(an.is_compute)
+    if not len(pcs):
+        return []
+    cfg = ex.config
+    lanes = cfg.lanes
+    init_views = Executor.views(ex.initial)
+    wimg = ex.initial[:cfg.wbuf_bytes]
+    offsets = an.offsets
+
+    # Element indices of every operand: index = ebase + s*ers + l*els in the view of its type.
+    el = {}
+    for x in ("a", "b", "d"):
+        dt = f[f"{x}_dtype"]
+        buf = np.minimum(f[f"{x}_buf"], 2)
+        gbase = f[f"{x}_base"] + offsets[buf]
+        el[x] = dict(dt=dt, base=gbase >> dt, rs=f[f"{x}_rstride"] >> dt, ls=f[f"{x}_lstride"] >> dt,
+                     const=f[f"{x}_buf"] == Buffer.WBUF, bc=f[f"{x}_lstride"] == 0)
+    ctx = _Context(an, ex, el, init_views, wimg, lanes)
+
+    bid = _form_batches(an, pcs)
+    cuts = np.flatnonzero(np.diff(bid)) + 1
+    batches = []
+    for members in np.split(pcs, cuts):
+        batches.append(ctx.batch(members))
+    return batches
+
+
+class _Context:
+    def __init__(self, an, ex, el, init_views, wimg, lanes):
+        self.an, self.ex, self.el, self.iv, self.lanes = an, ex, el, init_views, lanes
+        f = an.fields
+        self.f = f
+        self.n, self.r = f["n"], f["r"]
+        # Parameter records of every (instruction, lane): lane l reads p_base + 8*l*p_vec.
+        self.wimg = wimg
+        self.w32 = wimg.view("<i4")
+        self.w16 = wimg.view("<i2")
+        self.half = 1 << (ex.acc_bits - 1)
+        self.mask = (1 << ex.acc_bits) - 1
+        self.limit = (1 << (ex.acc_bits - 1)) - 1
+        # Per-instruction post-processing constants (lane 0's record), as Python lists: a batch whose
+        # instructions all share them, with one record each, gets scalars (the common case).
+        pcs = np.flatnonzero(an.is_compute)
+        m = len(f["opcode"])
+        _, mult0, shift0 = self.records(pcs, np.zeros(len(pcs), np.int64))
+        act, k, dt = f["act"], f["lut_log2"], el["d"]["dt"]
+        islut = act == Act.LUT
+        half = np.left_shift(1, np.maximum(k - 1, 0))
+        dmax = np.where(dt == 1, 32767, 127)
+        lo = np.where(islut, -half, np.where(act == Act.RELU, 0, -dmax - 1))
+        hi = np.where(islut, half - 1, dmax)
+        off = np.where(islut, half + f["lut_base"], 0)
+        full = np.zeros((m, 2), np.int64)
+        full[pcs, 0], full[pcs, 1] = mult0, shift0
+        self.post_key = list(zip((f["p_vec"] != 0).tolist(), full[:, 0].tolist(), full[:, 1].tolist(), lo.tolist(),
+                                 hi.tolist(), off.tolist(), islut.tolist(), dt.tolist()))
+        # MAC operand canonicalisation: X is the operand to broadcast / keep on the left.
+        a, b = el["a"], el["b"]
+
+        def score(p, q):
+            return np.where(p["bc"] & q["const"] & ~q["bc"], 2, np.where(p["bc"], 1, 0))
+        self.swap = an.is_mac & (score(b, a) > score(a, b))
+
+    # records ---------------------------------------------------------------------------------
+    def records(self, pcs, lanes_of):
+        """bias, mult, shift of the record read by (pcs[i], lanes_of[i])."""
+        addr = self.f["p_base"][pcs] + 8 * lanes_of * (self.f["p_vec"][pcs] != 0)
+        bias = self.w32[addr >> 2].astype(I64)
+        mult = self.w16[(addr + 4) >> 1].astype(I64)
+        shift = (self.wimg[addr + 6] & 63).astype(I64)
+        return bias, mult, shift
+
+    def operand(self, x, pcs, swap):
+        """Element-index description (dt, base, rs, ls, const, bc) of MAC operand X or Y."""
+        a, b = self.el["a"], self.el["b"]
+        out = {}
+        for key in ("dt", "base", "rs", "ls", "const", "bc"):
+            first, second = (a, b) if x == "x" else (b, a)
+            out[key] = np.where(swap, second[key][pcs], first[key][pcs])
+        return out
+
+    # one batch ---------------------------------------------------------------------------------
+    def batch(self, members):
+        an = self.an
+        b = _Batch()
+        b.pcs = (int(members[0]), int(members[-1]))
+        b.half, b.mask = self.half, self.mask
+        macs = members[an.is_mac[members]]
+        ews = members[an.is_ew[members]]
+        posts = []           # per-output (pcs, lanes, steps-or-None) in output order
+        b.mac_groups = []
+        b.ew_groups = []
+        b.out_sel = None
+        b.mac_bound = 0
+        if len(macs):
+            self._mac_part(b, macs, posts)
+        if len(ews):
+            self._ew_part(b, ews, posts)
+        self._post(b, posts)
+        return b
+
+    def _mac_part(self, b, rows, posts):
+        f, lanes = self.f, self.lanes
+        n = self.n[rows]
+        g_all = len(rows)
+        entry_start = np.zeros(g_all + 1, np.int64)
+        np.cumsum(n, out=entry_start[1:])
+        ne = int(entry_start[-1])
+        row_e = np.repeat(np.arange(g_all), n)
+        lane_e = np.arange(ne) - entry_start[row_e]
+        pcs_e = rows[row_e]
+        acc_in = f["acc_in"][rows] != 0
+        acc_out = f["acc_out"][rows] != 0
+        b.mac_entries = ne
+
+        # groups by shape
+        swap = self.swap[rows]
+        X = self.operand("x", rows, swap)
+        Y = self.operand("y", rows, swap)
+        _, gid = _unique_rows(n, self.r[rows], X["dt"] + 2 * X["const"] + 4 * X["bc"] + 8 * Y["dt"]
+                              + 16 * Y["const"] + 32 * Y["bc"])
+        for g in range(int(gid.max()) + 1):
+            sel = np.flatnonzero(gid == g)
+            grp = self._mac_group({k: v[sel] for k, v in X.items()}, {k: v[sel] for k, v in Y.items()},
+                                  int(n[sel[0]]), int(self.r[rows[sel[0]]]))
+            grp.pos = (entry_start[sel][:, None] + np.arange(grp.n)).reshape(-1)
+            b.mac_groups.append(grp)
+        b.mac_direct = len(b.mac_groups) == 1
+        # records: start value is the bias unless acc_in
+        bias, _, _ = self.records(pcs_e, lane_e)
+        cont = acc_in[row_e]
+        b.start = np.where(cont, 0, bias)
+        # chains: for each lane, the rows covering it; a row with acc_in continues the previous one
+        nmax = int(n.max())
+        cover = n[None, :] > np.arange(nmax)[:, None]                 # (lane, row)
+        last_row = g_all - 1 - np.argmax(cover[:, ::-1], axis=1)       # last row covering each lane
+        upd_l = np.arange(nmax)
+        upd_e = entry_start[last_row] + upd_l
+        ext = np.zeros(ne, bool)
+        chain = False
+        seg = None
+        if acc_in.any():
+            seg = np.arange(ne)                     # entry index of the chain start of each entry
+            for l in range(nmax):
+                cov = np.flatnonzero(cover[l])      # rows covering lane l, program order
+                e = entry_start[cov] + l            # their entries
+                starts = ~acc_in[cov]
+                if acc_in[cov[0]]:
+                    ext[e[0]] = True                # continues a chain from an earlier batch
+                    starts[0] = True
+                if not starts.all():
+                    chain = True
+                first = np.maximum.accumulate(np.where(starts, np.arange(len(cov)), 0))
+                seg[e] = e[first]
+        b.chain = chain
+        # Largest |acc| this batch can produce (from the types alone): the wrap is skipped below it.
+        term = self.r[rows] * (128 << (8 * self.el["a"]["dt"][rows])) * (128 << (8 * self.el["b"]["dt"][rows]))
+        if ext.any():
+            bound = 1 << 62
+        elif chain:
+            bound = int(np.abs(bias).max()) + int(term.sum())
+        else:
+            bound = int((np.abs(b.start) + term[row_e]).max())
+        b.wrap_acc = bound > self.limit
+        b.mac_bound = bound
+        b.upd_l = np.array(upd_l, np.intp)
+        b.upd_e = np.array(upd_e, np.intp)
+        if ext.any():
+            b.ext_e = np.flatnonzero(ext)
+            b.ext_l = lane_e[b.ext_e].astype(np.intp)
+        else:
+            b.ext_e = b.ext_l = None
+        if chain:
+            b.zshape = (g_all + 1) * lanes
+            b.xi = (row_e + 1) * lanes + lane_e
+            b.seg0 = row_e[seg] * lanes + lane_e
+            b.ext_xi = b.xi[b.ext_e] if b.ext_e is not None else None
+        # outputs: entries of rows that write
+        writes = ~acc_out[row_e]
+        b.out_sel = None if writes.all() else np.flatnonzero(writes)
+        if writes.any():
+            posts.append((pcs_e[writes], lane_e[writes], np.zeros(int(writes.sum()), np.int64),
+                          rows[~acc_out].tolist()))
+
+    def _mac_group(self, X, Y, n, r):
+        grp = _MacGroup()
+        grp.n = n
+        g = len(X["base"])
+        iv = self.iv
+        steps = np.arange(r)
+        lanes = np.arange(n)
+        xdt, ydt = int(X["dt"][0]), int(Y["dt"][0])
+        xconst, yconst = bool(X["const"][0]), bool(Y["const"][0])
+        xbc, ybc = bool(X["bc"][0]), bool(Y["bc"][0])
+        grp.ybc = ybc
+        grp.ix = None
+        if xbc:
+            first, ix = _unique_rows(X["base"], X["rs"])
+            ux = len(first)
+            xidx = X["base"][first][:, None] + steps * X["rs"][first][:, None]
+            grp.x = _Operand(xdt, xidx, iv, xconst)
+            if not ybc and yconst:
+                yfirst, iy = _unique_rows(Y["base"], Y["rs"], Y["ls"])
+                uy = len(yfirst)
+                if ux * uy <= max(4 * g, 64) and ux * uy * n <= (1 << 22):
+                    grp.mode = "dense"
+                    yidx = (Y["base"][yfirst][:, None, None] + steps[None, :, None] * Y["rs"][yfirst][:, None, None]
+                            + lanes[None, None, :] * Y["ls"][yfirst][:, None, None])       # (uy, r, n)
+                    yidx = yidx.transpose(1, 0, 2).reshape(r, uy * n)
+                    grp.y = _Operand(ydt, yidx, iv, True)
+                    grp.sel = ((ix * (uy * n) + iy * n)[:, None] + lanes).reshape(-1)
+                    return grp
+            grp.mode = "row"
+            if ux < g or not np.array_equal(ix, np.arange(g)):
+                grp.ix = ix
+            if ybc:
+                yidx = Y["base"][:, None] + steps * Y["rs"][:, None]
+            else:
+                yidx = (Y["base"][:, None, None] + steps[None, :, None] * Y["rs"][:, None, None]
+                        + lanes[None, None, :] * Y["ls"][:, None, None])
+            grp.y = _Operand(ydt, yidx, iv, yconst)
+            return grp
+        grp.mode = "elem"
+        xidx = (X["base"][:, None, None] + steps[None, :, None] * X["rs"][:, None, None]
+                + lanes[None, None, :] * X["ls"][:, None, None])
+        grp.x = _Operand(xdt, xidx, iv, xconst)
+        if ybc:
+            yidx = Y["base"][:, None] + steps * Y["rs"][:, None]
+        else:
+            yidx = (Y["base"][:, None, None] + steps[None, :, None] * Y["rs"][:, None, None]
+                    + lanes[None, None, :] * Y["ls"][:, None, None])
+        grp.y = _Operand(ydt, yidx, iv, yconst)
+        return grp
+
+    def _ew_part(self, b, rows, posts):
+        f, el = self.f, self.el
+        op = f["opcode"][rows]
+        a, bb = el["a"], el["b"]
+        bconst = bb["const"][rows] & (op != Opcode.MOV)
+        _, gid = _unique_rows(op, a["dt"][rows] + 2 * np.where(op == Opcode.MOV, 0, bb["dt"][rows]) + 4 * bconst)
+        for g in range(int(gid.max()) + 1):
+            sel = rows[gid == g]
+            n, r = self.n[sel], self.r[sel]
+            cnt = n * r
+            start = np.zeros(len(sel) + 1, np.int64)
+            np.cumsum(cnt, out=start[1:])
+            inst = np.repeat(np.arange(len(sel)), cnt)
+            k = np.arange(int(start[-1])) - start[inst]
+            s = k // n[inst]
+            l = k % n[inst]
+            pcs_k = sel[inst]
+            grp = _EwGroup()
+            opcode = int(op[gid == g][0])
+            grp.op = _UFUNCS[Opcode(opcode)]
+            aidx = a["base"][pcs_k] + s * a["rs"][pcs_k] + l * a["ls"][pcs_k]
+            grp.a = (int(a["dt"][sel[0]]), np.ascontiguousarray(aidx, dtype=np.intp))
+            grp.b = None
+            grp.bconst = None
+            if opcode != Opcode.MOV:
+                bidx = np.ascontiguousarray(bb["base"][pcs_k] + s * bb["rs"][pcs_k] + l * bb["ls"][pcs_k],
+                                            dtype=np.intp)
+                bdt = int(bb["dt"][sel[0]])
+                if bool(bb["const"][sel[0]]):
+                    grp.bconst = self.iv[bdt][bidx].astype(I64)
+                else:
+                    grp.b = (bdt, bidx)
+            bias, _, _ = self.records(pcs_k, l)
+            grp.bias = _scalar_or(bias)
+            ma = 128 << (8 * int(a["dt"][sel[0]]))
+            mb = 128 << (8 * int(bb["dt"][sel[0]])) if opcode != Opcode.MOV else 0
+            grp.bound = int(np.abs(bias).max()) + {Opcode.ADD: ma + mb, Opcode.SUB: ma + mb, Opcode.MUL: ma * mb,
+                                                   Opcode.MAX: max(ma, mb), Opcode.MIN: max(ma, mb),
+                                                   Opcode.MOV: ma}[Opcode(opcode)]
+            grp.size = len(k)
+            b.ew_groups.append(grp)
+            posts.append((pcs_k, l, s, sel.tolist()))
+
+    def _post(self, b, posts):
+        f, el = self.f, self.el
+        if not posts:
+            b.req = False
+            b.lut_mode = 0
+            b.lo2 = None
+            b.scatter = []
+            b.lo = b.hi = 0
+            return
+        bounds = [g.bound for g in b.ew_groups]
+        if b.mac_groups and (b.out_sel is None or len(b.out_sel)):
+            bounds.append(b.mac_bound)
+        b.wrap = max(bounds) > self.limit
+        pcs = np.concatenate([p[0] for p in posts])
+        lane = np.concatenate([p[1] for p in posts])
+        step = np.concatenate([p[2] for p in posts])
+        d = el["d"]
+        didx = np.ascontiguousarray(d["base"][pcs] + step * d["rs"][pcs] + lane * d["ls"][pcs], dtype=np.intp)
+        keys = {self.post_key[pc] for p in posts for pc in p[3]}
+        if len(keys) == 1:
+            pvec, mult, shift, lo, hi, off, islut, dt = next(iter(keys))
+            if not pvec or len(pcs) == 1:
+                # one set of constants for the whole batch: scalars
+                b.req = not (mult == 1 and shift == 0)
+                b.mult, b.shift = mult, shift
+                b.safe = shift == 63
+                b.rnd = 1 << (shift - 1) if shift else 0
+                b.sm1, b.rbit = max(shift - 1, 0), int(shift > 0)
+                b.lo, b.hi = lo, hi
+                b.lut_sel = None
+                b.lut_mode, b.lut_off = (1, off) if islut else (0, 0)
+                b.lo2 = b.hi2 = None
+                if islut and dt == 0:
+                    b.lo2, b.hi2 = -128, 127
+                b.scatter = [(dt, didx, None)]
+                return
+        _, mult, shift = self.records(pcs, lane)
+        b.req = not ((mult == 1).all() and (shift == 0).all())
+        b.mult = _scalar_or(mult)
+        b.shift = _scalar_or(shift)
+        b.safe = bool((shift == 63).any())
+        b.rnd = _scalar_or(np.where(shift > 0, np.left_shift(1, np.maximum(shift - 1, 0)), 0))
+        b.sm1 = _scalar_or(np.maximum(shift - 1, 0))
+        b.rbit = _scalar_or((shift > 0).astype(I64))
+        act = f["act"][pcs]
+        dt = el["d"]["dt"][pcs]
+        dmax = np.where(dt == 1, 32767, 127)
+        dmin = -dmax - 1
+        k = f["lut_log2"][pcs]
+        islut = act == Act.LUT
+        half = np.left_shift(1, np.maximum(k - 1, 0))
+        lo = np.where(islut, -half, np.where(act == Act.RELU, 0, dmin))
+        hi = np.where(islut, half - 1, dmax)
+        b.lo, b.hi = _scalar_or(lo), _scalar_or(hi)
+        off = half + f["lut_base"][pcs]
+        b.lut_sel = None
+        b.lut_off = 0
+        if islut.all():
+            b.lut_mode = 1
+            b.lut_off = _scalar_or(off)
+        elif islut.any():
+            b.lut_mode = 2
+            b.lut_sel = np.flatnonzero(islut)
+            b.lut_off = _scalar_or(off[islut])
+        else:
+            b.lut_mode = 0
+        b.lo2 = b.hi2 = None
+        if (islut & (dt == 0)).any():                 # LUT values saturate to int8 destinations
+            b.lo2, b.hi2 = _scalar_or(dmin), _scalar_or(dmax)
+        b.scatter = []
+        for t in (0, 1):
+            sel = dt == t
+            if sel.all():
+                b.scatter.append((t, np.ascontiguousarray(didx, dtype=np.intp), None))
+            elif sel.any():
+                b.scatter.append((t, np.ascontiguousarray(didx[sel], dtype=np.intp), np.flatnonzero(sel)))
