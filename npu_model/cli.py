@@ -80,12 +80,12 @@ def _print_frames(rows, config: NpuConfig, out=sys.stdout):
     cols = [("frame", "frame", "{}"), ("cycles", "cycles", "{}"), ("mac_cycles", "mac cyc", "{}"),
             ("stall_cycles", "stalls", "{}"), ("utilisation", "util %", "{:.1%}"), ("instructions", "instr", "{}")]
     buffers = [b for b in ("wbuf", "abuf", "sbuf") if f"{b}_hwm" in rows[0]]
-    header = [h for _, h, _ in cols] + [f"{b} hwm/rd/wr B" for b in buffers] + ["ms @ clock"]
+    header = [h for _, h, _ in cols] + [f"{b} hwm/rd/wr B" for b in buffers] + [f"us @ {config.clock_mhz:g} MHz"]
     table = [header]
     for row in rows:
         cells = [fmt.format(row[k]).replace("%", "") for k, _, fmt in cols]
         cells += [f"{row[b + '_hwm']}/{row[b + '_read_bytes']}/{row[b + '_write_bytes']}" for b in buffers]
-        cells.append(f"{row['cycles'] / (config.clock_mhz * 1e3):.3f}")
+        cells.append(f"{row['cycles'] / config.clock_mhz:.2f}")
         table.append(cells)
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     for r in table:
