@@ -1,0 +1,84 @@
+"""Performance counters of one frame (docs/timing.md "Counters per frame"), reset at start.
+
+Everything except `cycles`, `instructions` and `stall_cycles` is a pure function of the
+instruction, so the decoder computes the increments (bytes, MACs, high-water candidates) one
+cycle ahead and this block only adds them up when the instruction issues. `instructions`
+counts retirements (control instructions retire as they issue, compute instructions at the end
+of the lane pipeline; both can happen in one cycle), `stall_cycles` counts the cycles an
+instruction waits at issue for a hazard or a fence. All counters are 32 bits and wrap.
+"""
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from npu_model.config import BUFFER_NAMES, NpuConfig
+from npu_model.isa import FIELD_BY_NAME
+from npu_model.timing import PORT_CONFLICT_FACTOR
+
+from .decoder import HWM_BITS, RD_BYTES_BITS
+from .layout import COUNTER_BITS, CYCLE_BITS
+
+__all__ = ["PerfCounters", "COUNTER_NAMES", "CountersSignature"]
+
+COUNTER_NAMES = (
+    ["cycles", "instructions", "mac_cycles", "macs", "stall_cycles", "conflict_cycles"]
+    + [f"{buf}_{what}" for buf in BUFFER_NAMES for what in ("hwm", "read_bytes", "write_bytes")]
+)
+
+
+def CountersSignature():
+    """The counters as seen from the NPU (outputs)."""
+    return wiring.Signature({name: Out(COUNTER_BITS) for name in COUNTER_NAMES})
+
+
+class PerfCounters(wiring.Component):
+    def __init__(self, config: NpuConfig):
+        self.config = config
+        n_bufs = len(BUFFER_NAMES)
+        members = {
+            "clear": In(1),
+            "cycle": In(CYCLE_BITS),
+            "issue": In(1),
+            "is_mac": In(1),
+            "conflict": In(1),
+            "r": In(FIELD_BY_NAME["r"].bits),
+            "macs_inc": In(FIELD_BY_NAME["r"].bits + FIELD_BY_NAME["n"].bits),
+            "stall": In(1),
+            "retire_ctl": In(1),
+            "retire_pipe": In(1),
+            "counters": Out(CountersSignature()),
+        }
+        for i in range(n_bufs):
+            members[f"rd_inc{i}"] = In(RD_BYTES_BITS)
+            members[f"wr_inc{i}"] = In(RD_BYTES_BITS)
+            members[f"hwm_cand{i}"] = In(HWM_BITS)
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        cnt = {name: Signal(COUNTER_BITS, name=f"cnt_{name}") for name in COUNTER_NAMES
+               if name != "cycles"}
+        incs = {
+            "instructions": self.retire_ctl + self.retire_pipe,
+            "mac_cycles": Mux(self.issue & self.is_mac, self.r, 0),
+            "macs": Mux(self.issue, self.macs_inc, 0),
+            "stall_cycles": self.stall,
+            # (k - 1) * r, k = PORT_CONFLICT_FACTOR when A and B share a buffer's read port.
+            "conflict_cycles": Mux(self.issue & self.conflict, self.r * (PORT_CONFLICT_FACTOR - 1), 0),
+        }
+        for i, buf in enumerate(BUFFER_NAMES):
+            incs[f"{buf}_read_bytes"] = Mux(self.issue, getattr(self, f"rd_inc{i}"), 0)
+            incs[f"{buf}_write_bytes"] = Mux(self.issue, getattr(self, f"wr_inc{i}"), 0)
+        with m.If(self.clear):
+            m.d.sync += [c.eq(0) for c in cnt.values()]
+        with m.Else():
+            for name, inc in incs.items():
+                m.d.sync += cnt[name].eq(cnt[name] + inc)
+            for i, buf in enumerate(BUFFER_NAMES):
+                cand = getattr(self, f"hwm_cand{i}")
+                with m.If(self.issue & (cand > cnt[f"{buf}_hwm"])):
+                    m.d.sync += cnt[f"{buf}_hwm"].eq(cand)
+        m.d.comb += self.counters.cycles.eq(self.cycle)
+        for name, sig in cnt.items():
+            m.d.comb += getattr(self.counters, name).eq(sig)
+        return m

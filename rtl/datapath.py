@@ -1,0 +1,153 @@
+"""The lane pipeline from the operand read to the destination write (PIPELINE_LATENCY cycles).
+
+    stage 0  sequencer: lane addresses to the buffers' read ports, record index to wbuf
+    stage 1  operands and records arrive; A and B are picked from their buffers;
+             MAC array multiplies, vector ALU operates
+    stage 2  accumulate (MAC) / add bias (element-wise), wrap to acc_bits
+    stage 3  requantise, ReLU, LUT index to the LUT unit
+    stage 4  LUT entry arrives; saturate; write port of D; the last beat retires
+
+Stage 4 is the write, so a beat read in cycle c is written in cycle c + 4. A larger
+`PIPELINE_LATENCY` is met by delaying the write port; a smaller one cannot be built.
+The beat (control word) travels alongside in the `sN_beat` registers. Nothing here stalls:
+the issue stage guarantees that every beat may proceed, which is what makes the retire cycle
+a fixed function of the issue cycle.
+"""
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from npu_model.config import NpuConfig
+from npu_model.isa import FIELD_BY_NAME
+from npu_model.timing import PIPELINE_LATENCY
+
+from .layout import (ADDR_BITS, ELEM_BITS, RECORD_BYTES, SHIFT_BITS, data_buffers, pc_bits,
+                     record_layout, register_bundle)
+from .lut import LutRead
+from .mac_array import MacArray
+from .postproc import PostProcess
+from .sequencer import BeatSignature
+from .sram import ElementWrite
+from .valu import VectorAlu
+
+__all__ = ["Datapath", "WRITE_STAGE"]
+
+#: The stage whose cycle is the destination write (see the module docstring).
+WRITE_STAGE = 4
+if PIPELINE_LATENCY < WRITE_STAGE:
+    raise ImportError(f"PIPELINE_LATENCY = {PIPELINE_LATENCY} is shorter than the {WRITE_STAGE} "
+                      f"stages the lane pipeline needs")
+
+
+class Datapath(wiring.Component):
+    def __init__(self, config: NpuConfig):
+        self.config = config
+        lanes = config.lanes
+        n_bufs = len(data_buffers())
+        super().__init__({
+            "clear": In(1),
+            "beat": In(BeatSignature(config)),
+            "s1_a": In(signed(ELEM_BITS)).array(n_bufs, lanes),   # per data buffer, per lane
+            "s1_b": In(signed(ELEM_BITS)).array(n_bufs, lanes),
+            "s1_rec": In(RECORD_BYTES * 8).array(lanes),
+            "lut": Out(LutRead(config.lut_entries)).array(lanes),
+            "wr": Out(ElementWrite()).array(lanes),
+            "wr_buf": Out(FIELD_BY_NAME["d_buf"].bits),
+            "retire": Out(1),
+            "retire_pc": Out(pc_bits(config)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.config
+        lanes = cfg.lanes
+        beat_sig = BeatSignature(cfg)
+        m.submodules.mac = mac = MacArray(lanes, cfg.acc_bits)
+        m.submodules.valu = valu = VectorAlu(lanes, cfg.acc_bits)
+        m.submodules.post = post = PostProcess(lanes, cfg.acc_bits, cfg.lut_entries)
+
+        s1_beat = register_bundle(m, beat_sig, self.beat, name="s1_beat")
+        s2_beat = register_bundle(m, beat_sig, s1_beat, name="s2_beat")
+        s3_beat = register_bundle(m, beat_sig, s2_beat, name="s3_beat")
+        s4_beat = register_bundle(m, beat_sig, s3_beat, name="s4_beat")
+
+        # --- stage 1: operand select, records ---------------------------------------------------
+        s1_a = [Signal(signed(ELEM_BITS), name=f"s1_a{lane}") for lane in range(lanes)]
+        s1_b = [Signal(signed(ELEM_BITS), name=f"s1_b{lane}") for lane in range(lanes)]
+        for lane in range(lanes):
+            a_sel = self.s1_a[0][lane]
+            b_sel = self.s1_b[0][lane]
+            for i, (code, _name) in enumerate(data_buffers()):
+                a_sel = Mux(s1_beat.a_buf == code, self.s1_a[i][lane], a_sel)
+                b_sel = Mux(s1_beat.b_buf == code, self.s1_b[i][lane], b_sel)
+            m.d.comb += [s1_a[lane].eq(a_sel), s1_b[lane].eq(b_sel)]
+        s1_rec = [data.View(record_layout(), self.s1_rec[lane]) for lane in range(lanes)]
+
+        m.d.comb += [
+            mac.clear.eq(self.clear),
+            mac.s1_en.eq(Mux(s1_beat.valid & s1_beat.is_mac, s1_beat.mask, 0)),
+            mac.s1_first.eq(s1_beat.first),
+            mac.s1_acc_in.eq(s1_beat.acc_in),
+            valu.s1_opcode.eq(s1_beat.opcode),
+        ]
+        for lane in range(lanes):
+            m.d.comb += [
+                mac.s1_a[lane].eq(s1_a[lane]), mac.s1_b[lane].eq(s1_b[lane]),
+                mac.s1_bias[lane].eq(s1_rec[lane].bias),
+                valu.s1_a[lane].eq(s1_a[lane]), valu.s1_b[lane].eq(s1_b[lane]),
+                valu.s1_bias[lane].eq(s1_rec[lane].bias),
+            ]
+
+        # Requantisation parameters travel to stage 3.
+        for lane in range(lanes):
+            s2_mult = Signal(signed(16), name=f"s2_mult{lane}")
+            s2_shift = Signal(SHIFT_BITS, name=f"s2_shift{lane}")
+            s3_mult = Signal(signed(16), name=f"s3_mult{lane}")
+            s3_shift = Signal(SHIFT_BITS, name=f"s3_shift{lane}")
+            m.d.sync += [s2_mult.eq(s1_rec[lane].mult), s2_shift.eq(s1_rec[lane].shift[:SHIFT_BITS]),
+                         s3_mult.eq(s2_mult), s3_shift.eq(s2_shift)]
+            m.d.comb += [post.s3_mult[lane].eq(s3_mult), post.s3_shift[lane].eq(s3_shift)]
+
+        # --- stage 3: post-processing, LUT lookup ----------------------------------------------
+        m.d.comb += [
+            post.s3_en.eq(Mux(s3_beat.valid & s3_beat.write, s3_beat.mask, 0)),
+            post.s3_act.eq(s3_beat.act),
+            post.s3_lut_base.eq(s3_beat.lut_base),
+            post.s3_lut_log2.eq(s3_beat.lut_log2),
+            post.s3_dtype.eq(s3_beat.d_dtype),
+        ]
+        for lane in range(lanes):
+            m.d.comb += [
+                post.s3_acc[lane].eq(Mux(s3_beat.is_mac, mac.acc[lane], valu.acc[lane])),
+                self.lut[lane].en.eq(post.s3_lut_en[lane]),
+                self.lut[lane].index.eq(post.s3_lut_index[lane]),
+                post.s4_lut_data[lane].eq(self.lut[lane].data),
+            ]
+
+        # --- stage 4: write port (delayed if PIPELINE_LATENCY asks for more) ---------------------
+        wr_sig = wiring.Signature({
+            "en": Out(lanes), "data": Out(ELEM_BITS).array(lanes),
+            "addr": Out(ADDR_BITS).array(lanes), "dtype": Out(1),
+            "buf": Out(FIELD_BY_NAME["d_buf"].bits), "retire": Out(1), "pc": Out(pc_bits(cfg)),
+        })
+        wr = wr_sig.create(path=("s4_wr",))
+        m.d.comb += [
+            wr.en.eq(Mux(s4_beat.valid & s4_beat.write, s4_beat.mask, 0)),
+            wr.dtype.eq(s4_beat.d_dtype),
+            wr.buf.eq(s4_beat.d_buf),
+            wr.retire.eq(s4_beat.valid & s4_beat.last),
+            wr.pc.eq(s4_beat.pc),
+        ]
+        for lane in range(lanes):
+            m.d.comb += [wr.data[lane].eq(post.s4_data[lane]), wr.addr[lane].eq(s4_beat.d_addr[lane])]
+        for extra in range(PIPELINE_LATENCY - WRITE_STAGE):
+            wr = register_bundle(m, wr_sig, wr, name=f"wr_delay{extra}")
+        for lane in range(lanes):
+            m.d.comb += [
+                self.wr[lane].en.eq(wr.en[lane]),
+                self.wr[lane].addr.eq(wr.addr[lane]),
+                self.wr[lane].dtype.eq(wr.dtype),
+                self.wr[lane].data.eq(wr.data[lane]),
+            ]
+        m.d.comb += [self.wr_buf.eq(wr.buf), self.retire.eq(wr.retire), self.retire_pc.eq(wr.pc)]
+        return m

@@ -1,0 +1,263 @@
+"""Instruction decoder and fault checker (combinational).
+
+Takes one 256-bit instruction word, viewed through the `StructLayout` built from the ISA table,
+and produces everything the sequencer and the counters need: the class of the opcode, the three
+operand footprints, the fault code of docs/isa.md "Faults" (checked in the documented order, the
+first failing check gives the code) and the per-frame accounting increments of docs/timing.md
+"Counters per frame". Doing all of it here, one cycle ahead of issue, keeps the issue stage down
+to a scoreboard compare.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from npu_model.config import NpuConfig
+from npu_model.isa import FIELD_BY_NAME, FIELDS, OPCODES, Act, Buffer, DType, OpClass, Opcode
+
+from .footprint import Footprint
+from .layout import (ADDR_BITS, FAULT_BITS, RECORD_BYTES, buffer_bytes, opcodes_of,
+                     data_buffers, instruction_layout, opcode_is)
+
+__all__ = ["Decoder", "DecodedSignature", "Fault", "RD_BYTES_BITS", "HWM_BITS"]
+
+#: Largest per-instruction read increment: 2 operands * r * n * 2 bytes + n records.
+RD_BYTES_BITS = 24
+#: A high-water mark is 1 + the highest byte address: up to 2**ADDR_BITS.
+HWM_BITS = ADDR_BITS + 1
+#: Largest `lut_log2` accepted by act=lut.
+LUT_LOG2_MAX = 14
+
+
+class Fault:
+    """Fault codes, in checking order (docs/isa.md "Faults")."""
+    NONE = 0
+    ILLEGAL = 1
+    WRITE_PROTECT = 2
+    ADDRESS = 3
+    LUT_RANGE = 4
+    OVERLAP = 5
+
+
+def _f(name):
+    f = FIELD_BY_NAME[name]
+    return signed(f.bits) if f.signed else unsigned(f.bits)
+
+
+def DecodedSignature(config: NpuConfig) -> wiring.Signature:
+    """What the decoder hands to the sequencer (registered there as the current instruction),
+    one signal per field (see `layout.register_bundle` for why not one struct)."""
+    members = {
+        "opcode": Out(_f("opcode")),
+        "is_mac": Out(1), "is_ew": Out(1), "is_ctl": Out(1), "reads_b": Out(1), "writes": Out(1),
+        "fence": Out(1), "is_eof": Out(1), "is_sync_in": Out(1), "is_sync_out": Out(1),
+        "conflict": Out(1),     # A and B share one read port: every step takes two cycles
+        "n": Out(_f("n")), "r": Out(_f("r")),
+    }
+    for op in "abd":
+        for part in ("buf", "dtype", "base", "rstride", "lstride"):
+            members[f"{op}_{part}"] = Out(_f(f"{op}_{part}"))
+        members[f"{op}_lo"] = Out(ADDR_BITS)
+        members[f"{op}_hi"] = Out(ADDR_BITS)
+    for name in ("p_base", "p_vec", "act", "lut_base", "lut_log2", "acc_in", "acc_out", "port"):
+        members[name] = Out(_f(name))
+    members["fault"] = Out(FAULT_BITS)
+    members["macs"] = Out(_f("n").width + _f("r").width)
+    n_bufs = len(data_buffers())
+    members["rd_bytes"] = Out(RD_BYTES_BITS).array(n_bufs)
+    members["wr_bytes"] = Out(RD_BYTES_BITS).array(n_bufs)
+    members["hwm"] = Out(HWM_BITS).array(n_bufs)
+    return wiring.Signature(members)
+
+
+class Decoder(wiring.Component):
+    """Combinational decode + fault check of one instruction word."""
+
+    def __init__(self, config: NpuConfig):
+        self.config = config
+        super().__init__({
+            "word": In(instruction_layout()),
+            "insn": Out(DecodedSignature(config)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.config
+        w = self.word
+        out = self.insn
+
+        # --- opcode class, from the ISA table -------------------------------------------------
+        dec_is_mac = Signal()
+        dec_is_ew = Signal()
+        dec_is_ctl = Signal()
+        dec_reads_b = Signal()
+        dec_known = Signal()
+        m.d.comb += [
+            dec_is_mac.eq(opcode_is(w.opcode, opcodes_of(OpClass.MAC))),
+            dec_is_ew.eq(opcode_is(w.opcode, opcodes_of(OpClass.ELEMENTWISE))),
+            dec_is_ctl.eq(opcode_is(w.opcode, opcodes_of(OpClass.CONTROL))),
+            dec_reads_b.eq(opcode_is(w.opcode, [op for op, i in OPCODES.items() if i.reads_b])),
+            dec_known.eq(opcode_is(w.opcode, list(OPCODES))),
+        ]
+        dec_compute = dec_is_mac | dec_is_ew
+        dec_writes = dec_compute & ~(dec_is_mac & w.acc_out)
+
+        # --- footprints -----------------------------------------------------------------------
+        fps = {}
+        for op in "abd":
+            m.submodules[f"fp_{op}"] = fp = Footprint()
+            fps[op] = fp
+            m.d.comb += [
+                fp.base.eq(w[f"{op}_base"]),
+                fp.rstride.eq(w[f"{op}_rstride"]),
+                fp.lstride.eq(w[f"{op}_lstride"]),
+                fp.lanes_m1.eq(w.n - 1),
+                fp.dtype.eq(w[f"{op}_dtype"]),
+            ]
+        m.d.comb += [
+            fps["a"].steps_m1.eq(w.r - 1),
+            fps["b"].steps_m1.eq(w.r - 1),
+            # A MAC's destination uses step 0 only (r' = 1).
+            fps["d"].steps_m1.eq(Mux(dec_is_mac, 0, w.r - 1)),
+        ]
+
+        def size_of(op):
+            return Mux(w[f"{op}_dtype"] == DType.I16, DType.I16.size, DType.I8.size)
+
+        def buf_limit(op):
+            """Bytes of the buffer an operand names (0 for imem: nothing fits there)."""
+            lim = Const(0, ADDR_BITS + 1)
+            for code, _name in data_buffers():
+                lim = Mux(w[f"{op}_buf"] == code, buffer_bytes(cfg, code), lim)
+            return lim
+
+        def outside(op):
+            return (fps[op].lo < 0) | (fps[op].hi >= buf_limit(op))
+
+        def odd(op):
+            return (w[f"{op}_dtype"] == DType.I16) & (
+                w[f"{op}_base"][0] | w[f"{op}_rstride"][0] | w[f"{op}_lstride"][0])
+
+        def abs_lt_size(op, part):
+            v = w[f"{op}_{part}"]
+            mag = Mux(v < 0, -v, v)
+            return mag < size_of(op)
+
+        def intersects(x, y):
+            return ((w[f"{x}_buf"] == w[f"{y}_buf"]) &
+                    (fps[x].lo <= fps[y].hi) & (fps[y].lo <= fps[x].hi))
+
+        def identical(x, y):
+            return Cat(*[w[f"{x}_{p}"] == w[f"{y}_{p}"]
+                         for p in ("buf", "dtype", "base", "rstride", "lstride")]).all()
+
+        # --- code 1: illegal --------------------------------------------------------------------
+        dec_unused_set = Signal()
+        with m.Switch(w.opcode):
+            for op, info in OPCODES.items():
+                with m.Case(op):
+                    unused = [w[f.name] != 0 for f in FIELDS if f.name not in info.uses]
+                    m.d.comb += dec_unused_set.eq(Cat(*unused).any() if unused else 0)
+        act_is_lut = w.act == Act.LUT
+        dec_illegal = Signal()
+        m.d.comb += dec_illegal.eq(
+            ~dec_known
+            | (w.reserved != 0)
+            | dec_unused_set
+            | (dec_compute & ((w.n == 0) | (w.n > cfg.lanes) | (w.r == 0)))
+            | (w.act == 3)
+            | (act_is_lut & ((w.lut_log2 == 0) | (w.lut_log2 > LUT_LOG2_MAX)))
+            | (~act_is_lut & ((w.lut_base != 0) | (w.lut_log2 != 0)))
+            | (dec_compute & (w.n > 1) & abs_lt_size("d", "lstride"))
+            | (dec_is_ew & (w.r > 1) & abs_lt_size("d", "rstride"))
+        )
+
+        # --- code 2: write protect --------------------------------------------------------------
+        dec_write_protect = Signal()
+        m.d.comb += dec_write_protect.eq(
+            dec_compute & ((w.d_buf == Buffer.WBUF) | (w.d_buf == Buffer.IMEM)))
+
+        # --- code 3: address --------------------------------------------------------------------
+        p_records = Mux(w.p_vec, w.n, 1)
+        dec_p_end = Signal(ADDR_BITS + 2)
+        m.d.comb += dec_p_end.eq(w.p_base + RECORD_BYTES * p_records)
+        dec_address = Signal()
+        m.d.comb += dec_address.eq(dec_compute & (
+            (w.a_buf == Buffer.IMEM) | (dec_reads_b & (w.b_buf == Buffer.IMEM))
+            | outside("a") | (dec_reads_b & outside("b")) | outside("d")
+            | odd("a") | (dec_reads_b & odd("b")) | odd("d")
+            | (w.p_base[:3] != 0) | (dec_p_end > cfg.wbuf_bytes)
+        ))
+
+        # --- code 4: LUT range ------------------------------------------------------------------
+        dec_lut_range = Signal()
+        m.d.comb += dec_lut_range.eq(
+            act_is_lut & ((w.lut_base + (Const(1, 16) << w.lut_log2)) > cfg.lut_entries))
+
+        # --- code 5: element-wise destination overlaps a differently addressed source -----------
+        dec_overlap = Signal()
+        m.d.comb += dec_overlap.eq(dec_is_ew & (
+            (intersects("d", "a") & ~identical("d", "a"))
+            | (dec_reads_b & intersects("d", "b") & ~identical("d", "b"))
+        ))
+
+        dec_fault = Signal(FAULT_BITS)
+        with m.If(dec_illegal):
+            m.d.comb += dec_fault.eq(Fault.ILLEGAL)
+        with m.Elif(dec_write_protect):
+            m.d.comb += dec_fault.eq(Fault.WRITE_PROTECT)
+        with m.Elif(dec_address):
+            m.d.comb += dec_fault.eq(Fault.ADDRESS)
+        with m.Elif(dec_lut_range):
+            m.d.comb += dec_fault.eq(Fault.LUT_RANGE)
+        with m.Elif(dec_overlap):
+            m.d.comb += dec_fault.eq(Fault.OVERLAP)
+
+        # --- accounting (docs/timing.md "Counters per frame") -----------------------------------
+        def read_bytes(op):
+            per_step = Mux(w[f"{op}_lstride"] == 0, 1, w.n) * size_of(op)
+            return w.r * per_step
+
+        dec_wr = Signal(RD_BYTES_BITS)
+        m.d.comb += dec_wr.eq(Mux(dec_is_mac, 1, w.r) * w.n * size_of("d"))
+        for i, (code, _name) in enumerate(data_buffers()):
+            a_in = w.a_buf == code
+            b_in = dec_reads_b & (w.b_buf == code)
+            d_in = dec_writes & (w.d_buf == code)
+            rd = (Mux(a_in, read_bytes("a"), 0) + Mux(b_in, read_bytes("b"), 0))
+            hwm = Mux(a_in, fps["a"].hi + 1, 0)
+            hwm = Mux(b_in & (fps["b"].hi + 1 > hwm), fps["b"].hi + 1, hwm)
+            hwm = Mux(d_in & (fps["d"].hi + 1 > hwm), fps["d"].hi + 1, hwm)
+            if code == Buffer.WBUF:
+                rd = rd + RECORD_BYTES * p_records
+                hwm = Mux(dec_p_end > hwm, dec_p_end, hwm)
+            m.d.comb += [
+                out.rd_bytes[i].eq(Mux(dec_compute, rd, 0)),
+                out.wr_bytes[i].eq(Mux(d_in, dec_wr, 0)),
+                out.hwm[i].eq(Mux(dec_compute, hwm, 0)),
+            ]
+
+        # --- outputs ----------------------------------------------------------------------------
+        for name in ("opcode", "n", "r", "p_base", "p_vec", "act", "lut_base", "lut_log2",
+                     "acc_in", "acc_out", "port"):
+            m.d.comb += getattr(out, name).eq(w[name])
+        for op in "abd":
+            for part in ("buf", "dtype", "base", "rstride", "lstride"):
+                m.d.comb += getattr(out, f"{op}_{part}").eq(w[f"{op}_{part}"])
+            m.d.comb += [getattr(out, f"{op}_lo").eq(fps[op].lo), getattr(out, f"{op}_hi").eq(fps[op].hi)]
+        m.d.comb += [
+            out.is_mac.eq(dec_is_mac),
+            out.is_ew.eq(dec_is_ew),
+            out.is_ctl.eq(dec_is_ctl),
+            out.reads_b.eq(dec_reads_b),
+            out.writes.eq(dec_writes),
+            out.fence.eq(opcode_is(w.opcode, [Opcode.SYNC_IN, Opcode.SYNC_OUT, Opcode.EOF])),
+            out.is_eof.eq(w.opcode == Opcode.EOF),
+            out.is_sync_in.eq(w.opcode == Opcode.SYNC_IN),
+            out.is_sync_out.eq(w.opcode == Opcode.SYNC_OUT),
+            out.conflict.eq(dec_reads_b & (w.a_buf == w.b_buf)),
+            out.fault.eq(dec_fault),
+            out.macs.eq(Mux(dec_is_mac, w.n * w.r, 0)),
+        ]
+        return m

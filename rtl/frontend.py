@@ -1,0 +1,75 @@
+"""Front end: instruction fetch from imem and decode, one instruction per cycle ahead of issue.
+
+    cycle 0   fetch: pc 0 to the imem read port (frame start)
+    cycle 1   the word arrives in the fetch register; decode and fault checks (combinational)
+    cycle 2   the sequencer holds pc 0: it may issue (FETCH_LATENCY = 2)
+
+The fetch register is a one-entry buffer: it refills whenever the sequencer takes the decoded
+instruction, so the sequencer always finds the next instruction waiting when the current one
+ends, and the front end never starves issue (docs/timing.md). A FETCH_LATENCY above 2 is met by
+holding back the first fetch. Programs have no branches, so the pc only ever counts up.
+
+The decoder is part of the front end: every fault check of docs/isa.md happens here, one cycle
+before the instruction can issue; the sequencer acts on the resulting fault code.
+"""
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from npu_model.config import NpuConfig
+from npu_model.timing import FETCH_LATENCY
+
+from .decoder import DecodedSignature, Decoder
+from .imem import FetchPort
+from .layout import CYCLE_BITS, pc_bits
+
+__all__ = ["Frontend", "FETCH_STAGES"]
+
+#: Cycles the fetch/decode structure needs from frame start to issue (fetch, decode).
+FETCH_STAGES = 2
+if FETCH_LATENCY < FETCH_STAGES:
+    raise ImportError(f"FETCH_LATENCY = {FETCH_LATENCY} is shorter than the front end's "
+                      f"{FETCH_STAGES} stages")
+
+
+class Frontend(wiring.Component):
+    def __init__(self, config: NpuConfig):
+        self.config = config
+        pcb = pc_bits(config)
+        super().__init__({
+            "frame_start": In(1),
+            "running": In(1),
+            "cycle": In(CYCLE_BITS),
+            "imem": Out(FetchPort(pcb)),
+            "insn_valid": Out(1), "insn": Out(DecodedSignature(config)), "insn_pc": Out(pcb),
+            "insn_ready": In(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.config
+        m.submodules.decoder = dec = Decoder(cfg)
+
+        fe_fetch_pc = Signal(pc_bits(cfg))
+        fe_valid = Signal()
+        fe_pc = Signal(pc_bits(cfg))
+        fe_fetch = Signal()
+        fe_may_fetch = self.running & (~fe_valid | self.insn_ready)
+        if FETCH_LATENCY > FETCH_STAGES:
+            fe_may_fetch &= self.cycle >= FETCH_LATENCY - FETCH_STAGES
+        m.d.comb += fe_fetch.eq(fe_may_fetch)
+        m.d.comb += [self.imem.pc.eq(fe_fetch_pc), self.imem.en.eq(fe_fetch)]
+        with m.If(self.frame_start):
+            m.d.sync += [fe_fetch_pc.eq(0), fe_valid.eq(0)]
+        with m.Elif(fe_fetch):
+            m.d.sync += [fe_valid.eq(1), fe_pc.eq(fe_fetch_pc), fe_fetch_pc.eq(fe_fetch_pc + 1)]
+        with m.Elif(self.insn_ready):
+            m.d.sync += fe_valid.eq(0)
+
+        wiring.connect(m, dec.insn, wiring.flipped(self.insn))
+        m.d.comb += [
+            dec.word.eq(self.imem.word),
+            self.insn_valid.eq(fe_valid),
+            self.insn_pc.eq(fe_pc),
+        ]
+        return m

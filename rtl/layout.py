@@ -1,0 +1,140 @@
+"""Layouts, widths and small helpers shared by the RTL blocks: the instruction word, the
+parameter record, the host port's targets.
+
+The instruction word's `StructLayout` is built from `npu_model.isa.field_layout()` so that the
+hardware decoder can never disagree with the assembler, the golden model or docs/isa.md about
+where a field lives. Nothing in this package spells out a field position or an opcode number.
+"""
+from __future__ import annotations
+
+import enum
+
+from amaranth.hdl import signed, unsigned
+from amaranth.lib import data
+from amaranth.utils import ceil_log2
+
+from npu_model.config import BUFFER_NAMES, NpuConfig
+from npu_model.isa import (FIELD_BY_NAME, INSTRUCTION_BITS, OPCODES, RESERVED_BITS, Buffer, OpClass,
+                           field_layout)
+
+__all__ = [
+    "ADDR_BITS", "ELEM_BITS", "COUNTER_BITS", "CYCLE_BITS", "HOST_DATA_BITS", "HOST_WORD_BYTES",
+    "MEM_WORD_BITS", "RECORD_BYTES", "SHIFT_BITS", "record_layout", "FAULT_BITS", "HostTarget", "instruction_layout",
+    "opcodes_of", "data_buffers", "pc_bits", "host_addr_bits", "buffer_bytes", "opcode_is",
+    "bundle_values", "register_bundle",
+]
+
+#: Byte-address width of every data buffer (the width of an operand's base field).
+ADDR_BITS = FIELD_BY_NAME["a_base"].bits
+#: Widest element: int16.
+ELEM_BITS = 16
+#: Width of every per-frame counter and of the frame cycle counter (wraps at 2**32).
+COUNTER_BITS = 32
+CYCLE_BITS = COUNTER_BITS
+#: Data SRAMs, the LUT and the trace are built from 64-bit rows with byte (or wider) enables:
+#: one row holds a whole parameter record, and an int16 element never straddles two rows
+#: because int16 operands are 2-aligned (fault 3 otherwise).
+MEM_WORD_BITS = 64
+#: The host port moves one instruction word (256 bits, 32 bytes) per cycle, whatever the target.
+HOST_DATA_BITS = INSTRUCTION_BITS
+HOST_WORD_BYTES = HOST_DATA_BITS // 8
+#: A parameter record: int32 bias, int16 mult, uint8 shift, one ignored byte.
+RECORD_BYTES = 8
+#: Fault codes 1..5 (docs/isa.md "Faults"); 0 means no fault.
+FAULT_BITS = 3
+
+
+class HostTarget(enum.IntEnum):
+    """What the host port's `addr` points into (`host.sel`). Rows are 256 bits (32 bytes) wide:
+    one instruction word, 32 buffer bytes, 16 LUT entries or 4 trace entries."""
+    IMEM = 0
+    WBUF = 1
+    ABUF = 2
+    SBUF = 3
+    LUT = 4
+    TRACE = 5
+
+
+def record_layout() -> data.StructLayout:
+    """A parameter record as read from wbuf (docs/isa.md "Parameter records"), little-endian."""
+    return data.StructLayout({"bias": signed(32), "mult": signed(16), "shift": unsigned(8),
+                              "ignored": unsigned(8)})
+
+
+#: Only bits 0..5 of a record's shift byte count (0..63).
+SHIFT_BITS = 6
+
+
+def instruction_layout() -> data.StructLayout:
+    """The 256-bit instruction word as a `StructLayout`, fields at the lsb `field_layout()` gives
+    (signed fields as `signed(bits)`) and the reserved bits at the top as `reserved`."""
+    members = {}
+    for name, _lsb, bits, is_signed in field_layout():
+        members[name] = signed(bits) if is_signed else unsigned(bits)
+    members["reserved"] = unsigned(RESERVED_BITS)
+    layout = data.StructLayout(members)
+    # A StructLayout packs fields back to back in order; the ISA table must agree.
+    for name, lsb, bits, _signed in field_layout():
+        assert layout[name].offset == lsb and layout[name].width == bits, name
+    assert layout["reserved"].offset == INSTRUCTION_BITS - RESERVED_BITS
+    assert layout.size == INSTRUCTION_BITS
+    return layout
+
+
+def opcodes_of(op_class=None):
+    """Opcodes of one class (every non-control opcode if None), from the ISA table."""
+    if op_class is None:
+        return [op for op, info in OPCODES.items() if info.op_class is not OpClass.CONTROL]
+    return [op for op, info in OPCODES.items() if info.op_class is op_class]
+
+
+def data_buffers():
+    """(Buffer code, config name) of the three data buffers, in ISA order."""
+    return [(Buffer[name.upper()], name) for name in BUFFER_NAMES]
+
+
+def buffer_bytes(config: NpuConfig, buf: Buffer) -> int:
+    return config.buffer_bytes(buf.name.lower())
+
+
+def pc_bits(config: NpuConfig) -> int:
+    return max(1, ceil_log2(config.imem_words))
+
+
+def host_addr_bits(config: NpuConfig, trace_depth: int) -> int:
+    """Row address width of the host port: enough for the largest target."""
+    rows = [config.imem_words, (trace_depth + 3) // 4, (config.lut_entries * 2 + HOST_WORD_BYTES - 1)
+            // HOST_WORD_BYTES]
+    rows += [(config.buffer_bytes(name) + HOST_WORD_BYTES - 1) // HOST_WORD_BYTES for name in BUFFER_NAMES]
+    return max(1, ceil_log2(max(rows)))
+
+
+def bundle_values(signature, obj):
+    """The signals of an interface object, in the signature's (stable) flattening order."""
+    return [value for _path, _member, value in signature.flatten(obj)]
+
+
+def register_bundle(m, signature, src, *, name, enable=None):
+    """A registered copy of every signal of `src` (an interface object of `signature`).
+
+    Pipeline stages and the current-instruction register are bundles of separate signals rather
+    than one wide struct: Verilator handles signals above 64 bits as arrays of words, and every
+    unaligned field of such a signal costs shifts and masks on each evaluation."""
+    reg = signature.create(path=(name,))
+    stmts = [d.eq(s) for d, s in zip(bundle_values(signature, reg), bundle_values(signature, src))]
+    if enable is None:
+        m.d.sync += stmts
+    else:
+        with m.If(enable):
+            m.d.sync += stmts
+    return reg
+
+
+def opcode_is(value, ops):
+    """1-bit value: the opcode signal equals one of `ops`."""
+    ops = list(ops)
+    if not ops:
+        return 0
+    return value.matches(*[int(op) for op in ops])
+
+

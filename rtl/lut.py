@@ -1,0 +1,63 @@
+"""The lookup-table unit: `lut_entries` int16 entries, one lookup per lane per cycle.
+
+Activation tables (sigmoid, tanh, exp) are shared by all lanes, but every lane looks up its own
+index, so the memory has one synchronous read port per lane. Entries are stored four to a
+64-bit row so that the host loads 16 entries per 256-bit host row, like the data buffers.
+"""
+from amaranth.hdl import Cat, Module, Signal, signed
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from .layout import ELEM_BITS, MEM_WORD_BITS
+from .sram import HOST_WORDS_PER_ROW, HostPort
+
+__all__ = ["LutUnit", "LutRead"]
+
+_ENTRIES_PER_WORD = MEM_WORD_BITS // ELEM_BITS
+
+
+def LutRead(entries):
+    """One lane's lookup, seen from the requester: data one cycle after en."""
+    return wiring.Signature({
+        "en": Out(1), "index": Out(max(1, ceil_log2(entries))), "data": In(signed(ELEM_BITS)),
+    })
+
+
+class LutUnit(wiring.Component):
+    def __init__(self, entries, lanes, *, host_addr_bits):
+        self.entries = entries
+        self.lanes = lanes
+        self.depth = max(1, -(-entries // _ENTRIES_PER_WORD))
+        super().__init__({
+            "rd": In(LutRead(entries)).array(lanes),
+            "host": In(HostPort(host_addr_bits)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.mem = mem = memory.Memory(shape=MEM_WORD_BITS, depth=self.depth, init=[])
+        sub_bits = ceil_log2(_ENTRIES_PER_WORD)
+        for lane in range(self.lanes):
+            req = self.rd[lane]
+            port = mem.read_port()
+            lut_sub = Signal(sub_bits, name=f"lut{lane}_sub")
+            m.d.comb += [port.addr.eq(req.index >> sub_bits), port.en.eq(req.en)]
+            with m.If(req.en):
+                m.d.sync += lut_sub.eq(req.index[:sub_bits])
+            m.d.comb += req.data.eq(port.data.word_select(lut_sub, ELEM_BITS).as_signed())
+
+        host_rdata = []
+        for j in range(HOST_WORDS_PER_ROW):
+            word = self.host.addr * HOST_WORDS_PER_ROW + j
+            wport = mem.write_port()
+            m.d.comb += [
+                wport.addr.eq(word),
+                wport.data.eq(self.host.wdata[j * MEM_WORD_BITS:(j + 1) * MEM_WORD_BITS]),
+                wport.en.eq(self.host.we & (word < self.depth)),
+            ]
+            rport = mem.read_port()
+            m.d.comb += [rport.addr.eq(word), rport.en.eq(self.host.re)]
+            host_rdata.append(rport.data)
+        m.d.comb += self.host.rdata.eq(Cat(*host_rdata))
+        return m

@@ -1,0 +1,188 @@
+"""The NPU: front end, sequencer, lane pipeline, memories, counters, trace and host interface.
+
+See docs/rtl.md for the block diagram and the host protocol. In short: while `busy` is low the
+host loads imem, wbuf, sbuf, abuf and the LUT through the 256-bit host port, pulses `start`,
+waits for `done`, then reads outputs from abuf, the counters and the debug trace.
+"""
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from npu_model.config import NpuConfig
+from npu_model.isa import Buffer, FIELD_BY_NAME
+
+from .counters import CountersSignature, PerfCounters
+from .datapath import Datapath
+from .decoder import Fault
+from .frontend import Frontend
+from .imem import InstructionMemory
+from .layout import (FAULT_BITS, HOST_DATA_BITS, HostTarget, buffer_bytes, data_buffers,
+                     host_addr_bits, pc_bits)
+from .lut import LutUnit
+from .sequencer import Sequencer
+from .sram import Sram
+from .trace import TraceMemory
+
+__all__ = ["Npu", "HostBus", "Fault", "HostTarget"]
+
+
+def HostBus(addr_bits):
+    """The host port, seen from the host: `sel` picks the target (`HostTarget`), `addr` a 256-bit
+    row in it; writes take effect at the clock edge, read data is valid the cycle after `re`."""
+    return wiring.Signature({
+        "sel": Out(HostTarget), "addr": Out(addr_bits),
+        "we": Out(1), "wdata": Out(HOST_DATA_BITS),
+        "re": Out(1), "rdata": In(HOST_DATA_BITS),
+    })
+
+
+class Npu(wiring.Component):
+    """The whole NPU for one `NpuConfig`.
+
+    trace_depth: pcs recorded by the debug trace (default: every imem word).
+    """
+
+    def __init__(self, config: NpuConfig, *, trace_depth=None):
+        self.config = config
+        self.trace_depth = config.imem_words if trace_depth is None else trace_depth
+        self.host_addr_bits = host_addr_bits(config, self.trace_depth)
+        pcb = pc_bits(config)
+        super().__init__({
+            "start": In(1),
+            "busy": Out(1), "done": Out(1),
+            "fault": Out(1), "fault_pc": Out(pcb), "fault_code": Out(FAULT_BITS),
+            "host": In(HostBus(self.host_addr_bits)),
+            "issue_valid": Out(1), "issue_pc": Out(pcb),
+            "retire_valid": Out(1), "retire_pc": Out(pcb),
+            "retire_ctl_valid": Out(1), "retire_ctl_pc": Out(pcb),
+            "sync_in_valid": Out(1), "sync_out_valid": Out(1),
+            "sync_port": Out(FIELD_BY_NAME["port"].bits),
+            "counters": Out(CountersSignature()),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.config
+        lanes = cfg.lanes
+        hab = self.host_addr_bits
+
+        m.submodules.frontend = fe = Frontend(cfg)
+        m.submodules.sequencer = seq = Sequencer(cfg)
+        m.submodules.datapath = dp = Datapath(cfg)
+        m.submodules.counters = cnt = PerfCounters(cfg)
+        m.submodules.imem = imem = InstructionMemory(cfg.imem_words, pc_bits=pc_bits(cfg),
+                                                     host_addr_bits=hab)
+        m.submodules.lut = lut = LutUnit(cfg.lut_entries, lanes, host_addr_bits=hab)
+        m.submodules.trace = trace = TraceMemory(self.trace_depth, pc_bits=pc_bits(cfg),
+                                                 host_addr_bits=hab)
+        srams = {}
+        for code, name in data_buffers():
+            srams[code] = m.submodules[name] = Sram(
+                buffer_bytes(cfg, code), lanes, host_addr_bits=hab,
+                records=code == Buffer.WBUF, writable=code != Buffer.WBUF)
+
+        # --- front end -> sequencer --------------------------------------------------------------
+        wiring.connect(m, fe.imem, imem.fetch)
+        wiring.connect(m, fe.insn, seq.insn)
+        m.d.comb += [
+            seq.start.eq(self.start),
+            fe.frame_start.eq(seq.frame_start),
+            fe.running.eq(seq.running),
+            fe.cycle.eq(seq.cycle),
+            seq.insn_valid.eq(fe.insn_valid),
+            seq.insn_pc.eq(fe.insn_pc),
+            fe.insn_ready.eq(seq.insn_ready),
+        ]
+
+        # --- stage 0 reads, stage 1 data, stage 4 writes ------------------------------------------
+        rq = seq.reads
+        wiring.connect(m, seq.beat, dp.beat)
+        m.d.comb += dp.clear.eq(seq.frame_start)
+        for i, (code, _name) in enumerate(data_buffers()):
+            sram = srams[code]
+            for lane in range(lanes):
+                for s, (en, buf, dtype, addr) in enumerate([
+                        (rq.a_en, rq.a_buf, rq.a_dtype, rq.a_addr),
+                        (rq.b_en, rq.b_buf, rq.b_dtype, rq.b_addr)]):
+                    port = sram.rd[s][lane]
+                    m.d.comb += [port.en.eq(en[lane] & (buf == code)), port.addr.eq(addr[lane]),
+                                 port.dtype.eq(dtype)]
+                m.d.comb += [dp.s1_a[i][lane].eq(sram.rd[0][lane].data),
+                             dp.s1_b[i][lane].eq(sram.rd[1][lane].data)]
+                if sram.writable:
+                    port = sram.wr[lane]
+                    m.d.comb += [
+                        port.en.eq(dp.wr[lane].en & (dp.wr_buf == code)),
+                        port.addr.eq(dp.wr[lane].addr),
+                        port.dtype.eq(dp.wr[lane].dtype),
+                        port.data.eq(dp.wr[lane].data),
+                    ]
+                if sram.records:
+                    m.d.comb += [sram.rec[lane].en.eq(rq.p_en[lane]),
+                                 sram.rec[lane].index.eq(rq.p_index[lane]),
+                                 dp.s1_rec[lane].eq(sram.rec[lane].data)]
+        for lane in range(lanes):
+            wiring.connect(m, dp.lut[lane], lut.rd[lane])
+
+        # --- counters and trace ------------------------------------------------------------------
+        cur = seq.cur
+        m.d.comb += [
+            cnt.clear.eq(seq.frame_start),
+            cnt.cycle.eq(seq.cycle),
+            cnt.issue.eq(seq.issue),
+            cnt.is_mac.eq(cur.is_mac),
+            cnt.conflict.eq(cur.conflict),
+            cnt.r.eq(cur.r),
+            cnt.macs_inc.eq(cur.macs),
+            cnt.stall.eq(seq.stall),
+            cnt.retire_ctl.eq(seq.ctl_retire),
+            cnt.retire_pipe.eq(dp.retire),
+        ]
+        for i in range(len(data_buffers())):
+            m.d.comb += [getattr(cnt, f"rd_inc{i}").eq(cur.rd_bytes[i]),
+                         getattr(cnt, f"wr_inc{i}").eq(cur.wr_bytes[i]),
+                         getattr(cnt, f"hwm_cand{i}").eq(cur.hwm[i])]
+        wiring.connect(m, wiring.flipped(self.counters), cnt.counters)
+        m.d.comb += [
+            trace.issue_en.eq(seq.issue),
+            trace.issue_pc.eq(seq.issue_pc),
+            trace.issue_cycle.eq(seq.cycle),
+            trace.issue_retires.eq(seq.ctl_retire),
+            trace.retire_en.eq(dp.retire),
+            trace.retire_pc.eq(dp.retire_pc),
+            trace.retire_cycle.eq(seq.cycle),
+        ]
+
+        # --- host port ---------------------------------------------------------------------------
+        targets = {HostTarget.IMEM: imem.host, HostTarget.LUT: lut.host, HostTarget.TRACE: trace.host}
+        for code, name in data_buffers():
+            targets[HostTarget[name.upper()]] = srams[code].host
+        host_sel_q = Signal(HostTarget)
+        with m.If(self.host.re):
+            m.d.sync += host_sel_q.eq(self.host.sel)
+        rdata = 0
+        for target, port in targets.items():
+            picked = self.host.sel == target
+            m.d.comb += [port.addr.eq(self.host.addr), port.wdata.eq(self.host.wdata),
+                         port.we.eq(self.host.we & picked), port.re.eq(self.host.re & picked)]
+            rdata = Mux(host_sel_q == target, port.rdata, rdata)
+        m.d.comb += self.host.rdata.eq(rdata)
+
+        # --- status and strobes ------------------------------------------------------------------
+        m.d.comb += [
+            self.busy.eq(seq.busy),
+            self.done.eq(seq.done),
+            self.fault.eq(seq.fault),
+            self.fault_pc.eq(seq.fault_pc),
+            self.fault_code.eq(seq.fault_code),
+            self.issue_valid.eq(seq.issue),
+            self.issue_pc.eq(seq.issue_pc),
+            self.retire_valid.eq(dp.retire),
+            self.retire_pc.eq(dp.retire_pc),
+            self.retire_ctl_valid.eq(seq.ctl_retire),
+            self.retire_ctl_pc.eq(seq.issue_pc),
+            self.sync_in_valid.eq(seq.sync_in),
+            self.sync_out_valid.eq(seq.sync_out),
+            self.sync_port.eq(seq.sync_port),
+        ]
+        return m

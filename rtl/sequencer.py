@@ -1,0 +1,315 @@
+"""Issue stage: holds the current instruction, decides when it issues, walks its steps.
+
+This block implements docs/timing.md "Rules" directly:
+
+* The current-instruction register is loaded from the front end in the last cycle of the
+  previous instruction, so instruction i is present, and may issue, in cycle e(i).
+* A compute instruction issues when the hazard scoreboard reports no in-flight destination
+  overlapping its A or B footprint (rule 3); `sync_in`, `sync_out` and `eof` wait until the
+  frame cycle is past the retire cycle of every earlier instruction (rule 4); `nop` never waits.
+  A waiting cycle counts as a stall cycle.
+* It then occupies the stage for occ = r * k cycles (rule 1): one step per cycle, or one step
+  every two cycles when A and B are in the same buffer (k = PORT_CONFLICT_FACTOR). A step's
+  operands are read in the last cycle of the step, which is what makes an element-wise write of
+  step s land in cycle t + s*k + (k-1) + PIPELINE_LATENCY.
+* Each step emits a beat: the lane read requests (A, B and parameter records) for this cycle and
+  the control word that travels down the lane pipeline to the write port.
+* A faulting instruction (its fault code comes from the decoder) stops the NPU in cycle e(i),
+  before it issues; instructions already issued drain, then `done` rises with `fault` set.
+
+The frame cycle counter lives here because the scoreboard, the fences and the trace all need it.
+"""
+import enum
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from npu_model.config import NpuConfig
+from npu_model.isa import FIELD_BY_NAME
+from npu_model.timing import PIPELINE_LATENCY, PORT_CONFLICT_FACTOR
+
+from .addrgen import AddressGenerator
+from .decoder import DecodedSignature
+from .layout import ADDR_BITS, CYCLE_BITS, FAULT_BITS, RECORD_BYTES, bundle_values, pc_bits
+from .scoreboard import Scoreboard
+
+__all__ = ["Sequencer", "BeatSignature", "ReadRequests", "RunState"]
+
+_RECORD_SHIFT = ceil_log2(RECORD_BYTES)
+
+assert PORT_CONFLICT_FACTOR == 2, "the step walker alternates two phases per conflicting step"
+
+
+class RunState(enum.IntEnum):
+    IDLE = 0    # between frames: host may access the memories
+    RUN = 1     # fetching and issuing
+    DRAIN = 2   # stopped on a fault, letting issued instructions retire
+
+
+def _f(name):
+    return FIELD_BY_NAME[name].bits
+
+
+def BeatSignature(config: NpuConfig) -> wiring.Signature:
+    """One step of one instruction, as it travels from the read (stage 0) to the write port."""
+    return wiring.Signature({
+        "valid": Out(1),
+        "pc": Out(pc_bits(config)),
+        "first": Out(1),            # step 0: a MAC starts from the bias or ACC
+        "last": Out(1),             # last step: the instruction retires when this beat is written
+        "is_mac": Out(1),
+        "opcode": Out(_f("opcode")),
+        "mask": Out(config.lanes),  # active lanes (l < n)
+        "a_buf": Out(_f("a_buf")),
+        "b_buf": Out(_f("b_buf")),
+        "write": Out(1),            # this beat writes D
+        "d_buf": Out(_f("d_buf")),
+        "d_dtype": Out(_f("d_dtype")),
+        "d_addr": Out(ADDR_BITS).array(config.lanes),
+        "acc_in": Out(1),
+        "act": Out(_f("act")),
+        "lut_base": Out(_f("lut_base")),
+        "lut_log2": Out(_f("lut_log2")),
+    })
+
+
+def ReadRequests(config: NpuConfig) -> wiring.Signature:
+    """Stage-0 read requests of one beat, for the buffers' lane ports (enables per lane)."""
+    lanes = config.lanes
+    return wiring.Signature({
+        "a_en": Out(lanes), "a_buf": Out(_f("a_buf")), "a_dtype": Out(1),
+        "a_addr": Out(ADDR_BITS).array(lanes),
+        "b_en": Out(lanes), "b_buf": Out(_f("b_buf")), "b_dtype": Out(1),
+        "b_addr": Out(ADDR_BITS).array(lanes),
+        "p_en": Out(lanes), "p_index": Out(ADDR_BITS - _RECORD_SHIFT).array(lanes),
+    })
+
+
+class Sequencer(wiring.Component):
+    def __init__(self, config: NpuConfig):
+        self.config = config
+        pcb = pc_bits(config)
+        super().__init__({
+            "start": In(1),
+            # Decoded instruction stream from the front end.
+            "insn_valid": In(1), "insn": In(DecodedSignature(config)), "insn_pc": In(pcb),
+            "insn_ready": Out(1),
+            # Run control.
+            "frame_start": Out(1), "running": Out(1), "busy": Out(1), "done": Out(1),
+            "cycle": Out(CYCLE_BITS),
+            "fault": Out(1), "fault_pc": Out(pcb), "fault_code": Out(FAULT_BITS),
+            # Stage 0.
+            "beat": Out(BeatSignature(config)),
+            "reads": Out(ReadRequests(config)),
+            # Events.
+            "issue": Out(1), "issue_pc": Out(pcb), "stall": Out(1),
+            "ctl_retire": Out(1),
+            "sync_in": Out(1), "sync_out": Out(1), "sync_port": Out(_f("port")),
+            "cur": Out(DecodedSignature(config)),   # the current instruction (accounting)
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.config
+        lanes = cfg.lanes
+
+        m.submodules.scoreboard = sb = Scoreboard()
+        agens = {}
+        for op in "abd":
+            m.submodules[f"agen_{op}"] = agens[op] = AddressGenerator(lanes)
+
+        seq_state = Signal(RunState)
+        seq_cycle = Signal(CYCLE_BITS)
+        seq_valid = Signal()
+        seq_started = Signal()
+        dec_sig = DecodedSignature(cfg)
+        seq_insn = dec_sig.create(path=("seq_insn",))
+        seq_pc = Signal(pc_bits(cfg))
+        seq_left = Signal(_f("r"))
+        seq_phase = Signal()
+        seq_first = Signal()
+        seq_last_retire = Signal(CYCLE_BITS)
+        seq_done = Signal()
+        seq_fault = Signal()
+        seq_fault_pc = Signal(pc_bits(cfg))
+        seq_fault_code = Signal(FAULT_BITS)
+
+        # `start` is registered before it is used: logic that depends on a top-level input
+        # combinationally is re-evaluated by Verilator on every eval() call, so keeping the
+        # clear-on-start muxes behind a register keeps them out of that path.
+        seq_start_q = Signal()
+        m.d.sync += seq_start_q.eq(self.start)
+
+        ins = seq_insn
+        running = seq_state == RunState.RUN
+        frame_start = seq_start_q & (seq_state == RunState.IDLE)
+
+        # --- issue decision --------------------------------------------------------------------
+        seq_waiting = Signal()
+        seq_faulting = Signal()
+        seq_fence_ok = Signal()
+        seq_can_issue = Signal()
+        seq_issue = Signal()
+        m.d.comb += [
+            seq_waiting.eq(running & seq_valid & ~seq_started),
+            seq_faulting.eq(seq_waiting & (ins.fault != 0)),
+            seq_fence_ok.eq(seq_cycle > seq_last_retire),
+            seq_can_issue.eq(Mux(ins.is_ctl, ~ins.fence | seq_fence_ok, ~sb.hazard)),
+            seq_issue.eq(seq_waiting & ~seq_faulting & seq_can_issue),
+        ]
+        seq_active = Signal()
+        seq_beat = Signal()
+        seq_last_beat = Signal()
+        seq_insn_done = Signal()
+        m.d.comb += [
+            seq_active.eq(running & seq_valid & (seq_started | seq_issue)),
+            seq_beat.eq(seq_active & ~ins.is_ctl & (~ins.conflict | seq_phase)),
+            seq_last_beat.eq(seq_beat & (seq_left == 1)),
+            seq_insn_done.eq(seq_active & (ins.is_ctl | seq_last_beat)),
+            self.insn_ready.eq(running & (~seq_valid | seq_insn_done)),
+        ]
+
+        # occ = r * k; retire = t + occ - 1 + PIPELINE_LATENCY (rule 6).
+        seq_occ = Signal(_f("r") + 1)
+        seq_retire = Signal(CYCLE_BITS)
+        m.d.comb += [
+            seq_occ.eq(Mux(ins.conflict, ins.r * PORT_CONFLICT_FACTOR, ins.r)),
+            seq_retire.eq(seq_cycle + seq_occ + (PIPELINE_LATENCY - 1)),
+        ]
+
+        # --- scoreboard ------------------------------------------------------------------------
+        m.d.comb += [
+            sb.clear.eq(frame_start),
+            sb.cycle.eq(seq_cycle),
+            sb.push.eq(seq_issue),
+            sb.push_dst.en.eq(ins.writes),
+            sb.push_dst.buf.eq(ins.d_buf),
+            sb.push_dst.lo.eq(ins.d_lo),
+            sb.push_dst.hi.eq(ins.d_hi),
+            sb.push_retire.eq(seq_retire),
+            sb.query_a.en.eq(~ins.is_ctl),
+            sb.query_a.buf.eq(ins.a_buf),
+            sb.query_a.lo.eq(ins.a_lo),
+            sb.query_a.hi.eq(ins.a_hi),
+            sb.query_b.en.eq(ins.reads_b),
+            sb.query_b.buf.eq(ins.b_buf),
+            sb.query_b.lo.eq(ins.b_lo),
+            sb.query_b.hi.eq(ins.b_hi),
+        ]
+
+        # --- current instruction register and step walker ---------------------------------------
+        for op, agen in agens.items():
+            m.d.comb += [
+                agen.load.eq(self.insn_ready),
+                agen.base.eq(getattr(self.insn, f"{op}_base")),
+                agen.lstride.eq(getattr(self.insn, f"{op}_lstride")),
+                agen.rstride.eq(getattr(self.insn, f"{op}_rstride")),
+                agen.step.eq(seq_beat),
+            ]
+        with m.If(frame_start):
+            m.d.sync += seq_valid.eq(0)
+        with m.Elif(self.insn_ready):
+            m.d.sync += [d.eq(s) for d, s in zip(bundle_values(dec_sig, seq_insn),
+                                                 bundle_values(dec_sig, self.insn))]
+            m.d.sync += [
+                seq_valid.eq(self.insn_valid),
+                seq_pc.eq(self.insn_pc),
+                seq_started.eq(0),
+                seq_left.eq(self.insn.r),
+                seq_phase.eq(0),
+                seq_first.eq(1),
+            ]
+        with m.Else():
+            with m.If(seq_issue):
+                m.d.sync += seq_started.eq(1)
+            with m.If(seq_beat):
+                m.d.sync += [seq_left.eq(seq_left - 1), seq_first.eq(0)]
+            with m.If(seq_active & ins.conflict):
+                m.d.sync += seq_phase.eq(~seq_phase)
+
+        # --- run control -----------------------------------------------------------------------
+        with m.If(seq_state != RunState.IDLE):
+            m.d.sync += seq_cycle.eq(seq_cycle + 1)
+        with m.If(seq_issue & ~ins.is_ctl):
+            m.d.sync += seq_last_retire.eq(seq_retire)
+        with m.Switch(seq_state):
+            with m.Case(RunState.IDLE):
+                with m.If(seq_start_q):
+                    m.d.sync += [
+                        seq_state.eq(RunState.RUN), seq_cycle.eq(0), seq_last_retire.eq(0),
+                        seq_done.eq(0), seq_fault.eq(0), seq_fault_pc.eq(0), seq_fault_code.eq(0),
+                    ]
+            with m.Case(RunState.RUN):
+                with m.If(seq_faulting):
+                    m.d.sync += [
+                        seq_state.eq(RunState.DRAIN), seq_fault.eq(1),
+                        seq_fault_pc.eq(seq_pc), seq_fault_code.eq(ins.fault),
+                    ]
+                with m.Elif(seq_issue & ins.is_eof):
+                    m.d.sync += [seq_state.eq(RunState.IDLE), seq_done.eq(1)]
+            with m.Case(RunState.DRAIN):
+                with m.If(seq_cycle > seq_last_retire):
+                    m.d.sync += [seq_state.eq(RunState.IDLE), seq_done.eq(1)]
+
+        # --- stage 0: beat and read requests -----------------------------------------------------
+        seq_mask = Signal(lanes)
+        m.d.comb += seq_mask.eq(Cat(*[ins.n > lane for lane in range(lanes)]))
+        beat = self.beat
+        m.d.comb += [
+            beat.valid.eq(seq_beat),
+            beat.pc.eq(seq_pc),
+            beat.first.eq(seq_first),
+            beat.last.eq(seq_last_beat),
+            beat.is_mac.eq(ins.is_mac),
+            beat.opcode.eq(ins.opcode),
+            beat.mask.eq(seq_mask),
+            beat.a_buf.eq(ins.a_buf),
+            beat.b_buf.eq(ins.b_buf),
+            # A MAC writes once, after its last step (and not at all when it holds).
+            beat.write.eq(ins.is_ew | (seq_last_beat & ins.writes)),
+            beat.d_buf.eq(ins.d_buf),
+            beat.d_dtype.eq(ins.d_dtype),
+            beat.acc_in.eq(ins.acc_in),
+            beat.act.eq(ins.act),
+            beat.lut_base.eq(ins.lut_base),
+            beat.lut_log2.eq(ins.lut_log2),
+        ]
+        rq = self.reads
+        beat_mask = Mux(seq_beat, seq_mask, 0)
+        m.d.comb += [
+            rq.a_en.eq(beat_mask), rq.a_buf.eq(ins.a_buf), rq.a_dtype.eq(ins.a_dtype),
+            rq.b_en.eq(Mux(ins.reads_b, beat_mask, 0)), rq.b_buf.eq(ins.b_buf),
+            rq.b_dtype.eq(ins.b_dtype),
+            rq.p_en.eq(beat_mask),
+        ]
+        for lane in range(lanes):
+            m.d.comb += [rq.a_addr[lane].eq(agens["a"].addr[lane]),
+                         rq.b_addr[lane].eq(agens["b"].addr[lane]),
+                         beat.d_addr[lane].eq(agens["d"].addr[lane])]
+        p_first = ins.p_base >> _RECORD_SHIFT
+        for lane in range(lanes):
+            m.d.comb += rq.p_index[lane].eq(Mux(ins.p_vec, p_first + lane, p_first))
+
+        # --- outputs ---------------------------------------------------------------------------
+        m.d.comb += [
+            self.frame_start.eq(frame_start),
+            self.running.eq(running),
+            self.busy.eq((seq_state != RunState.IDLE) | seq_start_q),
+            self.done.eq(seq_done & ~seq_start_q),
+            self.cycle.eq(seq_cycle),
+            self.fault.eq(seq_fault),
+            self.fault_pc.eq(seq_fault_pc),
+            self.fault_code.eq(seq_fault_code),
+            self.issue.eq(seq_issue),
+            self.issue_pc.eq(seq_pc),
+            self.stall.eq(seq_waiting & ~seq_faulting & ~seq_can_issue),
+            self.ctl_retire.eq(seq_issue & ins.is_ctl),
+            self.sync_in.eq(seq_issue & ins.is_sync_in),
+            self.sync_out.eq(seq_issue & ins.is_sync_out),
+            self.sync_port.eq(ins.port),
+        ]
+        m.d.comb += [d.eq(s) for d, s in zip(bundle_values(dec_sig, self.cur),
+                                             bundle_values(dec_sig, seq_insn))]
+        return m

@@ -1,0 +1,145 @@
+"""A data buffer (wbuf, abuf or sbuf): byte-addressed SRAM with per-lane element ports.
+
+The ISA lets every lane read its own, arbitrarily strided address in every step, for A and for
+B, and write its own address of D. The buffer is therefore one `Memory` of 64-bit rows with
+enough ports: `lanes` element read ports per operand set (A, B), `lanes` record read ports on
+wbuf (per-lane parameter records, `p_vec`), `lanes` element write ports with byte enables on the
+writable buffers, and four read and four write ports of whole rows for the host (32 bytes per
+cycle). Rows are 64 bits so that a parameter record is one row and an int16 element, which is
+always 2-aligned, never straddles two rows. Whether one physical read port serves A and B on
+alternate cycles (docs/timing.md) only changes timing, which the sequencer produces; the data
+path reads both operands in the same cycle.
+
+All read ports are synchronous (data one cycle after the address) and not transparent: the
+hazard rule guarantees that a read is at least one cycle after the write it depends on.
+"""
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from npu_model.isa import DType
+
+from .layout import ADDR_BITS, ELEM_BITS, HOST_DATA_BITS, MEM_WORD_BITS, RECORD_BYTES
+
+__all__ = ["Sram", "ElementRead", "ElementWrite", "RecordRead", "HostPort", "HOST_WORDS_PER_ROW"]
+
+#: 64-bit memory rows per 256-bit host row.
+HOST_WORDS_PER_ROW = HOST_DATA_BITS // MEM_WORD_BITS
+_BYTES_PER_WORD = MEM_WORD_BITS // 8
+_WORD_SHIFT = ceil_log2(_BYTES_PER_WORD)
+
+
+def ElementRead():
+    """One lane's element read, seen from the requester: data is valid one cycle after en."""
+    return wiring.Signature({
+        "en": Out(1), "addr": Out(ADDR_BITS), "dtype": Out(1),
+        "data": In(signed(ELEM_BITS)),
+    })
+
+
+def ElementWrite():
+    """One lane's element write, seen from the requester."""
+    return wiring.Signature({
+        "en": Out(1), "addr": Out(ADDR_BITS), "dtype": Out(1), "data": Out(ELEM_BITS),
+    })
+
+
+def RecordRead():
+    """One 8-byte parameter record read (by record index = byte address / 8)."""
+    return wiring.Signature({
+        "en": Out(1), "index": Out(ADDR_BITS - ceil_log2(RECORD_BYTES)),
+        "data": In(RECORD_BYTES * 8),
+    })
+
+
+def HostPort(addr_bits):
+    """Whole 256-bit rows, seen from the host: read data one cycle after `re`."""
+    return wiring.Signature({
+        "addr": Out(addr_bits), "we": Out(1), "wdata": Out(HOST_DATA_BITS), "re": Out(1),
+        "rdata": In(HOST_DATA_BITS),
+    })
+
+
+class Sram(wiring.Component):
+    """One data buffer of `size` bytes.
+
+    read_sets:  element read port sets (A and B: 2), `lanes` ports each.
+    records:    give the buffer `lanes` parameter-record read ports (wbuf).
+    writable:   give the buffer `lanes` element write ports (abuf, sbuf).
+    """
+
+    def __init__(self, size, lanes, *, host_addr_bits, read_sets=2, records=False, writable=True):
+        assert size % RECORD_BYTES == 0
+        self.size = size
+        self.lanes = lanes
+        self.depth = size // _BYTES_PER_WORD
+        self.read_sets = read_sets
+        self.records = records
+        self.writable = writable
+        members = {
+            "rd": In(ElementRead()).array(read_sets, lanes),
+            "host": In(HostPort(host_addr_bits)),
+        }
+        if records:
+            members["rec"] = In(RecordRead()).array(lanes)
+        if writable:
+            members["wr"] = In(ElementWrite()).array(lanes)
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.mem = mem = memory.Memory(shape=MEM_WORD_BITS, depth=self.depth, init=[])
+
+        # Element reads: row address now, byte select and sign extension when the row arrives.
+        for s in range(self.read_sets):
+            for lane in range(self.lanes):
+                req = self.rd[s][lane]
+                port = mem.read_port()
+                rd_off = Signal(_WORD_SHIFT, name=f"rd{s}_{lane}_off")
+                rd_i16 = Signal(name=f"rd{s}_{lane}_i16")
+                m.d.comb += [port.addr.eq(req.addr >> _WORD_SHIFT), port.en.eq(req.en)]
+                with m.If(req.en):
+                    m.d.sync += [rd_off.eq(req.addr[:_WORD_SHIFT]), rd_i16.eq(req.dtype == DType.I16)]
+                rd_shifted = Signal(ELEM_BITS, name=f"rd{s}_{lane}_raw")
+                m.d.comb += rd_shifted.eq(port.data >> (rd_off * 8))
+                m.d.comb += req.data.eq(Mux(rd_i16, rd_shifted.as_signed(), rd_shifted[:8].as_signed()))
+
+        if self.records:
+            for lane in range(self.lanes):
+                port = mem.read_port()
+                m.d.comb += [port.addr.eq(self.rec[lane].index), port.en.eq(self.rec[lane].en),
+                             self.rec[lane].data.eq(port.data)]
+
+        if self.writable:
+            # An element is replicated over the row and written through byte enables, which
+            # avoids a barrel shifter per lane.
+            for lane in range(self.lanes):
+                req = self.wr[lane]
+                port = mem.write_port(granularity=8)
+                wr_off = req.addr[:_WORD_SHIFT]
+                wr_mask = Mux(req.dtype == DType.I16, 0b11, 0b01)
+                m.d.comb += [
+                    port.addr.eq(req.addr >> _WORD_SHIFT),
+                    port.data.eq(Mux(req.dtype == DType.I16,
+                                     Cat(*([req.data] * (_BYTES_PER_WORD // 2))),
+                                     Cat(*([req.data[:8]] * _BYTES_PER_WORD)))),
+                    port.en.eq(Mux(req.en, wr_mask << wr_off, 0)),
+                ]
+
+        # Host rows: four 64-bit words per 256-bit row.
+        host_rdata = []
+        for j in range(HOST_WORDS_PER_ROW):
+            word = self.host.addr * HOST_WORDS_PER_ROW + j
+            in_range = word < self.depth
+            wport = mem.write_port(granularity=8)
+            m.d.comb += [
+                wport.addr.eq(word),
+                wport.data.eq(self.host.wdata[j * MEM_WORD_BITS:(j + 1) * MEM_WORD_BITS]),
+                wport.en.eq(Mux(self.host.we & in_range, (1 << _BYTES_PER_WORD) - 1, 0)),
+            ]
+            rport = mem.read_port()
+            m.d.comb += [rport.addr.eq(word), rport.en.eq(self.host.re)]
+            host_rdata.append(rport.data)
+        m.d.comb += self.host.rdata.eq(Cat(*host_rdata))
+        return m

@@ -1,0 +1,212 @@
+"""Verilog generation: `Npu` through `amaranth.back.verilog`, memories as plain Verilog arrays.
+
+Amaranth writes a memory's initial contents into the RTLIL it hands to Yosys, one bit per
+character, and Yosys then writes one `initial` assignment per row: for a 4 MiB imem that is
+minutes of conversion and hundreds of megabytes of Verilog, all zeros. The NPU's memories have
+no meaningful initial contents (the host loads them), so generation swaps every `Memory` for an
+instance of a small generated module (`platform.get_memory()`, Amaranth's documented override)
+that declares the array, its synchronous read ports and its byte-enable write ports and nothing
+else. Simulation with amaranth.sim keeps Amaranth's own memories; both are non-transparent,
+synchronous-read memories, so behaviour is the same.
+"""
+from __future__ import annotations
+
+from amaranth.back import verilog
+from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Instance, Module, Shape, Value
+from amaranth.utils import ceil_log2
+
+from npu_model.config import NpuConfig
+
+from .npu import Npu
+
+__all__ = ["MemoryPlatform", "generate_verilog", "waiver_text", "WAIVED_RULES"]
+
+#: Verilator lint rules the Amaranth/Yosys output trips (width-changing assignments are
+#: intended truncations and extensions; case statements are written without defaults).
+WAIVED_RULES = ("WIDTH", "CASEINCOMPLETE")
+
+
+class MemoryPlatform:
+    """A minimal Amaranth platform that only overrides memories (see the module docstring)."""
+
+    def __init__(self):
+        self.modules: dict[str, str] = {}
+
+    def get_memory(self, memory):
+        width = Shape.cast(memory.shape).width
+        depth = memory.depth
+        aw = max(1, ceil_log2(depth))
+        reads = memory.read_ports
+        writes = memory.write_ports
+        domains = {p.domain for p in reads} | {p.domain for p in writes}
+        assert domains <= {"sync"}, "the NPU's memories are all in the sync domain"
+        assert all(not p.transparent_for for p in reads), "the NPU's read ports are not transparent"
+        grans = {p.signature.granularity or width for p in writes}
+        assert len(grans) <= 1, "one write granularity per memory"
+        gran = grans.pop() if grans else width
+        name = f"npu_mem_w{width}_d{depth}_r{len(reads)}_w{len(writes)}_g{gran}"
+        if name not in self.modules:
+            self.modules[name] = _memory_module(name, width, depth, aw, len(reads), len(writes), gran)
+        m = Module()
+        # One Verilog port per memory port signal: concatenating them into vectors would make
+        # Verilator assemble wide words with shifts and masks on every evaluation.
+        ports = {"i_clk": ClockSignal("sync")}
+        for i, p in enumerate(reads):
+            ports[f"i_r{i}_en"] = p.en
+            ports[f"i_r{i}_addr"] = p.addr
+            ports[f"o_r{i}_data"] = p.data
+        for i, p in enumerate(writes):
+            ports[f"i_w{i}_en"] = p.en
+            ports[f"i_w{i}_addr"] = p.addr
+            ports[f"i_w{i}_data"] = p.data
+        m.submodules.array = Instance(name, **ports)
+        return m
+
+    def verilog_modules(self) -> str:
+        return "\n".join(self.modules[name] for name in sorted(self.modules))
+
+
+def _memory_module(name, width, depth, aw, n_read, n_write, gran) -> str:
+    """A memory as a plain array. Reads are non-blocking (they see the array as it was before
+    the clock edge). Writes merge their enabled granules into the row with blocking assignments,
+    in port order, after every read has been sampled: the same semantics as Amaranth's memory
+    (reads not transparent; ports writing different bytes of one row in the same cycle all take
+    effect), with one array store per write port instead of one delayed store per byte, which
+    Verilator would otherwise pay for on every cycle."""
+    lanes = width // gran
+    decls = ["input wire clk"]
+    for i in range(n_read):
+        decls += [f"input wire r{i}_en", f"input wire [{aw - 1}:0] r{i}_addr",
+                  f"output reg [{width - 1}:0] r{i}_data"]
+    for i in range(n_write):
+        decls += [f"input wire [{lanes - 1}:0] w{i}_en", f"input wire [{aw - 1}:0] w{i}_addr",
+                  f"input wire [{width - 1}:0] w{i}_data"]
+    lines = [f"// {depth} x {width} bits, {n_read} synchronous read ports (not transparent), "
+             f"{n_write} write ports with {gran}-bit enables.",
+             f"module {name} ("]
+    lines += [f"  {d}," for d in decls[:-1]] + [f"  {decls[-1]}", ");"]
+    lines.append(f"  reg [{width - 1}:0] mem [0:{depth - 1}];")
+    for i in range(n_write):
+        if lanes == 1:
+            lines.append(f"  wire [{width - 1}:0] w{i}_mask = {{{width}{{w{i}_en}}}};")
+        else:
+            parts = ", ".join(f"{{{gran}{{w{i}_en[{j}]}}}}" for j in reversed(range(lanes)))
+            lines.append(f"  wire [{width - 1}:0] w{i}_mask = {{ {parts} }};")
+    lines.append("  always @(posedge clk) begin")
+    for i in range(n_read):
+        lines.append(f"    if (r{i}_en) r{i}_data <= mem[r{i}_addr];")
+    for i in range(n_write):
+        lines.append(f"    if (|w{i}_en) mem[w{i}_addr] = (mem[w{i}_addr] & ~w{i}_mask) | (w{i}_data & w{i}_mask);")
+    lines += ["  end", "endmodule", ""]
+    return "\n".join(lines)
+
+
+def compress_replications(text: str) -> str:
+    """Rewrite runs of identical items in Yosys concatenations as replications.
+
+    Amaranth sign-extends by concatenating copies of the sign bit, which Yosys prints as
+    `{ x[15], x[15], ..., x[15], x }`; Verilator compiles such a concatenation bit by bit
+    (dozens of shifts and masks per extension), while `{ {16{x[15]}}, x }` becomes a negate and
+    a shift. The rewrite is purely syntactic: N copies of an item are its N-fold replication.
+    """
+    out = []
+    i, n = 0, len(text)
+    while i < n:
+        if text.startswith("{ ", i):
+            end = _matching_brace(text, i)
+            if end is not None and text[end - 1] == " ":
+                items = _split_items(text[i + 2:end - 1])
+                items = [compress_replications(item) for item in items]
+                merged = []
+                k = 0
+                while k < len(items):
+                    j = k
+                    while j + 1 < len(items) and items[j + 1] == items[k]:
+                        j += 1
+                    count = j - k + 1
+                    merged.append(f"{{{count}{{{items[k]}}}}}" if count > 1 else items[k])
+                    k = j + 1
+                out.append("{ " + ", ".join(merged) + " }")
+                i = end + 1
+                continue
+        out.append(text[i])
+        i += 1
+    return "".join(out)
+
+
+def _matching_brace(text, start):
+    depth = 0
+    for k in range(start, len(text)):
+        c = text[k]
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return k
+        elif c in ";\n":
+            return None
+    return None
+
+
+def _split_items(body):
+    items, depth, cur = [], 0, []
+    k = 0
+    while k < len(body):
+        c = body[k]
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+        if depth == 0 and body.startswith(", ", k):
+            items.append("".join(cur))
+            cur = []
+            k += 2
+            continue
+        cur.append(c)
+        k += 1
+    items.append("".join(cur))
+    return items
+
+
+def generate_verilog(config: NpuConfig, *, trace_depth=None, name="npu") -> str:
+    """Verilog text of a freshly built `Npu` (a component's memories elaborate only once)."""
+    platform = MemoryPlatform()
+    npu = Npu(config, trace_depth=trace_depth)
+    top = _ResetlessTop(npu)
+    text = verilog.convert(top, name=name, platform=platform,
+                           ports=[("clk", top.clk, None)] + top_ports(npu), emit_src=False)
+    return compress_replications(text) + "\n" + platform.verilog_modules()
+
+
+class _ResetlessTop(Elaboratable):
+    """Puts the NPU in a `sync` domain without reset. Registers start at their initial values
+    (Verilog initialisers) and every frame start re-initialises the state a frame depends on,
+    so a reset input would only add a mux to every register, all of it combinationally
+    downstream of a top-level input, which Verilator re-evaluates on every eval() call."""
+
+    def __init__(self, npu):
+        self.npu = npu
+        self.domain = ClockDomain("sync", reset_less=True)
+        self.clk = self.domain.clk
+
+    def elaborate(self, platform):
+        m = Module()
+        m.domains.sync = self.domain
+        m.submodules.npu = self.npu
+        return m
+
+
+def top_ports(component) -> list:
+    """Top-level port names: a signature path joined by single underscores (`host_wdata`,
+    `counters_cycles`): Amaranth's default double underscore is mangled by Verilator's C++.
+    Directions are inferred from the design."""
+    return [("_".join(map(str, path)), Value.cast(value), None)
+            for path, _member, value in component.signature.flatten(component)]
+
+
+def waiver_text(verilog_name: str) -> str:
+    lines = ["`verilator_config",
+             f"// Lint waivers for {verilog_name} (generated by `python -m rtl generate`)."]
+    lines += [f"lint_off -rule {rule}" for rule in WAIVED_RULES]
+    return "\n".join(lines) + "\n"
