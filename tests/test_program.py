@@ -1,4 +1,5 @@
 """The program container: round trip, and the loader's one-line rejections (exit code 2)."""
+import os
 import struct
 import subprocess
 import sys
@@ -101,6 +102,9 @@ def test_save_is_atomic(tmp_path, monkeypatch):
     path = tmp_path / "prog.bin"
     small_program().save(path)
     before = path.read_bytes()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask      # not mkstemp's private 0600
     broken = small_program(wbuf=bytes(1 << 21))          # too large: refused before anything is written
     with pytest.raises(ProgramFormatError):
         broken.save(path)
