@@ -33,10 +33,19 @@ setup: $(STAMP)
 test: $(STAMP)
 	$(RUN) $(PY) -m pytest -q
 
+# make demo: compile MODEL for LANES, enhance the bundled clip on the golden model, write the report.
+DEMO   ?= build/demo
+CLIP   ?= examples/noisy_speech_16k.wav
+DEMO_PROG = $(DEMO)/$(basename $(notdir $(MODEL))).bin
+
 demo: $(STAMP)
-	@echo "make demo: the compiler (issue 3) and reports (issue 5) are not in yet; running the ISA example instead"
-	$(RUN) $(PY) -m npu_model asm examples/relu_gemv.s -o build/relu_gemv.bin
-	$(RUN) $(PY) -m npu_model run build/relu_gemv.bin --frames 2 --input examples/relu_gemv_frames.npy
+	@echo "== compiling $(MODEL) for $(LANES) lanes"
+	$(RUN) $(PY) -m compiler $(MODEL) --lanes $(LANES) -o $(DEMO_PROG) --quiet
+	@echo "== enhancing $(CLIP) frame by frame on the golden model"
+	$(RUN) $(PY) -m npu_model enhance $(CLIP) -o $(DEMO)/enhanced.wav --program $(DEMO_PROG) --model $(MODEL) --no-progress
+	@echo "== cycle and memory report"
+	$(RUN) $(PY) -m npu_model report $(DEMO_PROG) --model $(MODEL) --frames 2 -o $(DEMO)/report
+	@echo "make demo: everything is in $(DEMO)/: the program, enhanced.wav, report/report.md with plots"
 
 bench: $(STAMP)
 	$(RUN) $(PY) bench/run.py

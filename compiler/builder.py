@@ -7,16 +7,18 @@ layer, the buffer, the bytes needed and the bytes the configuration has.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 
 import numpy as np
 
 from npu_model.config import NpuConfig
 from npu_model.errors import NpuError
-from npu_model.isa import INSTRUCTION_BYTES, Instruction, Opcode, encode
+from npu_model.isa import FIELDS, INSTRUCTION_BYTES, Opcode
 from npu_model.program import Layer, Port, Program, Symbol
 
 __all__ = ["FitError", "Arena", "ProgramBuilder", "PARAM_RECORD"]
+
+#: name -> (lsb, mask, min, max) of every instruction field (npu_model.isa.FIELDS), for `emit`.
+_FIELD_SPEC = {f.name: (f.lo, (1 << f.bits) - 1, f.min, f.max) for f in FIELDS}
 
 #: The 8-byte parameter record of docs/isa.md.
 PARAM_RECORD = np.dtype([("bias", "<i4"), ("mult", "<i2"), ("shift", "u1"), ("pad", "u1")])
@@ -107,6 +109,7 @@ class ProgramBuilder:
         self.current_layer = "(program)"
         self._imem_overflow: str | None = None
         self._lut_overflow: str | None = None
+        self.macs = 0                                # sum of n * r over the MACs emitted so far
 
     @property
     def pc(self) -> int:
@@ -190,23 +193,40 @@ class ProgramBuilder:
 
     # Code ---------------------------------------------------------------------------------------
     def emit(self, opcode: Opcode, **fields) -> int:
-        """Append one instruction; field values are checked by the ISA encoder."""
-        word = encode(Instruction(opcode=int(opcode), **fields))
-        self.code.append(word)
+        """Append one instruction; every field value is range-checked as `npu_model.isa.encode`
+        does (this is the same packing, without building an `Instruction` object)."""
+        word = int(opcode)
+        if not 0 <= word <= _FIELD_SPEC["opcode"][3]:
+            raise ValueError(f"field opcode: {word} does not fit")
+        for name, value in fields.items():
+            spec = _FIELD_SPEC.get(name)
+            if spec is None:
+                raise TypeError(f"emit: unknown instruction field {name!r}")
+            if value:                                    # zero fits every field and adds no bits
+                lo, mask, vmin, vmax = spec
+                value = int(value)
+                if not vmin <= value <= vmax:
+                    raise ValueError(f"field {name}: {value} does not fit ({vmin}..{vmax})")
+                word |= (value & mask) << lo
+        self.code.append(word.to_bytes(INSTRUCTION_BYTES, "little"))
+        if int(opcode) == Opcode.MAC:
+            self.macs += int(fields.get("n", 0)) * int(fields.get("r", 0))
         if len(self.code) * INSTRUCTION_BYTES > self.config.imem_bytes and self._imem_overflow is None:
             self._imem_overflow = self.current_layer
         return len(self.code) - 1
 
     @contextlib.contextmanager
-    def layer(self, name: str, op: str, macs: int = 0):
-        """Everything emitted or allocated inside belongs to layer `name`."""
-        outer, start = self.current_layer, self.pc
+    def layer(self, name: str, op: str, macs: int | None = None):
+        """Everything emitted or allocated inside belongs to layer `name`. The layer table records
+        `macs`, or by default the MACs (sum of n * r) of the MAC instructions emitted inside."""
+        outer, start, start_macs = self.current_layer, self.pc, self.macs
         self.current_layer = name
         try:
             yield
         finally:
             self.current_layer = outer
-        self.layers.append(Layer(name=name, op=op, pc_start=start, pc_end=self.pc, macs=int(macs)))
+        counted = self.macs - start_macs if macs is None else macs
+        self.layers.append(Layer(name=name, op=op, pc_start=start, pc_end=self.pc, macs=int(counted)))
 
     def build(self, meta: dict | None = None) -> Program:
         """The finished program; raises FitError naming the first buffer that does not fit."""

@@ -1,32 +1,125 @@
-"""`python -m compiler MODEL.yaml ...`: check a model, print its summary and its fidelity.
+"""`python -m compiler MODEL.yaml -o prog.bin [--lanes N] [--config npu.json]`: compile a model.
 
-Any error in the model file is one line on stderr and exit code 2 (`npu_model.errors.cli_errors`).
-The lowering step adds `-o prog.bin` here.
+Without -o the model is only checked (and --summary / --fidelity / --save-weights report on it).
+With -o the model is quantised and lowered for the NPU configuration, and four files are written
+(each atomically: a failed run never leaves a half-written file behind):
+
+  prog.bin           the program (docs/program-format.md) for the golden model and the RTL
+  prog.lst           the listing: summary, per-layer table (pc range, instructions, MACs, cycles,
+                     utilisation, bytes per buffer, lane mapping), memory map, disassembly
+  prog.summary.txt   the summary (parameters, MACs, instructions and cycles per frame, bytes per
+                     buffer, what runs on the host, the layer table), also printed
+  prog.summary.json  the same figures as JSON
+
+Any error (a missing or malformed model file, a model that does not fit the configuration's
+buffers, a bad configuration) is one line on stderr and exit code 2.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
+from pathlib import Path
 
-from npu_model.errors import cli_errors
+from npu_model.config import LANE_CHOICES
+from npu_model.errors import NpuError, cli_errors
 
-__all__ = ["main"]
+__all__ = ["main", "output_paths"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m compiler", description=__doc__.splitlines()[0])
-    p.add_argument("model", help="model YAML file")
-    p.add_argument("--summary", action="store_true", help="print parameters and MACs per layer")
+    p = argparse.ArgumentParser(
+        prog="python -m compiler", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Compile a speech-enhancement network described in YAML (docs/model-format.md) into an "
+                    "NPU program (docs/compiler.md), or check and report on the model.",
+        epilog=__doc__.split("\n", 2)[2])
+    p.add_argument("model", help="model YAML file (e.g. models/trunet.yaml)")
+    p.add_argument("-o", "--output", metavar="PROG.BIN",
+                   help="compile and write the program here, with PROG.lst, PROG.summary.txt and "
+                        "PROG.summary.json next to it")
+    p.add_argument("--lanes", type=int, choices=LANE_CHOICES,
+                   help="MAC lanes to compile for (overrides the configuration's; default 8)")
+    p.add_argument("--config", metavar="NPU.JSON",
+                   help="NPU configuration (npu_model.config.NpuConfig fields as JSON: lanes, buffer sizes, "
+                        "imem_bytes, lut_entries, acc_bits, clock_mhz); fields left out keep their defaults")
+    p.add_argument("--no-timing", action="store_true",
+                   help="do not compute cycles with the golden model's timing rules (faster; no cycles "
+                        "or utilisation in the reports)")
+    p.add_argument("--quiet", action="store_true", help="with -o: do not print the summary")
+    p.add_argument("--summary", action="store_true", help="print the model's parameters and MACs per layer")
     p.add_argument("--fidelity", action="store_true", help="quantise and print integer-vs-float SNR")
     p.add_argument("--frames", type=int, default=20, help="frames for --fidelity (default 20)")
     p.add_argument("--save-weights", metavar="NPZ", help="write the model's weights (e.g. the random ones)")
     return p
 
 
+def output_paths(output) -> dict[str, Path]:
+    """The files written next to prog.bin: listing, text and JSON summary."""
+    out = Path(output)
+    stem = out.with_suffix("") if out.suffix else out
+    return {"program": out, "listing": stem.with_name(stem.name + ".lst"),
+            "summary": stem.with_name(stem.name + ".summary.txt"),
+            "json": stem.with_name(stem.name + ".summary.json")}
+
+
+def _file_mode() -> int:
+    """The mode a plainly created file gets (0666 less the umask); mkstemp makes files 0600."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Atomic text write (temporary file in the same directory, then rename)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+            os.chmod(tmp, _file_mode())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise NpuError(f"{path}: cannot write ({exc.strerror})") from None
+
+
+def _config(args):
+    from npu_model.config import NpuConfig
+    config = NpuConfig.load(args.config) if args.config else NpuConfig()
+    if args.lanes is not None:
+        config = config.replace(lanes=args.lanes)
+    return config
+
+
+def compile_to_files(model_path, output, config, *, timing: bool = True, model=None):
+    """Load, quantise and compile `model_path`; write the program, listing and summaries.
+    Returns the CompileSummary."""
+    from . import load_model, quantise
+    from .lower.network import compile_network
+    model = model or load_model(model_path)
+    qnet = quantise(model)
+    program, listing, summary = compile_network(qnet, config, model=model, schedule=timing)
+    paths = output_paths(output)
+    try:
+        program.save(paths["program"])
+        os.chmod(paths["program"], _file_mode())
+    except OSError as exc:
+        raise NpuError(f"{paths['program']}: cannot write ({exc.strerror})") from None
+    _write_text(paths["listing"], listing)
+    _write_text(paths["summary"], summary.format() + "\n")
+    _write_text(paths["json"], summary.to_json())
+    return summary
+
+
 @cli_errors
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     from . import load_model, measure_fidelity, quantise, save_npz, summarise
+    config = _config(args) if (args.output or args.config or args.lanes) else None
     model = load_model(args.model)
     if args.summary:
         print(summarise(model.spec).format())
@@ -36,7 +129,16 @@ def main(argv=None) -> int:
         qnet = quantise(model)
         print(measure_fidelity(model, qnet, frames=args.frames).format())
         print(f"LUT entries used: {qnet.lut_entries}")
-    if not (args.summary or args.fidelity or args.save_weights):
+    if args.output:
+        summary = compile_to_files(args.model, args.output, config, timing=not args.no_timing, model=model)
+        paths = output_paths(args.output)
+        if not args.quiet:
+            print(summary.format())
+        print(f"wrote {paths['program']} ({summary.instructions:,} instructions), {paths['listing']}, "
+              f"{paths['summary']}, {paths['json']}")
+    elif args.lanes or args.config:
+        print("note: --lanes and --config apply when compiling (-o PROG.BIN)", file=sys.stderr)
+    if not (args.summary or args.fidelity or args.save_weights or args.output):
         print(f"{args.model}: ok ({len(model.spec.layers)} layers)")
     return 0
 

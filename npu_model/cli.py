@@ -1,4 +1,4 @@
-"""`python -m npu_model`: run, disassemble and assemble NPU programs.
+"""`python -m npu_model`: run, disassemble and assemble NPU programs; report, explore, enhance.
 
 Every command prints a one-line error and exits non-zero on bad input (2; 3 for an NPU fault),
 and writes its output files atomically, so a failed run never leaves a half-written file.
@@ -160,6 +160,54 @@ def cmd_asm(args):
     return 0
 
 
+# report / explore / enhance -----------------------------------------------------------------------
+def _positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+        return value
+    return parse
+
+
+def cmd_report(args):
+    from .report import run_report, summary_lines, write_report
+
+    inputs = None
+    if args.input:
+        program = _load_program(args.program, args)
+        inputs, _ = load_frames(args.input, program, args.frames)
+    fallback = None
+    if args.model:
+        from compiler.parse import parse_model
+
+        inp = parse_model(args.model).input
+        fallback = (inp.hop, inp.sample_rate, Path(args.model).name)
+    rep = run_report(args.program, frames=args.frames, hop=args.hop, sample_rate=args.sample_rate,
+                     clock_mhz=args.clock_mhz, expected_config=_config_from_args(args), inputs=inputs,
+                     fallback=fallback)
+    written = write_report(rep, args.output, plots=not args.no_plots)
+    for line in summary_lines(rep.summary):
+        print(line)
+    print(f"report: {args.output}/ ({', '.join(p.name for p in written)})")
+    return 0
+
+
+def cmd_explore(args):
+    from .explore import main_explore
+
+    return main_explore(args)
+
+
+def cmd_enhance(args):
+    from .enhance import main_enhance
+
+    return main_enhance(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m npu_model",
                                      description="Cycle-accurate golden model of the speech-enhancement NPU.")
@@ -196,6 +244,48 @@ def build_parser() -> argparse.ArgumentParser:
     asm.add_argument("--config", metavar="JSON", help="configuration (overrides the .config directive)")
     asm.add_argument("--lanes", type=int, help="lanes (overrides the .config directive)")
     asm.set_defaults(func=cmd_asm)
+
+    rep = sub.add_parser("report", help="per-layer and per-frame cycle and memory report (CSV, JSON, Markdown, plots)",
+                         description="Write DIR/layers.csv (one row per layer), DIR/summary.json, DIR/report.md and "
+                                     "PNG plots: cycles, stalls, MAC utilisation, bytes live/read/written per buffer "
+                                     "per layer; cycles per frame against the MACs/lanes bound, the real-time factor "
+                                     "and the lowest real-time clock. Columns and units: docs/reports.md.")
+    rep.add_argument("program", help="program file (prog.bin)")
+    rep.add_argument("-o", "--output", required=True, metavar="DIR", help="directory to write the report into")
+    rep.add_argument("--frames", type=int, default=1, metavar="N",
+                     help="frames to run on the golden model (zero inputs unless --input; default 1; timing "
+                          "does not depend on data, 0 skips the run)")
+    rep.add_argument("--input", metavar="FILE", help="input frames (.npy/.npz as for `run`)")
+    rep.add_argument("--hop", type=_positive(int), metavar="SAMPLES",
+                     help="frame hop in samples (default: the program's META, else --model)")
+    rep.add_argument("--sample-rate", type=_positive(int), metavar="HZ",
+                     help="sample rate in Hz (default: the program's META, else --model)")
+    rep.add_argument("--model", metavar="YAML", help="model file to take the hop and sample rate from when the "
+                                                     "program's META does not give them")
+    rep.add_argument("--clock-mhz", type=_positive(float), metavar="MHZ",
+                     help="clock for times and the real-time factor (default: the program's configuration)")
+    rep.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    rep.add_argument("--config", metavar="JSON", help="expect this configuration (mismatch is an error)")
+    rep.add_argument("--lanes", type=int, help="expect this many lanes (mismatch is an error)")
+    rep.set_defaults(func=cmd_report)
+
+    from .explore import add_arguments as explore_arguments
+    exp = sub.add_parser("explore", help="compile and simulate a model over lanes, buffer sizes and clocks",
+                         description="Compile MODEL.yaml for every lane count and activation-buffer size, simulate "
+                                     "each program, and write DIR/sweep.csv, plots and DIR/exploration.md: cycles "
+                                     "per frame against the MACs/lanes bound, real-time factor against clock, "
+                                     "memory per buffer, real-time factor against an area proxy (Pareto front). "
+                                     "A point whose model does not fit its buffers is a row marked 'does not fit'.")
+    explore_arguments(exp)
+    exp.set_defaults(func=cmd_explore)
+
+    from .enhance import add_arguments as enhance_arguments
+    enh = sub.add_parser("enhance", help="enhance a 16-bit mono wav file with a compiled model on the golden model",
+                         description="Read a mono 16-bit PCM wav at the model's sample rate, STFT, host features, "
+                                     "int8 quantisation, the golden model frame by frame, dequantised masks, mask "
+                                     "reconstruction on the host, inverse STFT; write the enhanced wav.")
+    enhance_arguments(enh)
+    enh.set_defaults(func=cmd_enhance)
     return parser
 
 

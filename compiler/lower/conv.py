@@ -146,6 +146,8 @@ def _runs(rows, merge: bool, same_step_only: bool = False):
 
 def _split_long(macs):
     """MACs of more than the ISA's 65535 steps become a chain of shorter ones."""
+    if all(r <= _MAX_R for r, _, _ in macs):
+        return macs
     out = []
     for r, a, b in macs:
         s = 0
@@ -172,14 +174,15 @@ def _as_list(x):
 
 
 # The dense (groups = 1) core -------------------------------------------------------------------
-def _dense_core(builder, inputs, wk, blocks, plan, out, post, name, lanes=None) -> KernelResult:
-    """inputs: TensorRefs of equal positions; wk[i]: (K, Cin_i, Cout) weights of input i."""
+def _dense_core(builder, inputs, wk, blocks, plan, out, post, name, lanes=None, cache=None) -> KernelResult:
+    """inputs: TensorRefs of equal positions; wk[i]: (K, Cin_i, Cout) weights of input i.
+    cache: weight blocks already placed in wbuf by an earlier call with the same weights."""
     lanes = lanes or builder.config.lanes
     cout = out.channels
     res = KernelResult(mode="channels")
     rec = Records(builder, post, cout)
     act = rec.act_fields()
-    cache = {}
+    cache = {} if cache is None else cache
 
     def block_tile(i, b, c0, n):
         key = ("t", i, b, c0, n)
@@ -286,13 +289,15 @@ def _split_inputs(inputs, wk, axis_len):
 
 # Public kernels -----------------------------------------------------------------------------
 def conv1d(builder, x, weight: np.ndarray, post: Post, out: TensorRef, *, stride: int = 1, padding=0,
-           dilation: int = 1, groups: int = 1, name: str = "conv") -> KernelResult:
+           dilation: int = 1, groups: int = 1, name: str = "conv", cache: dict | None = None) -> KernelResult:
     """out = post(conv1d(x, weight)) along positions.
 
     x: a TensorRef, or a list of TensorRefs concatenated along channels (no copy).
     weight: (Cout, Cin/groups, K) int8 or int16 (PyTorch layout). padding: int or (left, right).
     groups = 1 (dense), = Cin = Cout (depthwise, lanes over channels), or any divisor (one dense
     convolution per group on channel views).
+    cache (groups = 1): a dict shared by calls with the same weights and input split (e.g. a GRU's
+    recurrent weights at every step), so that their blocks are placed in wbuf only once.
     """
     inputs = _as_list(x)
     weight = np.asarray(weight)
@@ -308,7 +313,7 @@ def conv1d(builder, x, weight: np.ndarray, post: Post, out: TensorRef, *, stride
     if groups == 1:
         blocks, plan = _conv_plan(pin, pout, k, stride, padding, dilation)
         wk = _split_inputs(inputs, _weights_kcc(weight), cin_g)
-        return _dense_core(builder, inputs, wk, blocks, plan, out, post, name)
+        return _dense_core(builder, inputs, wk, blocks, plan, out, post, name, cache=cache)
     if cin % groups or cout % groups or cin // groups != cin_g:
         raise ValueError(f"groups={groups} does not fit {cin} -> {cout} channels with weights {weight.shape}")
     if groups == cin == cout:
@@ -359,14 +364,15 @@ def conv_transpose1d(builder, x, weight: np.ndarray, post: Post, out: TensorRef,
         name=f"{name}.g{g}"))
 
 
-def dense(builder, x, weight: np.ndarray, post: Post, out: TensorRef, *, name: str = "dense") -> KernelResult:
+def dense(builder, x, weight: np.ndarray, post: Post, out: TensorRef, *, name: str = "dense",
+          cache: dict | None = None) -> KernelResult:
     """out[p] = post(W x[p]) at every position p (a GEMV when positions = 1; a pointwise conv).
 
     x: a TensorRef or a list of TensorRefs whose channels are concatenated (e.g. [x in abuf int8,
     h in sbuf int16] for a GRU's gates W x + U h, reduced by chained MACs). weight: (Cout, Cin).
     """
     weight = np.asarray(weight)
-    return conv1d(builder, x, weight[:, :, None], post, out, name=name)
+    return conv1d(builder, x, weight[:, :, None], post, out, name=name, cache=cache)
 
 
 def depthwise_conv1d(builder, x: TensorRef, weight: np.ndarray, post: Post, out: TensorRef, *,

@@ -22,9 +22,12 @@ class Operand:
     lstride: int = 0
 
     def fields(self, letter: str) -> dict:
-        return {f"{letter}_buf": int(self.buf), f"{letter}_dtype": int(self.dtype),
-                f"{letter}_base": int(self.base), f"{letter}_rstride": int(self.rstride),
-                f"{letter}_lstride": int(self.lstride)}
+        k = _KEYS[letter]
+        return {k[0]: int(self.buf), k[1]: int(self.dtype), k[2]: int(self.base), k[3]: int(self.rstride),
+                k[4]: int(self.lstride)}
+
+
+_KEYS = {x: tuple(f"{x}_{p}" for p in ("buf", "dtype", "base", "rstride", "lstride")) for x in "abd"}
 
 
 @dataclass

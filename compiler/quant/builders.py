@@ -7,7 +7,7 @@ the accumulator onto the table's input step instead of an output scale.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -32,6 +32,7 @@ class BuildContext:
     luts: dict[str, Lut]
     states: dict[str, QState]
     config: object
+    fitted: dict = field(default_factory=dict)  # layer name -> (int8 weight, row scales), see reconstruct.py
 
     def where(self, layer):
         return (self.source, layer)
@@ -73,7 +74,13 @@ def _projection(ctx, name, w, b, x: QTensor, out: QTensor, act="none"):
 
 def build_conv1d(fl, ctx):
     x, y = ctx.tensors[fl.inputs[0]], ctx.tensors[fl.output]
-    wq, ep = _projection(ctx, fl.name, fl.params["weight"], fl.params["bias"], x, y, fl.attrs["activation"])
+    if fl.name in ctx.fitted:
+        wq, sw = ctx.fitted[fl.name]
+        ep = _epilogue(x.scale * sw, y, fl.attrs["activation"], ctx.luts, bias=fl.params["bias"],
+                       where=ctx.where(fl.name))
+        _check_acc(ctx, fl.name, wq, x, ep.bias)
+    else:
+        wq, ep = _projection(ctx, fl.name, fl.params["weight"], fl.params["bias"], x, y, fl.attrs["activation"])
     a = fl.attrs
     return QConv1d(name=fl.name, op="conv1d", inputs=fl.inputs, output=fl.output, fused=fl.fused, weight=wq,
                    stride=a["stride"], padding=a["padding"], dilation=a["dilation"], groups=a["groups"], ep=ep)
@@ -85,10 +92,13 @@ def build_conv_transpose1d(fl, ctx):
     w = fl.params["weight"]                                  # (Cin, Cout/g, K)
     cin, cout_g, k = w.shape
     g = a["groups"]
-    wg = w.reshape(g, cin // g, cout_g, k)
-    amax = np.abs(wg).max(axis=(1, 3)).reshape(-1)           # per output channel
-    sw = np.where(amax > 0, amax / 127.0, 1.0)
-    wq = np.clip(np.round(wg / sw.reshape(g, 1, cout_g, 1)), -127, 127).astype(np.int8).reshape(w.shape)
+    if fl.name in ctx.fitted:
+        wq, sw = ctx.fitted[fl.name]
+    else:
+        wg = w.reshape(g, cin // g, cout_g, k)
+        amax = np.abs(wg).max(axis=(1, 3)).reshape(-1)           # per output channel
+        sw = np.where(amax > 0, amax / 127.0, 1.0)
+        wq = np.clip(np.round(wg / sw.reshape(g, 1, cout_g, 1)), -127, 127).astype(np.int8).reshape(w.shape)
     ep = _epilogue(x.scale * sw, y, a["activation"], ctx.luts, bias=fl.params["bias"], where=ctx.where(fl.name))
     # worst case per output channel: sum over the input channels of its group and the taps
     per_out = np.abs(wq.astype(np.int64)).reshape(g, cin // g, cout_g, k).sum(axis=(1, 3)).reshape(-1)

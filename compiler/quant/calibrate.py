@@ -25,6 +25,8 @@ _SAMPLES = 100_000
 class Calibration:
     absmax: dict[str, float]   # largest |value| seen, by tensor or probe name
     ranges: dict[str, float]   # chosen int8 clipping range, by tensor or probe name
+    tensors: dict | None = None  # the float reference's tensors on the calibration frames (T, C, L)
+    probes: dict | None = None   # its internal values (conv pre-activations, gate sums, ...) by probe name
 
 
 def mse_range(x: np.ndarray, qmax: int = 127) -> float:
@@ -54,7 +56,7 @@ def calibrate(model, config: QuantConfig) -> Calibration:
     seen: dict[str, list] = {}
 
     def probe(name, value):
-        seen.setdefault(name, []).append(np.asarray(value))
+        seen.setdefault(name, []).append(np.array(value))
 
     tensors, _ = FloatModel(model).run(stft, probe=probe)
     rng = np.random.default_rng(0)
@@ -68,4 +70,5 @@ def calibrate(model, config: QuantConfig) -> Calibration:
             continue
         ranges[name] = (mse_range(_subsample(flat, rng)) if config.range_method == "mse"
                         else absmax[name]) or 1.0
-    return Calibration(absmax=absmax, ranges=ranges)
+    probes = {k: v[0] for k, v in seen.items() if len(v) == 1}
+    return Calibration(absmax=absmax, ranges=ranges, tensors=tensors, probes=probes)

@@ -14,7 +14,14 @@ class QuantConfig:
     range_method: 'mse' picks each int8 tensor's clipping range minimising the quantisation
     error on those frames; 'absmax' takes the largest value. int16_headroom: margin on the
     largest value seen for int16 intermediates (GRU gate sums, attention scores).
-    lut_log2: table sizes (the default four tables fill the NPU's 4096 LUT entries)."""
+    lut_log2: table sizes (the default four tables fill the NPU's 4096 LUT entries).
+    int16_raw: the tensors before the first normalised layer (the input features and what the
+    convolutions without batch norm make of them: phase encoder, first conv) are int16: their
+    range is the raw features' (log power, magnitudes, large per-channel offsets), and their
+    quantisation noise passes through every layer after them. int16_tensors: more int16 tensors.
+    reconstruct: fit each conv's integer weights and bias to the float reference on the
+    calibration frames (reconstruct.py); reconstruct_ridge: its regularisation, used where the
+    conv's input is int16 (with int8 inputs the fit only rounds (GPTQ) and refits the bias)."""
 
     calibration_frames: int = 32
     calibration_seed: int = 100
@@ -22,6 +29,10 @@ class QuantConfig:
     int16_headroom: float = 1.5
     activations: str = "int8"
     lut_log2: dict = field(default_factory=lambda: {"sigmoid": 10, "tanh": 10, "exp": 10, "reciprocal": 10})
+    int16_raw: bool = True
+    int16_tensors: tuple = ()
+    reconstruct: bool = True
+    reconstruct_ridge: float = 0.3
 
     @classmethod
     def from_spec(cls, spec) -> "QuantConfig":
@@ -39,6 +50,18 @@ class QuantConfig:
             fail(spec.source, "must be 'int8' or 'int16'", field="quantisation.activations")
         if raw.get("range_method", "mse") not in ("mse", "absmax"):
             fail(spec.source, "must be 'mse' or 'absmax'", field="quantisation.range_method")
+        for key in ("int16_raw", "reconstruct"):
+            if key in raw and not isinstance(raw[key], bool):
+                fail(spec.source, "expected true or false", field=f"quantisation.{key}")
+        if "int16_tensors" in raw:
+            names = raw["int16_tensors"]
+            if not isinstance(names, list) or any(n not in spec.shapes for n in names):
+                fail(spec.source, "expected a list of tensor names", field="quantisation.int16_tensors")
+            raw["int16_tensors"] = tuple(names)
+        if "reconstruct_ridge" in raw and (not isinstance(raw["reconstruct_ridge"], (int, float))
+                                           or isinstance(raw["reconstruct_ridge"], bool)
+                                           or raw["reconstruct_ridge"] <= 0):
+            fail(spec.source, "expected a positive number", field="quantisation.reconstruct_ridge")
         for key in ("calibration_frames", "calibration_seed"):
             if key in raw and (not isinstance(raw[key], int) or isinstance(raw[key], bool) or raw[key] < 1):
                 fail(spec.source, "expected a positive integer", field=f"quantisation.{key}")

@@ -28,7 +28,9 @@ def _fixed_format(fl):
     return _FIXED_ACT.get(fl.attrs.get("activation", "none"))
 
 
-def assign_tensors(model, calib: Calibration, activations: str = "int8") -> dict[str, QTensor]:
+def assign_tensors(model, calib: Calibration, activations: str = "int8", wide=()) -> dict[str, QTensor]:
+    """`wide`: tensors made int16 whatever `activations` says (with every tensor sharing their scale)."""
+    wide = set(wide)
     spec = model.spec
     npu = [fl for fl in model.layers if not fl.host]
     names = [spec.input.name] + [fl.output for fl in npu]
@@ -66,7 +68,7 @@ def assign_tensors(model, calib: Calibration, activations: str = "int8") -> dict
                                             f"the fixed {dtype} scale {scale:g} of {sorted(set(members) & set(fixed))}",
                                             layer=m)
         else:
-            dtype = activations
+            dtype = "int16" if wide & set(members) else activations
             ranges = calib.ranges if dtype == "int8" else calib.absmax  # 16 bits need no clipping
             scale = max(ranges[m] for m in members) / _DTYPE_MAX[dtype]
         for m in members:
@@ -77,7 +79,7 @@ def assign_tensors(model, calib: Calibration, activations: str = "int8") -> dict
             if len({(t.dtype, t.scale) for t in ins}) == 1:
                 dtype, scale = ins[0].dtype, ins[0].scale
             else:
-                dtype = activations
+                dtype = "int16" if fl.output in wide else activations
                 scale = max(t.scale * _DTYPE_MAX[t.dtype] for t in ins) / _DTYPE_MAX[dtype]
             out[fl.output] = QTensor(name=fl.output, shape=spec.shapes[fl.output], dtype=dtype, scale=scale)
     return out

@@ -27,6 +27,12 @@ def conv1d(x, w, *, stride=1, padding=0, dilation=1, groups=1):
     cout, cin_g, k = w.shape
     lout = conv1d_length(length, k, stride, padding, dilation)
     xp = np.pad(x, ((0, 0), (0, 0), (padding, padding))) if padding else x
+    if cin_g == 1 and cout == groups:  # depthwise: K multiply-adds of whole tensors (batched tiny
+        out = np.zeros((t, cout, lout))  # matmuls are slow in numpy)
+        end = (lout - 1) * stride + 1
+        for tap in range(k):
+            out += xp[:, :, tap * dilation: tap * dilation + end: stride] * w[None, :, 0, tap, None]
+        return out
     idx = np.arange(lout)[:, None] * stride + np.arange(k)[None, :] * dilation       # (Lout, K)
     cols = xp[:, :, idx].reshape(t, groups, cin_g, lout, k)                           # (T,g,c,Lo,K)
     cols = cols.transpose(0, 1, 3, 2, 4).reshape(t, groups, lout, cin_g * k)

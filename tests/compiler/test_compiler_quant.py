@@ -102,11 +102,13 @@ def test_each_layer_alone_is_accurate(which, request):
 
 
 def test_whole_network_snr_floor(paper_model, paper_qnet, trunet_model, trunet_qnet):
-    """Regression floors of the figures reported (20 frames, state carried); see docs."""
+    """Regression floors of the figures reported (20 frames, state carried; default quantisation:
+    int8 activations, int16 raw-feature tensors, reconstruction). When written: paper 19.2 dB,
+    TRU-Net mea.mag 12.8, mea.phase 13.4, mea 12.7 dB."""
     paper = measure_fidelity(paper_model, paper_qnet)
     trunet = measure_fidelity(trunet_model, trunet_qnet)
-    assert paper.outputs["dec6.up"] > 16.0
-    assert trunet.outputs["mea"] > 8.0 and trunet.npu_snr > 7.5
+    assert paper.outputs["dec6.up"] > 18.7
+    assert trunet.npu_snr > 12.3 and trunet.outputs["mea"] > 12.0
 
 
 def test_attention_integer_softmax_is_normalised(trunet_qnet):
@@ -151,3 +153,46 @@ layers:
         model = load_model(write_model(base.replace("{QUANT}", bad)))
         with pytest.raises(ModelError, match=f"field 'quantisation.{field}'"):
             QuantConfig.from_spec(model.spec)
+
+
+def test_reconstruction_columns_and_rounding():
+    """The fit's im2col matches the convolutions, and GPTQ rounding beats round-to-nearest on the
+    error it minimises (w - q s) H (w - q s)^T."""
+    from compiler.quant.reconstruct import conv1d_columns, conv_transpose1d_columns, gptq_round
+    from compiler.reference.linear import conv1d, conv_transpose1d
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 8, 19))
+    w = rng.standard_normal((8, 2, 5))
+    cols = conv1d_columns(x, 5, 2, 2, 1, 4)
+    y = np.einsum("gnc,goc->gon", cols, w.reshape(4, 2, 10)).reshape(8, 2, -1).transpose(1, 0, 2)
+    np.testing.assert_allclose(y, conv1d(x, w, stride=2, padding=2, groups=4), atol=1e-12)
+    wt = rng.standard_normal((8, 3, 5))
+    cols = conv_transpose1d_columns(x, 5, 2, 2, 1)
+    y = (cols @ wt.transpose(1, 0, 2).reshape(3, -1).T).reshape(2, -1, 3).transpose(0, 2, 1)
+    np.testing.assert_allclose(y, conv_transpose1d(x, wt, stride=2, padding=2, output_padding=1), atol=1e-12)
+    xs = rng.standard_normal((4000, 6)) @ rng.standard_normal((6, 40))    # inputs of rank 6
+    h = xs.T @ xs
+    wr = rng.standard_normal((16, 40))
+    scale = np.abs(wr).max(axis=1) / 127
+    err = {}
+    for name, q in (("rtn", np.round(wr / scale[:, None])), ("gptq", gptq_round(wr, h, scale))):
+        d = wr - q * scale[:, None]
+        err[name] = np.einsum("mi,ij,mj->", d, h, d)
+    assert err["gptq"] < 0.5 * err["rtn"]
+
+
+def test_raw_feature_tensors_are_int16(paper_qnet, trunet_qnet):
+    """The tensors before the first batch norm keep the raw features' range: int16."""
+    assert paper_qnet.input.dtype == "int16" and paper_qnet.tensors["enc1"].dtype == "int16"
+    assert paper_qnet.tensors["enc2.pw"].dtype == "int8"
+    assert trunet_qnet.input.dtype == "int16"
+    assert {trunet_qnet.tensors[n].dtype for n in ("pe.conv", "pe.mag", "enc1")} == {"int16"}
+
+
+def test_int16_activations_reach_30_db(paper_model):
+    """With int16 activations everywhere (quantisation: {activations: int16, calibration_frames:
+    64}) the paper model's output is above the issue's 30 dB target (31.9 dB when written)."""
+    from dataclasses import replace
+    config = replace(QuantConfig.from_spec(paper_model.spec), activations="int16", calibration_frames=64)
+    report = measure_fidelity(paper_model, quantise(paper_model, config))
+    assert report.outputs["dec6.up"] > 31.0

@@ -1,9 +1,9 @@
-"""Random legal programs for the RTL tests (checked against refmodel's fault rules)."""
+"""Random legal programs for the RTL tests (legality from the golden model's fault rules)."""
 from __future__ import annotations
 
 from npu_model.isa import FIELDS, Act, Buffer, DType, Instruction, Opcode
 
-import rtl_refmodel as refmodel
+import rtl_golden as golden
 from rtl_harness import record
 
 COMPUTE = [Opcode.MAC, Opcode.ADD, Opcode.SUB, Opcode.MUL, Opcode.MAX, Opcode.MIN, Opcode.MOV]
@@ -35,7 +35,7 @@ def _operand(rng, cfg, n, r, bufs, *, dest=False, ew=True):
     dtype = rng.choice([DType.I8, DType.I16])
     sz = dtype.size
     buf = rng.choice(bufs)
-    lim = cfg.buffer_bytes(refmodel.BUFS[buf])
+    lim = cfg.buffer_bytes(golden.BUFS[buf])
     if buf == Buffer.WBUF:
         lim = param_area(cfg)
     if dest:
@@ -54,7 +54,7 @@ def random_instruction(rng, cfg, *, max_r=6):
     while True:
         op = rng.choice(COMPUTE + [Opcode.NOP, Opcode.SYNC_IN, Opcode.SYNC_OUT])
         if op in (Opcode.NOP, Opcode.SYNC_IN, Opcode.SYNC_OUT):
-            port = rng.randrange(16) if op != Opcode.NOP else 0
+            port = 0      # the golden model's I/O table has port 0 only (rtl_golden.program_of)
             return Instruction(opcode=int(op), port=port)
         n = rng.randint(1, cfg.lanes)
         r = rng.randint(1, max_r)
@@ -85,7 +85,7 @@ def random_instruction(rng, cfg, *, max_r=6):
             f["acc_in"] = int(rng.random() < 0.3)
             f["acc_out"] = int(rng.random() < 0.3)
         ins = Instruction(**f)
-        if refmodel.fault_code(cfg, ins) == 0 and not refmodel.writes_twice(ins):
+        if golden.fault_code(cfg, ins) == 0 and not golden.rejected_by_loader(cfg, ins):
             return ins
 
 
@@ -122,4 +122,4 @@ def legal_and_faulting(cfg, rng, count):
                                     d_lstride=ins.a_lstride), 0))
         else:
             out.append((ins.replace(a_rstride=rng.choice([-4000, 4000, 2**15 - 1]), r=rng.randint(1, 2**16 - 1)), 0))
-    return [(ins, refmodel.fault_code(cfg, ins)) for ins, _ in out]
+    return [(ins, golden.fault_code(cfg, ins)) for ins, _ in out]

@@ -1,5 +1,5 @@
 """Decoder: the StructLayout view against the ISA table, fault codes and footprints against an
-independent reading of docs/isa.md (rtl_refmodel), for several lane counts."""
+golden model's fault rules (npu_model.analysis), for several lane counts."""
 import random
 
 import pytest
@@ -10,7 +10,7 @@ from npu_model.isa import (FIELDS, INSTRUCTION_BITS, RESERVED_BITS, Act, Buffer,
 from rtl.decoder import Decoder
 from rtl.layout import instruction_layout
 
-import rtl_refmodel as refmodel
+import rtl_golden as golden
 from rtl_harness import small_config
 from rtl_progen import legal_and_faulting, random_instruction
 
@@ -100,7 +100,7 @@ def test_fault_codes(lanes):
     rng = random.Random(1000 + lanes)
     cases = [(word_of(ins), (ins, code)) for ins, code in legal_and_faulting(cfg, rng, 60)]
     for ins, code in hand_cases(cfg):
-        assert refmodel.fault_code(cfg, ins) == code, ins   # the hand reading and the reference agree
+        assert golden.fault_code(cfg, ins) == code, ins   # the hand reading and the golden model agree
         cases.append((word_of(ins), (ins, code)))
     # Reserved bits and unknown opcodes.
     cases.append((word_of(Instruction(opcode=Opcode.NOP), reserved=1), (None, 1)))
@@ -131,9 +131,9 @@ def test_footprints_and_accounting(lanes):
         if ins.opcode in (Opcode.NOP, Opcode.SYNC_IN, Opcode.SYNC_OUT):
             return
         for x in ["a", "d"] + (["b"] if info_b else []):
-            lo, hi = refmodel.footprint(ins, x)
+            lo, hi = golden.footprint(ins, x)
             assert (ctx.get(getattr(dut.insn, f"{x}_lo")), ctx.get(getattr(dut.insn, f"{x}_hi"))) == (lo, hi), x
-        ref = refmodel.run(cfg, [ins], wbuf=bytes(cfg.wbuf_bytes)).counters
+        ref = golden.run(cfg, [ins], wbuf=bytes(cfg.wbuf_bytes)).counters
         for i, name in enumerate(("wbuf", "abuf", "sbuf")):
             assert ctx.get(dut.insn.rd_bytes[i]) == ref[f"{name}_read_bytes"], name
             assert ctx.get(dut.insn.wr_bytes[i]) == ref[f"{name}_write_bytes"], name

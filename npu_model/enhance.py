@@ -1,0 +1,204 @@
+"""`python -m npu_model enhance in.wav -o out.wav --program prog.bin`: a wav file through the NPU.
+
+    wav -> STFT (host) -> input features (host) -> int8 quantisation (host)
+        -> the golden model, frame by frame (NPU) -> int8 masks
+        -> dequantisation, mask reconstruction (host) -> inverse STFT (host) -> wav
+
+The host side needs facts the instruction stream does not carry: the STFT framing and the input
+features (compiler.spec.InputSpec), the scale of the int8 input and of each output port, and
+which host layer turns the outputs into a spectrum. They come from the program's META section
+when the compiler stores them there (keys `input`, `scales`, `host_layer`, see docs/reports.md),
+otherwise from the model file (`--model`), re-quantised here exactly as the compiler does; the
+first frames are then checked bit for bit against the model's integer reference, so that a
+program compiled from another model or quantisation is reported instead of producing noise.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import NpuError
+
+__all__ = ["HostSide", "add_arguments", "main_enhance", "enhance"]
+
+_INPUT_KEYS = ("sample_rate", "fft_size", "hop", "bins", "channels", "features")
+
+
+@dataclass
+class HostSide:
+    """What the host does around the NPU for one compiled model."""
+    inp: object                    # compiler.spec.InputSpec
+    input_port: str
+    input_scale: float
+    output_scales: dict            # port name -> scale (real value = scale * integer)
+    mag_port: str
+    phase_port: str
+    source: str                    # "META" or the model file
+    reference: object = None       # compiler.quant.IntModel to check the program against, if known
+    notes: list = field(default_factory=list)
+
+    @classmethod
+    def from_meta(cls, program) -> "HostSide | None":
+        """From META keys `input` (InputSpec fields), `scales` (port -> scale) and optionally
+        `host_layer` ({"op": "mask_reconstruct", "inputs": [mag, phase]}); None if incomplete."""
+        from compiler.spec import InputSpec
+
+        meta = program.meta
+        inp, scales = meta.get("input"), meta.get("scales")
+        if not isinstance(inp, dict) or not isinstance(scales, dict) or any(k not in inp for k in _INPUT_KEYS):
+            return None
+        spec = InputSpec(name=str(inp.get("name", program.inputs[0].name if program.inputs else "input")),
+                         bins=int(inp["bins"]), channels=int(inp["channels"]), sample_rate=int(inp["sample_rate"]),
+                         fft_size=int(inp["fft_size"]), hop=int(inp["hop"]), features=tuple(inp["features"]),
+                         compression=float(inp.get("compression", 0.3)))
+        mag, phase = _reconstruct_ports(meta.get("host_layer"), [p.name for p in program.outputs])
+        if len(program.inputs) != 1 or mag is None:
+            return None
+        port = program.inputs[0].name
+        if port not in scales or mag not in scales or phase not in scales:
+            return None
+        return cls(spec, port, float(scales[port]), {k: float(v) for k, v in scales.items()}, mag, phase, "META")
+
+    @classmethod
+    def from_model(cls, path, program) -> "HostSide":
+        """Re-quantise the model file as the compiler does (compiler.quantise with its defaults)."""
+        from compiler import IntModel, load_model, quantise
+
+        model = load_model(path)
+        qnet = quantise(model)
+        hosts = [fl for fl in qnet.host_layers if fl.op == "mask_reconstruct"]
+        if not hosts:
+            raise NpuError(f"{path}: the model has no mask_reconstruct host layer: enhance cannot turn its "
+                           "outputs into a spectrum")
+        mag, phase = hosts[0].inputs
+        have = {p.name for p in program.outputs}
+        for name in (mag, phase):
+            if name not in have:
+                raise NpuError(f"{path}: the program has no output port {name!r} (it has "
+                               f"{', '.join(sorted(have)) or 'none'}): was it compiled from this model?")
+        if len(program.inputs) != 1:
+            raise NpuError(f"the program has {len(program.inputs)} input ports; enhance needs exactly one")
+        port = program.inputs[0]
+        if tuple(port.shape) != tuple(qnet.input.shape):
+            raise NpuError(f"{path}: the model's input is {qnet.input.shape}, the program's input port "
+                           f"{port.name!r} is {port.shape}: was it compiled from this model?")
+        scales = {name: float(qnet.tensors[name].scale) for name in qnet.outputs if name in qnet.tensors}
+        return cls(model.spec.input, port.name, float(qnet.input.scale), scales, mag, phase, str(path),
+                   reference=IntModel(qnet))
+
+
+def _reconstruct_ports(host_layer, outputs):
+    if isinstance(host_layer, dict) and host_layer.get("op") == "mask_reconstruct":
+        ins = list(host_layer.get("inputs", []))
+        if len(ins) == 2 and all(i in outputs for i in ins):
+            return ins[0], ins[1]
+    mags = [o for o in outputs if "mag" in o]
+    phases = [o for o in outputs if "phase" in o]
+    if len(mags) == 1 and len(phases) == 1:
+        return mags[0], phases[0]
+    return None, None
+
+
+def enhance(program, host: HostSide, x: np.ndarray, *, check_frames: int = 3, progress: bool = False):
+    """Enhance the float signal x; returns (y, info dict)."""
+    from compiler.host import HostFeatures, mask_reconstruct
+
+    from .audio import istft, stft
+    from .machine import Npu
+
+    inp = host.inp
+    spec, pad = stft(x, inp.fft_size, inp.hop, inp.bins)
+    feats, _ = HostFeatures(inp)(spec)
+    port = next(p for p in program.inputs if p.name == host.input_port)
+    lo, hi = (-128, 127) if port.dtype == "i8" else (-32768, 32767)
+    xq = np.clip(np.round(feats / host.input_scale), lo, hi).astype(np.int8 if port.dtype == "i8" else np.int16)
+    if xq[0].size != port.elements:
+        raise NpuError(f"host features give {xq[0].shape} per frame, the program's input port {port.name!r} "
+                       f"holds {port.shape}")
+    npu = Npu(program)
+    frames = len(xq)
+    mag = np.zeros((frames, inp.bins))
+    phase = np.zeros((frames, inp.bins))
+    outs = {host.mag_port: [], host.phase_port: []}
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=frames, desc="enhance", unit="frame", leave=False)
+    t0 = time.perf_counter()
+    for t in range(frames):
+        r = npu.run_frame({port.name: xq[t].reshape(port.shape)})
+        for name in outs:
+            outs[name].append(r.outputs[name].reshape(-1))
+        if bar is not None:
+            bar.update(1)
+    sim = time.perf_counter() - t0
+    if bar is not None:
+        bar.close()
+    m_int = np.stack(outs[host.mag_port])
+    p_int = np.stack(outs[host.phase_port])
+    if host.reference is not None and check_frames:
+        k = min(check_frames, frames)
+        ref, _ = host.reference.run(xq[:k].astype(np.int64))
+        for name, got in ((host.mag_port, m_int), (host.phase_port, p_int)):
+            want = np.asarray(ref[name]).reshape(k, -1)
+            if not np.array_equal(want, got[:k].astype(np.int64)):
+                f = int(np.flatnonzero((want != got[:k]).any(axis=1))[0])
+                raise NpuError(f"output {name!r} differs from the model's integer reference at frame {f}: the "
+                               f"program was not compiled from {host.source} with the current quantisation "
+                               "(recompile it)")
+    mag = (m_int.astype(np.float64) * host.output_scales[host.mag_port])[:, :inp.bins]
+    phase = (p_int.astype(np.float64) * host.output_scales[host.phase_port])[:, :inp.bins]
+    s = mask_reconstruct(spec, mag[:, None, :], phase[:, None, :])
+    y = istft(s[:, 0] + 1j * s[:, 1], inp.fft_size, inp.hop, len(x), pad)
+    st = npu.stats
+    info = {"frames": frames, "seconds": len(x) / inp.sample_rate, "sim_s": sim, "cycles": st.cycles,
+            "clock_mhz": program.config.clock_mhz,
+            "npu_s_at_clock": frames * st.cycles / (program.config.clock_mhz * 1e6),
+            "checked_frames": min(check_frames, frames) if host.reference is not None else 0}
+    return y, info
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", help="mono PCM wav file at the model's sample rate")
+    p.add_argument("-o", "--output", required=True, metavar="WAV", help="enhanced 16-bit mono wav to write")
+    p.add_argument("--program", required=True, metavar="PROG", help="compiled program (python -m compiler ... -o)")
+    p.add_argument("--model", metavar="YAML", help="the model the program was compiled from (needed when the "
+                                                   "program's META does not describe the host side)")
+    p.add_argument("--check-frames", type=int, default=3, metavar="N",
+                   help="with --model: compare the first N frames with the integer reference (default 3, 0: off)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def main_enhance(args) -> int:
+    from .audio import read_wav, write_wav
+    from .program import Program
+
+    program = Program.load(args.program)
+    host = HostSide.from_meta(program)
+    if host is None:
+        if not args.model:
+            raise NpuError(f"{args.program}: its META does not describe the host side (STFT, scales); "
+                           "give the model it was compiled from with --model")
+        if not Path(args.model).is_file():
+            raise NpuError(f"{args.model}: no such model file")
+        # Check the audio before the (slow) re-quantisation.
+        from compiler import load_model
+        spec_rate = load_model(args.model).spec.input.sample_rate
+        read_wav(args.input, sample_rate=spec_rate)
+        host = HostSide.from_model(args.model, program)
+    if args.check_frames < 0:
+        raise NpuError(f"--check-frames must be at least 0, not {args.check_frames}")
+    x, rate = read_wav(args.input, sample_rate=host.inp.sample_rate)
+    y, info = enhance(program, host, x, check_frames=args.check_frames, progress=not args.no_progress)
+    write_wav(args.output, y, rate)
+    # Real-time factor as in docs/reports.md: frame hop time / frame compute time at the clock.
+    rt = (host.inp.hop / host.inp.sample_rate) / (info["cycles"] / (info["clock_mhz"] * 1e6))
+    print(f"{args.output}: {info['seconds']:.2f} s of audio, {info['frames']} frames through the golden model in "
+          f"{info['sim_s']:.1f} s ({1e3 * info['sim_s'] / max(info['frames'], 1):.1f} ms/frame); on the NPU at "
+          f"{info['clock_mhz']:g} MHz: {info['cycles']:,} cycles/frame, real-time factor {rt:.2f}"
+          + (f"; first {info['checked_frames']} frame(s) match the integer reference" if info["checked_frames"] else ""))
+    return 0

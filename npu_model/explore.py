@@ -1,0 +1,498 @@
+"""Architecture exploration: compile and simulate one model over lanes, buffer sizes and clocks.
+
+    python -m npu_model explore models/trunet.yaml --lanes 1,2,4,8,16 --act-kib 64,256 \\
+        --clock-mhz 100,200,400 -o build/explore
+
+Each *point* (lanes x abuf size x wbuf/sbuf/imem sizes) is compiled and run on the golden model.
+The model is loaded and quantised once (the slow step, independent of the hardware) and every point
+lowers that network with the compiler's network pass (`compiler.lower.network.compile_network`, the
+same as `python -m compiler MODEL -o prog.bin --config npu.json`; with `--use-cli` that command runs
+in a subprocess per point instead). A point the model does not fit is a row "does not fit" with the
+compiler's message, any other failure a row "error": never a crash of the sweep; the clock does not change the program, so every
+clock of `--clock-mhz` is evaluated from the same schedule. Points run in parallel on the
+machine's cores (`--jobs`). Output (docs/exploration.md shows a run):
+
+- `sweep.csv`: one row per (point, clock), columns SWEEP_COLUMNS (units in docs/exploration.md);
+- `exploration.md`: tables and the plots below embedded;
+- plots: cycles per frame against lanes with the MACs/lanes bound, real-time factor against clock
+  per lane count, memory per buffer per lane count, real-time factor against the area proxy with
+  the Pareto front.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+from .config import KIB, ConfigError, NpuConfig
+from .errors import NpuError
+
+__all__ = ["add_arguments", "main_explore", "sweep", "SWEEP_COLUMNS", "area_mm2", "DEFAULT_LANE_UM2",
+           "DEFAULT_SRAM_UM2_PER_BYTE", "compile_point", "evaluate_point", "explore_markdown"]
+
+#: Area proxy defaults (docs/exploration.md): one MAC lane (int8 x int8 multiplier, 32-bit
+#: accumulator, requantiser, activation) ~ 4k NAND2 equivalents ~ 2000 um^2 in a 28 nm-class
+#: process; single-port SRAM with periphery ~ 0.25 um^2 per bit = 2 um^2 per byte.
+DEFAULT_LANE_UM2 = 2000.0
+DEFAULT_SRAM_UM2_PER_BYTE = 2.0
+
+SWEEP_COLUMNS = [
+    "lanes", "abuf_kib", "wbuf_kib", "sbuf_kib", "imem_kib", "clock_mhz", "status", "message",
+    "instructions", "cycles", "npu_macs", "model_macs", "bound_cycles", "bound_ratio", "utilisation_pct",
+    "stall_cycles", "wbuf_hwm", "abuf_hwm", "abuf_peak_live", "sbuf_hwm", "code_bytes", "lut_entries",
+    "sram_bytes", "area_mm2", "hop_us", "frame_us", "real_time_factor", "min_clock_mhz", "real_time",
+    "compile_s", "sim_ms_per_frame",
+]
+
+
+def area_mm2(lanes: int, sram_bytes: int, *, lane_um2: float = DEFAULT_LANE_UM2,
+             sram_um2_per_byte: float = DEFAULT_SRAM_UM2_PER_BYTE) -> float:
+    """The area proxy: lanes x lane area + SRAM bytes x area per byte, in mm^2."""
+    return (lanes * lane_um2 + sram_bytes * sram_um2_per_byte) * 1e-6
+
+
+# One point --------------------------------------------------------------------------------------------
+def compiler_api():
+    """The compiler's network pass, or None when this checkout has no back end (then the CLI is used)."""
+    try:
+        from compiler.lower.network import compile_network
+    except ImportError:
+        return None
+    return compile_network
+
+
+def quantise_model(model_path: str, out_path: Path) -> None:
+    """Load and quantise the model once for the whole sweep (the slow, lane-independent step) and
+    keep (model, quantised network) in a pickle the workers read."""
+    import pickle
+
+    from compiler import load_model, quantise
+
+    model = load_model(model_path)
+    qnet = quantise(model)
+    out_path.write_bytes(pickle.dumps((model, qnet), protocol=pickle.HIGHEST_PROTOCOL))
+
+
+_QNET_CACHE: dict = {}
+
+
+def _quantised(path: str):
+    if path not in _QNET_CACHE:
+        import pickle
+
+        _QNET_CACHE[path] = pickle.loads(Path(path).read_bytes())
+    return _QNET_CACHE[path]
+
+
+def compile_point(task: dict, config: NpuConfig, out_path: Path) -> tuple[str, str]:
+    """Compile the task's model for `config` into `out_path`: with the compiler's API on the shared
+    quantised network when the task has one, else with its CLI in a subprocess.
+
+    Returns (status, message): ("ok", ""), ("does not fit", the compiler's message) or ("error", message)."""
+    if task.get("qnet"):
+        compile_network = compiler_api()
+        model, qnet = _quantised(task["qnet"])
+        try:
+            program, _, _ = compile_network(qnet, config, model=model, schedule=False)
+        except NpuError as exc:
+            msg = str(exc)
+            return ("does not fit" if "does not fit" in msg else "error"), msg
+        except Exception as exc:              # a compiler bug at one point must not stop the sweep
+            return "error", f"compiler failed: {type(exc).__name__}: {exc}"
+        program.save(out_path)
+        return "ok", ""
+    return compile_cli(task["model"], config, out_path, timeout=task.get("timeout"))
+
+
+def compile_cli(model: str, config: NpuConfig, out_path: Path, *, timeout: float | None = None) -> tuple[str, str]:
+    """`python -m compiler MODEL -o out_path --config npu.json` in a subprocess."""
+    cfg_path = out_path.with_suffix(".json")
+    cfg_path.write_text(config.to_json())
+    cmd = [sys.executable, "-m", "compiler", str(model), "-o", str(out_path), "--config", str(cfg_path),
+           "--no-timing", "--quiet"]
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
+                              cwd=str(Path.cwd()))
+    except subprocess.TimeoutExpired:
+        return "error", f"compiler timed out after {timeout:g} s"
+    finally:
+        cfg_path.unlink(missing_ok=True)
+    if proc.returncode == 0 and out_path.exists():
+        return "ok", ""
+    lines = [l.strip() for l in (proc.stderr or proc.stdout).splitlines() if l.strip()]
+    msg = lines[-1] if lines else f"compiler exited with code {proc.returncode}"
+    msg = re.sub(r"^error:\s*", "", msg)
+    return ("does not fit" if "does not fit" in msg else "error"), msg
+
+
+def evaluate_point(task: dict) -> dict:
+    """Compile and simulate one point (runs in a worker process); the row fields that do not
+    depend on the clock, with status and message."""
+    from .machine import Npu
+    from .program import Program
+    from .report import build_report
+
+    cfg = NpuConfig.from_dict(task["config"])
+    base = {"lanes": cfg.lanes, "abuf_kib": cfg.abuf_bytes / KIB, "wbuf_kib": cfg.wbuf_bytes / KIB,
+            "sbuf_kib": cfg.sbuf_bytes / KIB, "imem_kib": cfg.imem_bytes / KIB}
+    workdir = Path(task["workdir"])
+    workdir.mkdir(parents=True, exist_ok=True)
+    prog_path = workdir / f"lanes{cfg.lanes}_abuf{cfg.abuf_bytes}_wbuf{cfg.wbuf_bytes}_" \
+                          f"sbuf{cfg.sbuf_bytes}_imem{cfg.imem_bytes}.bin"
+    t0 = time.perf_counter()
+    try:
+        status, message = compile_point(task, cfg, prog_path)
+    except OSError as exc:
+        status, message = "error", f"cannot run the compiler ({exc})"
+    base["compile_s"] = round(time.perf_counter() - t0, 2)
+    if status != "ok":
+        return {"base": base, "status": status, "message": message}
+    try:
+        program = Program.load(prog_path)
+        npu = Npu(program, source=str(prog_path))
+        frames = int(task.get("frames", 1))
+        feed = {p.name: _zeros(p, frames) for p in program.inputs}
+        t1 = time.perf_counter()
+        npu.run(feed, frames)
+        sim_ms = 1e3 * (time.perf_counter() - t1) / frames if frames else None
+        rep = build_report(npu, program_path=str(prog_path), hop=task.get("hop"), sample_rate=task.get("sample_rate"))
+    except NpuError as exc:
+        return {"base": base, "status": "error", "message": str(exc)}
+    except Exception as exc:                  # a failure at one point must not stop the sweep
+        return {"base": base, "status": "error", "message": f"{type(exc).__name__}: {exc}"}
+    finally:
+        if not task.get("keep"):
+            prog_path.unlink(missing_ok=True)
+    s = rep.summary
+    mem = s["memory"]
+    sram = mem["wbuf"]["hwm_bytes"] + mem["abuf"]["hwm_bytes"] + mem["sbuf"]["hwm_bytes"] + \
+        s["instruction_bytes"] + s["lut_bytes"]
+    base.update({
+        "instructions": s["frame"]["instructions"], "cycles": s["frame"]["cycles"],
+        "npu_macs": s["frame"]["npu_macs"], "model_macs": s["bound"]["model_macs"],
+        "bound_cycles": s["bound"]["bound_cycles"],
+        "bound_ratio": round(s["bound"]["ratio"], 4) if s["bound"]["ratio"] else "",
+        "utilisation_pct": round(s["frame"]["utilisation_pct"], 2), "stall_cycles": s["frame"]["stall_cycles"],
+        "wbuf_hwm": mem["wbuf"]["hwm_bytes"], "abuf_hwm": mem["abuf"]["hwm_bytes"],
+        "abuf_peak_live": mem["abuf"]["peak_live_bytes"], "sbuf_hwm": mem["sbuf"]["hwm_bytes"],
+        "code_bytes": s["instruction_bytes"], "lut_entries": s["lut_entries"], "sram_bytes": sram,
+        "area_mm2": round(area_mm2(cfg.lanes, sram, lane_um2=task["lane_um2"],
+                                   sram_um2_per_byte=task["sram_um2_per_byte"]), 4),
+        "hop_us": s["real_time"]["hop_us"] if s["real_time"]["hop_us"] else "",
+        "sim_ms_per_frame": round(sim_ms, 2) if sim_ms is not None else "",
+    })
+    return {"base": base, "status": "ok", "message": "", "model": s["model"]}
+
+
+def _zeros(port, frames):
+    import numpy as np
+
+    return np.zeros((frames,) + tuple(port.shape), np.int8 if port.dtype == "i8" else np.int16)
+
+
+def _rows_for(result: dict, clocks: list) -> list[dict]:
+    rows = []
+    for c in clocks:
+        row = {k: "" for k in SWEEP_COLUMNS}
+        row.update(result["base"])
+        row.update({"clock_mhz": c, "status": result["status"], "message": result["message"]})
+        if result["status"] == "ok":
+            cyc = row["cycles"]
+            row["frame_us"] = round(cyc / c, 3)
+            if row["hop_us"] != "":
+                hop = float(row["hop_us"])
+                row["real_time_factor"] = round(hop * c / cyc, 4)
+                row["min_clock_mhz"] = round(cyc / hop, 3)
+                row["real_time"] = "yes" if cyc / c <= hop else "no"
+        rows.append(row)
+    return rows
+
+
+# The sweep --------------------------------------------------------------------------------------------
+def sweep(model, configs: list[NpuConfig], clocks: list, *, jobs: int = 1, frames: int = 1, hop=None,
+          sample_rate=None, lane_um2=DEFAULT_LANE_UM2, sram_um2_per_byte=DEFAULT_SRAM_UM2_PER_BYTE,
+          workdir=None, keep=False, progress=True, timeout=None, use_api=True) -> list[dict]:
+    """Rows (SWEEP_COLUMNS) of every config x clock, in the order of `configs` then `clocks`."""
+    with tempfile.TemporaryDirectory(prefix="npu-explore-") as tmp:
+        wd = Path(workdir) if workdir else Path(tmp)
+        try:
+            wd.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise NpuError(f"{wd}: cannot create ({exc.strerror or exc})") from None
+        qnet_path = ""
+        if use_api and compiler_api() is not None:
+            qnet_path = str(Path(tmp) / "quantised.pickle")
+            if progress:
+                print(f"explore: quantising {model} (once for every point)", file=sys.stderr, flush=True)
+            quantise_model(str(model), Path(qnet_path))
+        tasks = [{"model": str(model), "config": cfg.to_dict(), "workdir": str(wd), "frames": frames, "hop": hop,
+                  "sample_rate": sample_rate, "lane_um2": lane_um2, "sram_um2_per_byte": sram_um2_per_byte,
+                  "keep": keep, "timeout": timeout, "qnet": qnet_path} for cfg in configs]
+        results: list = [None] * len(tasks)
+        bar = _progress(len(tasks), progress)
+        try:
+            if jobs <= 1 or len(tasks) <= 1:
+                for i, t in enumerate(tasks):
+                    results[i] = evaluate_point(t)
+                    bar.update(1)
+            else:
+                import multiprocessing
+
+                ctx = multiprocessing.get_context("spawn")
+                with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx) as pool:
+                    futures = {pool.submit(evaluate_point, t): i for i, t in enumerate(tasks)}
+                    for fut in as_completed(futures):
+                        results[futures[fut]] = fut.result()
+                        bar.update(1)
+        finally:
+            bar.close()
+    rows = []
+    for r in results:
+        rows += _rows_for(r, clocks)
+    return rows
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress(total, enabled):
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="explore", unit="point", file=sys.stderr, dynamic_ncols=True)
+
+
+# Markdown -------------------------------------------------------------------------------------------
+def _f(x, fmt="{:,.2f}"):
+    if x in ("", None):
+        return "–"
+    return fmt.format(x)
+
+
+def explore_markdown(rows, clocks, plots: dict, *, model: str, command: str, lane_um2: float,
+                     sram_um2_per_byte: float, heading: int = 1) -> str:
+    h = "#" * heading
+    first = [r for r in rows if r["clock_mhz"] == clocks[0]]
+    ok = [r for r in first if r["status"] == "ok"]
+    out = [f"{h} Exploration: {model}", "",
+           f"Generated by `{command}`.", "",
+           f"Area proxy: lanes x {lane_um2:g} um² + SRAM bytes x {sram_um2_per_byte:g} um²/byte, where SRAM bytes "
+           "are what the compiled program needs: the wbuf, abuf and sbuf high-water marks, the instruction bytes "
+           "and the LUT bytes.", ""]
+    hop = next((r["hop_us"] for r in ok if r["hop_us"] != ""), "")
+    if hop != "":
+        out += [f"Frame hop: {float(hop):,.0f} us. Real-time factor = hop time / frame time (>= 1 is real time).", ""]
+    dims = ["abuf_kib"] + [d for d in ("wbuf_kib", "sbuf_kib", "imem_kib") if len({r[d] for r in first}) > 1]
+    dim_head = " | ".join(f"{d[:4]} KiB" for d in dims)
+
+    def key(r):
+        return f"| {r['lanes']} | " + " | ".join(f"{r[d]:g}" for d in dims) + " |"
+
+    ncol = 11                                      # columns after status
+    out += [f"{h}# Points", "",
+            f"| lanes | {dim_head} | status | instructions | cycles / frame | bound MACs/lanes | cycles / bound | "
+            "util % | min clock MHz | wbuf used KiB | abuf used KiB | sbuf used KiB | code KiB | area mm² |",
+            "|---|" + "---|" * (len(dims) + 1 + ncol)]
+    for r in first:
+        if r["status"] != "ok":
+            out.append(key(r) + f" **{r['status']}** |" + " |" * ncol)
+            continue
+        out.append(key(r) + f" ok | {r['instructions']:,} | {r['cycles']:,} | "
+                   f"{r['bound_cycles']:,} | {_f(r['bound_ratio'], '{:.4f}')} | {_f(r['utilisation_pct'], '{:.1f}')} | "
+                   f"{_f(r['min_clock_mhz'], '{:,.1f}')} | {r['wbuf_hwm'] / KIB:,.1f} | {r['abuf_hwm'] / KIB:,.1f} | "
+                   f"{r['sbuf_hwm'] / KIB:,.1f} | {r['code_bytes'] / KIB:,.1f} | {_f(r['area_mm2'], '{:.3f}')} |")
+    bad = [r for r in first if r["status"] != "ok"]
+    if bad:
+        out += ["", "Points that were not built:", ""]
+        out += [f"- {r['lanes']} lanes, " + ", ".join(f"{d[:4]} {r[d]:g} KiB" for d in dims)
+                + f": {r['status']}: {r['message']}" for r in bad]
+    if ok and hop != "":
+        out += ["", f"{h}# Real-time factor per clock", "",
+                f"| lanes | {dim_head} | " + " | ".join(f"{c:g} MHz" for c in clocks) + " |",
+                "|---|" + "---|" * (len(dims) + len(clocks))]
+        same = ("lanes", "abuf_kib", "wbuf_kib", "sbuf_kib", "imem_kib")
+        for r in ok:
+            cells = []
+            for c in clocks:
+                rr = next(x for x in rows if x["clock_mhz"] == c and all(x[k] == r[k] for k in same))
+                mark = " ✓" if rr["real_time"] == "yes" else ""
+                cells.append(f"{rr['real_time_factor']:.2f}{mark}")
+            out.append(key(r) + " " + " | ".join(cells) + " |")
+        out += ["", "✓: real time (frame time <= hop time)."]
+    if plots:
+        out += ["", f"{h}# Plots", ""]
+        for title, fname in plots.items():
+            out += [f"![{title}]({fname})", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+# Command line ---------------------------------------------------------------------------------------
+def _list(kind):
+    def parse(text):
+        try:
+            values = [kind(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of numbers, not {text!r}") from None
+        if not values or any(v <= 0 for v in values):
+            raise argparse.ArgumentTypeError(f"expected positive numbers, not {text!r}")
+        return values
+    return parse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="model YAML file (compiled with `python -m compiler`)")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="directory for sweep.csv, plots, exploration.md")
+    p.add_argument("--lanes", type=_list(int), default=[1, 2, 4, 8, 16], metavar="L,..",
+                   help="lane counts (default 1,2,4,8,16)")
+    p.add_argument("--act-kib", type=_list(float), metavar="KIB,..",
+                   help="activation buffer (abuf) sizes in KiB (default: the configuration's)")
+    p.add_argument("--wbuf-kib", type=_list(float), metavar="KIB,..", help="weight buffer sizes in KiB")
+    p.add_argument("--sbuf-kib", type=_list(float), metavar="KIB,..", help="state buffer sizes in KiB")
+    p.add_argument("--imem-kib", type=_list(float), metavar="KIB,..", help="instruction memory sizes in KiB")
+    p.add_argument("--clock-mhz", type=_list(float), metavar="MHZ,..",
+                   help="clocks for the real-time factor (default: the configuration's)")
+    p.add_argument("--config", metavar="JSON", help="base configuration for the fields not swept")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
+                   help="worker processes (default: the machine's cores)")
+    p.add_argument("--frames", type=int, default=1, metavar="N", help="frames simulated per point (default 1)")
+    p.add_argument("--hop", type=int, metavar="SAMPLES", help="frame hop (default: the model file's)")
+    p.add_argument("--sample-rate", type=int, metavar="HZ", help="sample rate (default: the model file's)")
+    p.add_argument("--lane-um2", type=float, default=DEFAULT_LANE_UM2, metavar="UM2",
+                   help=f"area of one MAC lane for the area proxy (default {DEFAULT_LANE_UM2:g})")
+    p.add_argument("--sram-um2-per-byte", type=float, default=DEFAULT_SRAM_UM2_PER_BYTE, metavar="UM2",
+                   help=f"SRAM area per byte for the area proxy (default {DEFAULT_SRAM_UM2_PER_BYTE:g})")
+    p.add_argument("--plot-format", choices=("png", "svg"), default="png", help="plot file format (default png)")
+    p.add_argument("--doc", metavar="FILE", help="also write the summary into FILE between the markers "
+                                                 "<!-- BEGIN GENERATED: explore --> and <!-- END GENERATED: explore -->")
+    p.add_argument("--keep-programs", action="store_true", help="keep every compiled program in DIR/programs/")
+    p.add_argument("--timeout", type=float, metavar="S", help="with --use-cli: give up compiling a point after S seconds")
+    p.add_argument("--use-cli", action="store_true", help="compile every point with `python -m compiler` in a "
+                                                        "subprocess (re-quantising each time) instead of the API")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _bytes(kib: float) -> int:
+    return int(round(kib * KIB))
+
+
+def main_explore(args) -> int:
+    from .plots import explore_plots
+    from .report import write_out
+
+    model = Path(args.model)
+    if not model.is_file():
+        raise NpuError(f"{model}: no such model file")
+    if args.jobs < 1:
+        raise NpuError(f"--jobs must be at least 1, not {args.jobs}")
+    if args.frames < 0:
+        raise NpuError(f"--frames must be at least 0, not {args.frames}")
+    base = NpuConfig.load(args.config) if args.config else NpuConfig()
+    hop, rate = args.hop, args.sample_rate
+    if hop is None or rate is None:
+        from compiler.parse import parse_model
+
+        inp = parse_model(model).input
+        hop = inp.hop if hop is None else hop
+        rate = inp.sample_rate if rate is None else rate
+    clocks = args.clock_mhz or [base.clock_mhz]
+    configs = []
+    try:
+        for lanes in args.lanes:
+            for act in args.act_kib or [base.abuf_bytes / KIB]:
+                for wk in args.wbuf_kib or [base.wbuf_bytes / KIB]:
+                    for sk in args.sbuf_kib or [base.sbuf_bytes / KIB]:
+                        for ik in args.imem_kib or [base.imem_bytes / KIB]:
+                            configs.append(base.replace(lanes=lanes, abuf_bytes=_bytes(act), wbuf_bytes=_bytes(wk),
+                                                        sbuf_bytes=_bytes(sk), imem_bytes=_bytes(ik)))
+    except ConfigError as exc:
+        raise NpuError(f"sweep point: {exc}") from None
+    out = Path(args.output)
+    workdir = out / "programs" if args.keep_programs else None
+    rows = sweep(model, configs, clocks, jobs=args.jobs, frames=args.frames, hop=hop,
+                 sample_rate=rate, lane_um2=args.lane_um2, sram_um2_per_byte=args.sram_um2_per_byte,
+                 workdir=workdir, keep=args.keep_programs, progress=not args.no_progress, timeout=args.timeout,
+                 use_api=not args.use_cli)
+    text = io.StringIO()
+    w = csv.DictWriter(text, fieldnames=SWEEP_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    write_out(out / "sweep.csv", text.getvalue().encode())
+    made = {}
+    for title, (fname, data) in explore_plots(rows, clocks, fmt=args.plot_format).items():
+        write_out(out / fname, data)
+        made[title] = fname
+    command = "python -m npu_model explore " + " ".join(_argv_tail(args))
+    md = explore_markdown(rows, clocks, made, model=str(model), command=command, lane_um2=args.lane_um2,
+                          sram_um2_per_byte=args.sram_um2_per_byte)
+    write_out(out / "exploration.md", md.encode())
+    if args.doc:
+        _update_doc(Path(args.doc), rows, clocks, made, out, model, command, args)
+    first = [r for r in rows if r["clock_mhz"] == clocks[0]]
+    ok = sum(1 for r in first if r["status"] == "ok")
+    print(f"explore: {len(configs)} point(s), {ok} built, {len(configs) - ok} not built; "
+          f"{out}/sweep.csv, {out}/exploration.md, {len(made)} plot(s)")
+    dims = ["abuf_kib"] + [d for d in ("wbuf_kib", "sbuf_kib", "imem_kib") if len({r[d] for r in first}) > 1]
+    for r in first:
+        where = f"  {r['lanes']:>2} lanes " + " ".join(f"{d[:4]} {r[d]:g} KiB" for d in dims)
+        if r["status"] == "ok":
+            print(f"{where}: {r['cycles']:,} cycles/frame, {r['bound_ratio']}x bound, "
+                  f"min clock {_f(r['min_clock_mhz'], '{:,.1f}')} MHz")
+        else:
+            print(f"{where}: {r['status']}: {r['message']}")
+    return 0
+
+
+def _argv_tail(args) -> list[str]:
+    parts = [str(args.model)]
+    for flag, value in (("--lanes", args.lanes), ("--act-kib", args.act_kib), ("--wbuf-kib", args.wbuf_kib),
+                        ("--sbuf-kib", args.sbuf_kib), ("--imem-kib", args.imem_kib), ("--clock-mhz", args.clock_mhz)):
+        if value:
+            parts += [flag, ",".join(f"{v:g}" for v in value)]
+    if args.config:
+        parts += ["--config", str(args.config)]
+    parts += ["-o", str(args.output)]
+    if args.doc:
+        parts += ["--doc", str(args.doc)]
+    if args.plot_format != "png":
+        parts += ["--plot-format", args.plot_format]
+    return parts
+
+
+BEGIN, END = "<!-- BEGIN GENERATED: explore -->", "<!-- END GENERATED: explore -->"
+
+
+def _update_doc(doc: Path, rows, clocks, made, out: Path, model, command, args) -> None:
+    from .report import write_out
+
+    rel = os.path.relpath(out, doc.parent)
+    plots = {t: f"{rel}/{f}".replace(os.sep, "/") for t, f in made.items()}
+    body = explore_markdown(rows, clocks, plots, model=str(model), command=command, lane_um2=args.lane_um2,
+                            sram_um2_per_byte=args.sram_um2_per_byte, heading=2)
+    try:
+        text = doc.read_text()
+    except FileNotFoundError:
+        text = f"{BEGIN}\n{END}\n"
+    except OSError as exc:
+        raise NpuError(f"{doc}: cannot read ({exc.strerror})") from None
+    if BEGIN not in text or END not in text:
+        raise NpuError(f"{doc}: no {BEGIN} ... {END} block to replace")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    write_out(doc, (head + BEGIN + "\n" + body + END + tail).encode())

@@ -1,0 +1,216 @@
+"""Matplotlib figures of the reports (`report`) and of the exploration (`explore`), as PNG bytes.
+
+Figures are drawn on `matplotlib.figure.Figure` objects (no pyplot, no GUI backend, no global
+state), so this works the same in worker processes, in tests and on a headless machine.
+"""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+__all__ = ["report_plots", "explore_plots", "png"]
+
+_BUF_COLOURS = {"wbuf": "tab:blue", "abuf": "tab:orange", "sbuf": "tab:green", "code": "tab:gray"}
+
+
+def _figure(w, h):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(w, h), dpi=100, layout="constrained")
+
+
+def _legend(ax, **kw):
+    """A legend only when something is labelled (an empty legend is a matplotlib warning)."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(**kw)
+
+
+def png(fig, fmt="png") -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, metadata={"Software": None} if fmt == "png" else {"Date": None})
+    return buf.getvalue()
+
+
+# Report ---------------------------------------------------------------------------------------------
+def report_plots(rep) -> dict:
+    """{title: (file name, PNG bytes)} for cycles per layer, utilisation per layer, memory over the frame."""
+    rows = rep.rows
+    s = rep.summary
+    lanes = s["config"]["lanes"]
+    names = [r["layer"] for r in rows]
+    y = np.arange(len(rows))
+    h = max(2.5, 0.22 * len(rows) + 1.2)
+    out = {}
+
+    fig = _figure(8, h)
+    ax = fig.add_subplot()
+    busy = np.array([r["cycles"] - r["stall_cycles"] for r in rows])
+    stall = np.array([r["stall_cycles"] for r in rows])
+    bound = np.array([np.ceil(r["macs"] / lanes) for r in rows])
+    ax.barh(y, busy, color="tab:blue", label="issuing (occupancy)")
+    ax.barh(y, stall, left=busy, color="tab:red", label="stalled (hazards, fences)")
+    ax.scatter(bound, y, marker="|", s=120, color="black", zorder=3, label="bound: MACs / lanes")
+    ax.set_yticks(y, names, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("cycles per frame")
+    ax.set_title(f"Cycles per layer ({lanes} lanes, {s['frame']['cycles']:,} cycles per frame)")
+    _legend(ax, fontsize=7, loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    out["Cycles per layer"] = ("cycles_per_layer.png", png(fig))
+
+    fig = _figure(8, h)
+    ax = fig.add_subplot()
+    util = [r["utilisation_pct"] for r in rows]
+    ax.barh(y, util, color="tab:purple")
+    ax.axvline(s["frame"]["utilisation_pct"], color="black", ls="--", lw=1,
+               label=f"frame: {s['frame']['utilisation_pct']:.1f} %")
+    ax.set_yticks(y, names, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("MAC utilisation, % of lanes x cycles")
+    ax.set_title("MAC utilisation per layer")
+    _legend(ax, fontsize=7, loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    out["MAC utilisation per layer"] = ("utilisation_per_layer.png", png(fig))
+
+    fig = _figure(8, 5.5)
+    axes = fig.subplots(3, 1, sharex=True)
+    cycles = s["frame"]["cycles"]
+    for ax, name in zip(axes, ("wbuf", "abuf", "sbuf")):
+        t, live = rep.timeline[name]
+        m = s["memory"][name]
+        ax.step(t, np.asarray(live) / 1024, where="post", color=_BUF_COLOURS[name], label="live bytes")
+        ax.axhline(m["hwm_bytes"] / 1024, color="black", ls="--", lw=1, label=f"high-water mark {m['hwm_bytes'] / 1024:,.1f} KiB")
+        ax.set_ylabel(f"{name}, KiB")
+        ax.set_ylim(0, max(m["hwm_bytes"], int(np.max(live)) if len(live) else 0, 1) / 1024 * 1.15)
+        _legend(ax, fontsize=7, loc="upper right")
+        ax.grid(alpha=0.3)
+    for r in rows:
+        if r["start_cycle"] != "":
+            axes[1].axvline(r["start_cycle"], color="gray", lw=0.3, alpha=0.5)
+    axes[-1].set_xlim(0, cycles)
+    axes[-1].set_xlabel("cycle of the frame (thin lines: layer starts)")
+    axes[0].set_title("Memory per buffer over the frame")
+    out["Memory per buffer over the frame"] = ("memory_over_frame.png", png(fig))
+    return out
+
+
+# Exploration ----------------------------------------------------------------------------------------
+def pareto_front(points):
+    """Indices of the points not dominated in (smaller x, larger y), sorted by x."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best = [], -np.inf
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def explore_plots(rows: list, clocks: list, fmt: str = "png") -> dict:
+    """{title: (file name, bytes)} from the sweep's rows (explore.SWEEP_COLUMNS, status 'ok' only)."""
+    ok = [r for r in rows if r["status"] == "ok"]
+    out = {}
+    if not ok:
+        return out
+    ext = fmt
+    acts = sorted({r["abuf_kib"] for r in ok})
+    clock0 = clocks[0]
+    # One row per compiled point: the first clock's rows carry everything that does not depend on it.
+    points = []
+    seen = set()
+    for r in ok:                                   # one compiled program per (lanes, abuf) is plotted
+        if r["clock_mhz"] == clock0 and (r["lanes"], r["abuf_kib"]) not in seen:
+            seen.add((r["lanes"], r["abuf_kib"]))
+            points.append(r)
+    lanes_all = sorted({r["lanes"] for r in points})
+    # Per lane count, the point with the largest abuf that was built (for the per-lane plots).
+    per_lanes = {}
+    for r in sorted(points, key=lambda r: r["abuf_kib"]):
+        per_lanes[r["lanes"]] = r
+    per_lanes = [per_lanes[l] for l in lanes_all]
+
+    fig = _figure(6.5, 4.2)
+    ax = fig.add_subplot()
+    for act in acts:
+        pts = sorted((r for r in points if r["abuf_kib"] == act), key=lambda r: r["lanes"])
+        ax.plot([r["lanes"] for r in pts], [r["cycles"] for r in pts], "o-",
+                label=f"compiled, abuf {act:g} KiB" if len(acts) > 1 else "compiled program")
+    for r in per_lanes:
+        if r["bound_ratio"] not in ("", None):
+            ax.annotate(f"{float(r['bound_ratio']):.3f}x bound", (r["lanes"], r["cycles"]), fontsize=7,
+                        xytext=(6, 4), textcoords="offset points")
+    bound = {}
+    for r in points:
+        bound[r["lanes"]] = r["bound_cycles"]
+    ax.plot(lanes_all, [bound[l] for l in lanes_all], "k--", label="bound: MACs / lanes")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xticks(lanes_all, [str(l) for l in lanes_all])
+    ax.set_xlabel("MAC lanes")
+    ax.set_ylabel("cycles per frame")
+    ax.set_title("Cycles per frame against lanes")
+    ax.grid(alpha=0.3, which="both")
+    _legend(ax, fontsize=8)
+    out["Cycles per frame against lanes"] = (f"cycles_vs_lanes.{ext}", png(fig, fmt))
+
+    fig = _figure(6.5, 4.2)
+    ax = fig.add_subplot()
+    cl = np.geomspace(min(clocks) / 2, max(clocks) * 2, 200) if len(clocks) else np.array([])
+    for r in per_lanes:
+        if r["hop_us"] in (None, ""):
+            continue
+        rtf = float(r["hop_us"]) * cl / r["cycles"]
+        line, = ax.plot(cl, rtf, label=f"{r['lanes']} lanes")
+        ax.plot(clocks, [float(r["hop_us"]) * c / r["cycles"] for c in clocks], "o", color=line.get_color(), ms=4)
+    ax.axhline(1.0, color="black", ls="--", lw=1, label="real time")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("clock, MHz")
+    ax.set_ylabel("real-time factor (hop time / frame time)")
+    ax.set_title("Real-time factor against clock (dots: swept clocks)")
+    ax.grid(alpha=0.3, which="both")
+    _legend(ax, fontsize=8)
+    out["Real-time factor against clock"] = (f"rtf_vs_clock.{ext}", png(fig, fmt))
+
+    fig = _figure(6.5, 4.2)
+    ax = fig.add_subplot()
+    pts = per_lanes
+    x = np.arange(len(pts))
+    keys = [("wbuf_hwm", "wbuf"), ("abuf_hwm", "abuf"), ("sbuf_hwm", "sbuf"), ("code_bytes", "code")]
+    w = 0.8 / len(keys)
+    for i, (k, label) in enumerate(keys):
+        ax.bar(x + (i - (len(keys) - 1) / 2) * w, [r[k] / 1024 for r in pts], w, label=label,
+               color=_BUF_COLOURS[label])
+    ax.set_xticks(x, [f"{r['lanes']}" for r in pts])
+    ax.set_yscale("log")
+    ax.set_xlabel("MAC lanes")
+    ax.set_ylabel("KiB (high-water mark; code: instruction bytes)")
+    ax.set_title("Memory per frame per buffer")
+    ax.grid(axis="y", alpha=0.3, which="both")
+    _legend(ax, fontsize=8)
+    out["Memory per frame per buffer"] = (f"memory_vs_lanes.{ext}", png(fig, fmt))
+
+    fig = _figure(6.5, 4.2)
+    ax = fig.add_subplot()
+    for c in clocks:
+        pts = [r for r in ok if r["clock_mhz"] == c and r["real_time_factor"] not in (None, "")]
+        if not pts:
+            continue
+        xy = [(float(r["area_mm2"]), float(r["real_time_factor"])) for r in pts]
+        sc = ax.scatter([p[0] for p in xy], [p[1] for p in xy], s=18, alpha=0.6, label=f"{c:g} MHz")
+        front = pareto_front(xy)
+        ax.plot([xy[i][0] for i in front], [xy[i][1] for i in front], "-", color=sc.get_facecolor()[0], alpha=0.9)
+        for i in front:
+            ax.annotate(f"{pts[i]['lanes']}L", xy[i], fontsize=6, xytext=(3, 3), textcoords="offset points")
+    ax.axhline(1.0, color="black", ls="--", lw=1)
+    ax.set_yscale("log")
+    ax.set_xlabel("area proxy, mm² (lanes x lane area + SRAM bytes x area per byte)")
+    ax.set_ylabel("real-time factor")
+    ax.set_title("Real-time factor against area (lines: Pareto fronts)")
+    ax.grid(alpha=0.3, which="both")
+    _legend(ax, fontsize=8)
+    out["Real-time factor against area"] = (f"rtf_vs_area.{ext}", png(fig, fmt))
+    return out

@@ -1,0 +1,64 @@
+"""Shared fixtures: each model loaded and quantised once, each (model, lanes) compiled once, and
+the integer reference's outputs over consecutive generated frames (tones plus noise)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+MODELS = {"trunet": ROOT / "models" / "trunet.yaml", "trunet_paper": ROOT / "models" / "trunet_paper.yaml"}
+LANES = (1, 2, 4, 8, 16)
+FRAMES = 20
+SEED = 2024
+#: At one lane TRU-Net needs about 230 k instructions (7.4 MB), more than the default 4 MiB imem:
+#: the one-lane programs are compiled for a larger instruction memory (see docs/compiler.md).
+BIG_IMEM = 1 << 26
+
+
+def config_for(lanes: int):
+    from npu_model.config import NpuConfig
+    return NpuConfig(lanes=lanes, imem_bytes=BIG_IMEM if lanes == 1 else NpuConfig().imem_bytes)
+
+
+class Networks:
+    """Session cache: model name -> (Model, QuantizedNetwork); (name, lanes) -> compiled."""
+
+    def __init__(self):
+        self._nets, self._compiled, self._refs = {}, {}, {}
+
+    def net(self, name):
+        if name not in self._nets:
+            from compiler import load_model, quantise
+            model = load_model(MODELS[name])
+            self._nets[name] = (model, quantise(model))
+        return self._nets[name]
+
+    def compiled(self, name, lanes):
+        """(Program, CompileSummary) with timing, without listing."""
+        key = (name, lanes)
+        if key not in self._compiled:
+            from compiler.lower.network import compile_network
+            model, qnet = self.net(name)
+            program, _, summary = compile_network(qnet, config_for(lanes), model=model, with_listing=False)
+            self._compiled[key] = (program, summary)
+        return self._compiled[key]
+
+    def reference(self, name):
+        """(int8 inputs (T, C, L), {output: int array (T, C, L)}) over FRAMES consecutive frames."""
+        if name not in self._refs:
+            from compiler.host import HostFeatures, generated_frames
+            from compiler.quant import IntModel, quantise_input
+            model, qnet = self.net(name)
+            stft = generated_frames(model.spec.input, FRAMES, SEED)
+            feats, _ = HostFeatures(model.spec.input)(stft)
+            x = quantise_input(feats, qnet)
+            ints, _ = IntModel(qnet).run(x)
+            self._refs[name] = (x, {k: np.asarray(ints[k]) for k in qnet.outputs})
+        return self._refs[name]
+
+
+@pytest.fixture(scope="session")
+def networks():
+    return Networks()

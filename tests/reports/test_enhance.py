@@ -1,0 +1,127 @@
+"""`enhance`: the wav pipeline around the golden model, and one-line errors for bad audio."""
+from __future__ import annotations
+
+import io
+import wave
+
+import numpy as np
+import pytest
+
+from npu_model.audio import istft, read_wav, stft
+from npu_model.cli import main
+
+
+def _wav(path, samples, rate=16000, channels=1, width=2):
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(width)
+        w.setframerate(rate)
+        w.writeframes(np.asarray(samples, "<i2").tobytes())
+    return path
+
+
+def _tone(n, rate=16000):
+    t = np.arange(n) / rate
+    rng = np.random.default_rng(1)
+    return (8000 * np.sin(2 * np.pi * 440 * t) + 1000 * rng.standard_normal(n)).astype("<i2")
+
+
+def test_stft_istft_round_trip():
+    x = np.random.default_rng(0).standard_normal(1000) * 0.1
+    for n in (1, 100, 1000):
+        spec, pad = stft(x[:n], 64, 16, 33)
+        assert np.allclose(istft(spec, 64, 16, n, pad), x[:n])
+
+
+def test_enhance_runs_and_matches_the_integer_reference(tiny_model, tiny_program, tmp_path, capsys):
+    src = _wav(tmp_path / "in.wav", _tone(1600))                 # 0.1 s: 103 frames of hop 16
+    out = tmp_path / "out.wav"
+    assert main(["enhance", str(src), "-o", str(out), "--program", str(tiny_program), "--model", str(tiny_model),
+                 "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "frames through the golden model" in text and "match the integer reference" in text
+    y, rate = read_wav(out)
+    assert rate == 16000 and len(y) == 1600 and np.isfinite(y).all() and np.abs(y).max() > 0
+
+
+def test_program_without_host_description_needs_the_model(tiny_program, tmp_path, capsys):
+    src = _wav(tmp_path / "in.wav", _tone(320))
+    assert main(["enhance", str(src), "-o", str(tmp_path / "o.wav"), "--program", str(tiny_program)]) == 2
+    assert "give the model it was compiled from with --model" in capsys.readouterr().err
+
+
+def _stereo(path):
+    return _wav(path, np.zeros(200, "<i2"), channels=2)
+
+
+def _raw(data):
+    def make(path):
+        path.write_bytes(data)
+        return path
+    return make
+
+
+@pytest.mark.parametrize("make,words", [
+    (lambda p: _wav(p, _tone(800, 8000), rate=8000), "sample rate 8000 Hz; the model needs 16000 Hz"),
+    (_stereo, "2 channels; enhance needs mono audio"),
+    (lambda p: _wav(p, np.zeros(0, "<i2")), "empty (no samples)"),
+    (_raw(b"RIFF\x00\x00\x00\x00WAVEjunk"), "not a readable PCM wav file"),
+    (_raw(b""), "not a readable PCM wav file"),
+    (lambda p: p.with_name("absent.wav"), "absent.wav: no such file"),
+])
+def test_bad_audio_is_one_line(tiny_model, tiny_program, tmp_path, capsys, make, words):
+    src = make(tmp_path / "in.wav")
+    out = tmp_path / "out.wav"
+    assert main(["enhance", str(src), "-o", str(out), "--program", str(tiny_program), "--model", str(tiny_model),
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_a_program_from_another_model_is_reported(tiny_model, tiny_program, tmp_path, capsys):
+    other = tmp_path / "other.yaml"
+    other.write_text(tiny_model.read_text().replace("seed: 3", "seed: 4"))
+    src = _wav(tmp_path / "in.wav", _tone(800))
+    assert main(["enhance", str(src), "-o", str(tmp_path / "o.wav"), "--program", str(tiny_program),
+                 "--model", str(other), "--no-progress"]) == 2
+    assert "differs from the model's integer reference" in capsys.readouterr().err
+
+
+def test_read_wav_widths(tmp_path):
+    for width, scale in ((1, 128), (2, 32768), (4, 2 ** 31)):
+        path = tmp_path / f"w{width}.wav"
+        with wave.open(str(path), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(width)
+            w.setframerate(16000)
+            if width == 1:
+                w.writeframes(bytes([128 + 64, 128 - 64]))
+            else:
+                w.writeframes(np.array([scale // 2, -scale // 2], f"<i{width}").tobytes())
+        x, _ = read_wav(path)
+        assert np.allclose(x, [0.5, -0.5])
+
+
+def test_host_side_from_meta_gives_the_same_audio(tiny_model, tiny_program, tmp_path):
+    """A program whose META describes the host side (keys of docs/reports.md) needs no --model."""
+    from compiler import load_model, quantise
+    from npu_model.program import Program
+
+    model = load_model(tiny_model)
+    qnet = quantise(model)
+    program = Program.load(tiny_program)
+    inp = model.spec.input
+    program.meta.update({
+        "input": {"sample_rate": inp.sample_rate, "fft_size": inp.fft_size, "hop": inp.hop, "bins": inp.bins,
+                  "channels": inp.channels, "features": list(inp.features), "compression": inp.compression},
+        "scales": {"input": qnet.input.scale, **{n: qnet.tensors[n].scale for n in qnet.outputs}},
+        "host_layer": {"op": "mask_reconstruct", "inputs": ["mea.mag", "mea.phase"]}})
+    with_meta = tmp_path / "meta.bin"
+    program.save(with_meta)
+    src = _wav(tmp_path / "in.wav", _tone(480))
+    a, b = tmp_path / "a.wav", tmp_path / "b.wav"
+    assert main(["enhance", str(src), "-o", str(a), "--program", str(with_meta), "--no-progress"]) == 0
+    assert main(["enhance", str(src), "-o", str(b), "--program", str(tiny_program), "--model", str(tiny_model),
+                 "--no-progress"]) == 0
+    assert a.read_bytes() == b.read_bytes()

@@ -1,0 +1,90 @@
+"""`explore` on a tiny model: every point compiled and simulated, a point that does not fit is a row."""
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from npu_model.cli import main
+from npu_model.explore import SWEEP_COLUMNS, area_mm2
+from npu_model.plots import pareto_front
+
+
+def _rows(path):
+    return list(csv.DictReader(path.read_text().splitlines()))
+
+
+def test_sweep_with_a_point_that_does_not_fit(tiny_model, tmp_path, capsys):
+    out = tmp_path / "exp"
+    # abuf 0.25 KiB is less than the 320 bytes the tiny model needs at its peak.
+    assert main(["explore", str(tiny_model), "--lanes", "1,4", "--act-kib", "0.25,4", "--clock-mhz", "1,50",
+                 "-o", str(out), "--jobs", "1", "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "4 point(s), 2 built, 2 not built" in text
+    rows = _rows(out / "sweep.csv")
+    assert list(rows[0]) == SWEEP_COLUMNS
+    assert len(rows) == 4 * 2                                  # every point at every clock
+    bad = [r for r in rows if r["status"] != "ok"]
+    assert {(r["lanes"], r["abuf_kib"]) for r in bad} == {("1", "0.25"), ("4", "0.25")}
+    assert all(r["status"] == "does not fit" and "abuf" in r["message"] and r["cycles"] == "" for r in bad)
+    ok = {(int(r["lanes"]), float(r["clock_mhz"])): r for r in rows if r["status"] == "ok"}
+    for lanes in (1, 4):
+        slow, fast = ok[(lanes, 1.0)], ok[(lanes, 50.0)]
+        cycles = int(slow["cycles"])
+        assert slow["cycles"] == fast["cycles"]                # the clock does not change the program
+        assert int(slow["bound_cycles"]) == -(-int(slow["model_macs"]) // lanes)
+        assert float(slow["bound_ratio"]) == pytest.approx(cycles / int(slow["bound_cycles"]), rel=1e-3)
+        hop_us = 1e6 * 16 / 16000                                # the tiny model's hop: 16 samples at 16 kHz
+        assert float(slow["hop_us"]) == pytest.approx(hop_us)
+        assert float(fast["real_time_factor"]) == pytest.approx(hop_us * 50 / cycles, rel=1e-3)
+        assert float(slow["min_clock_mhz"]) == pytest.approx(cycles / hop_us, rel=1e-3)
+        assert float(slow["area_mm2"]) == pytest.approx(area_mm2(lanes, int(slow["sram_bytes"])), abs=1e-4)
+        assert int(slow["sram_bytes"]) >= int(slow["code_bytes"]) + int(slow["wbuf_hwm"])
+    assert int(ok[(4, 1.0)]["cycles"]) < int(ok[(1, 1.0)]["cycles"])
+    md = (out / "exploration.md").read_text()
+    assert "**does not fit**" in md and "model does not fit" in md
+    for png in ("cycles_vs_lanes.png", "rtf_vs_clock.png", "memory_vs_lanes.png", "rtf_vs_area.png"):
+        assert f"]({png})" in md and (out / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_parallel_workers_and_doc_block(tiny_model, tmp_path, capsys):
+    doc = tmp_path / "doc.md"
+    doc.write_text("# Title\n\nintro\n\n<!-- BEGIN GENERATED: explore -->\nold\n<!-- END GENERATED: explore -->\n\nend\n")
+    out = tmp_path / "img" / "exp"
+    assert main(["explore", str(tiny_model), "--lanes", "2,8", "-o", str(out), "--jobs", "2", "--no-progress",
+                 "--doc", str(doc), "--plot-format", "svg"]) == 0
+    rows = _rows(out / "sweep.csv")
+    assert [r["status"] for r in rows] == ["ok", "ok"] and [r["clock_mhz"] for r in rows] == ["200.0", "200.0"]
+    text = doc.read_text()
+    assert text.startswith("# Title\n\nintro\n") and text.endswith("end\n") and "old" not in text
+    assert "](img/exp/cycles_vs_lanes.svg)" in text and (out / "cycles_vs_lanes.svg").exists()
+
+
+def test_pareto_front():
+    pts = [(1.0, 1.0), (2.0, 0.5), (2.0, 3.0), (3.0, 2.0), (4.0, 5.0)]
+    assert pareto_front(pts) == [0, 2, 4]
+
+
+@pytest.mark.parametrize("args,words", [
+    (["explore", "nowhere.yaml", "-o", "{out}"], "nowhere.yaml: no such model file"),
+    (["explore", "{model}", "-o", "{out}", "--lanes", "3"], "lanes: must be one of"),
+    (["explore", "{model}", "-o", "{out}", "--act-kib", "0.001"], "abuf_bytes: must be a multiple of 16"),
+    (["explore", "{model}", "-o", "{out}", "--jobs", "0"], "--jobs must be at least 1"),
+])
+def test_errors_are_one_line(tiny_model, tmp_path, capsys, args, words):
+    args = [a.format(model=tiny_model, out=tmp_path / "o") for a in args]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_compiler_path(tiny_model, tmp_path, capsys):
+    """--use-cli: every point through `python -m compiler ... -o` in a subprocess."""
+    out = tmp_path / "cli"
+    assert main(["explore", str(tiny_model), "--lanes", "4", "--act-kib", "0.25,4", "-o", str(out), "--jobs", "1",
+                 "--no-progress", "--use-cli", "--timeout", "120"]) == 0
+    rows = _rows(out / "sweep.csv")
+    assert [r["status"] for r in rows] == ["does not fit", "ok"]
+    assert "needs abuf" in rows[0]["message"] and not rows[0]["message"].startswith("error")
+    assert int(rows[1]["cycles"]) > 0
