@@ -44,7 +44,7 @@ demo: $(STAMP)
 	@echo "== enhancing $(CLIP) frame by frame on the golden model"
 	$(RUN) $(PY) -m npu_model enhance $(CLIP) -o $(DEMO)/enhanced.wav --program $(DEMO_PROG) --model $(MODEL) --no-progress
 	@echo "== cycle and memory report"
-	$(RUN) $(PY) -m npu_model report $(DEMO_PROG) --model $(MODEL) --frames 2 -o $(DEMO)/report
+	$(RUN) $(PY) -m npu_model report $(DEMO_PROG) --frames 2 -o $(DEMO)/report
 	@echo "make demo: everything is in $(DEMO)/: the program, enhanced.wav, report/report.md with plots"
 
 bench: $(STAMP)

@@ -178,7 +178,7 @@ def main_enhance(args) -> int:
     from .program import Program
 
     program = Program.load(args.program)
-    host = HostSide.from_meta(program)
+    host = None if args.model else HostSide.from_meta(program)
     if host is None:
         if not args.model:
             raise NpuError(f"{args.program}: its META does not describe the host side (STFT, scales); "
@@ -195,8 +195,8 @@ def main_enhance(args) -> int:
     x, rate = read_wav(args.input, sample_rate=host.inp.sample_rate)
     y, info = enhance(program, host, x, check_frames=args.check_frames, progress=not args.no_progress)
     write_wav(args.output, y, rate)
-    # Real-time factor as in docs/reports.md: frame hop time / frame compute time at the clock.
-    rt = (host.inp.hop / host.inp.sample_rate) / (info["cycles"] / (info["clock_mhz"] * 1e6))
+    # Real-time factor as in docs/reports.md: frame compute time at the clock / frame hop time.
+    rt = (info["cycles"] / (info["clock_mhz"] * 1e6)) / (host.inp.hop / host.inp.sample_rate)
     print(f"{args.output}: {info['seconds']:.2f} s of audio, {info['frames']} frames through the golden model in "
           f"{info['sim_s']:.1f} s ({1e3 * info['sim_s'] / max(info['frames'], 1):.1f} ms/frame); on the NPU at "
           f"{info['clock_mhz']:g} MHz: {info['cycles']:,} cycles/frame, real-time factor {rt:.2f}"

@@ -212,7 +212,7 @@ def _rows_for(result: dict, clocks: list) -> list[dict]:
             row["frame_us"] = round(cyc / c, 3)
             if row["hop_us"] != "":
                 hop = float(row["hop_us"])
-                row["real_time_factor"] = round(hop * c / cyc, 4)
+                row["real_time_factor"] = round(cyc / (hop * c), 6)
                 row["min_clock_mhz"] = round(cyc / hop, 3)
                 row["real_time"] = "yes" if cyc / c <= hop else "no"
         rows.append(row)
@@ -298,7 +298,7 @@ def explore_markdown(rows, clocks, plots: dict, *, model: str, command: str, lan
            "and the LUT bytes.", ""]
     hop = next((r["hop_us"] for r in ok if r["hop_us"] != ""), "")
     if hop != "":
-        out += [f"Frame hop: {float(hop):,.0f} us. Real-time factor = hop time / frame time (>= 1 is real time).", ""]
+        out += [f"Frame hop: {float(hop):,.0f} us. Real-time factor = frame time / hop time (<= 1 is real time).", ""]
     dims = ["abuf_kib"] + [d for d in ("wbuf_kib", "sbuf_kib", "imem_kib") if len({r[d] for r in first}) > 1]
     dim_head = " | ".join(f"{d[:4]} KiB" for d in dims)
 

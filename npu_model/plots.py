@@ -99,11 +99,12 @@ def report_plots(rep) -> dict:
 
 # Exploration ----------------------------------------------------------------------------------------
 def pareto_front(points):
-    """Indices of the points not dominated in (smaller x, larger y), sorted by x."""
-    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
-    front, best = [], -np.inf
+    """Indices of the points not dominated in (smaller x, smaller y), sorted by x: the designs for
+    which no other is both smaller and faster (a lower real-time factor)."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], points[i][1]))
+    front, best = [], np.inf
     for i in order:
-        if points[i][1] > best:
+        if points[i][1] < best:
             front.append(i)
             best = points[i][1]
     return front
@@ -162,14 +163,14 @@ def explore_plots(rows: list, clocks: list, fmt: str = "png") -> dict:
     for r in per_lanes:
         if r["hop_us"] in (None, ""):
             continue
-        rtf = float(r["hop_us"]) * cl / r["cycles"]
+        rtf = r["cycles"] / (float(r["hop_us"]) * cl)
         line, = ax.plot(cl, rtf, label=f"{r['lanes']} lanes")
-        ax.plot(clocks, [float(r["hop_us"]) * c / r["cycles"] for c in clocks], "o", color=line.get_color(), ms=4)
+        ax.plot(clocks, [r["cycles"] / (float(r["hop_us"]) * c) for c in clocks], "o", color=line.get_color(), ms=4)
     ax.axhline(1.0, color="black", ls="--", lw=1, label="real time")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("clock, MHz")
-    ax.set_ylabel("real-time factor (hop time / frame time)")
+    ax.set_ylabel("real-time factor (frame time / hop time)")
     ax.set_title("Real-time factor against clock (dots: swept clocks)")
     ax.grid(alpha=0.3, which="both")
     _legend(ax, fontsize=8)
@@ -208,7 +209,7 @@ def explore_plots(rows: list, clocks: list, fmt: str = "png") -> dict:
     ax.axhline(1.0, color="black", ls="--", lw=1)
     ax.set_yscale("log")
     ax.set_xlabel("area proxy, mm² (lanes x lane area + SRAM bytes x area per byte)")
-    ax.set_ylabel("real-time factor")
+    ax.set_ylabel("real-time factor (frame time / hop time)")
     ax.set_title("Real-time factor against area (lines: Pareto fronts)")
     ax.grid(alpha=0.3, which="both")
     _legend(ax, fontsize=8)

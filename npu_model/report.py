@@ -286,7 +286,7 @@ def real_time(cycles: int, clock_mhz: float, tb: TimeBase) -> dict:
            "hop_us": tb.hop_us, "source": tb.source, "real_time_factor": None, "min_clock_mhz": None,
            "real_time": None}
     if tb.hop_us:
-        out["real_time_factor"] = tb.hop_us / frame_us
+        out["real_time_factor"] = frame_us / tb.hop_us
         out["min_clock_mhz"] = cycles / tb.hop_us
         out["real_time"] = bool(frame_us <= tb.hop_us)
     return out
@@ -485,7 +485,7 @@ def report_markdown(rep: Report, plots: dict) -> str:
            f"| cycles / bound | {_fmt(b['ratio'], 2)} |",
            f"| frame time at {rt['clock_mhz']:g} MHz | {rt['frame_us']:,.4g} us |",
            f"| frame hop | {_fmt(rt['hop'])} samples at {_fmt(rt['sample_rate'])} Hz = {_fmt(rt['hop_us'])} us ({rt['source']}) |",
-           f"| real-time factor (hop time / frame time) | {_fmt(rt['real_time_factor'], 2)} |",
+           f"| real-time factor (frame time / hop time; <= 1 is real time) | {_fmt(rt['real_time_factor'], 2)} |",
            f"| lowest real-time clock | {_mhz(rt['min_clock_mhz'])} MHz |",
            f"| weight bytes (wbuf image) | {s['weight_bytes']:,} |",
            f"| state bytes (sbuf image) | {s['state_bytes']:,} |",

@@ -307,7 +307,24 @@ def compile_network(qnet, config: NpuConfig | None = None, *, model=None, schedu
     meta = {"compiler": COMPILER_VERSION, "model": qnet.name, "lanes": config.lanes,
             "outputs": list(qnet.outputs), "inputs": [qnet.input.name],
             "host_layers": [f"{fl.name} ({fl.op})" for fl in qnet.host_layers]}
+    meta.update(_host_meta(qnet, model))
     program = builder.build(meta)          # FitError if a buffer does not fit
     summary = summarise_program(program, qnet, records, builder, model=model, schedule=schedule)
     program.meta.update(summary.meta_figures())
     return program, (listing(program, summary) if with_listing else None), summary
+
+
+def _host_meta(qnet, model) -> dict:
+    """What the host needs to use the program without the model file (`npu_model enhance`,
+    `report`): the STFT framing and features, the scale of every port, the reconstruction."""
+    out = {"scales": {qnet.input.name: float(qnet.input.scale),
+                      **{name: float(qnet.tensors[name].scale) for name in qnet.outputs if name in qnet.tensors}}}
+    if model is not None:
+        spec = model.spec.input
+        out["input"] = {"name": spec.name, "bins": spec.bins, "channels": spec.channels,
+                        "sample_rate": spec.sample_rate, "fft_size": spec.fft_size, "hop": spec.hop,
+                        "features": list(spec.features), "compression": spec.compression}
+    for fl in qnet.host_layers:
+        if fl.op == "mask_reconstruct":
+            out["host_layer"] = {"op": fl.op, "inputs": list(fl.inputs)}
+    return out

@@ -9,6 +9,7 @@ import pytest
 
 from npu_model.audio import istft, read_wav, stft
 from npu_model.cli import main
+from npu_model.program import Program
 
 
 def _wav(path, samples, rate=16000, channels=1, width=2):
@@ -44,9 +45,21 @@ def test_enhance_runs_and_matches_the_integer_reference(tiny_model, tiny_program
     assert rate == 16000 and len(y) == 1600 and np.isfinite(y).all() and np.abs(y).max() > 0
 
 
-def test_program_without_host_description_needs_the_model(tiny_program, tmp_path, capsys):
+def test_the_program_meta_is_enough(tiny_program, tmp_path, capsys):
     src = _wav(tmp_path / "in.wav", _tone(320))
-    assert main(["enhance", str(src), "-o", str(tmp_path / "o.wav"), "--program", str(tiny_program)]) == 2
+    assert main(["enhance", str(src), "-o", str(tmp_path / "o.wav"), "--program", str(tiny_program),
+                 "--no-progress"]) == 0
+    assert "frames through the golden model" in capsys.readouterr().out
+
+
+def test_program_without_host_description_needs_the_model(tiny_program, tmp_path, capsys):
+    program = Program.load(tiny_program)
+    for key in ("input", "scales", "host_layer"):
+        program.meta.pop(key)
+    bare = tmp_path / "bare.bin"
+    program.save(bare)
+    src = _wav(tmp_path / "in.wav", _tone(320))
+    assert main(["enhance", str(src), "-o", str(tmp_path / "o.wav"), "--program", str(bare)]) == 2
     assert "give the model it was compiled from with --model" in capsys.readouterr().err
 
 
