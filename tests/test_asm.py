@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from npu_model import isa
-from npu_model.asm import AsmError, assemble, disassemble, format_instruction, parse_instruction
+from npu_model.asm import AsmError, assemble, disassemble, format_code, format_instruction, parse_instruction
 
 SOURCE = """\
 .config lanes=4 abuf_bytes=4096 sbuf_bytes=1024 wbuf_bytes=4096 imem_bytes=4096 lut_entries=512
@@ -92,3 +92,12 @@ def test_cli_asm_and_disasm(tmp_path):
     assert not (tmp_path / "bad.bin").exists()
     for command in ("run", "asm", "disasm"):
         assert run(command, "--help").returncode == 0
+
+
+def test_fast_listing_formats_like_one_instruction_at_a_time():
+    rng = np.random.default_rng(2)
+    words = rng.integers(0, 256, (400, 32)).astype(np.uint8)
+    words[:, 0] = rng.integers(0, 16, 400).astype(np.uint8)     # mostly known opcodes
+    words[:300, 29:] = 0                                        # most without reserved bits
+    expected = [format_instruction(*isa.decode(w.tobytes())) for w in words]
+    assert format_code(words) == expected

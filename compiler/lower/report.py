@@ -235,7 +235,7 @@ def _add_timing(program, summary: CompileSummary) -> None:
 
 def listing(program, summary: CompileSummary) -> str:
     """The readable listing: summary, layer table, memory map and the annotated disassembly."""
-    from .disasm import disassemble
+    from npu_model.asm import disassemble
     out = [f"# listing of the program compiled from model {summary.model} for {summary.lanes} lanes", "#"]
     out += ["# " + line if line else "#" for line in summary.format().splitlines()]
     out.append("#")

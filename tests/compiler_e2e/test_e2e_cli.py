@@ -61,13 +61,6 @@ def test_cli_writes_program_listing_summary_deterministically(networks, tmp_path
     assert {l["name"] for l in data["layers"]} >= {"enc1", "tgru", "mea.mag"}
 
 
-def test_listing_disassembly_matches_npu_model(networks):
-    from compiler.lower.disasm import disassemble
-    from npu_model.asm import disassemble as reference
-    program, _ = networks.compiled("trunet_paper", 16)
-    assert disassemble(program) == reference(program)
-
-
 def test_model_that_does_not_fit_names_layer_buffer_and_bytes(networks, tmp_path, capsys, patched_quantise):
     from compiler.builder import FitError
     from compiler.cli import main
