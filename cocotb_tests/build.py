@@ -68,7 +68,9 @@ def verilator_env():
     os.environ["VERILATOR_ROOT"] = str(root)
     if str(root / "bin") not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = str(root / "bin") + os.pathsep + os.environ.get("PATH", "")
-    os.environ["MAKEFLAGS"] = " ".join(f"{k}={v}" for k, v in MAKE_VARIABLES.items())
+    # MAKEFLAGS splits its words at unescaped spaces: a value with several options ("-O2 -g")
+    # needs its spaces escaped, or all but its first word are taken as make flags.
+    os.environ["MAKEFLAGS"] = " ".join(f"{k}={v}".replace(" ", "\\ ") for k, v in MAKE_VARIABLES.items())
     try:
         yield
     finally:
@@ -140,6 +142,10 @@ def build(config: NpuConfig, *, waves: bool = False, trace_depth: int | None = N
 
     directory.mkdir(parents=True, exist_ok=True)
     stamp.unlink(missing_ok=True)
+    # Verilator skips a run whose sources and arguments are unchanged and make then keeps the
+    # old objects, so a change of MAKE_VARIABLES alone would not reach the binary: start clean.
+    for stale in [directory / f"{TOP}__verFiles.dat", *directory.glob("*.o"), *directory.glob("*.gch")]:
+        stale.unlink(missing_ok=True)
     tracing = f" with {wave_suffix()[1:].upper()} tracing" if waves else ""
     log(f"cosim: building the {config.lanes}-lane NPU{tracing} "
         f"in {directory.relative_to(ROOT) if directory.is_relative_to(ROOT) else directory} ...")
