@@ -199,20 +199,9 @@ def _dense_core(builder, inputs, wk, blocks, plan, out, post, name, lanes=None, 
         return cache[key]
 
     wdt = [DType.I8 if w.dtype == np.int8 else DType.I16 for w in wk]
-    zero = None
 
-    def chain(macs, n, d, p):
-        nonlocal zero
-        if not macs:                                   # no term at all: the output is post(0 + bias)
-            if zero is None:
-                zero = builder.constant(np.zeros(8, np.int8))
-            emit_compute(builder, res, Opcode.MOV, n=n, r=1, a=Operand(Buffer.WBUF, DType.I8, zero), d=d,
-                         p=p, act=act)
-            return
-        macs = _split_long(macs)
-        for j, (r, a, b) in enumerate(macs):
-            emit_compute(builder, res, Opcode.MAC, n=n, r=r, a=a, b=b, d=d, p=p, act=act,
-                         acc_in=int(j > 0), acc_out=int(j < len(macs) - 1))
+    def chain(ops, n, d, p):
+        _emit_chain(builder, res, ops, n=n, d=d, p=p, act=act)
 
     def channel_tiles(e):
         for c0 in range(0, cout, lanes):
@@ -404,6 +393,20 @@ def _per_group(inputs, out, groups, one):
     return res
 
 
+def _emit_chain(builder, res, ops, *, n, d, p, act):
+    """One output tile: MACs over `ops` [(r, A, B)] holding the accumulators between them, so the
+    reduction may span several inputs or runs; with no term at all (every tap in the padding)
+    the output is post(0 + bias), a `mov` of a zero constant (shared: `constant` deduplicates)."""
+    if not ops:
+        zero = builder.constant(np.zeros(8, np.int8))
+        emit_compute(builder, res, Opcode.MOV, n=n, r=1, a=Operand(Buffer.WBUF, DType.I8, zero), d=d, p=p, act=act)
+        return
+    ops = _split_long(ops)
+    for j, (r, a, b) in enumerate(ops):
+        emit_compute(builder, res, Opcode.MAC, n=n, r=r, a=a, b=b, d=d, p=p, act=act,
+                     acc_in=int(j > 0), acc_out=int(j < len(ops) - 1))
+
+
 # The depthwise core -------------------------------------------------------------------------
 def _depthwise_core(builder, x, wkc, blocks, plan, out, post, name, lanes=None) -> KernelResult:
     """x and out have C channels; wkc: (K, C) weights. Lanes over channels (A and B vectors), or
@@ -421,20 +424,9 @@ def _depthwise_core(builder, x, wkc, blocks, plan, out, post, name, lanes=None) 
     act = rec.act_fields()
     wbase = [builder.weights(f"{name}.w.b{b}", np.ascontiguousarray(wkc[taps]))   # [row][channel]
              for b, taps in enumerate(blocks)]
-    zero = None
 
-    def chain(runs_ops, n, d, p):
-        nonlocal zero
-        if not runs_ops:                               # no term at all: the output is post(0 + bias)
-            if zero is None:
-                zero = builder.constant(np.zeros(8, np.int8))
-            emit_compute(builder, res, Opcode.MOV, n=n, r=1, a=Operand(Buffer.WBUF, DType.I8, zero), d=d,
-                         p=p, act=act)
-            return
-        runs_ops = _split_long(runs_ops)
-        for j, (r, a, b) in enumerate(runs_ops):
-            emit_compute(builder, res, Opcode.MAC, n=n, r=r, a=a, b=b, d=d, p=p, act=act,
-                         acc_in=int(j > 0), acc_out=int(j < len(runs_ops) - 1))
+    def chain(ops, n, d, p):
+        _emit_chain(builder, res, ops, n=n, d=d, p=p, act=act)
 
     def channel_tiles(e):
         for c0 in range(0, c, lanes):
