@@ -233,27 +233,8 @@ def _dense_core(builder, inputs, wk, blocks, plan, out, post, name, lanes=None, 
 
     # Lanes over output positions only where it needs fewer cycles than lanes over channels
     # (ties go to channels, whose weight blocks are shared by every output position).
-    tiles = -(-cout // lanes)
-    items = []                                          # (first output, kind, payload)
-    grouped = set()
-    for g in _groups(plan, lanes):
-        if len(g) < 2 or cout >= len(g) * tiles:
-            continue
-        do = g[1].o - g[0].o
-        di = g[1].rows[0][0] - g[0].rows[0][0]
-        if max(abs(di * x.row_stride) for x in inputs) > _I16 or abs(do * out.row_stride) > _I16:
-            continue
-        items.append((g[0].o, 1, g))
-        grouped.update(e.o for e in g)
-    items += [(e.o, 0, e) for e in plan if e.o not in grouped]
-    items.sort(key=lambda it: (it[0], it[1]))
-    if grouped:
-        res.mode = "positions" if len(grouped) == len(plan) else "mixed"
-    for _, kind, payload in items:
-        if kind:
-            position_group(payload)
-        else:
-            channel_tiles(payload)
+    _emit_plan(plan, lanes, cout, max(x.row_stride for x in inputs), out.row_stride, res,
+               position_group, channel_tiles)
     return res
 
 
@@ -393,6 +374,32 @@ def _per_group(inputs, out, groups, one):
     return res
 
 
+def _emit_plan(plan, lanes, channels, in_row_stride, out_row_stride, res, position_group, channel_tiles):
+    """Emit a plan in output order, each output either in a group spread over the lanes (when
+    that takes fewer instructions than tiling `channels` over the lanes and the lane strides fit
+    16 bits) or as channel tiles; sets `res.mode` to say which was used."""
+    tiles = -(-channels // lanes)
+    items, grouped = [], set()                         # (first output, kind, payload)
+    for g in _groups(plan, lanes):
+        if len(g) < 2 or channels >= len(g) * tiles:
+            continue
+        do = g[1].o - g[0].o
+        di = g[1].rows[0][0] - g[0].rows[0][0]
+        if abs(di * in_row_stride) > _I16 or abs(do * out_row_stride) > _I16:
+            continue
+        items.append((g[0].o, 1, g))
+        grouped.update(e.o for e in g)
+    items += [(e.o, 0, e) for e in plan if e.o not in grouped]
+    items.sort(key=lambda it: (it[0], it[1]))
+    if grouped:
+        res.mode = "positions" if len(grouped) == len(plan) else "mixed"
+    for _, kind, payload in items:
+        if kind:
+            position_group(payload)
+        else:
+            channel_tiles(payload)
+
+
 def _emit_chain(builder, res, ops, *, n, d, p, act):
     """One output tile: MACs over `ops` [(r, A, B)] holding the accumulators between them, so the
     reduction may span several inputs or runs; with no term at all (every tap in the padding)
@@ -451,24 +458,5 @@ def _depthwise_core(builder, x, wkc, blocks, plan, out, post, name, lanes=None) 
                 ops.append((cnt, a, b))
             chain(ops, n, Operand(out.buf, out.dtype, out.addr(e0.o, ch), 0, do * out.row_stride), rec.p(ch, False))
 
-    tiles = -(-c // lanes)
-    items, grouped = [], set()
-    for g in _groups(plan, lanes):
-        if len(g) < 2 or c >= len(g) * tiles:
-            continue
-        do = g[1].o - g[0].o
-        di = g[1].rows[0][0] - g[0].rows[0][0]
-        if abs(di * x.row_stride) > _I16 or abs(do * out.row_stride) > _I16:
-            continue
-        items.append((g[0].o, 1, g))
-        grouped.update(e.o for e in g)
-    items += [(e.o, 0, e) for e in plan if e.o not in grouped]
-    items.sort(key=lambda it: (it[0], it[1]))
-    if grouped:
-        res.mode = "positions" if len(grouped) == len(plan) else "mixed"
-    for _, kind, payload in items:
-        if kind:
-            position_group(payload)
-        else:
-            channel_tiles(payload)
+    _emit_plan(plan, lanes, c, x.row_stride, out.row_stride, res, position_group, channel_tiles)
     return res
