@@ -48,7 +48,9 @@ def _parser() -> argparse.ArgumentParser:
                         "or utilisation in the reports)")
     p.add_argument("--quiet", action="store_true", help="with -o: do not print the summary")
     p.add_argument("--summary", action="store_true", help="print the model's parameters and MACs per layer")
-    p.add_argument("--fidelity", action="store_true", help="quantise and print integer-vs-float SNR")
+    p.add_argument("--fidelity", action="store_true",
+                   help="quantise and print the integer-vs-float SNR of the outputs and of every NPU tensor "
+                        "(docs/compiler.md, Fidelity)")
     p.add_argument("--frames", type=int, default=20, help="frames for --fidelity (default 20)")
     p.add_argument("--save-weights", metavar="NPZ", help="write the model's weights (e.g. the random ones)")
     return p
@@ -127,7 +129,7 @@ def main(argv=None) -> int:
         save_npz(model.weights, args.save_weights)
     if args.fidelity:
         qnet = quantise(model)
-        print(measure_fidelity(model, qnet, frames=args.frames).format())
+        print(measure_fidelity(model, qnet, frames=args.frames).format(with_tensors=True))
         print(f"LUT entries used: {qnet.lut_entries}")
     if args.output:
         summary = compile_to_files(args.model, args.output, config, timing=not args.no_timing, model=model)

@@ -26,16 +26,20 @@ class FidelityReport:
     model: str
     frames: int
     outputs: dict[str, float]      # SNR per output tensor (NPU outputs and host outputs)
-    layers: dict[str, float]       # SNR per NPU tensor (integer vs float, dequantised)
+    layers: dict[str, float]       # SNR per NPU tensor (integer vs float, dequantised), network order
+    dtypes: dict[str, str]         # each NPU tensor's integer type
 
     @property
     def npu_snr(self) -> float:
         """Worst SNR over the NPU's outputs."""
         return min(v for k, v in self.outputs.items() if k in self.layers)
 
-    def format(self) -> str:
+    def format(self, with_tensors: bool = False) -> str:
         lines = [f"{self.model}: integer vs float over {self.frames} frames"]
         lines += [f"  output {k:<12} {v:6.2f} dB" for k, v in self.outputs.items()]
+        if with_tensors:
+            lines.append("  every NPU tensor, in network order (the noise it has gathered so far):")
+            lines += [f"    {k:<12} {self.dtypes[k]:<6} {v:6.2f} dB" for k, v in self.layers.items()]
         return "\n".join(lines)
 
 
@@ -45,8 +49,10 @@ def measure_fidelity(model, qnet, frames: int = 20, seed: int = EVAL_SEED) -> Fi
     ref, _ = FloatModel(model).run(stft)
     ints, floats, _ = QuantisedPipeline(model, qnet).run(stft)
     outputs = {name: snr_db(ref[name], floats[name]) for name in floats}
-    layers = {name: snr_db(ref[name], ints[name] * t.scale) for name, t in qnet.tensors.items()}
-    return FidelityReport(model=model.name, frames=frames, outputs=outputs, layers=layers)
+    order = [ql.output for ql in qnet.layers]
+    layers = {name: snr_db(ref[name], ints[name] * qnet.tensors[name].scale) for name in order}
+    dtypes = {name: qnet.tensors[name].dtype for name in order}
+    return FidelityReport(model=model.name, frames=frames, outputs=outputs, layers=layers, dtypes=dtypes)
 
 
 def layer_fidelity(model, qnet, frames: int = 8, seed: int = EVAL_SEED) -> dict[str, float]:

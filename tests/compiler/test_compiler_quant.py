@@ -109,6 +109,11 @@ def test_whole_network_snr_floor(paper_model, paper_qnet, trunet_model, trunet_q
     trunet = measure_fidelity(trunet_model, trunet_qnet)
     assert paper.outputs["dec6.up"] > 18.7
     assert trunet.npu_snr > 12.3 and trunet.outputs["mea"] > 12.0
+    # The report lists every NPU tensor in network order with its type (where the noise is gathered).
+    assert list(trunet.layers) == [ql.output for ql in trunet_qnet.layers]
+    lines = trunet.format(with_tensors=True).splitlines()
+    assert any(line.split() == ["enc1", "int16", f"{trunet.layers['enc1']:.2f}", "dB"] for line in lines)
+    assert any(line.split()[:2] == ["enc2.pw", "int8"] for line in lines)
 
 
 def test_attention_integer_softmax_is_normalised(trunet_qnet):
