@@ -4,8 +4,8 @@
     info = build(config, waves=True)            # build/sim/lanes8-waves/ (FST tracing compiled in)
 
 A build is keyed by the configuration and a hash of everything it is made from (the RTL
-sources, this package's Verilog wrapper, the Verilator options): an unchanged key reuses the
-binary without regenerating the Verilog, a changed one rebuilds. The folder is
+sources, this package's Verilog wrapper and main loop, the Verilator options): an unchanged key
+reuses the binary without regenerating the Verilog, a changed one rebuilds. The folder is
 `lanes<N>` for the default configuration with N lanes, `lanes<N>-<hash>` for any other one.
 """
 from __future__ import annotations
@@ -23,25 +23,29 @@ from pathlib import Path
 from npu_model.config import NpuConfig
 from npu_model.errors import NpuError
 
-from .hdl import TOP, wrapper_verilog
+from .hdl import PERIOD_NS, TOP, wrapper_verilog
+from .lz4_lib import lz4_library
 
-__all__ = ["BuildInfo", "build", "build_dir_for", "verilator_env", "fst_available", "wave_suffix", "ROOT",
-           "BUILD_ROOT"]
+__all__ = ["BuildInfo", "build", "build_dir_for", "verilator_env", "ROOT", "BUILD_ROOT", "LZ4_DIR"]
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD_ROOT = ROOT / "build" / "sim"
+#: lz4.h and liblz4.a for the FST writer of the waveform build (`lz4_lib`).
+LZ4_DIR = BUILD_ROOT / "lz4"
 
+#: The simulator's main loop, which also drives the clock (in place of cocotb's own main).
+MAIN_CPP = Path(__file__).with_name("verilator_main.cpp")
 #: Verilator options: -O3 scheduling, X values resolved at compile time, lint waivers from
 #: the generated .vlt; `--no-public-flat-rw` undoes the runner's default (every signal public,
 #: which disables most optimisations): only the wrapper's command/status registers are
-#: public, through metacomments.
-VERILATOR_ARGS = ["--timing", "-O3", "--x-assign", "fast", "--x-initial", "fast", "--no-public-flat-rw",
-                  "-Wno-fatal", "-Wno-lint", "-Wno-style"]
+#: public, through metacomments. No `--timing`: the main loop toggles `clk`.
+VERILATOR_ARGS = ["-O3", "--x-assign", "fast", "--x-initial", "fast", "--no-public-flat-rw",
+                  "-Wno-fatal", "-Wno-lint", "-Wno-style",
+                  "-CFLAGS", f"-DCOSIM_HALF_PERIOD={PERIOD_NS * 1000 // 2}"]   # in ps: timescale 1ns/1ps
 #: C++ options for the model (via MAKEFLAGS: the runner's make command takes no variables).
 #: The wheel's configuration leaves the precompiled-header flag empty.
 MAKE_VARIABLES = {"CFG_CXXFLAGS_PCH_I": "-include", "CFG_CXXFLAGS_STD": "-std=c++20",
-                  "CFG_CXXFLAGS_COROUTINES": "-fcoroutines", "OPT_FAST": "-O2", "OPT_SLOW": "-O0",
-                  "OPT_GLOBAL": "-O2"}
+                  "OPT_FAST": "-O2", "OPT_SLOW": "-O0", "OPT_GLOBAL": "-O2"}
 
 
 @dataclass(frozen=True)
@@ -81,30 +85,15 @@ def verilator_env():
                 os.environ[k] = v
 
 
-def fst_available() -> bool:
-    """Verilator's FST writer (5.4x) needs lz4.h; without it the waveform build writes VCD."""
-    import subprocess
-
-    try:
-        done = subprocess.run(["c++", "-E", "-x", "c++", "-"], input="#include <lz4.h>\n",
-                              capture_output=True, text=True, timeout=60)
-    except OSError:
-        return False
-    return done.returncode == 0
-
-
-def wave_suffix() -> str:
-    return ".fst" if fst_available() else ".vcd"
-
-
 def _source_hash(config: NpuConfig, waves: bool, trace_depth: int) -> str:
     h = hashlib.sha256()
-    for path in sorted((ROOT / "rtl").glob("*.py")) + [Path(__file__).with_name("hdl.py"), Path(__file__)]:
+    sources = sorted((ROOT / "rtl").glob("*.py")) + [Path(__file__).with_name("hdl.py"), Path(__file__), MAIN_CPP]
+    for path in sources:
         h.update(path.name.encode() + b"\0" + path.read_bytes())
     for path in ("npu_model/isa.py", "npu_model/timing.py", "npu_model/config.py"):
         h.update((ROOT / path).read_bytes())
     h.update(config.to_json().encode())
-    h.update(json.dumps([waves, waves and fst_available(), trace_depth, VERILATOR_ARGS, MAKE_VARIABLES]).encode())
+    h.update(json.dumps([waves, trace_depth, VERILATOR_ARGS, MAKE_VARIABLES]).encode())
     return h.hexdigest()[:16]
 
 
@@ -136,8 +125,6 @@ def build(config: NpuConfig, *, waves: bool = False, trace_depth: int | None = N
             pass
     if shutil.which("make") is None or shutil.which("c++") is None:
         raise NpuError("cosimulation needs `make` and a C++ compiler")
-    from cocotb_tools.runner import get_runner
-
     from rtl.verilog import generate_verilog, waiver_text
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -146,7 +133,7 @@ def build(config: NpuConfig, *, waves: bool = False, trace_depth: int | None = N
     # old objects, so a change of MAKE_VARIABLES alone would not reach the binary: start clean.
     for stale in [directory / f"{TOP}__verFiles.dat", *directory.glob("*.o"), *directory.glob("*.gch")]:
         stale.unlink(missing_ok=True)
-    tracing = f" with {wave_suffix()[1:].upper()} tracing" if waves else ""
+    tracing = " with FST tracing" if waves else ""
     log(f"cosim: building the {config.lanes}-lane NPU{tracing} "
         f"in {directory.relative_to(ROOT) if directory.is_relative_to(ROOT) else directory} ...")
     verilog = directory / "npu.v"
@@ -156,9 +143,10 @@ def build(config: NpuConfig, *, waves: bool = False, trace_depth: int | None = N
     t1 = time.perf_counter()
     args = list(VERILATOR_ARGS)
     if waves:
-        args += ["-DCOSIM_WAVES"] + (["--trace-fst", "-DCOSIM_FST"] if fst_available() else [])
+        lz4 = lz4_library(LZ4_DIR, log=log)
+        args += ["-DCOSIM_WAVES", "--trace-fst", "-CFLAGS", f"-I{lz4}", "-LDFLAGS", f"-L{lz4}"]
     with verilator_env():
-        runner = get_runner("verilator")
+        runner = _runner()
         runner.build(sources=[directory / "npu.vlt", verilog, directory / "cosim_top.sv"],
                      hdl_toplevel=TOP, build_dir=directory, build_args=args,
                      timescale=("1ns", "1ps"), waves=waves, always=True,
@@ -169,3 +157,23 @@ def build(config: NpuConfig, *, waves: bool = False, trace_depth: int | None = N
                                  "verilator_seconds": round(seconds - (t1 - t0), 1)}))
     log(f"cosim: built in {seconds:.0f} s (Verilog {t1 - t0:.0f} s, Verilator + C++ {seconds - (t1 - t0):.0f} s)")
     return BuildInfo(config, directory, waves, depth, seconds, True)
+
+
+def _runner():
+    """cocotb's Verilator runner, compiling `MAIN_CPP` instead of cocotb's main loop. The runner
+    has no option for that, so its build command is edited, and a cocotb release that names its
+    main differently fails here rather than linking two mains."""
+    import cocotb_tools.config
+    from cocotb_tools.runner import Verilator
+
+    cocotb_main = str(cocotb_tools.config.share_dir / "lib" / "verilator" / "verilator.cpp")
+
+    class Runner(Verilator):
+        def _build_command(self):
+            cmds = super()._build_command()
+            if cocotb_main not in cmds[0]:
+                raise NpuError(f"cosim: this cocotb's Verilator build command does not name {cocotb_main}")
+            cmds[0] = [str(MAIN_CPP) if arg == cocotb_main else arg for arg in cmds[0]]
+            return cmds
+
+    return Runner()

@@ -10,8 +10,7 @@ builds (or reuses) the Verilator model for the program's configuration, writes a
 call `sys.exit`, which is caught here, so a mismatch comes back as a result, never as an exit.
 
 With `waves=True` a mismatch is followed by a second run on the waveform build, which dumps an
-FST (VCD if Verilator's FST writer cannot be built: it needs lz4.h) of a window of
-`WAVE_WINDOW` cycles either side of the first mismatch's cycle into
+FST of a window of `WAVE_WINDOW` cycles either side of the first mismatch's cycle into
 `traces/<name>-f<frame>-pc<pc>.fst`.
 """
 from __future__ import annotations
@@ -27,7 +26,7 @@ import numpy as np
 from npu_model.errors import NpuError
 from npu_model.program import Program
 
-from .build import BUILD_ROOT, ROOT, BuildInfo, build, verilator_env, wave_suffix
+from .build import BUILD_ROOT, ROOT, BuildInfo, build, verilator_env
 from .hdl import TOP
 
 __all__ = ["cosimulate", "CosimResult", "CosimError", "WAVE_WINDOW", "TRACES"]
@@ -143,13 +142,13 @@ def _waveform(program: Program, result: CosimResult, job: dict, name: str, log) 
     job = dict(job, wave={"frame": first["frame"], "from": max(0, cycle - WAVE_WINDOW),
                           "to": cycle + WAVE_WINDOW})
     _run(info, workdir, job, name)
-    src = workdir / f"wave{wave_suffix()}"
+    src = workdir / "wave.fst"
     if not src.exists():
         log(f"cosim: no waveform was written (see {workdir / 'sim.log'})")
         return None
     TRACES.mkdir(exist_ok=True)
     pc = f"-pc{first['pc']}" if first.get("pc") is not None else ""
-    dest = TRACES / f"{name}-f{first['frame']}{pc}{wave_suffix()}"
+    dest = TRACES / f"{name}-f{first['frame']}{pc}.fst"
     shutil.move(src, dest)
     log(f"cosim: waveform of frame cycles {job['wave']['from']}..{job['wave']['to']} in {dest}")
     return dest

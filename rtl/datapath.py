@@ -1,7 +1,8 @@
 """The lane pipeline from the operand read to the destination write (PIPELINE_LATENCY cycles).
 
     stage 0  sequencer: lane addresses to the buffers' read ports, record index to wbuf
-    stage 1  operands and records arrive; A and B are picked from their buffers;
+    stage 1  operands and records arrive; A and B are picked from their buffers (A of a
+             conflicting step arrived one cycle earlier and was held);
              MAC array multiplies, vector ALU operates
     stage 2  accumulate (MAC) / add bias (element-wise), wrap to acc_bits
     stage 3  requantise, ReLU, LUT index to the LUT unit
@@ -47,8 +48,8 @@ class Datapath(wiring.Component):
         super().__init__({
             "clear": In(1),
             "beat": In(BeatSignature(config)),
-            "s1_a": In(signed(ELEM_BITS)).array(n_bufs, lanes),   # per data buffer, per lane
-            "s1_b": In(signed(ELEM_BITS)).array(n_bufs, lanes),
+            # Elements of each data buffer's lane ports, one cycle after their read.
+            "rd": In(signed(ELEM_BITS)).array(n_bufs, lanes),
             "s1_rec": In(RECORD_BYTES * 8).array(lanes),
             "lut": Out(LutRead(config.lut_entries)).array(lanes),
             "wr": Out(ElementWrite()).array(lanes),
@@ -72,15 +73,22 @@ class Datapath(wiring.Component):
         s4_beat = register_bundle(m, beat_sig, s3_beat, name="s4_beat")
 
         # --- stage 1: operand select, records ---------------------------------------------------
+        def element(buf, lane):
+            """The element of buffer `buf`'s port of `lane`."""
+            picked = self.rd[0][lane]
+            for i, (code, _name) in enumerate(data_buffers()[1:], start=1):
+                picked = Mux(buf == code, self.rd[i][lane], picked)
+            return picked
+
         s1_a = [Signal(signed(ELEM_BITS), name=f"s1_a{lane}") for lane in range(lanes)]
         s1_b = [Signal(signed(ELEM_BITS), name=f"s1_b{lane}") for lane in range(lanes)]
         for lane in range(lanes):
-            a_sel = self.s1_a[0][lane]
-            b_sel = self.s1_b[0][lane]
-            for i, (code, _name) in enumerate(data_buffers()):
-                a_sel = Mux(s1_beat.a_buf == code, self.s1_a[i][lane], a_sel)
-                b_sel = Mux(s1_beat.b_buf == code, self.s1_b[i][lane], b_sel)
-            m.d.comb += [s1_a[lane].eq(a_sel), s1_b[lane].eq(b_sel)]
+            # A conflicting step read A one cycle before B through the same port: A arrives in
+            # the beat's stage-0 cycle and is held for stage 1.
+            a_early = Signal(signed(ELEM_BITS), name=f"s1_a_early{lane}")
+            m.d.sync += a_early.eq(element(self.beat.a_buf, lane))
+            m.d.comb += [s1_a[lane].eq(Mux(s1_beat.conflict, a_early, element(s1_beat.a_buf, lane))),
+                         s1_b[lane].eq(element(s1_beat.b_buf, lane))]
         s1_rec = [data.View(record_layout(), self.s1_rec[lane]) for lane in range(lanes)]
 
         m.d.comb += [

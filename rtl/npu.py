@@ -101,14 +101,9 @@ class Npu(wiring.Component):
         for i, (code, _name) in enumerate(data_buffers()):
             sram = srams[code]
             for lane in range(lanes):
-                for s, (en, buf, dtype, addr) in enumerate([
-                        (rq.a_en, rq.a_buf, rq.a_dtype, rq.a_addr),
-                        (rq.b_en, rq.b_buf, rq.b_dtype, rq.b_addr)]):
-                    port = sram.rd[s][lane]
-                    m.d.comb += [port.en.eq(en[lane] & (buf == code)), port.addr.eq(addr[lane]),
-                                 port.dtype.eq(dtype)]
-                m.d.comb += [dp.s1_a[i][lane].eq(sram.rd[0][lane].data),
-                             dp.s1_b[i][lane].eq(sram.rd[1][lane].data)]
+                port = sram.rd[lane]
+                m.d.comb += [port.en.eq(rq.en[i][lane]), port.addr.eq(rq.addr[i][lane]),
+                             port.dtype.eq(rq.dtype[i]), dp.rd[i][lane].eq(port.data)]
                 if sram.writable:
                     port = sram.wr[lane]
                     m.d.comb += [

@@ -10,10 +10,12 @@ This block implements docs/timing.md "Rules" directly:
   A waiting cycle counts as a stall cycle.
 * It then occupies the stage for occ = r * k cycles (rule 1): one step per cycle, or one step
   every two cycles when A and B are in the same buffer (k = PORT_CONFLICT_FACTOR). A step's
-  operands are read in the last cycle of the step, which is what makes an element-wise write of
-  step s land in cycle t + s*k + (k-1) + PIPELINE_LATENCY.
-* Each step emits a beat: the lane read requests (A, B and parameter records) for this cycle and
-  the control word that travels down the lane pipeline to the write port.
+  last operand read is in the last cycle of the step, which is what makes an element-wise write
+  of step s land in cycle t + s*k + (k-1) + PIPELINE_LATENCY.
+* Each step emits a beat: the control word that travels down the lane pipeline to the write
+  port. The read requests go to the buffers' lane ports: A and B in the beat's cycle, except
+  that a conflicting step (A and B in one buffer, whose one read port serves them on alternate
+  cycles) reads A in its first cycle and B in its second; parameter records with every beat.
 * A faulting instruction (its fault code comes from the decoder) stops the NPU in cycle e(i),
   before it issues; instructions already issued drain, then `done` rises with `fault` set.
 
@@ -32,7 +34,7 @@ from npu_model.timing import PIPELINE_LATENCY, PORT_CONFLICT_FACTOR
 
 from .addrgen import AddressGenerator
 from .decoder import DecodedSignature
-from .layout import ADDR_BITS, CYCLE_BITS, FAULT_BITS, RECORD_BYTES, bundle_values, pc_bits
+from .layout import ADDR_BITS, CYCLE_BITS, FAULT_BITS, RECORD_BYTES, bundle_values, data_buffers, pc_bits
 from .scoreboard import Scoreboard
 
 __all__ = ["Sequencer", "BeatSignature", "ReadRequests", "RunState"]
@@ -58,6 +60,7 @@ def BeatSignature(config: NpuConfig) -> wiring.Signature:
         "valid": Out(1),
         "pc": Out(pc_bits(config)),
         "first": Out(1),            # step 0: a MAC starts from the bias or ACC
+        "conflict": Out(1),         # A was read one cycle before B (same buffer)
         "last": Out(1),             # last step: the instruction retires when this beat is written
         "is_mac": Out(1),
         "opcode": Out(_f("opcode")),
@@ -76,13 +79,13 @@ def BeatSignature(config: NpuConfig) -> wiring.Signature:
 
 
 def ReadRequests(config: NpuConfig) -> wiring.Signature:
-    """Stage-0 read requests of one beat, for the buffers' lane ports (enables per lane)."""
+    """Read requests of one cycle: per data buffer (in `data_buffers()` order) its lane ports'
+    enables, element type and addresses, A or B; the parameter records from wbuf."""
     lanes = config.lanes
+    n_bufs = len(data_buffers())
     return wiring.Signature({
-        "a_en": Out(lanes), "a_buf": Out(_f("a_buf")), "a_dtype": Out(1),
-        "a_addr": Out(ADDR_BITS).array(lanes),
-        "b_en": Out(lanes), "b_buf": Out(_f("b_buf")), "b_dtype": Out(1),
-        "b_addr": Out(ADDR_BITS).array(lanes),
+        "en": Out(lanes).array(n_bufs), "dtype": Out(1).array(n_bufs),
+        "addr": Out(ADDR_BITS).array(n_bufs, lanes),
         "p_en": Out(lanes), "p_index": Out(ADDR_BITS - _RECORD_SHIFT).array(lanes),
     })
 
@@ -261,6 +264,7 @@ class Sequencer(wiring.Component):
             beat.valid.eq(seq_beat),
             beat.pc.eq(seq_pc),
             beat.first.eq(seq_first),
+            beat.conflict.eq(ins.conflict),
             beat.last.eq(seq_last_beat),
             beat.is_mac.eq(ins.is_mac),
             beat.opcode.eq(ins.opcode),
@@ -277,17 +281,26 @@ class Sequencer(wiring.Component):
             beat.lut_log2.eq(ins.lut_log2),
         ]
         rq = self.reads
-        beat_mask = Mux(seq_beat, seq_mask, 0)
+        # A is read in the beat's cycle, or in the first cycle of a conflicting step (its
+        # addresses only advance with the beat); B in the beat's cycle. So a buffer's lane ports
+        # serve at most one of them per cycle.
+        seq_read_a = Signal()
+        seq_read_b = Signal()
         m.d.comb += [
-            rq.a_en.eq(beat_mask), rq.a_buf.eq(ins.a_buf), rq.a_dtype.eq(ins.a_dtype),
-            rq.b_en.eq(Mux(ins.reads_b, beat_mask, 0)), rq.b_buf.eq(ins.b_buf),
-            rq.b_dtype.eq(ins.b_dtype),
-            rq.p_en.eq(beat_mask),
+            seq_read_a.eq(seq_active & ~ins.is_ctl & ~(ins.conflict & seq_phase)),
+            seq_read_b.eq(seq_beat & ins.reads_b),
         ]
+        for i, (code, _name) in enumerate(data_buffers()):
+            a_here = seq_read_a & (ins.a_buf == code)
+            b_here = seq_read_b & (ins.b_buf == code)
+            m.d.comb += [rq.en[i].eq(Mux(a_here | b_here, seq_mask, 0)),
+                         rq.dtype[i].eq(Mux(a_here, ins.a_dtype, ins.b_dtype))]
+            for lane in range(lanes):
+                m.d.comb += rq.addr[i][lane].eq(
+                    Mux(a_here, agens["a"].addr[lane], agens["b"].addr[lane]))
+        m.d.comb += rq.p_en.eq(Mux(seq_beat, seq_mask, 0))
         for lane in range(lanes):
-            m.d.comb += [rq.a_addr[lane].eq(agens["a"].addr[lane]),
-                         rq.b_addr[lane].eq(agens["b"].addr[lane]),
-                         beat.d_addr[lane].eq(agens["d"].addr[lane])]
+            m.d.comb += beat.d_addr[lane].eq(agens["d"].addr[lane])
         p_first = ins.p_base >> _RECORD_SHIFT
         for lane in range(lanes):
             m.d.comb += rq.p_index[lane].eq(Mux(ins.p_vec, p_first + lane, p_first))

@@ -1,14 +1,13 @@
 """A data buffer (wbuf, abuf or sbuf): byte-addressed SRAM with per-lane element ports.
 
-The ISA lets every lane read its own, arbitrarily strided address in every step, for A and for
-B, and write its own address of D. The buffer is therefore one `Memory` of 64-bit rows with
-enough ports: `lanes` element read ports per operand set (A, B), `lanes` record read ports on
-wbuf (per-lane parameter records, `p_vec`), `lanes` element write ports with byte enables on the
-writable buffers, and four read and four write ports of whole rows for the host (32 bytes per
-cycle). Rows are 64 bits so that a parameter record is one row and an int16 element, which is
-always 2-aligned, never straddles two rows. Whether one physical read port serves A and B on
-alternate cycles (docs/timing.md) only changes timing, which the sequencer produces; the data
-path reads both operands in the same cycle.
+The ISA lets every lane read its own, arbitrarily strided address in every step and write its
+own address of D. The buffer is therefore one `Memory` of 64-bit rows with enough ports: `lanes`
+element read ports (the buffer's one read port of docs/timing.md, one element per lane: the
+sequencer routes A or B to it, and A and B of one step in the same buffer take two cycles),
+`lanes` record read ports on wbuf (per-lane parameter records, `p_vec`), `lanes` element write
+ports with byte enables on the writable buffers, and four read and four write ports of whole
+rows for the host (32 bytes per cycle). Rows are 64 bits so that a parameter record is one row
+and an int16 element, which is always 2-aligned, never straddles two rows.
 
 All read ports are synchronous (data one cycle after the address) and not transparent: the
 hazard rule guarantees that a read is at least one cycle after the write it depends on.
@@ -64,21 +63,19 @@ def HostPort(addr_bits):
 class Sram(wiring.Component):
     """One data buffer of `size` bytes.
 
-    read_sets:  element read port sets (A and B: 2), `lanes` ports each.
     records:    give the buffer `lanes` parameter-record read ports (wbuf).
     writable:   give the buffer `lanes` element write ports (abuf, sbuf).
     """
 
-    def __init__(self, size, lanes, *, host_addr_bits, read_sets=2, records=False, writable=True):
+    def __init__(self, size, lanes, *, host_addr_bits, records=False, writable=True):
         assert size % RECORD_BYTES == 0
         self.size = size
         self.lanes = lanes
         self.depth = size // _BYTES_PER_WORD
-        self.read_sets = read_sets
         self.records = records
         self.writable = writable
         members = {
-            "rd": In(ElementRead()).array(read_sets, lanes),
+            "rd": In(ElementRead()).array(lanes),
             "host": In(HostPort(host_addr_bits)),
         }
         if records:
@@ -92,18 +89,17 @@ class Sram(wiring.Component):
         m.submodules.mem = mem = memory.Memory(shape=MEM_WORD_BITS, depth=self.depth, init=[])
 
         # Element reads: row address now, byte select and sign extension when the row arrives.
-        for s in range(self.read_sets):
-            for lane in range(self.lanes):
-                req = self.rd[s][lane]
-                port = mem.read_port()
-                rd_off = Signal(_WORD_SHIFT, name=f"rd{s}_{lane}_off")
-                rd_i16 = Signal(name=f"rd{s}_{lane}_i16")
-                m.d.comb += [port.addr.eq(req.addr >> _WORD_SHIFT), port.en.eq(req.en)]
-                with m.If(req.en):
-                    m.d.sync += [rd_off.eq(req.addr[:_WORD_SHIFT]), rd_i16.eq(req.dtype == DType.I16)]
-                rd_shifted = Signal(ELEM_BITS, name=f"rd{s}_{lane}_raw")
-                m.d.comb += rd_shifted.eq(port.data >> (rd_off * 8))
-                m.d.comb += req.data.eq(Mux(rd_i16, rd_shifted.as_signed(), rd_shifted[:8].as_signed()))
+        for lane in range(self.lanes):
+            req = self.rd[lane]
+            port = mem.read_port()
+            rd_off = Signal(_WORD_SHIFT, name=f"rd{lane}_off")
+            rd_i16 = Signal(name=f"rd{lane}_i16")
+            m.d.comb += [port.addr.eq(req.addr >> _WORD_SHIFT), port.en.eq(req.en)]
+            with m.If(req.en):
+                m.d.sync += [rd_off.eq(req.addr[:_WORD_SHIFT]), rd_i16.eq(req.dtype == DType.I16)]
+            rd_shifted = Signal(ELEM_BITS, name=f"rd{lane}_raw")
+            m.d.comb += rd_shifted.eq(port.data >> (rd_off * 8))
+            m.d.comb += req.data.eq(Mux(rd_i16, rd_shifted.as_signed(), rd_shifted[:8].as_signed()))
 
         if self.records:
             for lane in range(self.lanes):

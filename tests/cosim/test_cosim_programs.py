@@ -1,5 +1,5 @@
 """Hand-written programs cosimulate bit- and cycle-exact at every lane count, faults match,
-and the checker fails when the golden trace is corrupted."""
+the checker fails when the golden trace is corrupted, and then writes an FST window."""
 import sys
 from pathlib import Path
 
@@ -9,7 +9,8 @@ import pytest
 from npu_model.isa import Opcode
 from npu_model.machine import Npu
 
-from cocotb_tests.cosim import cosimulate
+from cocotb_tests.cosim import TRACES, WAVE_WINDOW, cosimulate
+from cocotb_tests.hdl import PERIOD_NS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cosim_programs import FAULTS, fault_program, opcode_inputs, opcode_program  # noqa: E402
@@ -68,3 +69,20 @@ def test_checker_reports_a_corrupted_output_value():
     assert first["expected"] ^ first["actual"] == 1
     assert first["pc"] == 3 and first["text"].startswith("mac ")      # the GEMV wrote res[3]
     assert not result.frames[0]["outputs_match"] and result.frames[0]["schedule_match"]
+
+
+def test_mismatch_writes_an_fst_window():
+    program = opcode_program(1)
+    result = cosimulate(program, inputs=opcode_inputs(1), frames=1, name="wave_window",
+                        corrupt={"retire": 7}, waves=True, log=lambda *_: None)
+    try:
+        assert result.wave_file == TRACES / "wave_window-f0-pc7.fst"
+        head = result.wave_file.read_bytes()[:25]
+        # FST header block: type 0, length 329, then start and end time (ps), big-endian.
+        assert head[0] == 0 and int.from_bytes(head[1:9], "big") == 329
+        start, end = int.from_bytes(head[9:17], "big"), int.from_bytes(head[17:25], "big")
+        # The dump starts in the frame, after the program load, and spans at most the window.
+        assert 0 < start < end <= start + (2 * WAVE_WINDOW + 2) * PERIOD_NS * 1000
+    finally:
+        if result.wave_file:
+            result.wave_file.unlink(missing_ok=True)
