@@ -8,6 +8,7 @@ the folder to Verilator as an include and library path; later builds reuse it.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -56,10 +57,14 @@ def lz4_library(directory: Path, log=print) -> Path:
 
 
 def _run(cmd: list, cwd: Path, what: str):
+    # pip runs the sdist's setup.py for its metadata, and that warns: under the test suite's
+    # PYTHONWARNINGS=error the warning would be an error.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
     try:
-        done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+        done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
     except OSError as e:
         raise NpuError(f"{_NEED}: `{what}` could not run ({e.strerror})") from None
     if done.returncode != 0:
-        why = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        lines = done.stderr.strip().splitlines() or [f"exit code {done.returncode}"]
+        why = next((l.strip() for l in lines if l.lower().startswith("error")), lines[-1])
         raise NpuError(f"{_NEED}: `{what}` failed ({why})")
