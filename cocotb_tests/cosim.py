@@ -9,9 +9,10 @@ builds (or reuses) the Verilator model for the program's configuration, writes a
 (`report.json`). The simulation is a separate process; a failing cocotb test makes the runner
 call `sys.exit`, which is caught here, so a mismatch comes back as a result, never as an exit.
 
-With `waves=True` a mismatch is followed by a second run on the waveform build, which dumps an
+With `waves=True` the run is followed by a second one on the waveform build, which dumps an
 FST of a window of `WAVE_WINDOW` cycles either side of the first mismatch's cycle into
-`traces/<name>-f<frame>-pc<pc>.fst`.
+`traces/<name>-f<frame>-pc<pc>.fst`, or, when everything matched, of the first 2 * WAVE_WINDOW
+cycles of frame 0 into `traces/<name>-f0-start.fst`.
 """
 from __future__ import annotations
 
@@ -94,7 +95,7 @@ def cosimulate(program: Program | str | Path, *, inputs: dict | None = None, fra
         np.savez(workdir / "inputs.npz", **{k: np.asarray(v) for k, v in inputs.items()})
         job["inputs"] = "inputs.npz"
     result = _run(info, workdir, job, name)
-    if waves and not result.ok:
+    if waves:
         result.wave_file = _waveform(program, result, job, name, log)
     return result
 
@@ -126,29 +127,30 @@ def _run(info: BuildInfo, workdir: Path, job: dict, name: str) -> CosimResult:
 
 
 def _waveform(program: Program, result: CosimResult, job: dict, name: str, log) -> Path | None:
-    """Re-run up to the first mismatch on the waveform build, dumping a window around it."""
+    """Re-run on the waveform build, dumping a window around the first mismatch, or the first
+    2 * WAVE_WINDOW cycles of frame 0 when everything matched (a look at a passing run)."""
     first = result.first
     if first is None:
-        return None
-    cycle = first.get("cycle")
-    if cycle is None:                        # e.g. a fault: look at the end of the frame
-        rec = next(f for f in result.frames if f["frame"] == first["frame"])
-        cycle = rec["cycles_model"]
+        frame, cycle, label = 0, WAVE_WINDOW, "-start"
+    else:
+        frame = first["frame"]
+        cycle = first.get("cycle")
+        if cycle is None:                    # e.g. a fault: look at the end of the frame
+            cycle = next(f for f in result.frames if f["frame"] == frame)["cycles_model"]
+        label = f"-pc{first['pc']}" if first.get("pc") is not None else ""
     info = build(program.config, waves=True, log=log)
     workdir = result.workdir.parent / f"{result.workdir.name}-waves"
     if workdir.exists():
         shutil.rmtree(workdir)
     shutil.copytree(result.workdir, workdir, ignore=shutil.ignore_patterns("report.json", "*.log", "*.xml", "rows.hex"))
-    job = dict(job, wave={"frame": first["frame"], "from": max(0, cycle - WAVE_WINDOW),
-                          "to": cycle + WAVE_WINDOW})
+    job = dict(job, wave={"frame": frame, "from": max(0, cycle - WAVE_WINDOW), "to": cycle + WAVE_WINDOW})
     _run(info, workdir, job, name)
     src = workdir / "wave.fst"
     if not src.exists():
         log(f"cosim: no waveform was written (see {workdir / 'sim.log'})")
         return None
     TRACES.mkdir(exist_ok=True)
-    pc = f"-pc{first['pc']}" if first.get("pc") is not None else ""
-    dest = TRACES / f"{name}-f{first['frame']}{pc}.fst"
+    dest = TRACES / f"{name}-f{frame}{label}.fst"
     shutil.move(src, dest)
     log(f"cosim: waveform of frame cycles {job['wave']['from']}..{job['wave']['to']} in {dest}")
     return dest

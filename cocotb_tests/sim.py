@@ -7,8 +7,8 @@ Builds the NPU for the lanes (reused when up to date), compiles the model with t
 quantised input frames, runs them under Verilator and prints per frame whether outputs, the
 schedule and the counters match, the cycles and the memory footprint per buffer (RTL and
 model). Exit status 0 when everything matched, 1 on a mismatch (the first diverging
-instruction is printed; with --waves 1 an FST window around it is written to traces/), 2 on
-bad arguments.
+instruction is printed), 2 on bad arguments. With --waves 1 an FST window is written to traces/:
+around the first mismatch, or the first cycles of frame 0 when everything matched.
 """
 from __future__ import annotations
 

@@ -71,6 +71,17 @@ def test_checker_reports_a_corrupted_output_value():
     assert not result.frames[0]["outputs_match"] and result.frames[0]["schedule_match"]
 
 
+def test_passing_run_writes_the_start_of_frame_0():
+    result = cosimulate(opcode_program(1), inputs=opcode_inputs(1), frames=1, name="wave_start", waves=True,
+                        log=lambda *_: None)
+    try:
+        assert result.ok and result.wave_file == TRACES / "wave_start-f0-start.fst"
+        assert result.wave_file.read_bytes()[0] == 0                     # an FST header block
+    finally:
+        if result.wave_file:
+            result.wave_file.unlink(missing_ok=True)
+
+
 def test_mismatch_writes_an_fst_window():
     program = opcode_program(1)
     result = cosimulate(program, inputs=opcode_inputs(1), frames=1, name="wave_window",
