@@ -71,29 +71,23 @@ def test_checker_reports_a_corrupted_output_value():
     assert not result.frames[0]["outputs_match"] and result.frames[0]["schedule_match"]
 
 
-def test_passing_run_writes_the_start_of_frame_0():
-    result = cosimulate(opcode_program(1), inputs=opcode_inputs(1), frames=1, name="wave_start", waves=True,
-                        log=lambda *_: None)
-    try:
-        assert result.ok and result.wave_file == TRACES / "wave_start-f0-start.fst"
-        assert result.wave_file.read_bytes()[0] == 0                     # an FST header block
-    finally:
-        if result.wave_file:
-            result.wave_file.unlink(missing_ok=True)
+def _assert_fst_window(path: Path):
+    """`path` is an FST file whose dump spans at most one window, after the program load."""
+    head = path.read_bytes()[:25]
+    # FST header block: type 0, length 329, then start and end time (ps), big-endian.
+    assert head[0] == 0 and int.from_bytes(head[1:9], "big") == 329
+    start, end = int.from_bytes(head[9:17], "big"), int.from_bytes(head[17:25], "big")
+    assert 0 < start < end <= start + (2 * WAVE_WINDOW + 2) * PERIOD_NS * 1000
 
 
-def test_mismatch_writes_an_fst_window():
-    program = opcode_program(1)
-    result = cosimulate(program, inputs=opcode_inputs(1), frames=1, name="wave_window",
-                        corrupt={"retire": 7}, waves=True, log=lambda *_: None)
+@pytest.mark.parametrize("corrupt, name", [({}, "wave_start-f0-start.fst"), ({"retire": 7}, "wave_window-f0-pc7.fst")])
+def test_waves_write_an_fst_window(corrupt, name):
+    """A mismatch gets a window around it; a passing run, the first cycles of frame 0."""
+    result = cosimulate(opcode_program(1), inputs=opcode_inputs(1), frames=1, name=name.split("-")[0],
+                        corrupt=corrupt, waves=True, log=lambda *_: None)
     try:
-        assert result.wave_file == TRACES / "wave_window-f0-pc7.fst"
-        head = result.wave_file.read_bytes()[:25]
-        # FST header block: type 0, length 329, then start and end time (ps), big-endian.
-        assert head[0] == 0 and int.from_bytes(head[1:9], "big") == 329
-        start, end = int.from_bytes(head[9:17], "big"), int.from_bytes(head[17:25], "big")
-        # The dump starts in the frame, after the program load, and spans at most the window.
-        assert 0 < start < end <= start + (2 * WAVE_WINDOW + 2) * PERIOD_NS * 1000
+        assert result.ok == (not corrupt) and result.wave_file == TRACES / name
+        _assert_fst_window(result.wave_file)
     finally:
         if result.wave_file:
             result.wave_file.unlink(missing_ok=True)
