@@ -5,6 +5,14 @@ a trained network's batch norms undo that. So, as in data-dependent initialisati
 norm's running mean and variance are set to the statistics its input actually has on generated
 frames (tones plus noise), layer by layer in order: every activation then has the range of a
 normalised network, which is what calibration and quantisation need to be realistic.
+
+`bn_shift` moves the mean of every batch norm's random shift (beta). With beta near 0 half of
+each normalised pre-activation is cut by the ReLU, and such a random network is chaotic: as the
+mean-field theory of batch norm predicts (Yang et al., ICLR 2019: a factor pi/(pi-1), 1.66 dB,
+per layer for ReLU), any small perturbation grows relative to the signal at every layer, so
+the network's output says more about the random weights than about the arithmetic that computes
+it. A shift of about one standard deviation (the ReLU passes 84 % of the pre-activation) keeps
+a deep random network out of that regime (docs/compiler.md, "Fidelity").
 """
 from __future__ import annotations
 
@@ -22,12 +30,14 @@ BN_INIT_FRAMES = 24
 BN_INIT_SEED_OFFSET = 1000
 
 
-def init_random(spec: ModelSpec, seed: int) -> dict[str, np.ndarray]:
+def init_random(spec: ModelSpec, seed: int, bn_shift: float = 0.0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     weights = {}
     for layer in spec.layers:
+        shift_key = "bias" if layer.op == "batchnorm" else "bn.bias"
         for suffix, value in OPS[layer.op].init(layer, spec.input_shapes(layer), rng).items():
-            weights[f"{layer.name}.{suffix}"] = np.asarray(value, dtype=np.float64)
+            value = np.asarray(value, dtype=np.float64)
+            weights[f"{layer.name}.{suffix}"] = value + bn_shift if suffix == shift_key else value
     _set_bn_statistics(spec, weights, seed + BN_INIT_SEED_OFFSET)
     return weights
 

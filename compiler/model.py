@@ -37,7 +37,7 @@ def build_model(spec: ModelSpec, weights: dict | None = None) -> Model:
         if spec.weights.get("npz"):
             weights = load_npz(spec, spec.weights["npz"])
         else:
-            weights = init_random(spec, spec.weights.get("seed", 0))
+            weights = init_random(spec, spec.weights.get("seed", 0), spec.weights.get("bn_shift", 0.0))
     return Model(spec=spec, weights=weights, layers=fold_model(spec, weights))
 
 

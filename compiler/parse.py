@@ -28,7 +28,7 @@ _INPUT_FIELDS = {
     "compression": Field("float", 0.3, minimum=0.0),
 }
 _WEIGHT_FIELDS = {"init": Field("str", "random", choices=("random",)), "seed": Field("int", 0, minimum=0),
-                  "npz": Field("str", "")}
+                  "bn_shift": Field("float", 0.0), "npz": Field("str", "")}
 
 
 def parse_model(path) -> ModelSpec:

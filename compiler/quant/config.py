@@ -13,7 +13,7 @@ class QuantConfig:
     """calibration_frames/seed: the generated frames ranges are measured on (tones plus noise).
     range_method: 'mse' picks each int8 tensor's clipping range minimising the quantisation
     error on those frames; 'absmax' takes the largest value. int16_headroom: margin on the
-    largest value seen for int16 intermediates (GRU gate sums, attention scores).
+    largest value seen for int16 tensors and intermediates (GRU gate sums, attention scores).
     lut_log2: table sizes (the default four tables fill the NPU's 4096 LUT entries).
     int16_raw: the tensors before the first normalised layer (the input features and what the
     convolutions without batch norm make of them: phase encoder, first conv) are int16: their

@@ -28,8 +28,10 @@ def _fixed_format(fl):
     return _FIXED_ACT.get(fl.attrs.get("activation", "none"))
 
 
-def assign_tensors(model, calib: Calibration, activations: str = "int8", wide=()) -> dict[str, QTensor]:
-    """`wide`: tensors made int16 whatever `activations` says (with every tensor sharing their scale)."""
+def assign_tensors(model, calib: Calibration, activations: str = "int8", wide=(),
+                   int16_headroom: float = 1.0) -> dict[str, QTensor]:
+    """`wide`: tensors made int16 whatever `activations` says (with every tensor sharing their scale).
+    `int16_headroom`: margin on the largest value seen for int16 tensors."""
     wide = set(wide)
     spec = model.spec
     npu = [fl for fl in model.layers if not fl.host]
@@ -69,8 +71,10 @@ def assign_tensors(model, calib: Calibration, activations: str = "int8", wide=()
                                             layer=m)
         else:
             dtype = "int16" if wide & set(members) else activations
-            ranges = calib.ranges if dtype == "int8" else calib.absmax  # 16 bits need no clipping
-            scale = max(ranges[m] for m in members) / _DTYPE_MAX[dtype]
+            if dtype == "int8":
+                scale = max(calib.ranges[m] for m in members) / _DTYPE_MAX[dtype]
+            else:  # 16 bits need no clipping: the largest value seen, with a margin for unseen frames
+                scale = max(calib.absmax[m] for m in members) * int16_headroom / _DTYPE_MAX[dtype]
         for m in members:
             out[m] = QTensor(name=m, shape=spec.shapes[m], dtype=dtype, scale=scale)
     for fl in npu:  # in order, so that a concat of concats sees its inputs' final formats

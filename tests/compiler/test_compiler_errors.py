@@ -87,6 +87,7 @@ def test_layer_errors(write_model, layers, layer, field, words):
     (HEAD + GOOD_LAYERS + "outputs: [nothing]\n", "outputs", "not a layer"),
     (HEAD + GOOD_LAYERS + "extra: 1\n", "extra", "unknown top-level key"),
     ("name: x\ninput: {bins: 1\n", None, "not valid YAML"),
+    (HEAD.replace("seed: 3}", "seed: 3, bn_shift: high}") + GOOD_LAYERS, "weights.bn_shift", "expected a number"),
 ])
 def test_file_errors(write_model, text, field, words):
     err = _error(write_model, text)

@@ -101,19 +101,34 @@ def test_each_layer_alone_is_accurate(which, request):
     assert min(gru) > 30.0
 
 
-def test_whole_network_snr_floor(paper_model, paper_qnet, trunet_model, trunet_qnet):
-    """Regression floors of the figures reported (20 frames, state carried; default quantisation:
-    int8 activations, int16 raw-feature tensors, reconstruction). When written: paper 19.2 dB,
-    TRU-Net mea.mag 12.8, mea.phase 13.4, mea 12.7 dB."""
+def test_whole_network_snr_meets_the_target(paper_model, paper_qnet, trunet_model, trunet_qnet):
+    """The issue's fidelity target: every NPU output at least 30 dB against the float reference
+    (20 frames, state carried; the reference models' quantisation: int8 weights, int16
+    activations). When written: paper 43.5 dB, TRU-Net mea.mag 34.4, mea.phase 37.8 dB, and the
+    host's reconstruction mea 28.3 dB (a regression floor: docs/compiler.md, "Fidelity")."""
     paper = measure_fidelity(paper_model, paper_qnet)
     trunet = measure_fidelity(trunet_model, trunet_qnet)
-    assert paper.outputs["dec6.up"] > 18.7
-    assert trunet.npu_snr > 12.3 and trunet.outputs["mea"] > 12.0
+    assert paper.npu_snr > 30.0 and trunet.npu_snr > 30.0, (paper.outputs, trunet.outputs)
+    assert trunet.outputs["mea"] > 27.0
     # The report lists every NPU tensor in network order with its type (where the noise is gathered).
     assert list(trunet.layers) == [ql.output for ql in trunet_qnet.layers]
     lines = trunet.format(with_tensors=True).splitlines()
     assert any(line.split() == ["enc1", "int16", f"{trunet.layers['enc1']:.2f}", "dB"] for line in lines)
-    assert any(line.split()[:2] == ["enc2.pw", "int8"] for line in lines)
+
+
+@pytest.fixture(scope="module")
+def paper_qnet_int8(paper_model):
+    """The paper model quantised with int8 activations (quantisation: {activations: int8})."""
+    from dataclasses import replace
+    return quantise(paper_model, replace(QuantConfig.from_spec(paper_model.spec), activations="int8"))
+
+
+def test_int8_activations_snr_floor(paper_model, paper_qnet_int8):
+    """The figure reported for int8 activations: below the target, as docs/compiler.md explains
+    (26.1 dB when written)."""
+    report = measure_fidelity(paper_model, paper_qnet_int8)
+    assert 25.5 < report.outputs["dec6.up"] < 30.0
+    assert any(line.split()[:2] == ["enc2.pw", "int8"] for line in report.format(with_tensors=True).splitlines())
 
 
 def test_attention_integer_softmax_is_normalised(trunet_qnet):
@@ -186,18 +201,11 @@ def test_reconstruction_columns_and_rounding():
     assert err["gptq"] < 0.5 * err["rtn"]
 
 
-def test_raw_feature_tensors_are_int16(paper_qnet, trunet_qnet):
-    """The tensors before the first batch norm keep the raw features' range: int16."""
+def test_raw_feature_tensors_are_int16(paper_qnet_int8, trunet_qnet):
+    """With int8 activations, the tensors before the first batch norm keep the raw features'
+    range: int16."""
+    paper_qnet = paper_qnet_int8
     assert paper_qnet.input.dtype == "int16" and paper_qnet.tensors["enc1"].dtype == "int16"
     assert paper_qnet.tensors["enc2.pw"].dtype == "int8"
     assert trunet_qnet.input.dtype == "int16"
     assert {trunet_qnet.tensors[n].dtype for n in ("pe.conv", "pe.mag", "enc1")} == {"int16"}
-
-
-def test_int16_activations_reach_30_db(paper_model):
-    """With int16 activations everywhere (quantisation: {activations: int16, calibration_frames:
-    64}) the paper model's output is above the issue's 30 dB target (31.9 dB when written)."""
-    from dataclasses import replace
-    config = replace(QuantConfig.from_spec(paper_model.spec), activations="int16", calibration_frames=64)
-    report = measure_fidelity(paper_model, quantise(paper_model, config))
-    assert report.outputs["dec6.up"] > 31.0

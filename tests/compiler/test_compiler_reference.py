@@ -1,6 +1,8 @@
 """Float reference: kernels against their definitions, folding, state across frames."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -173,10 +175,43 @@ def test_random_init_is_deterministic(write_model):
 
 
 def test_batchnorm_statistics_normalise(paper_model):
-    """Data-dependent batch-norm init: folded convs give roughly unit-variance pre-activations."""
+    """Data-dependent batch-norm init: folded convs give roughly unit-variance pre-activations,
+    and the random shifts are drawn around the model file's bn_shift."""
     stft = generated_frames(paper_model.spec.input, 8, 21)
     seen = {}
     FloatModel(paper_model).run(stft, probe=lambda n, v: seen.setdefault(n, v))
     std = np.std(seen["enc3.pw.pre"], axis=(0, 2))
     beta = paper_model.weights["enc3.pw.bn.bias"]
-    assert 0.5 < np.median(std) < 2.0 and np.all(np.abs(beta) < 1)
+    assert paper_model.spec.weights["bn_shift"] == 1.0
+    assert 0.5 < np.median(std) < 2.0 and np.all(np.abs(beta - 1.0) < 0.5)
+
+
+def _perturbation_growth_db(path, bn_shift):
+    """Float only: white noise 60 dB below enc2.pw's output, then the SNR lost per layer over the
+    nine normalised encoder layers after it (dB per layer)."""
+    from compiler.model import build_model
+    from compiler.parse import parse_model
+    from compiler.quant import snr_db
+    spec = parse_model(path)
+    spec.weights["bn_shift"] = bn_shift
+    model = build_model(spec)
+    stft = generated_frames(spec.input, 8, 7)
+    ref, _ = FloatModel(model).run(stft)
+    rng = np.random.default_rng(0)
+    noisy = {"enc2.pw": ref["enc2.pw"] + rng.standard_normal(ref["enc2.pw"].shape)
+             * np.sqrt(np.mean(ref["enc2.pw"] ** 2)) * 1e-3}
+    names = [fl.name for fl in model.layers]
+    for fl in model.layers[names.index("enc2.dw"):names.index("enc6.dw") + 1]:
+        noisy[fl.output] = FLOAT_LAYERS[fl.op](fl, [noisy[i] for i in fl.inputs], None, lambda *a: None)[0]
+    return (snr_db(ref["enc2.pw"], noisy["enc2.pw"]) - snr_db(ref["enc6.dw"], noisy["enc6.dw"])) / 9
+
+
+@pytest.mark.parametrize("name", ["trunet_paper", "trunet"])
+def test_bn_shift_keeps_the_random_network_out_of_chaos(name):
+    """With shifts around 0 a random batch-norm + ReLU network amplifies a perturbation by
+    pi/(pi-1) (1.66 dB) per layer (mean-field theory of batch norm); around 1 by much less. The
+    fidelity target depends on it (docs/compiler.md, "Fidelity")."""
+    path = Path(__file__).resolve().parents[2] / "models" / f"{name}.yaml"
+    chaotic, shifted = _perturbation_growth_db(path, 0.0), _perturbation_growth_db(path, 1.0)
+    assert 1.3 < chaotic < 2.1, chaotic
+    assert shifted < 1.0, shifted
