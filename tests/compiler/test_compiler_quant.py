@@ -209,3 +209,14 @@ def test_raw_feature_tensors_are_int16(paper_qnet_int8, trunet_qnet):
     assert paper_qnet.tensors["enc2.pw"].dtype == "int8"
     assert trunet_qnet.input.dtype == "int16"
     assert {trunet_qnet.tensors[n].dtype for n in ("pe.conv", "pe.mag", "enc1")} == {"int16"}
+
+
+def test_int16_tensors_keep_headroom(trunet_model, trunet_qnet):
+    """An int16 tensor's range is its largest calibrated value times int16_headroom, so frames
+    louder than the calibration frames do not saturate it."""
+    from compiler.quant import calibrate
+    config = QuantConfig.from_spec(trunet_model.spec)
+    calib = calibrate(trunet_model, config)
+    t = trunet_qnet.tensors["enc3.pw"]
+    assert t.dtype == "int16" and config.int16_headroom == 1.5
+    assert t.scale == pytest.approx(calib.absmax["enc3.pw"] * config.int16_headroom / 32767)
