@@ -93,10 +93,14 @@ def _single(ctx, name, layer):
     return x
 
 
-def lower_conv1d(ctx, layer):
+def _conv_input(ctx, layer):
+    """A dense convolution reads a concatenation kept as parts; a grouped one needs it in one piece."""
     x = ctx.value(layer.inputs[0])
-    if isinstance(x, list) and layer.groups != 1:
-        x = ctx.materialise(layer.inputs[0])
+    return ctx.materialise(layer.inputs[0]) if isinstance(x, list) and layer.groups != 1 else x
+
+
+def lower_conv1d(ctx, layer):
+    x = _conv_input(ctx, layer)
     out = ctx.output(layer.output)
     res = conv1d(ctx.b, x, layer.weight, post_of(layer.ep, ctx.luts), out, stride=layer.stride,
                  padding=layer.padding, dilation=layer.dilation, groups=layer.groups, name=layer.name)
@@ -105,9 +109,7 @@ def lower_conv1d(ctx, layer):
 
 
 def lower_conv_transpose1d(ctx, layer):
-    x = ctx.value(layer.inputs[0])
-    if isinstance(x, list) and layer.groups != 1:
-        x = ctx.materialise(layer.inputs[0])
+    x = _conv_input(ctx, layer)
     out = ctx.output(layer.output)
     res = conv_transpose1d(ctx.b, x, layer.weight, post_of(layer.ep, ctx.luts), out, stride=layer.stride,
                            padding=layer.padding, output_padding=layer.output_padding,

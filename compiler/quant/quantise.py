@@ -23,7 +23,7 @@ def quantise(model: Model, config: QuantConfig | None = None, calib: Calibration
     config = config or QuantConfig.from_spec(model.spec)
     calib = calib or calibrate(model, config)
     tensors = assign_tensors(model, calib, config.activations, wide_tensors(model, config),
-                             config.int16_headroom)
+                             int16_headroom=config.int16_headroom)
     luts = standard_luts(config.lut_log2)
     ctx = BuildContext(source=model.spec.source, tensors=tensors, calib=calib, luts=luts, states={}, config=config)
     layers = _build_layers(model, ctx, calib, config)

@@ -28,8 +28,8 @@ def _fixed_format(fl):
     return _FIXED_ACT.get(fl.attrs.get("activation", "none"))
 
 
-def assign_tensors(model, calib: Calibration, activations: str = "int8", wide=(),
-                   int16_headroom: float = 1.0) -> dict[str, QTensor]:
+def assign_tensors(model, calib: Calibration, activations: str, wide, *,
+                   int16_headroom: float) -> dict[str, QTensor]:
     """`wide`: tensors made int16 whatever `activations` says (with every tensor sharing their scale).
     `int16_headroom`: margin on the largest value seen for int16 tensors."""
     wide = set(wide)
