@@ -54,7 +54,7 @@ sim: $(STAMP)
 	$(RUN) $(PY) -m cocotb_tests.sim --lanes $(LANES) --model $(MODEL) --frames $(FRAMES) --waves $(WAVES)
 
 docs: $(STAMP)
-	$(PY) -m npu_model.docgen
+	$(PY) -m npu_model.apps.docgen
 
 clean:
 	rm -rf build sim_build .pytest_cache

@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     p.add_argument("--frames", type=int, default=3)
     args = p.parse_args(argv)
 
-    from npu_model.machine import Npu
+    from npu_model.golden.machine import Npu
 
     from cocotb_tests.build import build
     from cocotb_tests.cosim import cosimulate

@@ -20,8 +20,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from npu_model.config import NpuConfig
-from npu_model.errors import NpuError
+from npu_model.arch.config import NpuConfig
+from npu_model.arch.errors import NpuError
+from rtl.verilog import generate_verilog, waiver_text
 
 from .hdl import PERIOD_NS, TOP, wrapper_verilog
 from .lz4_lib import lz4_library
@@ -90,8 +91,8 @@ def _source_hash(config: NpuConfig, waves: bool, trace_depth: int) -> str:
     sources = sorted((ROOT / "rtl").glob("*.py")) + [Path(__file__).with_name("hdl.py"), Path(__file__), MAIN_CPP]
     for path in sources:
         h.update(path.name.encode() + b"\0" + path.read_bytes())
-    for path in ("npu_model/isa.py", "npu_model/timing.py", "npu_model/config.py"):
-        h.update((ROOT / path).read_bytes())
+    for path in sorted((ROOT / "npu_model" / "arch").glob("*.py")):     # the definitions rtl/ imports
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
     h.update(config.to_json().encode())
     h.update(json.dumps([waves, trace_depth, VERILATOR_ARGS, MAKE_VARIABLES]).encode())
     return h.hexdigest()[:16]
@@ -125,7 +126,6 @@ def build(config: NpuConfig, *, waves: bool = False, trace_depth: int | None = N
             pass
     if shutil.which("make") is None or shutil.which("c++") is None:
         raise NpuError("cosimulation needs `make` and a C++ compiler")
-    from rtl.verilog import generate_verilog, waiver_text
 
     directory.mkdir(parents=True, exist_ok=True)
     stamp.unlink(missing_ok=True)

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from npu_model.errors import NpuError
-from npu_model.program import Program
+from npu_model.arch.errors import NpuError
+from npu_model.arch.program import Program
 
 from .build import BUILD_ROOT, ROOT, BuildInfo, build, verilator_env
 from .hdl import TOP

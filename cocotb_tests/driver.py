@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from cocotb.triggers import RisingEdge
 
-from npu_model.program import Program
+from npu_model.arch.program import Program
 
 from rtl.counters import COUNTER_NAMES
 from rtl.layout import HostTarget

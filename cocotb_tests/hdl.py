@@ -20,7 +20,7 @@ only that window.
 """
 from __future__ import annotations
 
-from npu_model.config import NpuConfig
+from npu_model.arch.config import NpuConfig
 
 from rtl.counters import COUNTER_NAMES
 from rtl.layout import FAULT_BITS, HOST_DATA_BITS, HostTarget, host_addr_bits, pc_bits

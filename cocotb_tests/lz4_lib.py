@@ -16,7 +16,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from npu_model.errors import NpuError
+from npu_model.arch.errors import NpuError
 
 __all__ = ["LZ4_SDIST", "lz4_library"]
 

@@ -1,7 +1,7 @@
 """Transaction model and scoreboard: what the golden model expects of a frame, what the RTL did,
 and the comparison that names the first diverging instruction.
 
-The transaction model is `npu_model.machine.Npu` itself (the one specification): per frame it
+The transaction model is `npu_model.golden.machine.Npu` itself (the one specification): per frame it
 gives the outputs, every instruction's issue and retire cycle (`Npu.schedule`), the counters
 (`FrameStats.to_dict()`) and the contents of abuf and sbuf after the frame; for a program the
 model rejects with `NpuFault` it gives the fault's pc and code, and the schedule of the
@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from npu_model.analysis import format_at
-from npu_model.errors import NpuFault
-from npu_model.isa import Opcode
-from npu_model.machine import Npu
-from npu_model.program import Program
+from npu_model.golden.analysis import format_at
+from npu_model.arch.errors import NpuFault
+from npu_model.arch.isa import Opcode
+from npu_model.golden.machine import Npu
+from npu_model.arch.program import Program
 
 from rtl.counters import COUNTER_NAMES
 

@@ -18,10 +18,13 @@ import sys
 import time
 from pathlib import Path
 
-from npu_model.config import LANE_CHOICES
-from npu_model.errors import NpuError, cli_errors
+from npu_model.arch.config import LANE_CHOICES
+from npu_model.arch.errors import NpuError, cli_errors
+from npu_model.arch.program import Program
 
 from .build import ROOT
+from .cosim import cosimulate
+from .workload import quantised_frames
 
 __all__ = ["main"]
 
@@ -47,8 +50,6 @@ def main(argv=None) -> int:
     model = Path(args.model)
     if not model.exists():
         raise NpuError(f"{model}: no such model file")
-    from .cosim import cosimulate
-    from .workload import quantised_frames
 
     if args.program:
         prog_path = Path(args.program)
@@ -59,7 +60,6 @@ def main(argv=None) -> int:
                                "--lanes", str(args.lanes), "--quiet"], cwd=ROOT)
         if done.returncode:
             raise NpuError(f"{model}: the compiler failed (exit code {done.returncode})")
-    from npu_model.program import Program
 
     program = Program.load(prog_path)
     print(f"== {args.frames} quantised input frame(s) from the compiler's host pipeline")

@@ -17,7 +17,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import First, RisingEdge
 
-from npu_model.program import Program
+from npu_model.arch.program import Program
 
 from .driver import HostDriver, Monitor
 from .scoreboard import GoldenModel, compare

@@ -3,7 +3,7 @@
     work = model_workload("models/trunet.yaml", lanes=8, frames=3)
     work.program, work.inputs            # Program; {input port: int8 array (frames, C, bins)}
 
-The input frames are the compiler's own: seeded tones plus noise (`compiler.host.generated_frames`),
+The input frames are the compiler's own: seeded tones plus noise (`npu_model.host.generated_frames`),
 the host's feature computation (`HostFeatures`) and its quantisation (`quantise_input`), i.e. what
 the host would hand the NPU frame by frame. The quantised network is cached per model within a
 process, so compiling one model for several lane counts quantises it once.
@@ -16,8 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from npu_model.config import NpuConfig
-from npu_model.program import Program
+from compiler import load_model, quantise
+from compiler.lower.network import compile_network
+from compiler.quant import quantise_input
+from npu_model.arch.config import NpuConfig
+from npu_model.arch.program import Program
+from npu_model.host import HostFeatures, generated_frames
 
 __all__ = ["Workload", "model_workload", "SEED"]
 
@@ -34,16 +38,12 @@ class Workload:
 
 @functools.lru_cache(maxsize=4)
 def _network(model_path: str):
-    from compiler import load_model, quantise
-
     model = load_model(model_path)
     return model, quantise(model)
 
 
 def quantised_frames(model_path, frames: int, seed: int = SEED) -> dict:
     """{input port: int8 (frames, channels, bins)}: the host's quantised features."""
-    from compiler.host import HostFeatures, generated_frames
-    from compiler.quant import quantise_input
 
     model, qnet = _network(str(Path(model_path).resolve()))
     stft = generated_frames(model.spec.input, frames, seed)
@@ -56,7 +56,6 @@ def model_workload(model_path, *, lanes: int = 8, frames: int = 3, seed: int = S
     """Compile `model_path` for `lanes` (unless a compiled `program` is given) and make `frames`
     quantised input frames for it."""
     if program is None:
-        from compiler.lower.network import compile_network
 
         model, qnet = _network(str(Path(model_path).resolve()))
         config = config or NpuConfig(lanes=lanes)

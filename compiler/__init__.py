@@ -8,19 +8,18 @@
     report = measure_fidelity(model, qnet)       # SNR of integer vs float outputs
 """
 from .errors import ModelError, QuantisationError
-from .host import generated_frames
 from .model import Model, build_model, load_model
 from .parse import parse_model, parse_model_text
 from .quant import (IntModel, QuantConfig, QuantisedPipeline, QuantizedNetwork, layer_fidelity, measure_fidelity,
                     quantise, quantise_input, snr_db)
 from .reference import FloatModel
-from .spec import InputSpec, ModelSpec
+from .spec import ModelSpec
 from .summary import ModelSummary, summarise
 from .weights import expected_weights, load_npz, save_npz
 
 __all__ = [
-    "ModelError", "QuantisationError", "generated_frames", "Model", "build_model", "load_model", "parse_model",
+    "ModelError", "QuantisationError", "Model", "build_model", "load_model", "parse_model",
     "parse_model_text", "IntModel", "QuantConfig", "QuantisedPipeline", "QuantizedNetwork", "layer_fidelity",
-    "measure_fidelity", "quantise", "quantise_input", "snr_db", "FloatModel", "InputSpec", "ModelSpec",
+    "measure_fidelity", "quantise", "quantise_input", "snr_db", "FloatModel", "ModelSpec",
     "ModelSummary", "summarise", "expected_weights", "load_npz", "save_npz",
 ]

@@ -10,14 +10,14 @@ import contextlib
 
 import numpy as np
 
-from npu_model.config import NpuConfig
-from npu_model.errors import NpuError
-from npu_model.isa import FIELDS, INSTRUCTION_BYTES, Opcode
-from npu_model.program import Layer, Port, Program, Symbol
+from npu_model.arch.config import NpuConfig
+from npu_model.arch.errors import NpuError
+from npu_model.arch.isa import FIELDS, INSTRUCTION_BYTES, Opcode
+from npu_model.arch.program import Layer, Port, Program, Symbol
 
 __all__ = ["FitError", "Arena", "ProgramBuilder", "PARAM_RECORD"]
 
-#: name -> (lsb, mask, min, max) of every instruction field (npu_model.isa.FIELDS), for `emit`.
+#: name -> (lsb, mask, min, max) of every instruction field (npu_model.arch.isa.FIELDS), for `emit`.
 _FIELD_SPEC = {f.name: (f.lo, (1 << f.bits) - 1, f.min, f.max) for f in FIELDS}
 
 #: The 8-byte parameter record of docs/isa.md.
@@ -193,7 +193,7 @@ class ProgramBuilder:
 
     # Code ---------------------------------------------------------------------------------------
     def emit(self, opcode: Opcode, **fields) -> int:
-        """Append one instruction; every field value is range-checked as `npu_model.isa.encode`
+        """Append one instruction; every field value is range-checked as `npu_model.arch.isa.encode`
         does (this is the same packing, without building an `Instruction` object)."""
         word = int(opcode)
         if not 0 <= word <= _FIELD_SPEC["opcode"][3]:

@@ -17,13 +17,15 @@ buffers, a bad configuration) is one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
-from npu_model.config import LANE_CHOICES
-from npu_model.errors import NpuError, cli_errors
+from npu_model.arch.config import LANE_CHOICES, NpuConfig
+from npu_model.arch.errors import cli_errors
+from npu_model.arch.files import write_text
+
+from . import load_model, measure_fidelity, quantise, save_npz, summarise
+from .lower.network import compile_network
 
 __all__ = ["main", "output_paths"]
 
@@ -41,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--lanes", type=int, choices=LANE_CHOICES,
                    help="MAC lanes to compile for (overrides the configuration's; default 8)")
     p.add_argument("--config", metavar="NPU.JSON",
-                   help="NPU configuration (npu_model.config.NpuConfig fields as JSON: lanes, buffer sizes, "
+                   help="NPU configuration (npu_model.arch.config.NpuConfig fields as JSON: lanes, buffer sizes, "
                         "imem_bytes, lut_entries, acc_bits, clock_mhz); fields left out keep their defaults")
     p.add_argument("--no-timing", action="store_true",
                    help="do not compute cycles with the golden model's timing rules (faster; no cycles "
@@ -65,32 +67,7 @@ def output_paths(output) -> dict[str, Path]:
             "json": stem.with_name(stem.name + ".summary.json")}
 
 
-def _file_mode() -> int:
-    """The mode a plainly created file gets (0666 less the umask); mkstemp makes files 0600."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Atomic text write (temporary file in the same directory, then rename)."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
-            os.chmod(tmp, _file_mode())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise NpuError(f"{path}: cannot write ({exc.strerror})") from None
-
-
 def _config(args):
-    from npu_model.config import NpuConfig
     config = NpuConfig.load(args.config) if args.config else NpuConfig()
     if args.lanes is not None:
         config = config.replace(lanes=args.lanes)
@@ -100,27 +77,20 @@ def _config(args):
 def compile_to_files(model_path, output, config, *, timing: bool = True, model=None):
     """Load, quantise and compile `model_path`; write the program, listing and summaries.
     Returns the CompileSummary."""
-    from . import load_model, quantise
-    from .lower.network import compile_network
     model = model or load_model(model_path)
     qnet = quantise(model)
     program, listing, summary = compile_network(qnet, config, model=model, schedule=timing)
     paths = output_paths(output)
-    try:
-        program.save(paths["program"])
-        os.chmod(paths["program"], _file_mode())
-    except OSError as exc:
-        raise NpuError(f"{paths['program']}: cannot write ({exc.strerror})") from None
-    _write_text(paths["listing"], listing)
-    _write_text(paths["summary"], summary.format() + "\n")
-    _write_text(paths["json"], summary.to_json())
+    program.save(paths["program"])
+    write_text(paths["listing"], listing)
+    write_text(paths["summary"], summary.format() + "\n")
+    write_text(paths["json"], summary.to_json())
     return summary
 
 
 @cli_errors
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    from . import load_model, measure_fidelity, quantise, save_npz, summarise
     config = _config(args) if (args.output or args.config or args.lanes) else None
     model = load_model(args.model)
     if args.summary:

@@ -1,11 +1,11 @@
 """Errors in a model description or in its quantisation, reported as one line.
 
 Every message names the file, then the layer and the field when there is one, so that a user can
-go straight to the line to fix; the CLI (`npu_model.errors.cli_errors`) prints it and exits 2.
+go straight to the line to fix; the CLI (`npu_model.arch.errors.cli_errors`) prints it and exits 2.
 """
 from __future__ import annotations
 
-from npu_model.errors import NpuError
+from npu_model.arch.errors import NpuError
 
 __all__ = ["ModelError", "QuantisationError", "fail"]
 

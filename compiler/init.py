@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from npu_model.host import HostFeatures, generated_frames
+
 from .fold import fold_layer
-from .host import HostFeatures, generated_frames
 from .ops import OPS
 from .reference.float_layers import FLOAT_LAYERS
 from .spec import ModelSpec

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import yaml
 
+from npu_model.host.spec import FEATURE_CHANNELS, InputSpec
+
 from .errors import fail
 from .ops import OPS, LayerSpec
 from .ops.fields import Field, parse_fields, parse_value
-from .spec import FEATURE_CHANNELS, InputSpec, ModelSpec
+from .spec import ModelSpec
 
 __all__ = ["parse_model", "parse_model_text"]
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .host.features import HOST_MATHS
+from npu_model.host import HOST_MATHS
+
 from .ops import OPS
 from .spec import ModelSpec
 

@@ -11,7 +11,7 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from npu_model.isa import FIELD_BY_NAME
+from npu_model.arch.isa import FIELD_BY_NAME
 
 from .layout import ADDR_BITS
 

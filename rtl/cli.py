@@ -10,8 +10,10 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from npu_model.config import NpuConfig
-from npu_model.errors import NpuError, cli_errors
+from npu_model.arch.config import NpuConfig
+from npu_model.arch.errors import NpuError, cli_errors
+
+from .verilog import generate_verilog, waiver_text
 
 __all__ = ["main"]
 
@@ -60,7 +62,6 @@ def main(argv=None) -> int:
     if out.suffix != ".v":
         raise NpuError(f"{out}: the output must be a .v file")
 
-    from .verilog import generate_verilog, waiver_text   # Amaranth only when needed
 
     text = generate_verilog(config, trace_depth=args.trace_depth, name=args.name)
     waiver = out.with_suffix(".vlt")

@@ -11,9 +11,9 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from npu_model.config import BUFFER_NAMES, NpuConfig
-from npu_model.isa import FIELD_BY_NAME
-from npu_model.timing import PORT_CONFLICT_FACTOR
+from npu_model.arch.config import BUFFER_NAMES, NpuConfig
+from npu_model.arch.isa import FIELD_BY_NAME
+from npu_model.arch.timing import PORT_CONFLICT_FACTOR
 
 from .decoder import HWM_BITS, RD_BYTES_BITS
 from .layout import COUNTER_BITS, CYCLE_BITS

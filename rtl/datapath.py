@@ -18,9 +18,9 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from npu_model.config import NpuConfig
-from npu_model.isa import FIELD_BY_NAME
-from npu_model.timing import PIPELINE_LATENCY
+from npu_model.arch.config import NpuConfig
+from npu_model.arch.isa import FIELD_BY_NAME
+from npu_model.arch.timing import PIPELINE_LATENCY
 
 from .layout import (ADDR_BITS, ELEM_BITS, RECORD_BYTES, SHIFT_BITS, data_buffers, pc_bits,
                      record_layout, register_bundle)

@@ -13,8 +13,8 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from npu_model.config import NpuConfig
-from npu_model.isa import FIELD_BY_NAME, FIELDS, OPCODES, Act, Buffer, DType, OpClass, Opcode
+from npu_model.arch.config import NpuConfig
+from npu_model.arch.isa import FIELD_BY_NAME, FIELDS, OPCODES, Act, Buffer, DType, OpClass, Opcode
 
 from .footprint import Footprint
 from .layout import (ADDR_BITS, FAULT_BITS, RECORD_BYTES, buffer_bytes, opcodes_of,

@@ -14,7 +14,7 @@ from amaranth.hdl import Module, Mux, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from npu_model.isa import FIELD_BY_NAME, DType
+from npu_model.arch.isa import FIELD_BY_NAME, DType
 
 __all__ = ["Footprint", "FOOTPRINT_BITS"]
 

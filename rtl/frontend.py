@@ -16,8 +16,8 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from npu_model.config import NpuConfig
-from npu_model.timing import FETCH_LATENCY
+from npu_model.arch.config import NpuConfig
+from npu_model.arch.timing import FETCH_LATENCY
 
 from .decoder import DecodedSignature, Decoder
 from .imem import FetchPort

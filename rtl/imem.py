@@ -7,7 +7,7 @@ from amaranth.hdl import Module
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from npu_model.isa import INSTRUCTION_BITS
+from npu_model.arch.isa import INSTRUCTION_BITS
 
 from .sram import HostPort
 

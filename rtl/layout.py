@@ -1,7 +1,7 @@
 """Layouts, widths and small helpers shared by the RTL blocks: the instruction word, the
 parameter record, the host port's targets.
 
-The instruction word's `StructLayout` is built from `npu_model.isa.field_layout()` so that the
+The instruction word's `StructLayout` is built from `npu_model.arch.isa.field_layout()` so that the
 hardware decoder can never disagree with the assembler, the golden model or docs/isa.md about
 where a field lives. Nothing in this package spells out a field position or an opcode number.
 """
@@ -13,8 +13,8 @@ from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 from amaranth.utils import ceil_log2
 
-from npu_model.config import BUFFER_NAMES, NpuConfig
-from npu_model.isa import (FIELD_BY_NAME, INSTRUCTION_BITS, OPCODES, RESERVED_BITS, Buffer, OpClass,
+from npu_model.arch.config import BUFFER_NAMES, NpuConfig
+from npu_model.arch.isa import (FIELD_BY_NAME, INSTRUCTION_BITS, OPCODES, RESERVED_BITS, Buffer, OpClass,
                            field_layout)
 
 __all__ = [

@@ -8,8 +8,8 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from npu_model.config import NpuConfig
-from npu_model.isa import Buffer, FIELD_BY_NAME
+from npu_model.arch.config import NpuConfig
+from npu_model.arch.isa import Buffer, FIELD_BY_NAME
 
 from .counters import CountersSignature, PerfCounters
 from .datapath import Datapath

@@ -21,7 +21,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from npu_model.isa import FIELD_BY_NAME, Act, DType
+from npu_model.arch.isa import FIELD_BY_NAME, Act, DType
 
 from .layout import ELEM_BITS, SHIFT_BITS
 

@@ -14,7 +14,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from npu_model.timing import PIPELINE_LATENCY
+from npu_model.arch.timing import PIPELINE_LATENCY
 
 from .layout import ADDR_BITS, CYCLE_BITS
 

@@ -28,9 +28,9 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from npu_model.config import NpuConfig
-from npu_model.isa import FIELD_BY_NAME
-from npu_model.timing import PIPELINE_LATENCY, PORT_CONFLICT_FACTOR
+from npu_model.arch.config import NpuConfig
+from npu_model.arch.isa import FIELD_BY_NAME
+from npu_model.arch.timing import PIPELINE_LATENCY, PORT_CONFLICT_FACTOR
 
 from .addrgen import AddressGenerator
 from .decoder import DecodedSignature

@@ -17,7 +17,7 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from npu_model.isa import DType
+from npu_model.arch.isa import DType
 
 from .layout import ADDR_BITS, ELEM_BITS, HOST_DATA_BITS, MEM_WORD_BITS, RECORD_BYTES
 

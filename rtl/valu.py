@@ -10,7 +10,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from npu_model.isa import FIELD_BY_NAME, Opcode
+from npu_model.arch.isa import FIELD_BY_NAME, Opcode
 
 from .layout import ELEM_BITS
 

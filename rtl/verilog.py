@@ -15,7 +15,7 @@ from amaranth.back import verilog
 from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Instance, Module, Shape, Value
 from amaranth.utils import ceil_log2
 
-from npu_model.config import NpuConfig
+from npu_model.arch.config import NpuConfig
 
 from .npu import Npu
 

@@ -5,8 +5,8 @@ import sys
 import numpy as np
 import pytest
 
-from npu_model import isa
-from npu_model.asm import AsmError, assemble, disassemble, format_code, format_instruction, parse_instruction
+from npu_model.arch import isa
+from npu_model.golden.asm import AsmError, assemble, disassemble, format_code, format_instruction, parse_instruction
 
 SOURCE = """\
 .config lanes=4 abuf_bytes=4096 sbuf_bytes=1024 wbuf_bytes=4096 imem_bytes=4096 lut_entries=512

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from npu_model.config import ConfigError, NpuConfig
+from npu_model.arch.config import ConfigError, NpuConfig
 
 
 def test_defaults_are_valid_and_frozen():

@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from npu_model import docgen, isa
+from npu_model.apps import docgen
+from npu_model.arch import isa
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

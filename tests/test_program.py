@@ -8,10 +8,10 @@ import zlib
 import numpy as np
 import pytest
 
-from npu_model import isa
-from npu_model.config import NpuConfig
-from npu_model.errors import ProgramFormatError
-from npu_model.program import MAGIC, Layer, Port, Program, Symbol
+from npu_model.arch import isa
+from npu_model.arch.config import NpuConfig
+from npu_model.arch.errors import NpuError, ProgramFormatError
+from npu_model.arch.program import MAGIC, Layer, Port, Program, Symbol
 
 
 def small_program(**changes):
@@ -112,8 +112,8 @@ def test_save_is_atomic(tmp_path, monkeypatch):
 
     def failing_replace(src, dst):
         raise OSError(28, "No space left on device")
-    monkeypatch.setattr("npu_model.program.os.replace", failing_replace)
-    with pytest.raises(OSError):
+    monkeypatch.setattr("npu_model.arch.files.os.replace", failing_replace)
+    with pytest.raises(NpuError, match="prog.bin: cannot write \\(No space left on device\\)"):
         small_program(meta={"other": 1}).save(path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["prog.bin"]

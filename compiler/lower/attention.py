@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from npu_model.isa import Buffer, DType, Opcode
+from npu_model.arch.isa import Buffer, DType, Opcode
 
 from .conv import dense
 from .eltwise import elementwise

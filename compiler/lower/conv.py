@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from npu_model.isa import Buffer, DType, Opcode
+from npu_model.arch.isa import Buffer, DType, Opcode
 
 from .emit import KernelResult, Operand, Records, emit_compute
 from .tensor import Post, TensorRef

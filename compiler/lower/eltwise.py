@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from npu_model.isa import Opcode
+from npu_model.arch.isa import Opcode
 
 from .emit import KernelResult, Operand, Records, emit_compute
 from .tensor import IDENTITY, Post, TensorRef

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from npu_model.isa import Act, Buffer, DType, Opcode
+from npu_model.arch.isa import Act, Buffer, DType, Opcode
 
 from .tensor import Post
 

@@ -1,7 +1,7 @@
 """Errors of the lowering step, reported as one line (exit code 2) like every compiler error."""
 from __future__ import annotations
 
-from npu_model.errors import NpuError
+from npu_model.arch.errors import NpuError
 
 __all__ = ["LoweringError"]
 

@@ -25,7 +25,7 @@ frame.
 """
 from __future__ import annotations
 
-from npu_model.isa import Buffer, DType, Opcode
+from npu_model.arch.isa import Buffer, DType, Opcode
 
 from .conv import dense
 from .eltwise import copy, elementwise

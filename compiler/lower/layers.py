@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from npu_model.isa import Act, Buffer, DType, Opcode
+from npu_model.arch.isa import Act, Buffer, DType, Opcode
 
 from .conv import conv1d, conv_transpose1d, dense
 from .eltwise import copy, elementwise

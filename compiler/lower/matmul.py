@@ -8,7 +8,7 @@ of them (e.g. K or V) in sbuf when it matters.
 """
 from __future__ import annotations
 
-from npu_model.isa import Opcode
+from npu_model.arch.isa import Opcode
 
 from .emit import KernelResult, Operand, Records, emit_compute
 from .tensor import Post, TensorRef

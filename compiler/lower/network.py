@@ -31,8 +31,8 @@ import contextlib
 
 import numpy as np
 
-from npu_model.config import NpuConfig
-from npu_model.isa import Buffer, DType, Opcode
+from npu_model.arch.config import NpuConfig
+from npu_model.arch.isa import Buffer, DType, Opcode
 
 from ..builder import ProgramBuilder
 from .attention import lower_attention

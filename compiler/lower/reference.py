@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from npu_model.isa import Act, Opcode
+from npu_model.arch.isa import Act, Opcode
 
 from .tensor import Post
 

@@ -1,6 +1,6 @@
 """The compiler's reports: the per-layer table, the summary (text and JSON) and the listing.
 
-Cycles come from the golden model's timing rules (`npu_model.timing.schedule`, the same numbers
+Cycles come from the golden model's timing rules (`npu_model.golden.schedule`, the same numbers
 the golden model and the RTL report), so the utilisation printed per layer is the one the
 hardware achieves. A layer's cycles run from the issue of its first instruction to the issue of
 the first instruction after it (the last layer: to the end of the frame), so the layers' cycles
@@ -13,8 +13,14 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from npu_model.config import BUFFER_NAMES
-from npu_model.isa import INSTRUCTION_BYTES
+from npu_model.arch.config import BUFFER_NAMES
+from npu_model.arch.isa import INSTRUCTION_BYTES
+from npu_model.golden.analysis import analyse
+from npu_model.golden.asm import disassemble
+from npu_model.golden.schedule import schedule
+
+from ..quant.qnet import Epilogue
+from ..summary import summarise
 
 __all__ = ["LayerRecord", "CompileSummary", "summarise_program", "listing"]
 
@@ -159,7 +165,6 @@ class CompileSummary:
 
 def _qnet_params(qnet) -> dict:
     """int8 weights and per-channel int32 biases stored for the network (folded, real form)."""
-    from ..quant.qnet import Epilogue
     count = {"weights": 0, "biases": 0}
 
     def walk(v):
@@ -187,7 +192,6 @@ def summarise_program(program, qnet, records, builder, *, model=None, schedule: 
     host = [f"{fl.name} ({fl.op})" for fl in qnet.host_layers]
     model_macs = frame_ms = None
     if model is not None:
-        from ..summary import summarise
         ms = summarise(model.spec)
         params = {"model": ms.params, "model_folded": ms.params_folded, **params}
         host = list(ms.host)
@@ -214,8 +218,6 @@ def summarise_program(program, qnet, records, builder, *, model=None, schedule: 
 
 
 def _add_timing(program, summary: CompileSummary) -> None:
-    from npu_model.analysis import analyse
-    from npu_model.timing import schedule
     sched = schedule(analyse(program, source="compiled program"))
     st = sched.stats
     summary.cycles, summary.stall_cycles, summary.conflict_cycles = st.cycles, st.stall_cycles, st.conflict_cycles
@@ -235,7 +237,6 @@ def _add_timing(program, summary: CompileSummary) -> None:
 
 def listing(program, summary: CompileSummary) -> str:
     """The readable listing: summary, layer table, memory map and the annotated disassembly."""
-    from npu_model.asm import disassemble
     out = [f"# listing of the program compiled from model {summary.model} for {summary.lanes} lanes", "#"]
     out += ["# " + line if line else "#" for line in summary.format().splitlines()]
     out.append("#")

@@ -18,7 +18,7 @@ whenever the streams do not touch each other's data.
 """
 from __future__ import annotations
 
-from npu_model.isa import Opcode
+from npu_model.arch.isa import Opcode
 
 __all__ = ["Recorder", "interleave"]
 

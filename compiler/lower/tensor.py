@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from npu_model.isa import Act, Buffer, DType
+from npu_model.arch.isa import Act, Buffer, DType
 
 __all__ = ["TensorRef", "Post", "alloc_tensor", "IDENTITY"]
 
@@ -26,7 +26,7 @@ __all__ = ["TensorRef", "Post", "alloc_tensor", "IDENTITY"]
 class TensorRef:
     """A (positions, channels) tensor in one buffer, channel-last by default.
 
-    buf, offset:  buffer (`npu_model.isa.Buffer`) and byte address of element (0, 0).
+    buf, offset:  buffer (`npu_model.arch.isa.Buffer`) and byte address of element (0, 0).
     positions, channels: logical shape.
     dtype:        `DType.I8` or `DType.I16`.
     row_stride:   bytes from position p to p+1 (default channels * element size; 0 broadcasts).

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import ACTIVATIONS, LayerSpec, OpDef, Shape
+from .base import ACTIVATIONS, LayerSpec, OpDef
 from .fields import Field
 
 __all__ = ["Conv1d", "ConvTranspose1d"]

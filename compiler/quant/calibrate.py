@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..host import generated_frames
+from npu_model.host import generated_frames
+
 from ..reference import FloatModel
 from .config import QuantConfig
 

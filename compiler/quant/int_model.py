@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..host import HostFeatures
+from npu_model.host import HostFeatures
+
 from ..reference.float_model import run_host_layer
 from .int_layers import INT_LAYERS
 from .intmath import saturate

@@ -11,7 +11,7 @@ from .config import QuantConfig
 from .int_layers import INT_LAYERS
 from .intmath import saturate
 from .luts import standard_luts
-from .qnet import QuantizedNetwork
+from .qnet import Epilogue, QProjection, QuantizedNetwork
 from .reconstruct import FITTED_OPS, fit_conv
 from .scales import assign_tensors
 
@@ -42,7 +42,6 @@ def quantise(model: Model, config: QuantConfig | None = None, calib: Calibration
 
 def _epilogues(layer):
     """Every Epilogue a layer holds (for LUT usage and reports)."""
-    from .qnet import Epilogue, QProjection
     out = []
     for value in vars(layer).values():
         if isinstance(value, Epilogue):

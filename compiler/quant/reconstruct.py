@@ -116,8 +116,8 @@ def fit_conv(fl, x, y, ridge=0.3):
         g = a["groups"]
         cols = conv1d_columns(x, k, a["stride"], a["padding"], a["dilation"], g)      # (g, N, cin_g*k)
         cout_g = cout // g
-        yg = y.transpose(1, 0, 2).reshape(g, cout // g, -1).transpose(0, 2, 1)      # (g, N, cout_g)
-        q, s, b = _fit_rows(cols, yg, w.reshape(g, cout // g, cin_g * k), ridge)
+        yg = y.transpose(1, 0, 2).reshape(g, cout_g, -1).transpose(0, 2, 1)         # (g, N, cout_g)
+        q, s, b = _fit_rows(cols, yg, w.reshape(g, cout_g, cin_g * k), ridge)
         return q.reshape(w.shape).astype(np.int8), s.reshape(-1), b.reshape(-1)
     if fl.op == "conv_transpose1d" and a["groups"] == 1:
         cin, cout, k = w.shape

@@ -5,9 +5,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..host import generated_frames
+from npu_model.host import generated_frames
+
 from ..reference import FloatModel
+from ..reference.float_layers import FLOAT_LAYERS
+from .int_layers import INT_LAYERS
 from .int_model import QuantisedPipeline
+from .intmath import saturate
 
 __all__ = ["snr_db", "FidelityReport", "measure_fidelity", "layer_fidelity", "EVAL_SEED"]
 
@@ -59,9 +63,6 @@ def layer_fidelity(model, qnet, frames: int = 8, seed: int = EVAL_SEED) -> dict[
     """SNR of each integer layer alone: float inputs quantised to the layer's input formats,
     integer layer vs float layer (state from zero). Isolates each layer's own quantisation error
     from the error it inherits, which the whole-network figures mix."""
-    from ..reference.float_layers import FLOAT_LAYERS
-    from .int_layers import INT_LAYERS
-    from .intmath import saturate
     stft = generated_frames(model.spec.input, frames, seed)
     ref, _ = FloatModel(model).run(stft)
     out = {}

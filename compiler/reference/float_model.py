@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..host import HostFeatures, mask_reconstruct
+from npu_model.host import HostFeatures, mask_reconstruct
+
 from .float_layers import FLOAT_LAYERS
 
 __all__ = ["FloatModel"]

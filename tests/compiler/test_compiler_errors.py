@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from compiler import ModelError, load_model, parse_model
-from npu_model.errors import NpuError
+from npu_model.arch.errors import NpuError
 
 ROOT = Path(__file__).resolve().parents[2]
 

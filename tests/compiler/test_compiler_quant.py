@@ -4,11 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from compiler import (IntModel, QuantConfig, QuantisationError, generated_frames, layer_fidelity, load_model,
+from compiler import (IntModel, QuantConfig, QuantisationError, layer_fidelity, load_model,
                       measure_fidelity, quantise, quantise_input)
-from compiler.host import HostFeatures
+from npu_model.host import HostFeatures, generated_frames
 from compiler.quant import QAttention, QConcat, QGru, QuantizedNetwork
-from compiler.quant.int_layers import INT_LAYERS
 
 
 def _all_epilogues(layer):

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compiler import FloatModel, load_model, generated_frames
+from compiler import FloatModel, load_model
+from npu_model.host import generated_frames
 from compiler.reference import complex_as_real, conv1d, conv_transpose1d
 from compiler.reference.float_layers import FLOAT_LAYERS, sigmoid
 

@@ -18,7 +18,7 @@ BIG_IMEM = 1 << 26
 
 
 def config_for(lanes: int):
-    from npu_model.config import NpuConfig
+    from npu_model.arch.config import NpuConfig
     return NpuConfig(lanes=lanes, imem_bytes=BIG_IMEM if lanes == 1 else NpuConfig().imem_bytes)
 
 
@@ -48,7 +48,7 @@ class Networks:
     def reference(self, name):
         """(int8 inputs (T, C, L), {output: int array (T, C, L)}) over FRAMES consecutive frames."""
         if name not in self._refs:
-            from compiler.host import HostFeatures, generated_frames
+            from npu_model.host import HostFeatures, generated_frames
             from compiler.quant import IntModel, quantise_input
             model, qnet = self.net(name)
             stft = generated_frames(model.spec.input, FRAMES, SEED)

@@ -10,7 +10,7 @@ from .conftest import FRAMES, LANES, MODELS
 @pytest.mark.parametrize("lanes", LANES)
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_golden_model_equals_integer_reference(networks, name, lanes):
-    from npu_model.machine import Npu
+    from npu_model.golden.machine import Npu
     _, qnet = networks.net(name)
     program, _ = networks.compiled(name, lanes)
     x, ref = networks.reference(name)
@@ -34,7 +34,7 @@ def test_golden_model_equals_integer_reference(networks, name, lanes):
 def test_state_is_carried(networks, name):
     """The outputs of a frame depend on the previous frames (a fresh NPU given frame 1 first
     differs from one that ran frame 0 before it), so the state path is exercised."""
-    from npu_model.machine import Npu
+    from npu_model.golden.machine import Npu
     _, qnet = networks.net(name)
     program, _ = networks.compiled(name, 8)
     x, ref = networks.reference(name)

@@ -26,7 +26,7 @@ def patched_quantise(networks, monkeypatch):
 
 def test_compiling_is_deterministic(networks):
     from compiler.lower.network import compile_network
-    from npu_model.config import NpuConfig
+    from npu_model.arch.config import NpuConfig
     _, qnet = networks.net("trunet_paper")
     a = compile_network(qnet, NpuConfig(lanes=4), schedule=False, with_listing=False)[0].to_bytes()
     b = compile_network(qnet, NpuConfig(lanes=4), schedule=False, with_listing=False)[0].to_bytes()
@@ -37,8 +37,8 @@ def test_cli_writes_program_listing_summary_deterministically(networks, tmp_path
     """A separate process (another hash seed, its own quantisation) writes the same prog.bin as
     this one compiles, plus the listing and the summaries."""
     from compiler.lower.network import compile_network
-    from npu_model.config import NpuConfig
-    from npu_model.program import Program
+    from npu_model.arch.config import NpuConfig
+    from npu_model.arch.program import Program
     out = tmp_path / "prog.bin"
     r = _run_cli(MODELS["trunet"], "-o", out, "--lanes", "8", "--quiet", env={"PYTHONHASHSEED": "12345"})
     assert r.returncode == 0, r.stderr
@@ -65,7 +65,7 @@ def test_model_that_does_not_fit_names_layer_buffer_and_bytes(networks, tmp_path
     from compiler.builder import FitError
     from compiler.cli import main
     from compiler.lower.network import compile_network
-    from npu_model.config import NpuConfig
+    from npu_model.arch.config import NpuConfig
     _, qnet = networks.net("trunet")
     with pytest.raises(FitError) as err:
         compile_network(qnet, NpuConfig(abuf_bytes=16384), schedule=False, with_listing=False)
@@ -124,10 +124,10 @@ def test_outputs_ports_use_the_reference_layout(networks):
 
 def test_builder_encoding_matches_the_isa_encoder(networks):
     """The builder packs words itself (faster than building Instruction objects): same bits as
-    npu_model.isa.encode, same range checks."""
+    npu_model.arch.isa.encode, same range checks."""
     from compiler.builder import ProgramBuilder
-    from npu_model.config import NpuConfig
-    from npu_model.isa import Opcode, decode, encode
+    from npu_model.arch.config import NpuConfig
+    from npu_model.arch.isa import Opcode, decode, encode
     program, _ = networks.compiled("trunet_paper", 16)
     for word in program.code[::5]:
         ins, reserved = decode(word.tobytes())

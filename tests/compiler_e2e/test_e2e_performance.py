@@ -6,7 +6,7 @@ from .conftest import MODELS
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_utilisation_on_8_lanes(networks, name):
-    from npu_model.machine import Npu
+    from npu_model.golden.machine import Npu
     program, summary = networks.compiled(name, 8)
     stats = Npu(program).stats                      # the golden model's own counters
     assert stats.cycles == summary.cycles
@@ -36,7 +36,7 @@ def test_one_lane_trunet_exceeds_the_default_imem(networks):
     compiling for the default configuration says so in one line."""
     from compiler.builder import FitError
     from compiler.lower.network import compile_network
-    from npu_model.config import NpuConfig
+    from npu_model.arch.config import NpuConfig
     _, summary = networks.compiled("trunet", 1)
     assert summary.instructions * 32 > NpuConfig().imem_bytes
     _, qnet = networks.net("trunet")

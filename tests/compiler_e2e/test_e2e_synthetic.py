@@ -34,11 +34,11 @@ outputs: [tg, up, fg]
 @pytest.mark.parametrize("act", ["int8", "int16"])
 def test_synthetic_model_bit_exact(tmp_path, act):
     from compiler import load_model, quantise
-    from compiler.host import HostFeatures, generated_frames
+    from npu_model.host import HostFeatures, generated_frames
     from compiler.lower.network import compile_network
     from compiler.quant import IntModel, quantise_input
-    from npu_model.config import NpuConfig
-    from npu_model.machine import Npu
+    from npu_model.arch.config import NpuConfig
+    from npu_model.golden.machine import Npu
     path = tmp_path / "odd.yaml"
     path.write_text(ODD.replace("ACT", act))
     model = load_model(path)

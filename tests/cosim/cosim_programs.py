@@ -1,4 +1,4 @@
-"""Hand-written programs for the cosimulation tests, assembled with `npu_model.asm`.
+"""Hand-written programs for the cosimulation tests, assembled with `npu_model.golden.asm`.
 
 `opcode_program(lanes)` uses every opcode and the features around them: int8 and int16
 operands, per-lane (`p_vec`) and shared parameter records, act = relu and lut, accumulator
@@ -13,8 +13,8 @@ import random
 
 import numpy as np
 
-from npu_model.asm import assemble
-from npu_model.config import NpuConfig
+from npu_model.golden.asm import assemble
+from npu_model.arch.config import NpuConfig
 
 __all__ = ["opcode_program", "opcode_inputs", "fault_program", "FAULTS"]
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from npu_model.isa import Opcode
-from npu_model.machine import Npu
+from npu_model.arch.isa import Opcode
+from npu_model.golden.machine import Npu
 
 from cocotb_tests.cosim import TRACES, WAVE_WINDOW, cosimulate
 from cocotb_tests.hdl import PERIOD_NS

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from npu_model.config import NpuConfig
+from npu_model.arch.config import NpuConfig
 
 from cocotb_tests.cosim import cosimulate
 

@@ -8,8 +8,8 @@ import pytest
 
 from compiler.builder import ProgramBuilder
 from compiler.lower import Post, TensorRef, alloc_tensor
-from npu_model.config import NpuConfig
-from npu_model.isa import Act, Buffer, DType, Opcode
+from npu_model.arch.config import NpuConfig
+from npu_model.arch.isa import Act, Buffer, DType, Opcode
 
 LANES = (1, 2, 4, 8, 16)
 
@@ -32,7 +32,7 @@ def run_kernel(lanes: int, inputs: dict, kernel, outputs, *, state: dict | None 
     state: name -> array placed in sbuf (also an input port, so tests can set it);
     kernel(builder, refs) -> KernelResult, with refs name -> TensorRef, and it must create the
     output tensors named in `outputs` as refs[name] = TensorRef (dense allocations)."""
-    from npu_model.machine import Npu
+    from npu_model.golden.machine import Npu
 
     b = ProgramBuilder(NpuConfig(lanes=lanes, **config))
     refs = {}

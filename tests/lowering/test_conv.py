@@ -6,7 +6,7 @@ from compiler.lower import (Post, TensorRef, alloc_tensor, conv1d, conv_output_l
                             conv_transpose_output_length, dense, depthwise_conv1d)
 from compiler.lower.reference import (conv1d_macs, conv1d_ref, conv_transpose1d_macs, conv_transpose1d_ref,
                                       requantise)
-from npu_model.isa import Act, Buffer, DType
+from npu_model.arch.isa import Act, Buffer, DType
 
 LANES = (1, 2, 4, 8, 16)
 
@@ -210,7 +210,7 @@ def test_int16_weights_and_no_term_outputs(run, rng):
 
 def test_bad_shapes_rejected(rng):
     from compiler.builder import ProgramBuilder
-    from npu_model.config import NpuConfig
+    from npu_model.arch.config import NpuConfig
     b = ProgramBuilder(NpuConfig(lanes=4))
     x = alloc_tensor(b, "x", 10, 4)
     with pytest.raises(ValueError, match="output tensor"):

@@ -4,7 +4,7 @@ import pytest
 
 from compiler.lower import IDENTITY, Post, TensorRef, alloc_tensor, copy, elementwise
 from compiler.lower.reference import elementwise_ref
-from npu_model.isa import Act, Buffer, DType, Opcode
+from npu_model.arch.isa import Act, Buffer, DType, Opcode
 
 LANES = (1, 2, 4, 8, 16)
 SIGMOID = np.round(32767 / (1 + np.exp(-np.arange(-512, 512) / 64))).astype(np.int16)
@@ -107,7 +107,7 @@ def test_transpose_and_concat_copies(run, rng, lanes):
 
 def test_rejects(rng):
     from compiler.builder import ProgramBuilder
-    from npu_model.config import NpuConfig
+    from npu_model.arch.config import NpuConfig
     b = ProgramBuilder(NpuConfig(lanes=4))
     x = alloc_tensor(b, "x", 4, 3)
     with pytest.raises(ValueError, match="one operand"):

@@ -4,7 +4,7 @@ import pytest
 
 from compiler.lower import Post, alloc_tensor, matmul
 from compiler.lower.reference import requantise
-from npu_model.isa import Act, DType
+from npu_model.arch.isa import Act, DType
 
 LANES = (1, 2, 4, 8, 16)
 

@@ -4,7 +4,7 @@ import pytest
 
 from compiler.lower import alloc_tensor, conv1d, conv_output_length, conv_transpose1d
 from compiler.lower.reference import conv1d_ref, conv_transpose1d_ref
-from npu_model.isa import Act
+from npu_model.arch.isa import Act
 
 
 def _pointwise(run, rng, post, lanes):

@@ -4,7 +4,7 @@ import pytest
 
 from compiler.lower import Post, Recorder, TensorRef, alloc_tensor, dense, interleave
 from compiler.lower.reference import requantise
-from npu_model.isa import Buffer, DType
+from npu_model.arch.isa import Buffer, DType
 
 
 def recurrence(b, x, h0, out, w, post):

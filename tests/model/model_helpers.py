@@ -1,17 +1,17 @@
 """Helpers of the golden-model tests: program construction and an independent reference.
 
 The reference interpreter below is written for clarity, not speed: Python integers, one element
-at a time, straight from docs/isa.md. It shares nothing with npu_model.executor but the ISA
+at a time, straight from docs/isa.md. It shares nothing with npu_model.golden.executor but the ISA
 decoder, so the model's batching, gathers and matrix products are checked against it.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from npu_model import isa
-from npu_model.config import NpuConfig
-from npu_model.isa import Act, Buffer, DType, Instruction, Opcode
-from npu_model.program import Program
+from npu_model.arch import isa
+from npu_model.arch.config import NpuConfig
+from npu_model.arch.isa import Act, Buffer, DType, Instruction, Opcode
+from npu_model.arch.program import Program
 
 BUF = {"wbuf": Buffer.WBUF, "abuf": Buffer.ABUF, "sbuf": Buffer.SBUF, "imem": Buffer.IMEM}
 DT = {"i8": DType.I8, "i16": DType.I16}

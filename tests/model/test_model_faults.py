@@ -3,13 +3,13 @@ import numpy as np
 import pytest
 
 from model_helpers import EOF, NOP, Image, config, ew, mac, mov, program, records, sync_in, sync_out
-from npu_model import isa
-from npu_model.analysis import FAULT_CODES, fault_codes, instruction_fault
-from npu_model.asm import format_instruction
-from npu_model.errors import NpuFault, ProgramFormatError
-from npu_model.isa import Act, Instruction, Opcode
-from npu_model.machine import Npu
-from npu_model.program import Port
+from npu_model.arch import isa
+from npu_model.golden.analysis import FAULT_CODES, fault_codes, instruction_fault
+from npu_model.golden.asm import format_instruction
+from npu_model.arch.errors import NpuFault, ProgramFormatError
+from npu_model.arch.isa import Act, Instruction, Opcode
+from npu_model.golden.machine import Npu
+from npu_model.arch.program import Port
 
 WBUF = bytes(Image().put_bytes(0, records(*[(0, 1, 0)] * 16)))
 CFG = config()          # 8 lanes, wbuf/abuf 8192, sbuf 2048, lut 1024
@@ -26,7 +26,7 @@ def fault(instr, cfg=CFG, before=()):
 def raw_fault(word: bytes, before=()):
     code = np.concatenate([np.frombuffer(isa.encode(i), np.uint8) for i in before] +
                           [np.frombuffer(word, np.uint8), np.frombuffer(isa.encode(EOF), np.uint8)])
-    from npu_model.program import Program
+    from npu_model.arch.program import Program
     with pytest.raises(NpuFault) as exc:
         Npu(Program(config=CFG, code=code, wbuf=WBUF))
     return exc.value
@@ -242,7 +242,7 @@ def test_rejects_a_byte_written_twice_by_one_instruction():
 
 def test_cross_collision_check_is_exact():
     """The gcd test of the loader against a brute-force byte count, over many destinations."""
-    from npu_model.analysis import _double_writes
+    from npu_model.golden.analysis import _double_writes
     rng = np.random.default_rng(9)
     cases = []
     for _ in range(3000):

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 from model_helpers import EOF, Image, config, ew, mac, mov, program, records, sync_in, sync_out
-from npu_model.asm import assemble
-from npu_model.errors import NpuError
-from npu_model.isa import Act, Opcode
-from npu_model.machine import FrameResult, Npu
-from npu_model.program import Port
+from npu_model.golden.asm import assemble
+from npu_model.arch.errors import NpuError
+from npu_model.arch.isa import Act, Opcode
+from npu_model.golden.machine import FrameResult, Npu
+from npu_model.arch.program import Port
 
 WBUF = bytes(Image().put_bytes(0, records((0, 1, 0), (3, 1, 0))))
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from model_helpers import EOF, Image, config, ew, mac, mov, program, records, sync_in, sync_out
-from npu_model.isa import Act, Opcode
-from npu_model.machine import Npu
-from npu_model.program import Port
+from npu_model.arch.isa import Act, Opcode
+from npu_model.golden.machine import Npu
+from npu_model.arch.program import Port
 
 RNG = np.random.default_rng(2024)
 I8 = (-128, 127)

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from model_helpers import Image, Reference, config, ins, program, records, sync_in, sync_out, EOF
-from npu_model.analysis import _double_writes, instruction_fault
-from npu_model.isa import Act, Opcode, decode_words, encode
-from npu_model.machine import Npu
-from npu_model.program import Port
+from npu_model.golden.analysis import _double_writes, instruction_fault
+from npu_model.arch.isa import Act, Opcode, decode_words, encode
+from npu_model.golden.machine import Npu
+from npu_model.arch.program import Port
 
 EW_OPS = [Opcode.ADD, Opcode.SUB, Opcode.MUL, Opcode.MAX, Opcode.MIN, Opcode.MOV]
 SIZES = {"wbuf": 4096, "abuf": 2048, "sbuf": 1024}

@@ -10,10 +10,10 @@ import json
 import numpy as np
 
 from model_helpers import EOF, NOP, Image, config, ew, mac, mov, program, records, sync_in, sync_out
-from npu_model.isa import Opcode
-from npu_model.machine import Npu
-from npu_model.program import Port
-from npu_model.timing import FETCH_LATENCY as F, PIPELINE_LATENCY as P, PORT_CONFLICT_FACTOR as K
+from npu_model.arch.isa import Opcode
+from npu_model.golden.machine import Npu
+from npu_model.arch.program import Port
+from npu_model.arch.timing import FETCH_LATENCY as F, PIPELINE_LATENCY as P, PORT_CONFLICT_FACTOR as K
 
 WBUF = bytes(Image().put_bytes(0, records(*[(0, 1, 0)] * 16)).put(256, np.arange(64) - 32))
 

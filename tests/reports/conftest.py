@@ -55,7 +55,7 @@ outputs: [mea]
 @pytest.fixture
 def hand_program(tmp_path):
     """(path, Program) of HAND, with the hop and sample rate in META when asked."""
-    from npu_model.asm import assemble
+    from npu_model.golden.asm import assemble
 
     def make(meta: str = ""):
         program = assemble(HAND + (f".meta {meta}\n" if meta else ""), source="hand.s")
@@ -77,7 +77,7 @@ def tiny_program(tiny_model):
     """The tiny model compiled for 4 lanes (the compiler's API), saved next to it."""
     from compiler import load_model, quantise
     from compiler.lower.network import compile_network
-    from npu_model.config import NpuConfig
+    from npu_model.arch.config import NpuConfig
 
     model = load_model(tiny_model)
     program, _, _ = compile_network(quantise(model), NpuConfig(lanes=4), model=model)

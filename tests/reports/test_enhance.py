@@ -1,15 +1,14 @@
 """`enhance`: the wav pipeline around the golden model, and one-line errors for bad audio."""
 from __future__ import annotations
 
-import io
 import wave
 
 import numpy as np
 import pytest
 
-from npu_model.audio import istft, read_wav, stft
-from npu_model.cli import main
-from npu_model.program import Program
+from npu_model.host import istft, read_wav, stft
+from npu_model.apps.cli import main
+from npu_model.arch.program import Program
 
 
 def _wav(path, samples, rate=16000, channels=1, width=2):
@@ -119,7 +118,7 @@ def test_read_wav_widths(tmp_path):
 def test_host_side_from_meta_gives_the_same_audio(tiny_model, tiny_program, tmp_path):
     """A program whose META describes the host side (keys of docs/reports.md) needs no --model."""
     from compiler import load_model, quantise
-    from npu_model.program import Program
+    from npu_model.arch.program import Program
 
     model = load_model(tiny_model)
     qnet = quantise(model)

@@ -5,9 +5,9 @@ import csv
 
 import pytest
 
-from npu_model.cli import main
-from npu_model.explore import SWEEP_COLUMNS, area_mm2
-from npu_model.plots import pareto_front
+from npu_model.apps.cli import main
+from npu_model.apps.explore import SWEEP_COLUMNS, area_mm2
+from npu_model.apps.plots import pareto_front
 
 
 def _rows(path):

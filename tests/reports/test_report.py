@@ -19,9 +19,9 @@ import sys
 
 import pytest
 
-from npu_model.cli import main
-from npu_model.machine import Npu
-from npu_model.report import LAYER_COLUMNS, OTHER_ROW, build_report, symbol_lifetimes, timebase
+from npu_model.apps.cli import main
+from npu_model.golden.machine import Npu
+from npu_model.apps.report import LAYER_COLUMNS, OTHER_ROW, build_report, symbol_lifetimes, timebase
 
 from .conftest import ROOT
 

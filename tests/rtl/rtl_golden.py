@@ -3,7 +3,7 @@ runs of instruction lists with given initial buffer contents.
 
 `run()` wraps the instructions in a `Program` whose one input port covers all of abuf (so the
 test's initial abuf is placed like a host input) and runs one frame on the cosimulation's
-transaction model (`cocotb_tests.scoreboard.GoldenModel`, i.e. `npu_model.machine.Npu`, with the
+transaction model (`cocotb_tests.scoreboard.GoldenModel`, i.e. `npu_model.golden.machine.Npu`, with the
 schedule of the instructions before a fault for faulting programs).
 """
 from __future__ import annotations
@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from npu_model.analysis import analyse, footprint as _footprint, instruction_fault
-from npu_model.config import NpuConfig
-from npu_model.errors import NpuFault, ProgramFormatError
-from npu_model.isa import Instruction, Opcode, encode
-from npu_model.program import Port, Program
+from npu_model.golden.analysis import analyse, footprint as _footprint, instruction_fault
+from npu_model.arch.config import NpuConfig
+from npu_model.arch.errors import NpuFault, ProgramFormatError
+from npu_model.arch.isa import Instruction, Opcode, encode
+from npu_model.arch.program import Port, Program
 
 from cocotb_tests.scoreboard import GoldenModel
 

@@ -1,12 +1,12 @@
 """Helpers shared by the RTL tests: configurations, a host driver for `Npu` in amaranth.sim,
-and program construction from `npu_model.isa` instructions."""
+and program construction from `npu_model.arch.isa` instructions."""
 from __future__ import annotations
 
 import numpy as np
 from amaranth.sim import Simulator
 
-from npu_model.config import NpuConfig
-from npu_model.isa import INSTRUCTION_BYTES, Instruction, encode
+from npu_model.arch.config import NpuConfig
+from npu_model.arch.isa import INSTRUCTION_BYTES, Instruction, encode
 
 from rtl.layout import HOST_WORD_BYTES, HostTarget
 from rtl.npu import Npu

@@ -1,7 +1,7 @@
 """Random legal programs for the RTL tests (legality from the golden model's fault rules)."""
 from __future__ import annotations
 
-from npu_model.isa import FIELDS, Act, Buffer, DType, Instruction, Opcode
+from npu_model.arch.isa import FIELDS, Act, Buffer, DType, Instruction, Opcode
 
 import rtl_golden as golden
 from rtl_harness import record

@@ -4,8 +4,8 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
-from npu_model.isa import Act, DType
-from npu_model.timing import PIPELINE_LATENCY
+from npu_model.arch.isa import Act, DType
+from npu_model.arch.timing import PIPELINE_LATENCY
 from rtl.addrgen import AddressGenerator
 from rtl.footprint import Footprint
 from rtl.postproc import PostProcess

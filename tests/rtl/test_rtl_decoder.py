@@ -1,11 +1,11 @@
 """Decoder: the StructLayout view against the ISA table, fault codes and footprints against an
-golden model's fault rules (npu_model.analysis), for several lane counts."""
+golden model's fault rules (npu_model.golden.analysis), for several lane counts."""
 import random
 
 import pytest
 from amaranth.sim import Simulator
 
-from npu_model.isa import (FIELDS, INSTRUCTION_BITS, RESERVED_BITS, Act, Buffer, DType, Instruction,
+from npu_model.arch.isa import (FIELDS, INSTRUCTION_BITS, RESERVED_BITS, Act, Buffer, DType, Instruction,
                            Opcode, encode)
 from rtl.decoder import Decoder
 from rtl.layout import instruction_layout
@@ -45,7 +45,7 @@ def test_layout_matches_isa_table():
 
 @pytest.mark.parametrize("lanes", [1, 4, 8, 16])
 def test_decoded_view(lanes):
-    """Every field, encoded with npu_model.isa.encode at random values, reads back through the
+    """Every field, encoded with npu_model.arch.isa.encode at random values, reads back through the
     decoder's StructLayout view and its decoded outputs."""
     cfg = small_config(lanes=lanes)
     rng = random.Random(lanes)

@@ -3,8 +3,8 @@ instruction worked out by hand from docs/timing.md (the derivations are in the c
 import numpy as np
 import pytest
 
-from npu_model.isa import Act, Buffer, DType, Opcode
-from npu_model.timing import FETCH_LATENCY, PIPELINE_LATENCY, PORT_CONFLICT_FACTOR
+from npu_model.arch.isa import Act, Buffer, DType, Opcode
+from npu_model.arch.timing import FETCH_LATENCY, PIPELINE_LATENCY, PORT_CONFLICT_FACTOR
 from rtl.layout import HostTarget
 
 from rtl_harness import I, record, run_npu, small_config

@@ -1,9 +1,4 @@
-"""Mono PCM wav files (stdlib `wave`) and the STFT / inverse STFT pair `enhance` uses.
-
-The analysis is the compiler's (`compiler.host.stft_frames`: periodic Hann window, the first
-`bins` bins); the synthesis is the matching weighted overlap-add, so that an unmodified spectrum
-comes back as the input signal (up to the dropped bins above `bins`).
-"""
+"""Mono PCM wav files (stdlib `wave`): any 8/16/24/32-bit input, 16-bit output written atomically."""
 from __future__ import annotations
 
 import io
@@ -12,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import NpuError
+from ..arch.errors import NpuError
+from ..arch.files import write_bytes
 
-__all__ = ["read_wav", "write_wav", "stft", "istft", "hann"]
+__all__ = ["read_wav", "write_wav"]
 
 
 def read_wav(path, *, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
@@ -63,43 +59,4 @@ def write_wav(path, samples: np.ndarray, rate: int) -> None:
         w.setsampwidth(2)
         w.setframerate(int(rate))
         w.writeframes(pcm.tobytes())
-    from .report import write_out
-
-    write_out(path, buf.getvalue())
-
-
-def hann(n: int) -> np.ndarray:
-    """The periodic Hann window of compiler.host.stft_frames."""
-    return 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)
-
-
-def stft(x: np.ndarray, fft_size: int, hop: int, bins: int) -> tuple[np.ndarray, int]:
-    """(frames (T, bins) complex, front padding): `fft_size - hop` zeros before the signal and
-    up to as many after it, so that every sample is covered by fft_size / hop frames."""
-    pad = fft_size - hop
-    n = len(x)
-    frames = -(-(n + 2 * pad) // hop) - (fft_size // hop - 1) + 1 if fft_size > hop else -(-n // hop)
-    frames = max(frames, 1)
-    total = (frames - 1) * hop + fft_size
-    padded = np.zeros(total)
-    padded[pad:pad + n] = x
-    window = hann(fft_size)
-    idx = np.arange(frames)[:, None] * hop + np.arange(fft_size)[None, :]
-    return np.fft.rfft(padded[idx] * window, axis=1)[:, :bins], pad
-
-
-def istft(spec: np.ndarray, fft_size: int, hop: int, length: int, pad: int) -> np.ndarray:
-    """Weighted overlap-add inverse of `stft` (bins above spec's are zero); `length` samples."""
-    frames, bins = spec.shape
-    full = np.zeros((frames, fft_size // 2 + 1), complex)
-    full[:, :bins] = spec
-    window = hann(fft_size)
-    chunks = np.fft.irfft(full, n=fft_size, axis=1) * window
-    total = (frames - 1) * hop + fft_size
-    out = np.zeros(total)
-    norm = np.zeros(total)
-    for t in range(frames):
-        out[t * hop:t * hop + fft_size] += chunks[t]
-        norm[t * hop:t * hop + fft_size] += window ** 2
-    out /= np.maximum(norm, 1e-8)
-    return out[pad:pad + length]
+    write_bytes(path, buf.getvalue())

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spec import InputSpec
+from .spec import InputSpec
+from .stft import stft_frames
 
-__all__ = ["tones_plus_noise", "stft_frames", "generated_frames"]
+__all__ = ["tones_plus_noise", "generated_frames"]
 
 
 def tones_plus_noise(n_samples: int, sample_rate: int, seed: int, *, tones: int = 6,
@@ -27,14 +28,6 @@ def tones_plus_noise(n_samples: int, sample_rate: int, seed: int, *, tones: int 
         x += rng.uniform(0.05, 0.3) / (1 + 0.3 * i) * env * np.sin(phase)
     x += noise * rng.standard_normal(n_samples)
     return x
-
-
-def stft_frames(signal: np.ndarray, fft_size: int, hop: int, bins: int) -> np.ndarray:
-    """(frames, bins) complex STFT with a periodic Hann window, first `bins` bins."""
-    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(fft_size) / fft_size)
-    n = (len(signal) - fft_size) // hop + 1
-    idx = np.arange(n)[:, None] * hop + np.arange(fft_size)[None, :]
-    return np.fft.rfft(signal[idx] * window, axis=1)[:, :bins]
 
 
 def generated_frames(inp: InputSpec, frames: int, seed: int) -> np.ndarray:

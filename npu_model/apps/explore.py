@@ -32,8 +32,17 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from .config import KIB, ConfigError, NpuConfig
-from .errors import NpuError
+from compiler import load_model, quantise
+from compiler.lower.network import compile_network
+from compiler.parse import parse_model
+
+from ..arch.config import KIB, ConfigError, NpuConfig
+from ..arch.errors import NpuError
+from ..arch.files import write_bytes
+from ..arch.program import Program
+from ..golden.machine import Npu
+from .plots import explore_plots
+from .report import build_report
 
 __all__ = ["add_arguments", "main_explore", "sweep", "SWEEP_COLUMNS", "area_mm2", "DEFAULT_LANE_UM2",
            "DEFAULT_SRAM_UM2_PER_BYTE", "compile_point", "evaluate_point", "explore_markdown"]
@@ -60,21 +69,11 @@ def area_mm2(lanes: int, sram_bytes: int, *, lane_um2: float = DEFAULT_LANE_UM2,
 
 
 # One point --------------------------------------------------------------------------------------------
-def compiler_api():
-    """The compiler's network pass, or None when this checkout has no back end (then the CLI is used)."""
-    try:
-        from compiler.lower.network import compile_network
-    except ImportError:
-        return None
-    return compile_network
-
-
 def quantise_model(model_path: str, out_path: Path) -> None:
     """Load and quantise the model once for the whole sweep (the slow, lane-independent step) and
     keep (model, quantised network) in a pickle the workers read."""
     import pickle
 
-    from compiler import load_model, quantise
 
     model = load_model(model_path)
     qnet = quantise(model)
@@ -98,7 +97,6 @@ def compile_point(task: dict, config: NpuConfig, out_path: Path) -> tuple[str, s
 
     Returns (status, message): ("ok", ""), ("does not fit", the compiler's message) or ("error", message)."""
     if task.get("qnet"):
-        compile_network = compiler_api()
         model, qnet = _quantised(task["qnet"])
         try:
             program, _, _ = compile_network(qnet, config, model=model, schedule=False)
@@ -119,7 +117,7 @@ def compile_cli(model: str, config: NpuConfig, out_path: Path, *, timeout: float
     cmd = [sys.executable, "-m", "compiler", str(model), "-o", str(out_path), "--config", str(cfg_path),
            "--no-timing", "--quiet"]
     env = dict(os.environ)
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
@@ -139,9 +137,6 @@ def compile_cli(model: str, config: NpuConfig, out_path: Path, *, timeout: float
 def evaluate_point(task: dict) -> dict:
     """Compile and simulate one point (runs in a worker process); the row fields that do not
     depend on the clock, with status and message."""
-    from .machine import Npu
-    from .program import Program
-    from .report import build_report
 
     cfg = NpuConfig.from_dict(task["config"])
     base = {"lanes": cfg.lanes, "abuf_kib": cfg.abuf_bytes / KIB, "wbuf_kib": cfg.wbuf_bytes / KIB,
@@ -231,7 +226,7 @@ def sweep(model, configs: list[NpuConfig], clocks: list, *, jobs: int = 1, frame
         except OSError as exc:
             raise NpuError(f"{wd}: cannot create ({exc.strerror or exc})") from None
         qnet_path = ""
-        if use_api and compiler_api() is not None:
+        if use_api:
             qnet_path = str(Path(tmp) / "quantised.pickle")
             if progress:
                 print(f"explore: quantising {model} (once for every point)", file=sys.stderr, flush=True)
@@ -393,9 +388,6 @@ def _bytes(kib: float) -> int:
 
 
 def main_explore(args) -> int:
-    from .plots import explore_plots
-    from .report import write_out
-
     model = Path(args.model)
     if not model.is_file():
         raise NpuError(f"{model}: no such model file")
@@ -406,7 +398,6 @@ def main_explore(args) -> int:
     base = NpuConfig.load(args.config) if args.config else NpuConfig()
     hop, rate = args.hop, args.sample_rate
     if hop is None or rate is None:
-        from compiler.parse import parse_model
 
         inp = parse_model(model).input
         hop = inp.hop if hop is None else hop
@@ -433,15 +424,15 @@ def main_explore(args) -> int:
     w = csv.DictWriter(text, fieldnames=SWEEP_COLUMNS, lineterminator="\n")
     w.writeheader()
     w.writerows(rows)
-    write_out(out / "sweep.csv", text.getvalue().encode())
+    write_bytes(out / "sweep.csv", text.getvalue().encode())
     made = {}
     for title, (fname, data) in explore_plots(rows, clocks, fmt=args.plot_format).items():
-        write_out(out / fname, data)
+        write_bytes(out / fname, data)
         made[title] = fname
     command = "python -m npu_model explore " + " ".join(_argv_tail(args))
     md = explore_markdown(rows, clocks, made, model=str(model), command=command, lane_um2=args.lane_um2,
                           sram_um2_per_byte=args.sram_um2_per_byte)
-    write_out(out / "exploration.md", md.encode())
+    write_bytes(out / "exploration.md", md.encode())
     if args.doc:
         _update_doc(Path(args.doc), rows, clocks, made, out, model, command, args)
     first = [r for r in rows if r["clock_mhz"] == clocks[0]]
@@ -479,8 +470,6 @@ BEGIN, END = "<!-- BEGIN GENERATED: explore -->", "<!-- END GENERATED: explore -
 
 
 def _update_doc(doc: Path, rows, clocks, made, out: Path, model, command, args) -> None:
-    from .report import write_out
-
     rel = os.path.relpath(out, doc.parent)
     plots = {t: f"{rel}/{f}".replace(os.sep, "/") for t, f in made.items()}
     body = explore_markdown(rows, clocks, plots, model=str(model), command=command, lane_um2=args.lane_um2,
@@ -495,4 +484,4 @@ def _update_doc(doc: Path, rows, clocks, made, out: Path, model, command, args) 
         raise NpuError(f"{doc}: no {BEGIN} ... {END} block to replace")
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    write_out(doc, (head + BEGIN + "\n" + body + END + tail).encode())
+    write_bytes(doc, (head + BEGIN + "\n" + body + END + tail).encode())

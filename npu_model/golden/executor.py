@@ -31,7 +31,7 @@ import bisect
 
 import numpy as np
 
-from .isa import Act, Buffer, Opcode
+from ..arch.isa import Act, Buffer, Opcode
 
 __all__ = ["Executor", "blas_single_thread"]
 

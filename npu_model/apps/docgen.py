@@ -10,9 +10,9 @@ import re
 import sys
 from pathlib import Path
 
-from . import isa, timing
+from ..arch import isa, timing
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def _constants_table() -> str:

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .config import BUFFER_NAMES
+from ..arch.config import BUFFER_NAMES
 
 __all__ = ["BufferStats", "FrameStats", "FrameResult"]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spec import InputSpec
+from .spec import InputSpec
 
 __all__ = ["HostFeatures", "HOST_MATHS"]
 

@@ -22,11 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import NpuConfig
-from .errors import NpuFault, ProgramFormatError
-from .isa import (FIELDS, OPCODES, Act, Buffer, DType, OpClass, Opcode,
-                  decode, decode_words)
-from .program import Program
+from ..arch.config import NpuConfig
+from ..arch.errors import NpuFault, ProgramFormatError
+from ..arch.isa import FIELDS, OPCODES, Act, Buffer, DType, OpClass, Opcode, decode, decode_words
+from ..arch.program import Program
+from ..arch.timing import PORT_CONFLICT_FACTOR
+from .asm import format_instruction
 
 __all__ = ["Analysis", "analyse", "FAULT_NAMES", "FAULT_CODES", "instruction_fault", "fault_codes",
            "footprint", "LUT_LOG2_MAX"]
@@ -216,7 +217,6 @@ def instruction_fault(ins, reserved: int, config: NpuConfig):
 
 def format_at(code: np.ndarray, pc: int) -> tuple:
     """(Instruction, reserved, one-line disassembly) of the word at pc."""
-    from .asm import format_instruction
 
     ins, reserved = decode(bytes(code[pc]))
     return ins, reserved, format_instruction(ins, reserved)
@@ -284,7 +284,6 @@ def analyse(program: Program, *, source: str = "program") -> Analysis:
     reads_b = is_compute & _READS_B[opc]
     writes = is_compute & ~(is_mac & (f["acc_out"] != 0))
     same_port = reads_b & (f["a_buf"] == f["b_buf"])
-    from .timing import PORT_CONFLICT_FACTOR
     k = np.where(same_port, PORT_CONFLICT_FACTOR, 1).astype(np.int64)
     occ = np.where(is_compute, r * k, 1).astype(np.int64)
     offsets = buffer_offsets(config)

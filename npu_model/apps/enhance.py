@@ -5,7 +5,7 @@
         -> dequantisation, mask reconstruction (host) -> inverse STFT (host) -> wav
 
 The host side needs facts the instruction stream does not carry: the STFT framing and the input
-features (compiler.spec.InputSpec), the scale of the int8 input and of each output port, and
+features (npu_model.host.InputSpec), the scale of the int8 input and of each output port, and
 which host layer turns the outputs into a spectrum. They come from the program's META section
 when the compiler stores them there (keys `input`, `scales`, `host_layer`, see docs/reports.md),
 otherwise from the model file (`--model`), re-quantised here exactly as the compiler does; the
@@ -21,7 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import NpuError
+from compiler import IntModel, load_model, quantise
+
+from ..arch.errors import NpuError
+from ..arch.program import Program
+from ..golden.machine import Npu
+from ..host import HostFeatures, InputSpec, istft, mask_reconstruct, read_wav, stft, write_wav
 
 __all__ = ["HostSide", "add_arguments", "main_enhance", "enhance"]
 
@@ -31,7 +36,7 @@ _INPUT_KEYS = ("sample_rate", "fft_size", "hop", "bins", "channels", "features")
 @dataclass
 class HostSide:
     """What the host does around the NPU for one compiled model."""
-    inp: object                    # compiler.spec.InputSpec
+    inp: InputSpec
     input_port: str
     input_scale: float
     output_scales: dict            # port name -> scale (real value = scale * integer)
@@ -45,7 +50,6 @@ class HostSide:
     def from_meta(cls, program) -> "HostSide | None":
         """From META keys `input` (InputSpec fields), `scales` (port -> scale) and optionally
         `host_layer` ({"op": "mask_reconstruct", "inputs": [mag, phase]}); None if incomplete."""
-        from compiler.spec import InputSpec
 
         meta = program.meta
         inp, scales = meta.get("input"), meta.get("scales")
@@ -66,7 +70,6 @@ class HostSide:
     @classmethod
     def from_model(cls, path, program) -> "HostSide":
         """Re-quantise the model file as the compiler does (compiler.quantise with its defaults)."""
-        from compiler import IntModel, load_model, quantise
 
         model = load_model(path)
         qnet = quantise(model)
@@ -105,10 +108,7 @@ def _reconstruct_ports(host_layer, outputs):
 
 def enhance(program, host: HostSide, x: np.ndarray, *, check_frames: int = 3, progress: bool = False):
     """Enhance the float signal x; returns (y, info dict)."""
-    from compiler.host import HostFeatures, mask_reconstruct
 
-    from .audio import istft, stft
-    from .machine import Npu
 
     inp = host.inp
     spec, pad = stft(x, inp.fft_size, inp.hop, inp.bins)
@@ -174,9 +174,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main_enhance(args) -> int:
-    from .audio import read_wav, write_wav
-    from .program import Program
-
     program = Program.load(args.program)
     host = None if args.model else HostSide.from_meta(program)
     if host is None:
@@ -186,7 +183,6 @@ def main_enhance(args) -> int:
         if not Path(args.model).is_file():
             raise NpuError(f"{args.model}: no such model file")
         # Check the audio before the (slow) re-quantisation.
-        from compiler import load_model
         spec_rate = load_model(args.model).spec.input.sample_rate
         read_wav(args.input, sample_rate=spec_rate)
         host = HostSide.from_model(args.model, program)

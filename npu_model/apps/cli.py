@@ -14,9 +14,20 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import NpuConfig
-from .errors import NpuError, cli_errors
-from .program import Program, _atomic_write
+from compiler.parse import parse_model
+
+from ..arch.config import NpuConfig
+from ..arch.errors import NpuError, cli_errors
+from ..arch.files import write_bytes
+from ..arch.isa import OPCODES, decode_words
+from ..arch.program import Program
+from ..golden.asm import assemble_file, disassemble
+from ..golden.machine import Npu
+from .enhance import add_arguments as enhance_arguments
+from .enhance import main_enhance
+from .explore import add_arguments as explore_arguments
+from .explore import main_explore
+from .report import run_report, summary_lines, write_report
 
 __all__ = ["main"]
 
@@ -99,18 +110,15 @@ def _write_trace(path, schedule, program, frames):
     for f in range(frames):
         for pc, (op, t, r) in enumerate(zip(ops, issue, retire)):
             buf.write(f'{{"frame":{f},"pc":{pc},"op":"{op}","issue":{t},"retire":{r}}}\n')
-    _atomic_write(Path(path), buf.getvalue().encode())
+    write_bytes(path, buf.getvalue().encode())
 
 
 def program_mnemonics(program: Program) -> list[str]:
-    from .isa import OPCODES, decode_words
     opcodes = decode_words(program.code)["opcode"]
     return [OPCODES[int(o)].mnemonic if int(o) in OPCODES else f"op{int(o)}" for o in opcodes]
 
 
 def cmd_run(args):
-    from .machine import Npu
-
     program = _load_program(args.program, args)
     inputs, frames = load_frames(args.input, program, args.frames)
     npu = Npu(program)
@@ -123,7 +131,7 @@ def cmd_run(args):
     if args.output:
         out = io.BytesIO()
         np.savez(out, **{p.name: np.stack([r.outputs[p.name] for r in results]) for p in program.outputs})
-        _atomic_write(Path(args.output), out.getvalue())
+        write_bytes(args.output, out.getvalue())
         print(f"outputs: {args.output}")
     if args.report:
         report = Path(args.report)
@@ -131,28 +139,24 @@ def cmd_run(args):
         writer = csv.DictWriter(text, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-        _atomic_write(report / "frames.csv", text.getvalue().encode())
+        write_bytes(report / "frames.csv", text.getvalue().encode())
         summary = {"program": str(args.program), "config": program.config.to_dict(), "frames": rows}
-        _atomic_write(report / "frames.json", (json.dumps(summary, indent=2) + "\n").encode())
+        write_bytes(report / "frames.json", (json.dumps(summary, indent=2) + "\n").encode())
         print(f"report: {report}/frames.csv, {report}/frames.json")
     return 0
 
 
 # disasm / asm ----------------------------------------------------------------------------------
 def cmd_disasm(args):
-    from .asm import disassemble
-
     text = disassemble(_load_program(args.program), full=args.full)
     if args.output:
-        _atomic_write(Path(args.output), text.encode())
+        write_bytes(args.output, text.encode())
     else:
         sys.stdout.write(text)
     return 0
 
 
 def cmd_asm(args):
-    from .asm import assemble_file
-
     program = assemble_file(args.source, config=_config_from_args(args))
     program.save(args.output)
     print(f"{args.output}: {program.n_instructions} instructions, {len(program.wbuf)} wbuf bytes, "
@@ -174,15 +178,12 @@ def _positive(kind):
 
 
 def cmd_report(args):
-    from .report import run_report, summary_lines, write_report
-
     inputs = None
     if args.input:
         program = _load_program(args.program, args)
         inputs, _ = load_frames(args.input, program, args.frames)
     fallback = None
     if args.model:
-        from compiler.parse import parse_model
 
         inp = parse_model(args.model).input
         fallback = (inp.hop, inp.sample_rate, Path(args.model).name)
@@ -197,14 +198,10 @@ def cmd_report(args):
 
 
 def cmd_explore(args):
-    from .explore import main_explore
-
     return main_explore(args)
 
 
 def cmd_enhance(args):
-    from .enhance import main_enhance
-
     return main_enhance(args)
 
 
@@ -269,7 +266,6 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--lanes", type=int, help="expect this many lanes (mismatch is an error)")
     rep.set_defaults(func=cmd_report)
 
-    from .explore import add_arguments as explore_arguments
     exp = sub.add_parser("explore", help="compile and simulate a model over lanes, buffer sizes and clocks",
                          description="Compile MODEL.yaml for every lane count and activation-buffer size, simulate "
                                      "each program, and write DIR/sweep.csv, plots and DIR/exploration.md: cycles "
@@ -279,7 +275,6 @@ def build_parser() -> argparse.ArgumentParser:
     explore_arguments(exp)
     exp.set_defaults(func=cmd_explore)
 
-    from .enhance import add_arguments as enhance_arguments
     enh = sub.add_parser("enhance", help="enhance a 16-bit mono wav file with a compiled model on the golden model",
                          description="Read a mono 16-bit PCM wav at the model's sample rate, STFT, host features, "
                                      "int8 quantisation, the golden model frame by frame, dequantised masks, mask "

@@ -17,7 +17,7 @@ from .isa import FIELD_BY_NAME, INSTRUCTION_BYTES
 __all__ = ["NpuConfig", "ConfigError", "BUFFER_NAMES", "LANE_CHOICES"]
 
 LANE_CHOICES = (1, 2, 4, 8, 16)
-#: Data buffers in the order of their ISA buffer codes (see `npu_model.isa.Buffer`).
+#: Data buffers in the order of their ISA buffer codes (see `npu_model.arch.isa.Buffer`).
 BUFFER_NAMES = ("wbuf", "abuf", "sbuf")
 #: Largest data buffer the ISA's address fields can reach.
 MAX_DATA_BUFFER_BYTES = 1 << FIELD_BY_NAME["a_base"].bits

@@ -1,7 +1,7 @@
-"""Timing rules of the NPU: the one place they live (mirrored in docs/timing.md, built by the RTL).
+"""The golden model's timing rules: issue and retire cycle of every instruction (docs/timing.md).
 
-Constants here are imported by the RTL generator; the schedule computed here is what the RTL's
-retire strobes are compared against, cycle for cycle.
+The constants come from `npu_model.arch.timing`, which the RTL generator imports too; the schedule
+computed here is what the RTL's retire strobes are compared against, cycle for cycle.
 """
 from __future__ import annotations
 
@@ -9,22 +9,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["FETCH_LATENCY", "PIPELINE_LATENCY", "PORT_CONFLICT_FACTOR", "CONSTANTS", "Schedule", "schedule"]
+from ..arch.config import BUFFER_NAMES
+from ..arch.timing import FETCH_LATENCY, PIPELINE_LATENCY
+from .stats import BufferStats, FrameStats
 
-#: Cycles from the frame start to the issue of the instruction at pc 0 (imem read, decode).
-FETCH_LATENCY = 2
-#: Cycles from an instruction's last read step to the cycle of its last write (operand registers,
-#: multiply/ALU, accumulate, requantise, activation/LUT + write).
-PIPELINE_LATENCY = 4
-#: Cycles per step when A and B are read through the same buffer's single read port.
-PORT_CONFLICT_FACTOR = 2
-
-#: (name, value, meaning) for docs/timing.md.
-CONSTANTS = (
-    ("FETCH_LATENCY", FETCH_LATENCY, "cycles from frame start to the issue of pc 0"),
-    ("PIPELINE_LATENCY", PIPELINE_LATENCY, "cycles from an instruction's last read step to its last write"),
-    ("PORT_CONFLICT_FACTOR", PORT_CONFLICT_FACTOR, "cycles per step when A and B share one buffer's read port"),
-)
+__all__ = ["Schedule", "schedule", "hazard_window"]
 
 
 # The schedule ------------------------------------------------------------------------------------
@@ -39,7 +28,7 @@ class Schedule:
     stall: np.ndarray        # t(i) - e(i)
     occupancy: np.ndarray    # occ(i), rule 1
     port_factor: np.ndarray  # k(i) (1 for control instructions)
-    stats: "FrameStats"      # noqa: F821  (npu_model.stats.FrameStats)
+    stats: "FrameStats"      # noqa: F821  (npu_model.golden.stats.FrameStats)
 
     @property
     def cycles(self) -> int:
@@ -81,10 +70,7 @@ def hazard_window(analysis) -> np.ndarray:
 
 
 def schedule(analysis) -> Schedule:
-    """Apply the rules of docs/timing.md to a program (an `npu_model.analysis.Analysis`)."""
-    from .stats import BufferStats, FrameStats
-    from .config import BUFFER_NAMES
-
+    """Apply the rules of docs/timing.md to a program (an `npu_model.golden.analysis.Analysis`)."""
     m = analysis.n_instructions
     occ = analysis.occupancy
     ctl = analysis.is_ctl

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..arch.errors import NpuError
+from ..arch.program import DTYPES, Program
 from .analysis import Analysis, analyse
-from .errors import NpuError
 from .executor import Executor
-from .program import DTYPES, Program
+from .schedule import Schedule, schedule
 from .stats import FrameResult, FrameStats
-from .timing import Schedule, schedule
 
 __all__ = ["Npu", "FrameResult", "FrameStats", "Schedule"]
 

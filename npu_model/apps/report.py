@@ -21,13 +21,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import BUFFER_NAMES
-from .errors import NpuError
-from .program import Program, _atomic_write
-from .timing import FETCH_LATENCY
+from ..arch.config import BUFFER_NAMES
+from ..arch.errors import NpuError
+from ..arch.files import write_bytes
+from ..arch.program import Program
+from ..arch.timing import FETCH_LATENCY
+from ..golden.machine import Npu
+from .plots import report_plots
 
 __all__ = ["Report", "TimeBase", "instruction_costs", "symbol_lifetimes", "layer_rows", "build_report",
-           "write_report", "write_out", "timebase", "real_time", "LAYER_COLUMNS", "OTHER_ROW", "report_markdown"]
+           "write_report", "timebase", "real_time", "LAYER_COLUMNS", "OTHER_ROW", "report_markdown"]
 
 #: Name of the row that holds the instructions outside every layer and the fetch latency.
 OTHER_ROW = "(outside layers)"
@@ -412,15 +415,6 @@ def _host_work(meta: dict) -> list[str]:
 
 
 # Writing ------------------------------------------------------------------------------------------
-def write_out(path, data: bytes) -> None:
-    """Write a report file atomically; an OS error becomes a one-line NpuError."""
-    path = Path(path)
-    try:
-        _atomic_write(path, data)
-    except OSError as exc:
-        raise NpuError(f"{path}: cannot write ({exc.strerror or exc})") from None
-
-
 def _csv_text(rows, columns) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
@@ -518,7 +512,7 @@ def write_report(rep: Report, out_dir, *, plots: bool = True) -> list[Path]:
 
     def put(name, data: bytes):
         path = out_dir / name
-        write_out(path, data)
+        write_bytes(path, data)
         written.append(path)
 
     put("layers.csv", _csv_text(rep.rows, LAYER_COLUMNS).encode())
@@ -529,7 +523,6 @@ def write_report(rep: Report, out_dir, *, plots: bool = True) -> list[Path]:
     put("summary.json", (json.dumps(doc, indent=2, default=_json_default) + "\n").encode())
     made = {}
     if plots:
-        from .plots import report_plots
         for title, (fname, data) in report_plots(rep).items():
             put(fname, data)
             made[title] = fname
@@ -552,7 +545,6 @@ def run_report(program_path, *, frames: int = 1, hop=None, sample_rate=None, clo
     """Load, check, schedule and run a program for `frames` frames (zero inputs unless given)."""
     import time
 
-    from .machine import Npu
 
     if frames < 0:
         raise NpuError(f"--frames must be at least 0, not {frames}")

@@ -1,6 +1,6 @@
 """Assembler and disassembler: the text form of programs (syntax in docs/isa.md).
 
-Every instruction line is generated from, and parsed into, the fields of `npu_model.isa.FIELDS`:
+Every instruction line is generated from, and parsed into, the fields of `npu_model.arch.isa.FIELDS`:
 the compact operand forms are only a spelling of those fields, and any field can also be written
 raw as `name=value`, so every 256-bit word — illegal ones included — has a text form that
 assembles back to the same bits.
@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import ConfigError, NpuConfig
-from .errors import NpuError
-from .isa import (FIELD_BY_NAME, FIELDS, OPCODES, OPERANDS, RESERVED_BITS, INSTRUCTION_BITS, Act, Buffer,
+from ..arch.config import ConfigError, NpuConfig
+from ..arch.errors import NpuError
+from ..arch.isa import (FIELD_BY_NAME, FIELDS, OPCODES, OPERANDS, RESERVED_BITS, INSTRUCTION_BITS, Act, Buffer,
                   DType, Instruction, decode, decode_words, encode)
-from .program import DTYPES, Layer, Port, Program, Symbol
+from ..arch.program import DTYPES, Layer, Port, Program, Symbol
 
 __all__ = ["AsmError", "assemble", "assemble_file", "format_fields", "format_instruction", "format_code",
            "parse_instruction", "disassemble"]

@@ -10,9 +10,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
-import os
 import struct
-import tempfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +19,7 @@ import numpy as np
 
 from .config import ConfigError, NpuConfig
 from .errors import ProgramFormatError
+from .files import write_bytes
 from .isa import INSTRUCTION_BYTES, DType
 
 __all__ = ["Program", "Port", "Symbol", "Layer", "MAGIC", "VERSION", "SectionKind", "DTYPES", "IO_BUFFERS"]
@@ -190,7 +189,7 @@ class Program:
 
     def save(self, path) -> None:
         """Write atomically: a failed write never leaves a half-written program behind."""
-        _atomic_write(Path(path), self.to_bytes())
+        write_bytes(path, self.to_bytes())
 
     @classmethod
     def from_bytes(cls, data: bytes, *, source: str = "program",
@@ -290,22 +289,3 @@ def _symbol(d) -> Symbol:
     d = dict(d)
     d["shape"] = tuple(d.get("shape", ()))
     return Symbol(**d)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())          # mkstemp makes 0600; give the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

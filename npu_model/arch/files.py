@@ -1,0 +1,44 @@
+"""Atomic file output for every command: a failed run never leaves a half-written file behind.
+
+The data goes to a temporary file in the destination's directory, which is renamed over the
+destination once complete; the file gets the mode a plainly created one would (0666 less the
+umask; `mkstemp` alone makes 0600). An OS error is one line naming the path (`NpuError`).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import NpuError
+
+__all__ = ["write_bytes", "write_text"]
+
+
+def _file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def write_bytes(path, data: bytes) -> None:
+    """Write `data` to `path` atomically, creating its directory; NpuError on an OS error."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.chmod(tmp, _file_mode())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise NpuError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+
+def write_text(path, text: str) -> None:
+    """`write_bytes` of UTF-8 text."""
+    write_bytes(path, text.encode())
