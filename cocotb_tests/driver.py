@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 from cocotb.triggers import RisingEdge
 
+from npu_model.arch.isa import DATA_BUFFERS
 from npu_model.arch.program import Program
-
 from rtl.counters import COUNTER_NAMES
 from rtl.layout import HostTarget
 from rtl.trace import ENTRIES_PER_ROW
@@ -23,7 +23,8 @@ from .scoreboard import Observed
 
 __all__ = ["HostDriver", "Monitor", "write_rows_file", "read_rows_file"]
 
-_TARGET = {"abuf": HostTarget.ABUF, "sbuf": HostTarget.SBUF, "wbuf": HostTarget.WBUF}
+#: host-port target of each data buffer, by name.
+_TARGET = {b.label: HostTarget[b.name] for b in DATA_BUFFERS}
 
 
 def write_rows_file(path: Path, data: bytes) -> int:

@@ -21,9 +21,9 @@ only that window.
 from __future__ import annotations
 
 from npu_model.arch.config import NpuConfig
-
+from npu_model.arch.faults import FAULT_BITS
 from rtl.counters import COUNTER_NAMES
-from rtl.layout import FAULT_BITS, HOST_DATA_BITS, HostTarget, host_addr_bits, pc_bits
+from rtl.layout import HOST_DATA_BITS, HostTarget, host_addr_bits
 from rtl.trace import ENTRIES_PER_ROW
 
 __all__ = ["TOP", "PERIOD_NS", "OP_WRITE", "OP_READ", "OP_RUN", "stage_rows", "wrapper_verilog"]
@@ -44,7 +44,7 @@ def stage_rows(config: NpuConfig, trace_depth: int) -> int:
 
 def wrapper_verilog(config: NpuConfig, trace_depth: int) -> str:
     aw = host_addr_bits(config, trace_depth)
-    pcb = pc_bits(config)
+    pcb = config.pc_bits
     rows = stage_rows(config, trace_depth)
     w = HOST_DATA_BITS
     counter_wires = "\n".join(

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from npu_model.golden.analysis import format_at
+from npu_model.arch.config import BUFFER_NAMES
 from npu_model.arch.errors import NpuFault
 from npu_model.arch.isa import Opcode
-from npu_model.golden.machine import Npu
 from npu_model.arch.program import Program
-
+from npu_model.golden.analysis import format_at
+from npu_model.golden.machine import Npu
 from rtl.counters import COUNTER_NAMES
 
 __all__ = ["Expected", "Observed", "Mismatch", "GoldenModel", "compare", "CORRUPTIONS"]
@@ -176,7 +176,7 @@ class GoldenModel:
             d = an.operands["d"]
             self._writers = (an.writes, d["buf"], d["lo"], d["hi"])
         writes, dbuf, lo, hi = self._writers
-        code = {"wbuf": 0, "abuf": 1, "sbuf": 2}[buf]
+        code = BUFFER_NAMES.index(buf)
         hit = np.flatnonzero(writes & (dbuf == code) & (lo <= byte) & (byte <= hi))
         return int(hit[-1]) if len(hit) else None
 

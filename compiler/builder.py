@@ -12,16 +12,17 @@ import numpy as np
 
 from npu_model.arch.config import NpuConfig
 from npu_model.arch.errors import NpuError
-from npu_model.arch.isa import FIELDS, INSTRUCTION_BYTES, Opcode
+from npu_model.arch.isa import FIELDS, INSTRUCTION_BYTES, DType, Opcode
+from npu_model.arch.meta import ProgramMeta
 from npu_model.arch.program import Layer, Port, Program, Symbol
+from npu_model.arch.record import PARAM_RECORD, RECORD_BYTES, out_of_range
 
-__all__ = ["FitError", "Arena", "ProgramBuilder", "PARAM_RECORD"]
+__all__ = ["FitError", "Arena", "ProgramBuilder"]
 
 #: name -> (lsb, mask, min, max) of every instruction field (npu_model.arch.isa.FIELDS), for `emit`.
 _FIELD_SPEC = {f.name: (f.lo, (1 << f.bits) - 1, f.min, f.max) for f in FIELDS}
 
 #: The 8-byte parameter record of docs/isa.md.
-PARAM_RECORD = np.dtype([("bias", "<i4"), ("mult", "<i2"), ("shift", "u1"), ("pad", "u1")])
 
 
 class FitError(NpuError):
@@ -130,13 +131,13 @@ class ProgramBuilder:
         """Parameter records (one per lane or one shared), deduplicated; returns the address."""
         bias, mult, shift = np.broadcast_arrays(np.asarray(bias, np.int64), np.asarray(mult, np.int64),
                                                 np.asarray(shift, np.int64))
+        bad = out_of_range(bias=bias, mult=mult, shift=shift)
+        if bad:
+            raise ValueError(f"layer {self.current_layer}: {bad[0]} outside {bad[1]}..{bad[2]}")
         records = np.zeros(bias.size, PARAM_RECORD)
-        for field, values, lo, hi in (("bias", bias, -(1 << 31), (1 << 31) - 1),
-                                      ("mult", mult, -(1 << 15), (1 << 15) - 1), ("shift", shift, 0, 63)):
-            if values.size and (values.min() < lo or values.max() > hi):
-                raise ValueError(f"layer {self.current_layer}: {field} outside {lo}..{hi}")
+        for field, values in (("bias", bias), ("mult", mult), ("shift", shift)):
             records[field] = values.reshape(-1)
-        return self.wbuf.add(records.tobytes(), layer=self.current_layer, align=8, dedupe=True)
+        return self.wbuf.add(records.tobytes(), layer=self.current_layer, align=RECORD_BYTES, dedupe=True)
 
     def constant(self, values, dtype=np.int8) -> int:
         """A small read-only constant vector (zeros, ones) shared by every layer that needs it."""
@@ -228,7 +229,7 @@ class ProgramBuilder:
         counted = self.macs - start_macs if macs is None else macs
         self.layers.append(Layer(name=name, op=op, pc_start=start, pc_end=self.pc, macs=int(counted)))
 
-    def build(self, meta: dict | None = None) -> Program:
+    def build(self, meta: ProgramMeta | None = None) -> Program:
         """The finished program; raises FitError naming the first buffer that does not fit."""
         self.wbuf.check("wbuf_bytes")
         self.sbuf.check("sbuf_bytes")
@@ -241,8 +242,7 @@ class ProgramBuilder:
         if len(self.lut) > self.config.lut_entries:
             raise FitError(f"model does not fit: layer {self._lut_overflow!r} needs {len(self.lut):,} LUT "
                            f"entries, the configuration has {self.config.lut_entries:,} (lut_entries)")
-        meta = dict(meta or {})
-        meta.setdefault("abuf_peak_bytes", self.abuf.peak)
+        meta = (meta or ProgramMeta()).replace(abuf_peak_bytes=self.abuf.peak)
         return Program(config=self.config, code=np.frombuffer(b"".join(self.code), np.uint8),
                        wbuf=bytes(self.wbuf.image), sbuf=bytes(self.sbuf.image),
                        lut=np.array(self.lut, np.int16), inputs=self.inputs, outputs=self.outputs,
@@ -255,7 +255,12 @@ class ProgramBuilder:
 
 
 def _dtype_name(dtype: np.dtype) -> str:
-    return {1: "i8", 2: "i16"}.get(np.dtype(dtype).itemsize, np.dtype(dtype).name)
+    """The program spelling of a numpy type ('i8'); another type keeps its numpy name, which the
+    program container then refuses with a message naming the port or symbol."""
+    try:
+        return DType.of_numpy(dtype).label
+    except ValueError:
+        return np.dtype(dtype).name
 
 
 def _round_up(value: int, align: int) -> int:

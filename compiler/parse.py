@@ -10,7 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from npu_model.host.spec import FEATURE_CHANNELS, InputSpec
+from npu_model.arch.meta import InputSpec
+from npu_model.host import FEATURE_CHANNELS
 
 from .errors import fail
 from .ops import OPS, LayerSpec

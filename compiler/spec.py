@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from npu_model.host.spec import InputSpec
+from npu_model.arch.meta import InputSpec
 
 from .ops import OPS, LayerSpec, Shape
 

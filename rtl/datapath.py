@@ -20,10 +20,10 @@ from amaranth.lib.wiring import In, Out
 
 from npu_model.arch.config import NpuConfig
 from npu_model.arch.isa import FIELD_BY_NAME
+from npu_model.arch.record import RECORD_BYTES, SHIFT_BITS
 from npu_model.arch.timing import PIPELINE_LATENCY
 
-from .layout import (ADDR_BITS, ELEM_BITS, RECORD_BYTES, SHIFT_BITS, data_buffers, pc_bits,
-                     record_layout, register_bundle)
+from .layout import ADDR_BITS, ELEM_BITS, data_buffers, record_layout, register_bundle
 from .lut import LutRead
 from .mac_array import MacArray
 from .postproc import PostProcess
@@ -55,7 +55,7 @@ class Datapath(wiring.Component):
             "wr": Out(ElementWrite()).array(lanes),
             "wr_buf": Out(FIELD_BY_NAME["d_buf"].bits),
             "retire": Out(1),
-            "retire_pc": Out(pc_bits(config)),
+            "retire_pc": Out(config.pc_bits),
         })
 
     def elaborate(self, platform):
@@ -136,7 +136,7 @@ class Datapath(wiring.Component):
         wr_sig = wiring.Signature({
             "en": Out(lanes), "data": Out(ELEM_BITS).array(lanes),
             "addr": Out(ADDR_BITS).array(lanes), "dtype": Out(1),
-            "buf": Out(FIELD_BY_NAME["d_buf"].bits), "retire": Out(1), "pc": Out(pc_bits(cfg)),
+            "buf": Out(FIELD_BY_NAME["d_buf"].bits), "retire": Out(1), "pc": Out(cfg.pc_bits),
         })
         wr = wr_sig.create(path=("s4_wr",))
         m.d.comb += [

@@ -14,30 +14,19 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from npu_model.arch.config import NpuConfig
-from npu_model.arch.isa import FIELD_BY_NAME, FIELDS, OPCODES, Act, Buffer, DType, OpClass, Opcode
+from npu_model.arch.faults import FAULT_BITS, Fault
+from npu_model.arch.isa import FIELD_BY_NAME, FIELDS, LUT_LOG2_MAX, OPCODES, Act, Buffer, DType, OpClass, Opcode
+from npu_model.arch.record import RECORD_BYTES
 
 from .footprint import Footprint
-from .layout import (ADDR_BITS, FAULT_BITS, RECORD_BYTES, buffer_bytes, opcodes_of,
-                     data_buffers, instruction_layout, opcode_is)
+from .layout import ADDR_BITS, buffer_bytes, data_buffers, instruction_layout, opcode_is, opcodes_of
 
-__all__ = ["Decoder", "DecodedSignature", "Fault", "RD_BYTES_BITS", "HWM_BITS"]
+__all__ = ["Decoder", "DecodedSignature", "RD_BYTES_BITS", "HWM_BITS"]
 
 #: Largest per-instruction read increment: 2 operands * r * n * 2 bytes + n records.
 RD_BYTES_BITS = 24
 #: A high-water mark is 1 + the highest byte address: up to 2**ADDR_BITS.
 HWM_BITS = ADDR_BITS + 1
-#: Largest `lut_log2` accepted by act=lut.
-LUT_LOG2_MAX = 14
-
-
-class Fault:
-    """Fault codes, in checking order (docs/isa.md "Faults")."""
-    NONE = 0
-    ILLEGAL = 1
-    WRITE_PROTECT = 2
-    ADDRESS = 3
-    LUT_RANGE = 4
-    OVERLAP = 5
 
 
 def _f(name):

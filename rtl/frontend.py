@@ -21,7 +21,7 @@ from npu_model.arch.timing import FETCH_LATENCY
 
 from .decoder import DecodedSignature, Decoder
 from .imem import FetchPort
-from .layout import CYCLE_BITS, pc_bits
+from .layout import CYCLE_BITS
 
 __all__ = ["Frontend", "FETCH_STAGES"]
 
@@ -35,7 +35,7 @@ if FETCH_LATENCY < FETCH_STAGES:
 class Frontend(wiring.Component):
     def __init__(self, config: NpuConfig):
         self.config = config
-        pcb = pc_bits(config)
+        pcb = config.pc_bits
         super().__init__({
             "frame_start": In(1),
             "running": In(1),
@@ -50,9 +50,9 @@ class Frontend(wiring.Component):
         cfg = self.config
         m.submodules.decoder = dec = Decoder(cfg)
 
-        fe_fetch_pc = Signal(pc_bits(cfg))
+        fe_fetch_pc = Signal(cfg.pc_bits)
         fe_valid = Signal()
-        fe_pc = Signal(pc_bits(cfg))
+        fe_pc = Signal(cfg.pc_bits)
         fe_fetch = Signal()
         fe_may_fetch = self.running & (~fe_valid | self.insn_ready)
         if FETCH_LATENCY > FETCH_STAGES:

@@ -14,13 +14,14 @@ from amaranth.lib import data
 from amaranth.utils import ceil_log2
 
 from npu_model.arch.config import BUFFER_NAMES, NpuConfig
-from npu_model.arch.isa import (FIELD_BY_NAME, INSTRUCTION_BITS, OPCODES, RESERVED_BITS, Buffer, OpClass,
-                           field_layout)
+from npu_model.arch.isa import (DATA_BUFFERS, FIELD_BY_NAME, INSTRUCTION_BITS, OPCODES, RESERVED_BITS, Buffer, OpClass,
+                                field_layout)
+from npu_model.arch.record import RECORD_FIELDS
 
 __all__ = [
     "ADDR_BITS", "ELEM_BITS", "COUNTER_BITS", "CYCLE_BITS", "HOST_DATA_BITS", "HOST_WORD_BYTES",
-    "MEM_WORD_BITS", "RECORD_BYTES", "SHIFT_BITS", "record_layout", "FAULT_BITS", "HostTarget", "instruction_layout",
-    "opcodes_of", "data_buffers", "pc_bits", "host_addr_bits", "buffer_bytes", "opcode_is",
+    "MEM_WORD_BITS", "record_layout", "HostTarget", "instruction_layout",
+    "opcodes_of", "data_buffers", "host_addr_bits", "buffer_bytes", "opcode_is",
     "bundle_values", "register_bundle",
 ]
 
@@ -38,10 +39,6 @@ MEM_WORD_BITS = 64
 #: The host port moves one instruction word (256 bits, 32 bytes) per cycle, whatever the target.
 HOST_DATA_BITS = INSTRUCTION_BITS
 HOST_WORD_BYTES = HOST_DATA_BITS // 8
-#: A parameter record: int32 bias, int16 mult, uint8 shift, one ignored byte.
-RECORD_BYTES = 8
-#: Fault codes 1..5 (docs/isa.md "Faults"); 0 means no fault.
-FAULT_BITS = 3
 
 
 class HostTarget(enum.IntEnum):
@@ -56,13 +53,9 @@ class HostTarget(enum.IntEnum):
 
 
 def record_layout() -> data.StructLayout:
-    """A parameter record as read from wbuf (docs/isa.md "Parameter records"), little-endian."""
-    return data.StructLayout({"bias": signed(32), "mult": signed(16), "shift": unsigned(8),
-                              "ignored": unsigned(8)})
-
-
-#: Only bits 0..5 of a record's shift byte count (0..63).
-SHIFT_BITS = 6
+    """A parameter record as read from wbuf (docs/isa.md "Parameter records"), little-endian,
+    from `npu_model.arch.record.RECORD_FIELDS`."""
+    return data.StructLayout({f.name: (signed if f.signed else unsigned)(f.bits) for f in RECORD_FIELDS})
 
 
 def instruction_layout() -> data.StructLayout:
@@ -90,15 +83,11 @@ def opcodes_of(op_class=None):
 
 def data_buffers():
     """(Buffer code, config name) of the three data buffers, in ISA order."""
-    return [(Buffer[name.upper()], name) for name in BUFFER_NAMES]
+    return [(b, b.label) for b in DATA_BUFFERS]
 
 
 def buffer_bytes(config: NpuConfig, buf: Buffer) -> int:
-    return config.buffer_bytes(buf.name.lower())
-
-
-def pc_bits(config: NpuConfig) -> int:
-    return max(1, ceil_log2(config.imem_words))
+    return config.buffer_bytes(buf.label)
 
 
 def host_addr_bits(config: NpuConfig, trace_depth: int) -> int:

@@ -9,15 +9,14 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from npu_model.arch.config import NpuConfig
-from npu_model.arch.isa import Buffer, FIELD_BY_NAME
+from npu_model.arch.faults import FAULT_BITS, Fault
+from npu_model.arch.isa import FIELD_BY_NAME, Buffer
 
 from .counters import CountersSignature, PerfCounters
 from .datapath import Datapath
-from .decoder import Fault
 from .frontend import Frontend
 from .imem import InstructionMemory
-from .layout import (FAULT_BITS, HOST_DATA_BITS, HostTarget, buffer_bytes, data_buffers,
-                     host_addr_bits, pc_bits)
+from .layout import HOST_DATA_BITS, HostTarget, buffer_bytes, data_buffers, host_addr_bits
 from .lut import LutUnit
 from .sequencer import Sequencer
 from .sram import Sram
@@ -46,7 +45,7 @@ class Npu(wiring.Component):
         self.config = config
         self.trace_depth = config.imem_words if trace_depth is None else trace_depth
         self.host_addr_bits = host_addr_bits(config, self.trace_depth)
-        pcb = pc_bits(config)
+        pcb = config.pc_bits
         super().__init__({
             "start": In(1),
             "busy": Out(1), "done": Out(1),
@@ -70,10 +69,10 @@ class Npu(wiring.Component):
         m.submodules.sequencer = seq = Sequencer(cfg)
         m.submodules.datapath = dp = Datapath(cfg)
         m.submodules.counters = cnt = PerfCounters(cfg)
-        m.submodules.imem = imem = InstructionMemory(cfg.imem_words, pc_bits=pc_bits(cfg),
+        m.submodules.imem = imem = InstructionMemory(cfg.imem_words, pc_bits=cfg.pc_bits,
                                                      host_addr_bits=hab)
         m.submodules.lut = lut = LutUnit(cfg.lut_entries, lanes, host_addr_bits=hab)
-        m.submodules.trace = trace = TraceMemory(self.trace_depth, pc_bits=pc_bits(cfg),
+        m.submodules.trace = trace = TraceMemory(self.trace_depth, pc_bits=cfg.pc_bits,
                                                  host_addr_bits=hab)
         srams = {}
         for code, name in data_buffers():

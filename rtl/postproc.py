@@ -22,8 +22,9 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from npu_model.arch.isa import FIELD_BY_NAME, Act, DType
+from npu_model.arch.record import SHIFT_BITS
 
-from .layout import ELEM_BITS, SHIFT_BITS
+from .layout import ELEM_BITS
 
 __all__ = ["PostProcess", "saturate"]
 

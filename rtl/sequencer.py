@@ -29,12 +29,14 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from npu_model.arch.config import NpuConfig
+from npu_model.arch.faults import FAULT_BITS
 from npu_model.arch.isa import FIELD_BY_NAME
+from npu_model.arch.record import RECORD_BYTES
 from npu_model.arch.timing import PIPELINE_LATENCY, PORT_CONFLICT_FACTOR
 
 from .addrgen import AddressGenerator
 from .decoder import DecodedSignature
-from .layout import ADDR_BITS, CYCLE_BITS, FAULT_BITS, RECORD_BYTES, bundle_values, data_buffers, pc_bits
+from .layout import ADDR_BITS, CYCLE_BITS, bundle_values, data_buffers
 from .scoreboard import Scoreboard
 
 __all__ = ["Sequencer", "BeatSignature", "ReadRequests", "RunState"]
@@ -58,7 +60,7 @@ def BeatSignature(config: NpuConfig) -> wiring.Signature:
     """One step of one instruction, as it travels from the read (stage 0) to the write port."""
     return wiring.Signature({
         "valid": Out(1),
-        "pc": Out(pc_bits(config)),
+        "pc": Out(config.pc_bits),
         "first": Out(1),            # step 0: a MAC starts from the bias or ACC
         "conflict": Out(1),         # A was read one cycle before B (same buffer)
         "last": Out(1),             # last step: the instruction retires when this beat is written
@@ -93,7 +95,7 @@ def ReadRequests(config: NpuConfig) -> wiring.Signature:
 class Sequencer(wiring.Component):
     def __init__(self, config: NpuConfig):
         self.config = config
-        pcb = pc_bits(config)
+        pcb = config.pc_bits
         super().__init__({
             "start": In(1),
             # Decoded instruction stream from the front end.
@@ -129,14 +131,14 @@ class Sequencer(wiring.Component):
         seq_started = Signal()
         dec_sig = DecodedSignature(cfg)
         seq_insn = dec_sig.create(path=("seq_insn",))
-        seq_pc = Signal(pc_bits(cfg))
+        seq_pc = Signal(cfg.pc_bits)
         seq_left = Signal(_f("r"))
         seq_phase = Signal()
         seq_first = Signal()
         seq_last_retire = Signal(CYCLE_BITS)
         seq_done = Signal()
         seq_fault = Signal()
-        seq_fault_pc = Signal(pc_bits(cfg))
+        seq_fault_pc = Signal(cfg.pc_bits)
         seq_fault_code = Signal(FAULT_BITS)
 
         # `start` is registered before it is used: logic that depends on a top-level input

@@ -18,8 +18,9 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from npu_model.arch.isa import DType
+from npu_model.arch.record import RECORD_BYTES
 
-from .layout import ADDR_BITS, ELEM_BITS, HOST_DATA_BITS, MEM_WORD_BITS, RECORD_BYTES
+from .layout import ADDR_BITS, ELEM_BITS, HOST_DATA_BITS, MEM_WORD_BITS
 
 __all__ = ["Sram", "ElementRead", "ElementWrite", "RecordRead", "HostPort", "HOST_WORDS_PER_ROW"]
 

@@ -11,6 +11,7 @@ import pytest
 from npu_model.arch import isa
 from npu_model.arch.config import NpuConfig
 from npu_model.arch.errors import NpuError, ProgramFormatError
+from npu_model.arch.meta import ProgramMeta
 from npu_model.arch.program import MAGIC, Layer, Port, Program, Symbol
 
 
@@ -21,7 +22,7 @@ def small_program(**changes):
                   wbuf=bytes(range(40)), sbuf=b"\x01\x02", lut=np.arange(-3, 5, dtype=np.int16),
                   inputs=[Port("x", "abuf", 0, "i8", (4, 8))], outputs=[Port("y", "abuf", 64, "i16", (4,))],
                   symbols=[Symbol("w", "wbuf", 0, 40, "i8", (5, 8), "enc1")],
-                  layers=[Layer("enc1", "conv1d", 0, 1, 320)], meta={"model": "test"})
+                  layers=[Layer("enc1", "conv1d", 0, 1, 320)], meta=ProgramMeta(model="test"))
     fields.update(changes)
     return Program(**fields)
 
@@ -114,7 +115,7 @@ def test_save_is_atomic(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
     monkeypatch.setattr("npu_model.arch.files.os.replace", failing_replace)
     with pytest.raises(NpuError, match="prog.bin: cannot write \\(No space left on device\\)"):
-        small_program(meta={"other": 1}).save(path)
+        small_program(meta=ProgramMeta(extra={"other": 1})).save(path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["prog.bin"]
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from npu_model.arch.isa import Buffer, DType, Opcode
+from npu_model.arch.isa import MAX_STEPS, Buffer, DType, Opcode
 
 from .emit import KernelResult, Operand, Records, emit_compute
 from .tensor import Post, TensorRef
@@ -38,7 +38,6 @@ __all__ = ["conv1d", "conv_transpose1d", "depthwise_conv1d", "dense", "conv_outp
            "conv_transpose_output_length"]
 
 _I16 = (1 << 15) - 1
-_MAX_R = (1 << 16) - 1
 
 
 def conv_output_length(length: int, kernel: int, stride: int = 1, padding=0, dilation: int = 1) -> int:
@@ -146,13 +145,13 @@ def _runs(rows, merge: bool, same_step_only: bool = False):
 
 def _split_long(macs):
     """MACs of more than the ISA's 65535 steps become a chain of shorter ones."""
-    if all(r <= _MAX_R for r, _, _ in macs):
+    if all(r <= MAX_STEPS for r, _, _ in macs):
         return macs
     out = []
     for r, a, b in macs:
         s = 0
         while s < r:
-            step = min(_MAX_R, r - s)
+            step = min(MAX_STEPS, r - s)
             out.append((step, replace(a, base=a.base + s * a.rstride), replace(b, base=b.base + s * b.rstride)))
             s += step
     return out

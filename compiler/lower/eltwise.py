@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from npu_model.arch.isa import Opcode
+from npu_model.arch.isa import MAX_STEPS, Opcode
 
 from .emit import KernelResult, Operand, Records, emit_compute
 from .tensor import IDENTITY, Post, TensorRef
@@ -17,7 +17,6 @@ from .tensor import IDENTITY, Post, TensorRef
 __all__ = ["elementwise", "copy", "ELEMENTWISE_OPS"]
 
 ELEMENTWISE_OPS = (Opcode.ADD, Opcode.SUB, Opcode.MUL, Opcode.MAX, Opcode.MIN, Opcode.MOV)
-_MAX_R = (1 << 16) - 1
 
 
 def _broadcast(t: TensorRef, out: TensorRef, what: str) -> TensorRef:
@@ -83,7 +82,7 @@ def elementwise(builder, op: Opcode, a: TensorRef, b: TensorRef | None, out: Ten
 
 def _chunks(steps: int, parts: int):
     """(first step, steps) of `parts` near-equal chunks, each at most the ISA's r."""
-    parts = max(min(parts, steps), -(-steps // _MAX_R))
+    parts = max(min(parts, steps), -(-steps // MAX_STEPS))
     bounds = [steps * i // parts for i in range(parts + 1)]
     return [(lo, hi - lo) for lo, hi in zip(bounds, bounds[1:])]
 

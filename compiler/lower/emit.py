@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from npu_model.arch.isa import Act, Buffer, DType, Opcode
+from npu_model.arch.record import RECORD_BYTES
 
 from .tensor import Post
 
@@ -72,7 +73,7 @@ class Records:
     def p(self, ch0: int, per_lane: bool) -> dict:
         if self.uniform:
             return {"p_base": self.base, "p_vec": 0}
-        return {"p_base": self.base + 8 * ch0, "p_vec": 1 if per_lane else 0}
+        return {"p_base": self.base + RECORD_BYTES * ch0, "p_vec": 1 if per_lane else 0}
 
     def act_fields(self) -> dict:
         out = {"act": int(self.act)}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from npu_model.arch.isa import Act, Buffer, DType, Opcode
+from npu_model.arch.isa import MAX_STEPS, Act, Buffer, DType, Opcode
 
 from .conv import conv1d, conv_transpose1d, dense
 from .eltwise import copy, elementwise
@@ -35,7 +35,7 @@ def post_of(ep, luts) -> Post:
 
 
 def dtype_of(name: str) -> DType:
-    return {"int8": DType.I8, "int16": DType.I16}[name]
+    return DType.parse(name)
 
 
 # Vectors -------------------------------------------------------------------------------------
@@ -74,8 +74,8 @@ def copy_block(builder, src: tuple, dst: tuple, nbytes: int) -> KernelResult:
     rec = Records(builder, Post(), 1)
     for start, n, steps in ([(0, lanes, full)] if full else []) + ([(full * lanes, rest, 1)] if rest else []):
         done = 0
-        while done < steps:                                   # r is at most 65535
-            r = min(steps - done, (1 << 16) - 1)
+        while done < steps:
+            r = min(steps - done, MAX_STEPS)
             off = start + done * n
             emit_compute(builder, res, Opcode.MOV, n=n, r=r,
                          a=Operand(src[0], DType.I8, src[1] + off, n, 1),

@@ -33,6 +33,7 @@ import numpy as np
 
 from npu_model.arch.config import NpuConfig
 from npu_model.arch.isa import Buffer, DType, Opcode
+from npu_model.arch.meta import HostLayer, ProgramMeta
 
 from ..builder import ProgramBuilder
 from .attention import lower_attention
@@ -278,7 +279,7 @@ class LayerContext:
             v = TensorRef(Buffer.ABUF, off, positions, channels, src.dtype).transposed_store()
             copy(self.b, src, v)
             self.values[name] = v
-        port = self.b.output_port(name, v.buf.name.lower(), v.offset, (channels, positions), _np_dtype(v.dtype))
+        port = self.b.output_port(name, v.buf.label, v.offset, (channels, positions), _np_dtype(v.dtype))
         self.b.emit(Opcode.SYNC_OUT, port=port)
         self.note(f"output port {port}")
 
@@ -304,13 +305,12 @@ def compile_network(qnet, config: NpuConfig | None = None, *, model=None, schedu
     builder = ProgramBuilder(config)
     ctx = LayerContext(qnet, builder)
     records = ctx.run()
-    meta = {"compiler": COMPILER_VERSION, "model": qnet.name, "lanes": config.lanes,
-            "outputs": list(qnet.outputs), "inputs": [qnet.input.name],
-            "host_layers": [f"{fl.name} ({fl.op})" for fl in qnet.host_layers]}
-    meta.update(_host_meta(qnet, model))
+    meta = ProgramMeta(compiler=COMPILER_VERSION, model=qnet.name, lanes=config.lanes, outputs=list(qnet.outputs),
+                       inputs=[qnet.input.name], host_layers=[f"{fl.name} ({fl.op})" for fl in qnet.host_layers],
+                       **_host_meta(qnet, model))
     program = builder.build(meta)          # FitError if a buffer does not fit
     summary = summarise_program(program, qnet, records, builder, model=model, schedule=schedule)
-    program.meta.update(summary.meta_figures())
+    program.meta = program.meta.replace(**summary.meta_figures())
     return program, (listing(program, summary) if with_listing else None), summary
 
 
@@ -320,11 +320,8 @@ def _host_meta(qnet, model) -> dict:
     out = {"scales": {qnet.input.name: float(qnet.input.scale),
                       **{name: float(qnet.tensors[name].scale) for name in qnet.outputs if name in qnet.tensors}}}
     if model is not None:
-        spec = model.spec.input
-        out["input"] = {"name": spec.name, "bins": spec.bins, "channels": spec.channels,
-                        "sample_rate": spec.sample_rate, "fft_size": spec.fft_size, "hop": spec.hop,
-                        "features": list(spec.features), "compression": spec.compression}
+        out["input"] = model.spec.input
     for fl in qnet.host_layers:
         if fl.op == "mask_reconstruct":
-            out["host_layer"] = {"op": fl.op, "inputs": list(fl.inputs)}
+            out["host_layer"] = HostLayer(op=fl.op, inputs=tuple(fl.inputs))
     return out

@@ -11,17 +11,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from npu_model.arch.isa import DType
+
 from ..errors import QuantisationError
 from .fixedpoint import multiplier, quantise_bias, quantise_weights
 from .luts import EXP_OUT, RECIP_OUT, SIGMOID_OUT, TANH_OUT, Lut, reciprocal_lut
-from .qnet import (Epilogue, QActivation, QAdd, QAttention, QComplexConvTime, QConcat, QConv1d,
-                   QConvTranspose1d, QGru, QGruCell, QMagnitude, QProjection, QState, QTensor)
+from .qnet import (Epilogue, QActivation, QAdd, QAttention, QComplexConvTime, QConcat, QConv1d, QConvTranspose1d, QGru,
+                   QGruCell, QMagnitude, QProjection, QState, QTensor)
 from .scales import GRU_STATE_SCALE
 
 __all__ = ["BuildContext", "BUILDERS"]
 
 _INT32_MAX = 2 ** 31 - 1
-_DTYPE_MAX = {"int8": 128, "int16": 32768}
+_DTYPE_MAX = {d.long_name: -d.min for d in DType}      # the largest |value| of the type
 
 
 @dataclass

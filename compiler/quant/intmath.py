@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from npu_model.arch.isa import DType
+
 __all__ = ["ACC_BITS", "DTYPE_RANGE", "wrap", "requantise", "lut_lookup", "saturate", "finish",
            "channel_param"]
 
 ACC_BITS = 32
-DTYPE_RANGE = {"int8": (-128, 127), "int16": (-32768, 32767)}
+#: (min, max) of every element type, by its quantisation spelling ("int8").
+DTYPE_RANGE = {d.long_name: (d.min, d.max) for d in DType}
 
 
 def wrap(acc, bits: int = ACC_BITS):

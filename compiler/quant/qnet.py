@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from npu_model.arch.isa import DType
+
 from .luts import Lut
 
 __all__ = ["QTensor", "QState", "Epilogue", "QLayer", "QConv1d", "QConvTranspose1d", "QComplexConvTime",
@@ -32,7 +34,7 @@ class QTensor:
 
     @property
     def bytes(self) -> int:
-        return self.shape[0] * self.shape[1] * (1 if self.dtype == "int8" else 2)
+        return self.shape[0] * self.shape[1] * DType.parse(self.dtype).size
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ that a small-range skip tensor keeps its resolution for its other consumers.
 """
 from __future__ import annotations
 
+from npu_model.arch.isa import DType
+
 from ..errors import QuantisationError
 from .calibrate import Calibration
 from .luts import SIGMOID_OUT, TANH_OUT
@@ -19,7 +21,7 @@ __all__ = ["assign_tensors", "GRU_STATE_SCALE"]
 
 GRU_STATE_SCALE = 2.0 ** -14
 _FIXED_ACT = {"sigmoid": ("int16", SIGMOID_OUT), "tanh": ("int16", TANH_OUT)}
-_DTYPE_MAX = {"int8": 127, "int16": 32767}
+_DTYPE_MAX = {d.long_name: d.max for d in DType}
 
 
 def _fixed_format(fl):

@@ -10,7 +10,7 @@ import re
 import sys
 from pathlib import Path
 
-from ..arch import isa, timing
+from ..arch import faults, isa, record, timing
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -24,6 +24,8 @@ def _constants_table() -> str:
 BLOCKS = {
     ("isa.md", "fields"): isa.markdown_field_table,
     ("isa.md", "opcodes"): isa.markdown_opcode_table,
+    ("isa.md", "record"): record.markdown_record_table,
+    ("isa.md", "faults"): faults.markdown_fault_table,
     ("timing.md", "constants"): _constants_table,
 }
 

@@ -24,13 +24,14 @@ import numpy as np
 from compiler import IntModel, load_model, quantise
 
 from ..arch.errors import NpuError
+from ..arch.isa import DTYPES
+from ..arch.meta import HostLayer, InputSpec
 from ..arch.program import Program
 from ..golden.machine import Npu
-from ..host import HostFeatures, InputSpec, istft, mask_reconstruct, read_wav, stft, write_wav
+from ..host import HostFeatures, istft, mask_reconstruct, read_wav, stft, write_wav
 
 __all__ = ["HostSide", "add_arguments", "main_enhance", "enhance"]
 
-_INPUT_KEYS = ("sample_rate", "fft_size", "hop", "bins", "channels", "features")
 
 
 @dataclass
@@ -48,18 +49,13 @@ class HostSide:
 
     @classmethod
     def from_meta(cls, program) -> "HostSide | None":
-        """From META keys `input` (InputSpec fields), `scales` (port -> scale) and optionally
-        `host_layer` ({"op": "mask_reconstruct", "inputs": [mag, phase]}); None if incomplete."""
-
+        """From META's `input`, `scales` (port -> scale) and, if present, `host_layer` (which
+        outputs are the magnitude and phase masks); None if META lacks any of them."""
         meta = program.meta
-        inp, scales = meta.get("input"), meta.get("scales")
-        if not isinstance(inp, dict) or not isinstance(scales, dict) or any(k not in inp for k in _INPUT_KEYS):
+        spec, scales = meta.input, meta.scales
+        if spec is None or scales is None:
             return None
-        spec = InputSpec(name=str(inp.get("name", program.inputs[0].name if program.inputs else "input")),
-                         bins=int(inp["bins"]), channels=int(inp["channels"]), sample_rate=int(inp["sample_rate"]),
-                         fft_size=int(inp["fft_size"]), hop=int(inp["hop"]), features=tuple(inp["features"]),
-                         compression=float(inp.get("compression", 0.3)))
-        mag, phase = _reconstruct_ports(meta.get("host_layer"), [p.name for p in program.outputs])
+        mag, phase = _reconstruct_ports(meta.host_layer, [p.name for p in program.outputs])
         if len(program.inputs) != 1 or mag is None:
             return None
         port = program.inputs[0].name
@@ -70,7 +66,6 @@ class HostSide:
     @classmethod
     def from_model(cls, path, program) -> "HostSide":
         """Re-quantise the model file as the compiler does (compiler.quantise with its defaults)."""
-
         model = load_model(path)
         qnet = quantise(model)
         hosts = [fl for fl in qnet.host_layers if fl.op == "mask_reconstruct"]
@@ -94,9 +89,9 @@ class HostSide:
                    reference=IntModel(qnet))
 
 
-def _reconstruct_ports(host_layer, outputs):
-    if isinstance(host_layer, dict) and host_layer.get("op") == "mask_reconstruct":
-        ins = list(host_layer.get("inputs", []))
+def _reconstruct_ports(host_layer: HostLayer | None, outputs):
+    if host_layer is not None and host_layer.op == "mask_reconstruct":
+        ins = list(host_layer.inputs)
         if len(ins) == 2 and all(i in outputs for i in ins):
             return ins[0], ins[1]
     mags = [o for o in outputs if "mag" in o]
@@ -114,8 +109,8 @@ def enhance(program, host: HostSide, x: np.ndarray, *, check_frames: int = 3, pr
     spec, pad = stft(x, inp.fft_size, inp.hop, inp.bins)
     feats, _ = HostFeatures(inp)(spec)
     port = next(p for p in program.inputs if p.name == host.input_port)
-    lo, hi = (-128, 127) if port.dtype == "i8" else (-32768, 32767)
-    xq = np.clip(np.round(feats / host.input_scale), lo, hi).astype(np.int8 if port.dtype == "i8" else np.int16)
+    dtype = DTYPES[port.dtype]
+    xq = np.clip(np.round(feats / host.input_scale), dtype.min, dtype.max).astype(dtype.numpy)
     if xq[0].size != port.elements:
         raise NpuError(f"host features give {xq[0].shape} per frame, the program's input port {port.name!r} "
                        f"holds {port.shape}")

@@ -24,6 +24,7 @@ import numpy as np
 from ..arch.config import BUFFER_NAMES
 from ..arch.errors import NpuError
 from ..arch.files import write_bytes
+from ..arch.meta import ProgramMeta
 from ..arch.program import Program
 from ..arch.timing import FETCH_LATENCY
 from ..golden.machine import Npu
@@ -246,25 +247,12 @@ class TimeBase:
         return 1e6 * self.hop / self.sample_rate
 
 
-def _find(meta, *paths):
-    for path in paths:
-        node = meta
-        for key in path:
-            if not isinstance(node, dict) or key not in node:
-                node = None
-                break
-            node = node[key]
-        if isinstance(node, (int, float)) and not isinstance(node, bool) and node > 0:
-            return node
-    return None
-
-
-def timebase(meta: dict, *, hop: int | None = None, sample_rate: int | None = None,
+def timebase(meta: ProgramMeta, *, hop: int | None = None, sample_rate: int | None = None,
              fallback: tuple | None = None) -> TimeBase:
-    """Frame hop (samples) and sample rate (Hz): flags first, then META (keys `hop`/`sample_rate`
-    at the top level or under `input` or `stft`), then `fallback` = (hop, rate, source name)."""
-    m_hop = _find(meta, ("hop",), ("input", "hop"), ("stft", "hop"))
-    m_rate = _find(meta, ("sample_rate",), ("input", "sample_rate"), ("stft", "sample_rate"))
+    """Frame hop (samples) and sample rate (Hz): flags first, then META (`ProgramMeta.frame_timing`:
+    the model's `input`, or `hop`/`sample_rate` of a hand-written program), then `fallback` =
+    (hop, rate, source name)."""
+    m_hop, m_rate = meta.frame_timing
     sources = []
     h, r = hop, sample_rate
     if h is not None or r is not None:
@@ -305,11 +293,10 @@ class Report:
 
 
 def model_macs(program: Program) -> tuple[int, str]:
-    """The MACs a frame of the model needs: META `macs` (the compiler's model count) if present,
-    else the sum of the layer table's MACs, else 0."""
-    m = _find(program.meta, ("macs",), ("model_macs",), ("summary", "macs"))
-    if m:
-        return int(m), "META"
+    """The MACs a frame of the model needs: META `macs_per_frame` (the compiler's model count) if
+    present, else the sum of the layer table's MACs, else 0."""
+    if program.meta.macs_per_frame:
+        return program.meta.macs_per_frame, "META"
     total = sum(l.macs for l in program.layers)
     return int(total), "LAYERS" if program.layers else "none"
 
@@ -372,7 +359,7 @@ def build_report(npu, *, program_path: str = "program", hop: int | None = None,
                      "read_bytes": bs.read_bytes, "write_bytes": bs.write_bytes}
     summary = {
         "program": str(program_path),
-        "model": program.meta.get("model", program.meta.get("name", "")),
+        "model": program.meta.model or "",
         "config": cfg.to_dict(),
         "frame": {"cycles": st.cycles, "instructions": st.instructions, "npu_macs": st.macs, "mac_cycles": st.mac_cycles,
                   "utilisation_pct": 100.0 * st.utilisation, "stall_cycles": st.stall_cycles,
@@ -394,24 +381,13 @@ def build_report(npu, *, program_path: str = "program", hop: int | None = None,
         "layers": len(program.layers),
         "frames_run": len(frames or []),
         "sim_ms_per_frame": (1e3 * sim_seconds / len(frames)) if frames and sim_seconds is not None else None,
-        "meta": program.meta,
+        "meta": program.meta.to_dict(),
     }
     return Report(summary=summary, rows=rows, timeline=timeline, frames=frames or [])
 
 
-def _host_work(meta: dict) -> list[str]:
-    out = []
-    host = meta.get("host")
-    if isinstance(host, str):
-        out.append(host)
-    elif isinstance(host, (list, tuple)):
-        out += [str(h) for h in host]
-    elif isinstance(host, dict):
-        out += [f"{k}: {v}" for k, v in host.items()]
-    layers = meta.get("host_layers")
-    if isinstance(layers, (list, tuple)):
-        out += [f"host layer {h}" for h in layers]
-    return out
+def _host_work(meta: ProgramMeta) -> list[str]:
+    return [f"host layer {h}" for h in meta.host_layers or []]
 
 
 # Writing ------------------------------------------------------------------------------------------

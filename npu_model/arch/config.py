@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import NpuError
-from .isa import FIELD_BY_NAME, INSTRUCTION_BYTES
+from .isa import DATA_BUFFERS, FIELD_BY_NAME, INSTRUCTION_BYTES, Buffer
 
 __all__ = ["NpuConfig", "ConfigError", "BUFFER_NAMES", "LANE_CHOICES"]
 
 LANE_CHOICES = (1, 2, 4, 8, 16)
-#: Data buffers in the order of their ISA buffer codes (see `npu_model.arch.isa.Buffer`).
-BUFFER_NAMES = ("wbuf", "abuf", "sbuf")
+#: Names of the data buffers in the order of their ISA buffer codes (`npu_model.arch.isa.Buffer`).
+BUFFER_NAMES = tuple(b.label for b in DATA_BUFFERS)
 #: Largest data buffer the ISA's address fields can reach.
 MAX_DATA_BUFFER_BYTES = 1 << FIELD_BY_NAME["a_base"].bits
 #: Largest LUT memory the ISA's `lut_base` field can reach.
@@ -88,9 +88,29 @@ class NpuConfig:
     def imem_words(self) -> int:
         return self.imem_bytes // INSTRUCTION_BYTES
 
+    @property
+    def pc_bits(self) -> int:
+        """Width of a program counter: enough for every instruction word of imem (at least 1)."""
+        return max(1, (self.imem_words - 1).bit_length())
+
     def buffer_bytes(self, name: str) -> int:
         """Size of a data buffer by name ('wbuf', 'abuf', 'sbuf')."""
         return getattr(self, f"{name}_bytes")
+
+    @property
+    def buffer_sizes(self) -> tuple[int, ...]:
+        """Size in bytes of every buffer, indexed by its ISA code (`Buffer`), imem included."""
+        return tuple(getattr(self, f"{b.label}_bytes") for b in Buffer)
+
+    @property
+    def flat_offsets(self) -> dict[str, int]:
+        """Offset of each data buffer in one flat memory holding wbuf, abuf and sbuf back to back
+        (the golden model's memory image; its overlap tests are one interval test)."""
+        out, at = {}, 0
+        for b in DATA_BUFFERS:
+            out[b.label] = at
+            at += getattr(self, f"{b.label}_bytes")
+        return out
 
     # Comparison and serialisation -------------------------------------------------------------
     def mismatches(self, other: "NpuConfig", *, ignore=("clock_mhz",)) -> list[str]:

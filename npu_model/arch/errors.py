@@ -4,6 +4,8 @@ from __future__ import annotations
 import functools
 import sys
 
+from .faults import Fault
+
 __all__ = ["NpuError", "NpuFault", "ProgramFormatError", "cli_errors"]
 
 
@@ -25,9 +27,17 @@ class NpuFault(NpuError):
 
     exit_code = 3
 
-    def __init__(self, pc: int, text: str, reason: str, *, kind: str):
-        self.pc, self.text, self.reason, self.kind = pc, text, reason, kind
+    def __init__(self, pc: int, text: str, reason: str, *, fault: Fault):
+        self.pc, self.text, self.reason, self.fault = pc, text, reason, Fault(fault)
         super().__init__(f"fault at pc {pc} ({text}): {reason}")
+
+    @property
+    def code(self) -> int:
+        return int(self.fault)
+
+    @property
+    def kind(self) -> str:
+        return self.fault.label
 
 
 def cli_errors(main):

@@ -17,6 +17,7 @@ __all__ = [
     "Opcode", "Buffer", "DType", "Act", "OpClass", "Field", "FIELDS", "FIELD_BY_NAME", "OPCODES",
     "OpcodeInfo", "INSTRUCTION_BITS", "INSTRUCTION_BYTES", "RESERVED_BITS", "OPERANDS", "Instruction",
     "encode", "decode", "decode_words", "field_layout", "markdown_field_table", "markdown_opcode_table",
+    "MAX_STEPS", "LUT_LOG2_MAX", "DTYPES", "DATA_BUFFERS",
 ]
 
 INSTRUCTION_BITS = 256
@@ -44,18 +45,72 @@ class Buffer(enum.IntEnum):
     SBUF = 2
     IMEM = 3
 
+    @property
+    def label(self) -> str:
+        """The name programs, configurations, counters and reports use: 'wbuf'."""
+        return self.name.lower()
+
+
+#: The data buffers, in code order (imem holds instructions and is not data).
+DATA_BUFFERS = (Buffer.WBUF, Buffer.ABUF, Buffer.SBUF)
+
 
 class DType(enum.IntEnum):
+    """An element type (the `*_dtype` field's codes): it owns its size, range and numpy type, and
+    both its spellings, "i8" in programs and assembly and "int8" in model files and quantisation."""
     I8 = 0
     I16 = 1
 
     @property
     def size(self) -> int:
-        return 1 if self is DType.I8 else 2
+        return 1 << self.value
 
     @property
     def bits(self) -> int:
         return 8 * self.size
+
+    @property
+    def min(self) -> int:
+        return -(1 << (self.bits - 1))
+
+    @property
+    def max(self) -> int:
+        return (1 << (self.bits - 1)) - 1
+
+    @property
+    def numpy(self) -> np.dtype:
+        return np.dtype(f"<i{self.size}")
+
+    @property
+    def label(self) -> str:
+        """The program and assembly spelling: 'i8', 'i16'."""
+        return f"i{self.bits}"
+
+    @property
+    def long_name(self) -> str:
+        """The model-file and quantisation spelling: 'int8', 'int16'."""
+        return f"int{self.bits}"
+
+    @classmethod
+    def parse(cls, text: str) -> "DType":
+        """The type spelt 'i8'/'int8' or 'i16'/'int16'; ValueError otherwise."""
+        for d in cls:
+            if text in (d.label, d.long_name):
+                return d
+        raise ValueError(f"unknown element type {text!r} (one of {', '.join(d.label for d in cls)})")
+
+    @classmethod
+    def of_numpy(cls, dtype) -> "DType":
+        """The type of a signed integer numpy dtype of 1 or 2 bytes; ValueError otherwise."""
+        dt = np.dtype(dtype)
+        for d in cls:
+            if dt.kind == "i" and dt.itemsize == d.size:
+                return d
+        raise ValueError(f"numpy type {dt} is not an element type (int8, int16)")
+
+
+#: element type by its program spelling ('i8', 'i16').
+DTYPES = {d.label: d for d in DType}
 
 
 class Act(enum.IntEnum):
@@ -126,6 +181,12 @@ for _f in FIELDS:
 RESERVED_BITS = INSTRUCTION_BITS - _pos
 assert RESERVED_BITS >= 0
 del _pos, _f
+
+#: The most steps one instruction can take (the r field's largest value); longer loops are split.
+MAX_STEPS = FIELD_BY_NAME["r"].max
+#: Largest `lut_log2` accepted by act=lut: a table of 2**LUT_LOG2_MAX entries spans every
+#: `lut_base` value.
+LUT_LOG2_MAX = FIELD_BY_NAME["lut_base"].bits
 
 #: operand letter -> its role; an operand's fields are named '<letter>_<part>'.
 OPERANDS = {"a": "read", "b": "read", "d": "write"}

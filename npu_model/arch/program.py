@@ -20,9 +20,10 @@ import numpy as np
 from .config import ConfigError, NpuConfig
 from .errors import ProgramFormatError
 from .files import write_bytes
-from .isa import INSTRUCTION_BYTES, DType
+from .isa import DTYPES, INSTRUCTION_BYTES
+from .meta import ProgramMeta
 
-__all__ = ["Program", "Port", "Symbol", "Layer", "MAGIC", "VERSION", "SectionKind", "DTYPES", "IO_BUFFERS"]
+__all__ = ["Program", "Port", "Symbol", "Layer", "MAGIC", "VERSION", "SectionKind", "IO_BUFFERS"]
 
 MAGIC = b"NPUPROG\x00"
 VERSION = 1
@@ -31,7 +32,6 @@ _SECTION = struct.Struct("<III")         # kind, offset, length
 _CHECKSUM = struct.Struct("<I")          # CRC-32 of every byte before it
 
 #: dtype names used in the I/O table and memory map, and their ISA element types.
-DTYPES = {"i8": DType.I8, "i16": DType.I16}
 #: Buffers a host port may live in.
 IO_BUFFERS = ("abuf", "sbuf")
 
@@ -116,7 +116,7 @@ class Program:
     outputs: list = field(default_factory=list)
     symbols: list = field(default_factory=list)
     layers: list = field(default_factory=list)
-    meta: dict = field(default_factory=dict)
+    meta: ProgramMeta = field(default_factory=ProgramMeta)
 
     def __post_init__(self):
         self.code = np.ascontiguousarray(self.code, dtype=np.uint8).reshape(-1, INSTRUCTION_BYTES)
@@ -176,7 +176,7 @@ class Program:
                                     "outputs": [p.to_dict() for p in self.outputs]})),
             (SectionKind.SYMBOLS, _json([s.to_dict() for s in self.symbols])),
             (SectionKind.LAYERS, _json([l.to_dict() for l in self.layers])),
-            (SectionKind.META, _json(self.meta)),
+            (SectionKind.META, _json(self.meta.to_dict())),
         ]
         offset = _HEADER.size + _SECTION.size * len(sections)
         table, payload = [], []
@@ -252,7 +252,7 @@ class Program:
             layers = [Layer(**l) for l in _load_json(sections.get(SectionKind.LAYERS, b"[]"), source, "LAYERS")]
         except (KeyError, TypeError, ValueError) as exc:
             raise ProgramFormatError(f"{source}: malformed I/O, symbol or layer table ({exc})") from None
-        meta = _load_json(sections.get(SectionKind.META, b"{}"), source, "META")
+        meta = ProgramMeta.from_dict(_load_json(sections.get(SectionKind.META, b"{}"), source, "META"), source=source)
         program = cls(config=config, code=np.frombuffer(code, np.uint8), wbuf=sections.get(SectionKind.WBUF, b""),
                       sbuf=sections.get(SectionKind.SBUF, b""), lut=np.frombuffer(lut, "<i2").astype(np.int16),
                       inputs=inputs, outputs=outputs, symbols=symbols, layers=layers, meta=meta)

@@ -24,19 +24,15 @@ import numpy as np
 
 from ..arch.config import NpuConfig
 from ..arch.errors import NpuFault, ProgramFormatError
-from ..arch.isa import FIELDS, OPCODES, Act, Buffer, DType, OpClass, Opcode, decode, decode_words
+from ..arch.faults import Fault
+from ..arch.isa import FIELDS, LUT_LOG2_MAX, OPCODES, Act, Buffer, DType, OpClass, Opcode, decode, decode_words
 from ..arch.program import Program
+from ..arch.record import RECORD_BYTES
 from ..arch.timing import PORT_CONFLICT_FACTOR
 from .asm import format_instruction
 
-__all__ = ["Analysis", "analyse", "FAULT_NAMES", "FAULT_CODES", "instruction_fault", "fault_codes",
-           "footprint", "LUT_LOG2_MAX"]
+__all__ = ["Analysis", "analyse", "instruction_fault", "fault_codes", "footprint"]
 
-#: fault code -> name (docs/isa.md "Faults"), in check order.
-FAULT_NAMES = {1: "illegal", 2: "write_protect", 3: "address", 4: "lut_range", 5: "overlap"}
-FAULT_CODES = {name: code for code, name in FAULT_NAMES.items()}
-LUT_LOG2_MAX = 14
-RECORD_BYTES = 8
 _ABSENT_LO = 1 << 40      # global footprint of an absent operand: [_ABSENT_LO, -1], meets nothing
 
 _N_OPCODES = max(int(o) for o in Opcode) + 1
@@ -47,7 +43,6 @@ for _op, _info in OPCODES.items():
     _READS_B[int(_op)] = _info.reads_b
     for _j, _f in enumerate(FIELDS):
         _USES[int(_op), _j] = _f.name in _info.uses
-_BUF_NAMES = {int(b): b.name.lower() for b in Buffer}
 
 
 def footprint(base, rstride, lstride, steps, lanes, size):
@@ -59,18 +54,10 @@ def footprint(base, rstride, lstride, steps, lanes, size):
     return lo, hi
 
 
-def _buffer_sizes(config: NpuConfig) -> list[int]:
-    sizes = [0] * len(Buffer)
-    sizes[Buffer.WBUF] = config.wbuf_bytes
-    sizes[Buffer.ABUF] = config.abuf_bytes
-    sizes[Buffer.SBUF] = config.sbuf_bytes
-    sizes[Buffer.IMEM] = config.imem_bytes
-    return sizes
-
-
 def buffer_offsets(config: NpuConfig) -> np.ndarray:
-    """Offset of each data buffer in the model's one flat memory (wbuf, abuf, sbuf; imem: -1)."""
-    return np.array([0, config.wbuf_bytes, config.wbuf_bytes + config.abuf_bytes, -1], np.int64)
+    """`config.flat_offsets` indexed by buffer code (imem: -1)."""
+    flat = config.flat_offsets
+    return np.array([flat.get(b.label, -1) for b in Buffer], np.int64)
 
 
 # Faults: vectorised ------------------------------------------------------------------------------
@@ -98,7 +85,7 @@ def fault_codes(f: dict, config: NpuConfig) -> np.ndarray:
 
     wprot = comp & ((f["d_buf"] == Buffer.WBUF) | (f["d_buf"] == Buffer.IMEM))
 
-    sizes = np.array(_buffer_sizes(config), np.int64)
+    sizes = np.array(config.buffer_sizes, np.int64)
     addr = np.zeros(len(op), bool)
     for x, present in (("a", comp), ("b", reads_b), ("d", comp)):
         size = 1 + f[f"{x}_dtype"]
@@ -122,13 +109,14 @@ def fault_codes(f: dict, config: NpuConfig) -> np.ndarray:
             (f[f"{x}_rstride"] == f["d_rstride"]) & (f[f"{x}_lstride"] == f["d_lstride"])
         over |= present & same & (lo <= dhi) & (dlo <= hi) & ~ident
 
-    return np.select([illegal, wprot, addr, lutr, over], [1, 2, 3, 4, 5], 0).astype(np.int64)
+    return np.select([illegal, wprot, addr, lutr, over],
+                     [Fault.ILLEGAL, Fault.WRITE_PROTECT, Fault.ADDRESS, Fault.LUT_RANGE, Fault.OVERLAP],
+                     Fault.NONE).astype(np.int64)
 
 
 # Faults: one instruction, with the reason -------------------------------------------------------
 def _range(buf, lo, hi):
-    return f"{_BUF_NAMES.get(buf, f'buf{buf}')}[0x{lo:x}..0x{hi:x}]" if lo >= 0 else \
-        f"{_BUF_NAMES.get(buf, f'buf{buf}')}[-0x{-lo:x}..0x{hi:x}]"
+    return f"{Buffer(buf).label}[0x{lo:x}..0x{hi:x}]" if lo >= 0 else f"{Buffer(buf).label}[-0x{-lo:x}..0x{hi:x}]"
 
 
 def instruction_fault(ins, reserved: int, config: NpuConfig):
@@ -138,37 +126,37 @@ def instruction_fault(ins, reserved: int, config: NpuConfig):
     suite checks the two agree on random instructions)."""
     info = OPCODES.get(ins.opcode) if ins.opcode < _N_OPCODES else None
     if info is None:
-        return 1, f"unknown opcode {ins.opcode}"
+        return Fault.ILLEGAL, f"unknown opcode {ins.opcode}"
     if reserved:
-        return 1, f"reserved bits set (0x{reserved:x})"
+        return Fault.ILLEGAL, f"reserved bits set (0x{reserved:x})"
     for fld in FIELDS:
         value = getattr(ins, fld.name)
         if value and fld.name not in info.uses:
-            return 1, f"field {fld.name} = {value} is not used by {info.mnemonic} and must be 0"
+            return Fault.ILLEGAL, f"field {fld.name} = {value} is not used by {info.mnemonic} and must be 0"
     if info.op_class is OpClass.CONTROL:
         return None
     is_ew = info.op_class is OpClass.ELEMENTWISE
     n, r = ins.n, ins.r
     if n == 0 or n > config.lanes:
-        return 1, f"n = {n} outside 1..{config.lanes} (lanes)"
+        return Fault.ILLEGAL, f"n = {n} outside 1..{config.lanes} (lanes)"
     if r == 0:
-        return 1, "r = 0 (at least one step)"
+        return Fault.ILLEGAL, "r = 0 (at least one step)"
     if ins.act == 3:
-        return 1, "act = 3 is not an activation (0 none, 1 relu, 2 lut)"
+        return Fault.ILLEGAL, "act = 3 is not an activation (0 none, 1 relu, 2 lut)"
     if ins.act == Act.LUT and not 1 <= ins.lut_log2 <= LUT_LOG2_MAX:
-        return 1, f"act = lut with lut_log2 = {ins.lut_log2} outside 1..{LUT_LOG2_MAX}"
+        return Fault.ILLEGAL, f"act = lut with lut_log2 = {ins.lut_log2} outside 1..{LUT_LOG2_MAX}"
     if ins.act != Act.LUT and (ins.lut_base or ins.lut_log2):
-        return 1, f"lut_base = {ins.lut_base}, lut_log2 = {ins.lut_log2} without act = lut (must be 0)"
+        return Fault.ILLEGAL, f"lut_base = {ins.lut_base}, lut_log2 = {ins.lut_log2} without act = lut (must be 0)"
     dsize = DType(ins.d_dtype).size if ins.d_dtype in (0, 1) else 1
     if n > 1 and abs(ins.d_lstride) < dsize:
-        return 1, (f"destination lanes overlap: |d_lstride| = {abs(ins.d_lstride)} < element size {dsize} "
+        return Fault.ILLEGAL, (f"destination lanes overlap: |d_lstride| = {abs(ins.d_lstride)} < element size {dsize} "
                    f"with n = {n}")
     if is_ew and r > 1 and abs(ins.d_rstride) < dsize:
-        return 1, (f"destination steps overlap: |d_rstride| = {abs(ins.d_rstride)} < element size {dsize} "
+        return Fault.ILLEGAL, (f"destination steps overlap: |d_rstride| = {abs(ins.d_rstride)} < element size {dsize} "
                    f"with r = {r}")
     if ins.d_buf in (Buffer.WBUF, Buffer.IMEM):
-        return 2, f"destination D is in {_BUF_NAMES[ins.d_buf]} (read-only while running)"
-    sizes = _buffer_sizes(config)
+        return Fault.WRITE_PROTECT, f"destination D is in {Buffer(ins.d_buf).label} (read-only while running)"
+    sizes = config.buffer_sizes
     operands = [("a", "operand A"), ("b", "operand B"), ("d", "destination D")]
     if not info.reads_b:
         del operands[1]
@@ -177,25 +165,25 @@ def instruction_fault(ins, reserved: int, config: NpuConfig):
         size = 2 if getattr(ins, f"{x}_dtype") else 1
         base, rs, ls = (getattr(ins, f"{x}_{p}") for p in ("base", "rstride", "lstride"))
         if buf == Buffer.IMEM:
-            return 3, f"{role} is in imem (instructions are not data)"
+            return Fault.ADDRESS, f"{role} is in imem (instructions are not data)"
         steps = 1 if (x == "d" and not is_ew) else r
         lo, hi = footprint(base, rs, ls, steps, n, size)
         if lo < 0 or hi >= sizes[buf]:
-            return 3, (f"{role} footprint {_range(buf, int(lo), int(hi))} outside {_BUF_NAMES[buf]} "
+            return Fault.ADDRESS, (f"{role} footprint {_range(buf, int(lo), int(hi))} outside {Buffer(buf).label} "
                        f"({sizes[buf]} bytes)")
         if size == 2:
             for what, value in (("base", base), ("rstride", rs), ("lstride", ls)):
                 if value & 1:
-                    return 3, f"{role} is int16 with an odd {what} ({value})"
+                    return Fault.ADDRESS, f"{role} is int16 with an odd {what} ({value})"
     if ins.p_base % RECORD_BYTES:
-        return 3, f"p_base 0x{ins.p_base:x} is not a multiple of {RECORD_BYTES}"
+        return Fault.ADDRESS, f"p_base 0x{ins.p_base:x} is not a multiple of {RECORD_BYTES}"
     nrec = n if ins.p_vec else 1
     end = ins.p_base + RECORD_BYTES * nrec
     if end > config.wbuf_bytes:
-        return 3, (f"parameter records wbuf[0x{ins.p_base:x}..0x{end - 1:x}] ({nrec} record(s)) outside wbuf "
+        return Fault.ADDRESS, (f"parameter records wbuf[0x{ins.p_base:x}..0x{end - 1:x}] ({nrec} record(s)) outside wbuf "
                    f"({config.wbuf_bytes} bytes)")
     if ins.act == Act.LUT and ins.lut_base + (1 << ins.lut_log2) > config.lut_entries:
-        return 4, (f"LUT table lut_base {ins.lut_base} + 2**{ins.lut_log2} = {ins.lut_base + (1 << ins.lut_log2)} "
+        return Fault.LUT_RANGE, (f"LUT table lut_base {ins.lut_base} + 2**{ins.lut_log2} = {ins.lut_base + (1 << ins.lut_log2)} "
                    f"entries > lut_entries {config.lut_entries}")
     if is_ew:
         dlo, dhi = footprint(ins.d_base, ins.d_rstride, ins.d_lstride, r, n, dsize)
@@ -210,7 +198,7 @@ def instruction_fault(ins, reserved: int, config: NpuConfig):
             lo, hi = footprint(getattr(ins, f"{x}_base"), getattr(ins, f"{x}_rstride"),
                                getattr(ins, f"{x}_lstride"), r, n, size)
             if lo <= dhi and dlo <= hi:
-                return 5, (f"destination footprint {_range(buf, dlo, dhi)} overlaps {role} footprint "
+                return Fault.OVERLAP, (f"destination footprint {_range(buf, dlo, dhi)} overlaps {role} footprint "
                            f"{_range(buf, lo, hi)} (only an identically addressed in-place update may)")
     return None
 
@@ -276,9 +264,7 @@ def analyse(program: Program, *, source: str = "program") -> Analysis:
         ins, reserved, text = format_at(program.code, pc)
         found = instruction_fault(ins, reserved, config)
         assert found is not None and found[0] == codes[pc], (pc, found, codes[pc])
-        exc = NpuFault(pc, text, found[1], kind=FAULT_NAMES[found[0]])
-        exc.code = found[0]
-        raise exc
+        raise NpuFault(pc, text, found[1], fault=found[0])
 
     n, r = f["n"], f["r"]
     reads_b = is_compute & _READS_B[opc]
@@ -371,7 +357,7 @@ def _double_write_text(f: dict, pc: int) -> str:
     n, r = int(f["n"][pc]), int(f["r"][pc])
     size = 1 + int(f["d_dtype"][pc])
     base, rs, ls = (int(f[f"d_{p}"][pc]) for p in ("base", "rstride", "lstride"))
-    buf = _BUF_NAMES.get(int(f["d_buf"][pc]), "?")
+    buf = Buffer(int(f["d_buf"][pc])).label
     seen = {}
     for s in range(r):
         for l in range(n):

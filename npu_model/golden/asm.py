@@ -15,22 +15,21 @@ import numpy as np
 
 from ..arch.config import ConfigError, NpuConfig
 from ..arch.errors import NpuError
-from ..arch.isa import (FIELD_BY_NAME, FIELDS, OPCODES, OPERANDS, RESERVED_BITS, INSTRUCTION_BITS, Act, Buffer,
-                  DType, Instruction, decode, decode_words, encode)
-from ..arch.program import DTYPES, Layer, Port, Program, Symbol
+from ..arch.isa import (DTYPES, FIELD_BY_NAME, FIELDS, INSTRUCTION_BITS, OPCODES, OPERANDS, RESERVED_BITS, Act, Buffer,
+                        DType, Instruction, decode, decode_words, encode)
+from ..arch.meta import ProgramMeta
+from ..arch.program import Layer, Port, Program, Symbol
+from ..arch.record import PARAM_RECORD, out_of_range
 
 __all__ = ["AsmError", "assemble", "assemble_file", "format_fields", "format_instruction", "format_code",
            "parse_instruction", "disassemble"]
 
-_BUF_NAMES = {b: b.name.lower() for b in Buffer}
-_DTYPE_NAMES = {DType.I8: "i8", DType.I16: "i16"}
 _OPERAND_RE = re.compile(r"^(?P<buf>[a-z]+)\.(?P<dtype>i8|i16)\[(?P<base>[+-]?(?:0x[0-9a-fA-F]+|\d+))"
                          r"(?P<terms>(?:[+-](?:0x[0-9a-fA-F]+|\d+)[rl])*)\]$")
 _TERM_RE = re.compile(r"([+-])(0x[0-9a-fA-F]+|\d+)([rl])")
 _P_RE = re.compile(r"^(?P<base>0x[0-9a-fA-F]+|\d+)(?P<vec>\+8l)?$")
 _LUT_RE = re.compile(r"^lut\((?P<base>0x[0-9a-fA-F]+|\d+),(?P<log2>\d+)\)$")
 _MNEMONICS = {info.mnemonic: op for op, info in OPCODES.items()}
-_PARAM_RECORD = np.dtype([("bias", "<i4"), ("mult", "<i2"), ("shift", "u1"), ("pad", "u1")])
 
 
 class AsmError(NpuError):
@@ -70,7 +69,7 @@ def format_fields(v: dict, reserved: int = 0) -> str:
     mnemonic, always, operands, has_p, has_act, shown = plan
     words = [mnemonic] + [f"{a}={v[a]}" for a in always]
     for letter, strides in operands:
-        text = f"{letter}={_BUF_NAMES[Buffer(v[letter + '_buf'])]}.{_DTYPE_NAMES[DType(v[letter + '_dtype'])]}" \
+        text = f"{letter}={Buffer(v[letter + '_buf']).label}.{DType(v[letter + '_dtype']).label}" \
                f"[{v[letter + '_base']:#x}"
         for name, suffix in strides:
             if v[name]:
@@ -126,8 +125,8 @@ def disassemble(program: Program, *, full: bool = False) -> str:
         extra = f" {s.dtype or '-'} {'x'.join(map(str, s.shape)) or '-'} {s.layer or '-'}" if (
             s.dtype or s.shape or s.layer) else ""
         lines.append(f".symbol {s.name} {s.buf} {s.offset:#x} {s.nbytes}{extra}")
-    if program.meta:
-        lines.append(".meta " + json.dumps(program.meta, sort_keys=True))
+    if program.meta.to_dict():
+        lines.append(".meta " + json.dumps(program.meta.to_dict(), sort_keys=True))
     if full:
         for buf, image in (("wbuf", program.wbuf), ("sbuf", program.sbuf)):
             data = np.frombuffer(image, np.int8)
@@ -316,18 +315,18 @@ class _AsmState:
 
     def _d_param(self, args, where, line):
         offset, bias, mult, shift = (_int(a, where) for a in args)
-        limits = (("bias", bias, -(1 << 31), (1 << 31) - 1), ("mult", mult, -(1 << 15), (1 << 15) - 1),
-                  ("shift", shift, 0, 63))
-        for name, value, lo, hi in limits:
-            if not lo <= value <= hi:
-                raise AsmError(f"{where}: .param {name} {value} outside {lo}..{hi}")
-        record = np.array([(bias, mult, shift, 0)], _PARAM_RECORD).tobytes()
+        values = {"bias": bias, "mult": mult, "shift": shift}
+        bad = out_of_range(**values)
+        if bad:
+            name, lo, hi = bad
+            raise AsmError(f"{where}: .param {name} {values[name]} outside {lo}..{hi}")
+        record = np.array([(bias, mult, shift, 0)], PARAM_RECORD).tobytes()
         self._write("wbuf", offset, record, where)
 
     def _d_lut(self, args, where, line):
         index, *values = (_int(a, where) for a in args)
         for i, v in enumerate(values):
-            if not -32768 <= v <= 32767:
+            if not DType.I16.min <= v <= DType.I16.max:
                 raise AsmError(f"{where}: LUT value {v} does not fit int16")
             self.lut[index + i] = v
 
@@ -368,6 +367,7 @@ class _AsmState:
         code = np.frombuffer(b"".join(self.code), np.uint8)
         program = Program(config=config, code=code, wbuf=bytes(self.images["wbuf"]),
                           sbuf=bytes(self.images["sbuf"]), lut=lut, inputs=self.inputs, outputs=self.outputs,
-                          symbols=self.symbols, layers=layers, meta=self.meta)
+                          symbols=self.symbols, layers=layers,
+                          meta=ProgramMeta.from_dict(self.meta, source=self.source))
         program.validate(self.source)
         return program

@@ -31,7 +31,8 @@ import bisect
 
 import numpy as np
 
-from ..arch.isa import Act, Buffer, Opcode
+from ..arch.isa import Act, Buffer, DType, Opcode
+from ..arch.record import RECORD_BYTES, SHIFT_BITS, field_offset
 
 __all__ = ["Executor", "blas_single_thread"]
 
@@ -269,7 +270,7 @@ class Executor:
         cfg = program.config
         self.config = cfg
         self.analysis = analysis
-        self.offsets = {"wbuf": 0, "abuf": cfg.wbuf_bytes, "sbuf": cfg.wbuf_bytes + cfg.abuf_bytes}
+        self.offsets = cfg.flat_offsets
         total = cfg.wbuf_bytes + cfg.abuf_bytes + cfg.sbuf_bytes
         init = np.zeros(total, np.uint8)
         init[:len(program.wbuf)] = np.frombuffer(program.wbuf, np.uint8)
@@ -393,7 +394,7 @@ class _Context:
         act, k, dt = f["act"], f["lut_log2"], el["d"]["dt"]
         islut = act == Act.LUT
         half = np.left_shift(1, np.maximum(k - 1, 0))
-        dmax = np.where(dt == 1, 32767, 127)
+        dmax = np.where(dt == DType.I16, DType.I16.max, DType.I8.max)
         lo = np.where(islut, -half, np.where(act == Act.RELU, 0, -dmax - 1))
         hi = np.where(islut, half - 1, dmax)
         off = np.where(islut, half + f["lut_base"], 0)
@@ -411,10 +412,10 @@ class _Context:
     # records ---------------------------------------------------------------------------------
     def records(self, pcs, lanes_of):
         """bias, mult, shift of the record read by (pcs[i], lanes_of[i])."""
-        addr = self.f["p_base"][pcs] + 8 * lanes_of * (self.f["p_vec"][pcs] != 0)
-        bias = self.w32[addr >> 2].astype(I64)
-        mult = self.w16[(addr + 4) >> 1].astype(I64)
-        shift = (self.wimg[addr + 6] & 63).astype(I64)
+        addr = self.f["p_base"][pcs] + RECORD_BYTES * lanes_of * (self.f["p_vec"][pcs] != 0)
+        bias = self.w32[(addr + field_offset("bias")) >> 2].astype(I64)
+        mult = self.w16[(addr + field_offset("mult")) >> 1].astype(I64)
+        shift = (self.wimg[addr + field_offset("shift")] & ((1 << SHIFT_BITS) - 1)).astype(I64)
         return bias, mult, shift
 
     def operand(self, x, pcs, swap):
@@ -655,7 +656,7 @@ class _Context:
                 b.lut_mode, b.lut_off = (1, off) if islut else (0, 0)
                 b.lo2 = b.hi2 = None
                 if islut and dt == 0:
-                    b.lo2, b.hi2 = -128, 127
+                    b.lo2, b.hi2 = DType.I8.min, DType.I8.max
                 b.scatter = [(dt, didx, None)]
                 return
         _, mult, shift = self.records(pcs, lane)
@@ -668,7 +669,7 @@ class _Context:
         b.rbit = _scalar_or((shift > 0).astype(I64))
         act = f["act"][pcs]
         dt = el["d"]["dt"][pcs]
-        dmax = np.where(dt == 1, 32767, 127)
+        dmax = np.where(dt == DType.I16, DType.I16.max, DType.I8.max)
         dmin = -dmax - 1
         k = f["lut_log2"][pcs]
         islut = act == Act.LUT

@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..arch.errors import NpuError
-from ..arch.program import DTYPES, Program
+from ..arch.isa import DTYPES
+from ..arch.program import Program
 from .analysis import Analysis, analyse
 from .executor import Executor
 from .schedule import Schedule, schedule
@@ -21,7 +22,6 @@ from .stats import FrameResult, FrameStats
 
 __all__ = ["Npu", "FrameResult", "FrameStats", "Schedule"]
 
-_RANGES = {"i8": (-128, 127), "i16": (-32768, 32767)}
 
 
 class Npu:
@@ -108,7 +108,7 @@ class Npu:
             if a.size != port.elements:
                 raise NpuError(f"input {port.name!r}: {a.size} elements, the port holds {port.elements} "
                                f"({port.dtype} {'x'.join(map(str, port.shape))})")
-            lo, hi = _RANGES[port.dtype]
+            lo, hi = DTYPES[port.dtype].min, DTYPES[port.dtype].max
             if a.dtype.kind == "b" or a.dtype.kind not in "iuf":
                 raise NpuError(f"input {port.name!r}: expected integers, got dtype {a.dtype}")
             if a.size:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .spec import InputSpec
+from ..arch.meta import InputSpec
 from .stft import stft_frames
 
 __all__ = ["tones_plus_noise", "generated_frames"]

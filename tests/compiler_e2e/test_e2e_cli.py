@@ -47,7 +47,7 @@ def test_cli_writes_program_listing_summary_deterministically(networks, tmp_path
     assert out.read_bytes() == program.to_bytes()
     loaded = Program.load(out)
     assert [l.name for l in loaded.layers][:3] == ["frame.in", "pe.conv", "pe.mag"]
-    assert loaded.meta["model"] == "trunet" and loaded.meta["macs_per_frame"] == summary.macs
+    assert loaded.meta.model == "trunet" and loaded.meta.macs_per_frame == summary.macs
     lst = (tmp_path / "prog.lst").read_text()
     assert lst == listing
     for layer in ("pe.conv", "fsa", "tgru", "dec6.up", "mea.phase"):

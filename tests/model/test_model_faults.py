@@ -1,15 +1,15 @@
 """Faults (codes 1..5 of docs/isa.md, first faulting pc, messages) and loader-level rejections."""
 import numpy as np
 import pytest
-
 from model_helpers import EOF, NOP, Image, config, ew, mac, mov, program, records, sync_in, sync_out
+
 from npu_model.arch import isa
-from npu_model.golden.analysis import FAULT_CODES, fault_codes, instruction_fault
-from npu_model.golden.asm import format_instruction
 from npu_model.arch.errors import NpuFault, ProgramFormatError
 from npu_model.arch.isa import Act, Instruction, Opcode
-from npu_model.golden.machine import Npu
 from npu_model.arch.program import Port
+from npu_model.golden.analysis import fault_codes, instruction_fault
+from npu_model.golden.asm import format_instruction
+from npu_model.golden.machine import Npu
 
 WBUF = bytes(Image().put_bytes(0, records(*[(0, 1, 0)] * 16)))
 CFG = config()          # 8 lanes, wbuf/abuf 8192, sbuf 2048, lut 1024
@@ -215,10 +215,6 @@ def test_vectorised_and_scalar_checks_agree_on_random_instructions():
     assert vec.tolist() == scalar
     counts = np.bincount(scalar, minlength=6)
     assert (counts >= 10).all(), counts
-
-
-def test_fault_codes_table():
-    assert FAULT_CODES == {"illegal": 1, "write_protect": 2, "address": 3, "lut_range": 4, "overlap": 5}
 
 
 # Loader-level rejections ------------------------------------------------------------------------------

@@ -6,9 +6,10 @@ import wave
 import numpy as np
 import pytest
 
-from npu_model.host import istft, read_wav, stft
 from npu_model.apps.cli import main
+from npu_model.arch.meta import ProgramMeta
 from npu_model.arch.program import Program
+from npu_model.host import istft, read_wav, stft
 
 
 def _wav(path, samples, rate=16000, channels=1, width=2):
@@ -53,8 +54,7 @@ def test_the_program_meta_is_enough(tiny_program, tmp_path, capsys):
 
 def test_program_without_host_description_needs_the_model(tiny_program, tmp_path, capsys):
     program = Program.load(tiny_program)
-    for key in ("input", "scales", "host_layer"):
-        program.meta.pop(key)
+    program.meta = program.meta.replace(input=None, scales=None, host_layer=None)
     bare = tmp_path / "bare.bin"
     program.save(bare)
     src = _wav(tmp_path / "in.wav", _tone(320))
@@ -124,9 +124,10 @@ def test_host_side_from_meta_gives_the_same_audio(tiny_model, tiny_program, tmp_
     qnet = quantise(model)
     program = Program.load(tiny_program)
     inp = model.spec.input
-    program.meta.update({
-        "input": {"sample_rate": inp.sample_rate, "fft_size": inp.fft_size, "hop": inp.hop, "bins": inp.bins,
-                  "channels": inp.channels, "features": list(inp.features), "compression": inp.compression},
+    program.meta = ProgramMeta.from_dict({
+        "input": {"name": inp.name, "sample_rate": inp.sample_rate, "fft_size": inp.fft_size, "hop": inp.hop,
+                  "bins": inp.bins, "channels": inp.channels, "features": list(inp.features),
+                  "compression": inp.compression},
         "scales": {"input": qnet.input.scale, **{n: qnet.tensors[n].scale for n in qnet.outputs}},
         "host_layer": {"op": "mask_reconstruct", "inputs": ["mea.mag", "mea.phase"]}})
     with_meta = tmp_path / "meta.bin"

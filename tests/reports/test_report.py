@@ -20,8 +20,9 @@ import sys
 import pytest
 
 from npu_model.apps.cli import main
-from npu_model.golden.machine import Npu
 from npu_model.apps.report import LAYER_COLUMNS, OTHER_ROW, build_report, symbol_lifetimes, timebase
+from npu_model.arch.meta import InputSpec, ProgramMeta
+from npu_model.golden.machine import Npu
 
 from .conftest import ROOT
 
@@ -113,11 +114,12 @@ def test_bound_and_real_time(hand_program):
 
 
 def test_timebase_precedence():
-    assert timebase({}).source == "none"
-    assert timebase({"input": {"hop": 128, "sample_rate": 16000}}).hop_us == pytest.approx(8000)
-    tb = timebase({"hop": 128, "sample_rate": 16000}, hop=256)
+    assert timebase(ProgramMeta()).source == "none"
+    inp = InputSpec(name="x", bins=4, channels=1, sample_rate=16000, fft_size=256, hop=128, features=("log_power",))
+    assert timebase(ProgramMeta(input=inp, hop=64)).hop_us == pytest.approx(8000)     # a model's input wins
+    tb = timebase(ProgramMeta(hop=128, sample_rate=16000), hop=256)
     assert (tb.hop, tb.sample_rate, tb.source) == (256, 16000, "flags and META")
-    tb = timebase({}, fallback=(160, 16000, "m.yaml"))
+    tb = timebase(ProgramMeta(), fallback=(160, 16000, "m.yaml"))
     assert (tb.hop_us, tb.source) == (pytest.approx(10000), "m.yaml")
 
 
