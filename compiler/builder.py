@@ -26,7 +26,10 @@ _FIELD_SPEC = {f.name: (f.lo, (1 << f.bits) - 1, f.min, f.max) for f in FIELDS}
 
 
 class FitError(NpuError):
-    """The model does not fit the configuration's buffers."""
+    """The model does not fit the configuration's buffers. Its own exit code (4) lets a sweep
+    (`npu_model explore`) tell "does not fit" from a failure without reading the message."""
+
+    exit_code = 4
 
 
 class Arena:

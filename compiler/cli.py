@@ -11,8 +11,8 @@ With -o the model is quantised and lowered for the NPU configuration, and four f
                      buffer, what runs on the host, the layer table), also printed
   prog.summary.json  the same figures as JSON
 
-Any error (a missing or malformed model file, a model that does not fit the configuration's
-buffers, a bad configuration) is one line on stderr and exit code 2.
+Any error (a missing or malformed model file, a bad configuration) is one line on stderr and
+exit code 2; a model that does not fit the configuration's buffers is one line and exit code 4.
 """
 from __future__ import annotations
 

@@ -24,14 +24,13 @@ __all__ = ["post_of", "dtype_of", "vector_op", "copy_block", "lower_conv1d", "lo
            "lower_complex_conv_time", "lower_magnitude", "lower_add", "lower_activation", "lower_concat",
            "LOWER_SIMPLE"]
 
-_ACT = {"none": Act.NONE, "relu": Act.RELU, "lut": Act.LUT}
 
 
 def post_of(ep, luts) -> Post:
     """An `Epilogue` (compiler.quant.qnet) as the kernels' `Post`: the same record(s) and act."""
-    lut = luts[ep.lut].table if ep.act == "lut" else None
+    lut = luts[ep.lut].table if ep.act is Act.LUT else None
     return Post(bias=np.asarray(ep.bias, np.int64), mult=np.asarray(ep.mult, np.int64),
-                shift=np.asarray(ep.shift, np.int64), act=_ACT[ep.act], lut=lut)
+                shift=np.asarray(ep.shift, np.int64), act=ep.act, lut=lut)
 
 
 def dtype_of(name: str) -> DType:

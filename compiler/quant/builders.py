@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from npu_model.arch.isa import DType
+from npu_model.arch.isa import Act, DType
 
 from ..errors import QuantisationError
 from .fixedpoint import multiplier, quantise_bias, quantise_weights
@@ -48,10 +48,10 @@ def _epilogue(acc_scale, out: QTensor, act: str, luts, *, bias=None, where=("", 
     acc_scale = np.asarray(acc_scale, np.float64)
     if act in ("sigmoid", "tanh"):
         m = acc_scale / luts[act].step
-        lut, act_field = act, "lut"
+        lut, act_field = act, Act.LUT
     else:
         m = acc_scale / out.scale
-        lut, act_field = None, act
+        lut, act_field = None, Act[act.upper()]
     mult, shift = multiplier(m, where=where)
     if acc_scale.ndim == 0:
         mult, shift = mult[0], shift[0]
@@ -145,7 +145,7 @@ def _gru_cell(ctx, fl, d: str, x: QTensor) -> QGruCell:
         m = in_scale * sw / row_scale
         mult, shift = multiplier(m, where=ctx.where(name))
         ep = Epilogue(bias=quantise_bias(b, in_scale * sw, where=ctx.where(name)), mult=mult, shift=shift,
-                      act="none", lut=None, out_dtype="int16")
+                      act=Act.NONE, lut=None, out_dtype="int16")
         _check_acc(ctx, name, wq, QTensor("", (0, 0), in_dtype, in_scale), ep.bias)
         return wq, ep
 
@@ -154,7 +154,7 @@ def _gru_cell(ctx, fl, d: str, x: QTensor) -> QGruCell:
 
     def to_table(scale, table):
         mult, shift = multiplier(scale / ctx.luts[table].step, where=ctx.where(name))
-        return Epilogue.scalar(mult=mult[0], shift=shift[0], act="lut", lut=table)
+        return Epilogue.scalar(mult=mult[0], shift=shift[0], act=Act.LUT, lut=table)
 
     q15 = Epilogue.scalar(mult=1, shift=15)
     ident = Epilogue.scalar()
@@ -203,14 +203,14 @@ def build_attention(fl, ctx):
     s_scale = exp.step / 2 ** j
     mult, shift = multiplier(fmt["q"].scale * fmt["k"].scale / np.sqrt(dk) / s_scale, where=ctx.where(name))
     ep_scores = Epilogue.scalar(mult=mult[0], shift=shift[0], out_dtype="int16")
-    ep_exp = Epilogue.scalar(bias=(half - 1) << j, mult=1, shift=j, act="lut", lut="exp")
+    ep_exp = Epilogue.scalar(bias=(half - 1) << j, mult=1, shift=j, act=Act.LUT, lut="exp")
 
     recip = reciprocal_lut(length, ctx.config.lut_log2["reciprocal"])
     ctx.luts.setdefault(recip.name, recip)
     # sum of exps at EXP_OUT; the table's index is (sum - offset) / step: bias -offset, then >> log2
     r_shift = int(round(np.log2(recip.step / EXP_OUT)))
     assert 2.0 ** r_shift * EXP_OUT == recip.step
-    ep_sum = Epilogue.scalar(bias=-int(round(recip.offset / EXP_OUT)), mult=1, shift=r_shift, act="lut",
+    ep_sum = Epilogue.scalar(bias=-int(round(recip.offset / EXP_OUT)), mult=1, shift=r_shift, act=Act.LUT,
                              lut=recip.name)
     ep_prob = Epilogue.scalar(mult=1, shift=15)
     assert EXP_OUT * RECIP_OUT == 2.0 ** -30  # p = e * r >> 15 is at 2**-15

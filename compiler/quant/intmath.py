@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from npu_model.arch.isa import DType
+from npu_model.arch.isa import Act, DType
 
 __all__ = ["ACC_BITS", "DTYPE_RANGE", "wrap", "requantise", "lut_lookup", "saturate", "finish",
            "channel_param"]
@@ -69,8 +69,8 @@ def finish(acc, ep, luts: dict | None = None, *, channel_axis: bool = True):
         return v.reshape(-1, 1) if channel_axis else v
 
     y = requantise(wrap(acc + per(ep.bias)), per(ep.mult), per(ep.shift))
-    if ep.act == "relu":
+    if ep.act is Act.RELU:
         y = np.maximum(y, 0)
-    elif ep.act == "lut":
+    elif ep.act is Act.LUT:
         y = lut_lookup(y, luts[ep.lut].table)
     return saturate(y, ep.out_dtype)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from npu_model.arch.isa import DType
+from npu_model.arch.isa import Act, DType
 
 from .luts import Lut
 
@@ -53,14 +53,15 @@ class Epilogue:
     """One instruction's tail: acc + bias -> wrap -> (acc*mult + 2**(shift-1)) >> shift -> act -> saturate.
 
     bias int32, mult int16, shift uint8: each either a vector (one record per output channel,
-    `p_vec = 1`) or a 0-d array (one shared record). act: 'none', 'relu' or 'lut' (then `lut`
-    names the table). out_dtype: 'int8' or 'int16', the destination type.
+    `p_vec = 1`) or a 0-d array (one shared record). act: the ISA's activation (`Act`, the
+    vocabulary the lowering's `Post` speaks too; for `Act.LUT`, `lut` names the table). out_dtype:
+    'int8' or 'int16', the destination type.
     """
 
     bias: np.ndarray
     mult: np.ndarray
     shift: np.ndarray
-    act: str = "none"
+    act: Act = Act.NONE
     lut: str | None = None
     out_dtype: str = "int8"
 
@@ -75,7 +76,7 @@ class Epilogue:
         return [(int(b[i]), int(m[i]), int(s[i])) for i in range(n)]
 
     @staticmethod
-    def scalar(bias=0, mult=1, shift=0, act="none", lut=None, out_dtype="int16") -> "Epilogue":
+    def scalar(bias=0, mult=1, shift=0, act=Act.NONE, lut=None, out_dtype="int16") -> "Epilogue":
         return Epilogue(np.asarray(bias, np.int32), np.asarray(mult, np.int16), np.asarray(shift, np.uint8),
                         act, lut, out_dtype)
 

@@ -33,6 +33,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from compiler import load_model, quantise
+from compiler.builder import FitError
 from compiler.lower.network import compile_network
 from compiler.parse import parse_model
 
@@ -100,9 +101,10 @@ def compile_point(task: dict, config: NpuConfig, out_path: Path) -> tuple[str, s
         model, qnet = _quantised(task["qnet"])
         try:
             program, _, _ = compile_network(qnet, config, model=model, schedule=False)
+        except FitError as exc:
+            return "does not fit", str(exc)
         except NpuError as exc:
-            msg = str(exc)
-            return ("does not fit" if "does not fit" in msg else "error"), msg
+            return "error", str(exc)
         except Exception as exc:              # a compiler bug at one point must not stop the sweep
             return "error", f"compiler failed: {type(exc).__name__}: {exc}"
         program.save(out_path)
@@ -131,7 +133,7 @@ def compile_cli(model: str, config: NpuConfig, out_path: Path, *, timeout: float
     lines = [l.strip() for l in (proc.stderr or proc.stdout).splitlines() if l.strip()]
     msg = lines[-1] if lines else f"compiler exited with code {proc.returncode}"
     msg = re.sub(r"^error:\s*", "", msg)
-    return ("does not fit" if "does not fit" in msg else "error"), msg
+    return ("does not fit" if proc.returncode == FitError.exit_code else "error"), msg
 
 
 def evaluate_point(task: dict) -> dict:

@@ -7,6 +7,7 @@ import pytest
 from compiler.quant import Epilogue, finish, lut_lookup, requantise, saturate, wrap
 from compiler.quant.fixedpoint import multiplier, quantise_weights
 from compiler.quant.luts import make_lut, reciprocal_lut, standard_luts
+from npu_model.arch.isa import Act
 
 
 def test_wrap_32_bits():
@@ -32,7 +33,7 @@ def test_lut_clamps_to_k_bit_range():
 
 def test_finish_order_bias_wrap_requant_act_saturate():
     ep = Epilogue(bias=np.array([10, -10], np.int32), mult=np.array([1, 1], np.int16),
-                  shift=np.array([1, 0], np.uint8), act="relu", out_dtype="int8")
+                  shift=np.array([1, 0], np.uint8), act=Act.RELU, out_dtype="int8")
     acc = np.array([[300, -5], [7, 2000]])                    # (channels, positions)
     assert finish(acc, ep).tolist() == [[127, 3], [0, 127]]   # (310+1)>>1=155 -> 127; relu(-3)=0
     wrap_ep = Epilogue.scalar(bias=1, mult=1, shift=0, out_dtype="int16")

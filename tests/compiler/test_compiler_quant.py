@@ -4,10 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from compiler import (IntModel, QuantConfig, QuantisationError, layer_fidelity, load_model,
-                      measure_fidelity, quantise, quantise_input)
-from npu_model.host import HostFeatures, generated_frames
+from compiler import (IntModel, QuantConfig, QuantisationError, layer_fidelity, load_model, measure_fidelity, quantise,
+                      quantise_input)
 from compiler.quant import QAttention, QConcat, QGru, QuantizedNetwork
+from npu_model.arch.isa import Act
+from npu_model.host import HostFeatures, generated_frames
 
 
 def _all_epilogues(layer):
@@ -28,7 +29,7 @@ def test_integer_formats(which, request):
             assert np.asarray(ep.mult).dtype == np.int16
             assert np.asarray(ep.shift).dtype == np.uint8 and np.all(np.asarray(ep.shift) <= 63)
             assert ep.out_dtype in ("int8", "int16")
-            assert (ep.act == "lut") == (ep.lut is not None) and (ep.lut is None or ep.lut in qnet.luts)
+            assert (ep.act is Act.LUT) == (ep.lut is not None) and (ep.lut is None or ep.lut in qnet.luts)
         if isinstance(layer, QGru):
             assert all(c.w_ih.dtype == np.int8 and c.w_hh.dtype == np.int8 for c in layer.cells)
             assert qnet.tensors[layer.output].dtype == "int16"
