@@ -7,6 +7,7 @@ import numpy as np
 
 from npu_model.arch.isa import Act, Buffer, DType, Opcode
 from npu_model.arch.record import RECORD_BYTES
+from npu_model.arch.timing import PORT_CONFLICT_FACTOR
 
 from .tensor import Post
 
@@ -95,7 +96,7 @@ def emit_compute(builder, result: KernelResult, opcode: Opcode, *, n: int, r: in
         fields.update(acc_in=acc_in, acc_out=acc_out)
     fields.update(dfields)
     builder.emit(opcode, **fields)
-    k = 2 if (b is not None and b.buf == a.buf) else 1
+    k = PORT_CONFLICT_FACTOR if (b is not None and b.buf == a.buf) else 1     # docs/timing.md rule 1
     result.instructions += 1
     result.issue_cycles += r * k
     if opcode is Opcode.MAC:

@@ -27,6 +27,7 @@ from ..arch.files import write_bytes
 from ..arch.meta import ProgramMeta
 from ..arch.program import Program
 from ..arch.timing import FETCH_LATENCY
+from ..golden.costs import instruction_costs as golden_costs
 from ..golden.machine import Npu
 from .plots import report_plots
 
@@ -44,40 +45,12 @@ LAYER_COLUMNS = (["layer", "op", "pc_start", "pc_end", "instructions", "macs", "
 
 # Per-instruction costs --------------------------------------------------------------------------------
 def instruction_costs(npu) -> dict:
-    """Per-pc arrays: the terms of docs/timing.md's frame counters for each instruction.
-
-    `issue_cycles` = stall + occupancy: the cycles the issue stage spends on the instruction
-    (waiting for its hazards, then walking its steps). Their sum plus FETCH_LATENCY is the frame.
-    """
-    a = npu.analysis
+    """Per-pc arrays: the golden model's cost table (`npu_model.golden.costs`) plus the schedule's
+    `issue_cycles` = stall + occupancy, the cycles the issue stage spends on the instruction
+    (waiting for its hazards, then walking its steps). Their sum plus FETCH_LATENCY is the frame."""
     s = npu.schedule
-    f = a.fields
-    n, r = f["n"], f["r"]
-    mac = a.is_mac
-    costs = {
-        "issue_cycles": (s.stall + s.occupancy).astype(np.int64),
-        "stall": s.stall.astype(np.int64),
-        "conflict": np.where(a.is_compute, (a.port_factor - 1) * r, 0).astype(np.int64),
-        "npu_macs": np.where(mac, n * r, 0).astype(np.int64),
-        "mac_cycles": np.where(mac, r, 0).astype(np.int64),
-    }
-    ops = a.operands
-    for code, name in enumerate(BUFFER_NAMES):
-        read = np.zeros(a.n_instructions, np.int64)
-        write = np.zeros(a.n_instructions, np.int64)
-        for x in ("a", "b"):
-            o = ops[x]
-            live = o["present"] & (o["buf"] == code)
-            per = r * np.where(f[f"{x}_lstride"] == 0, 1, n) * o["size"]
-            read += np.where(live, per, 0)
-        d = ops["d"]
-        live = d["present"] & (d["buf"] == code) & a.writes
-        write += np.where(live, np.where(mac, n, r * n) * d["size"], 0)
-        if name == "wbuf":
-            read += np.where(a.is_compute, 8 * np.where(f["p_vec"] != 0, n, 1), 0)
-        costs[f"{name}_read"] = read
-        costs[f"{name}_write"] = write
-    return costs
+    return {"issue_cycles": (s.stall + s.occupancy).astype(np.int64), "stall": s.stall.astype(np.int64),
+            **golden_costs(npu.analysis)}
 
 
 # Lifetimes of the memory map's symbols ---------------------------------------------------------------

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..arch.config import BUFFER_NAMES
+from ..arch.isa import Buffer
 from ..arch.timing import FETCH_LATENCY, PIPELINE_LATENCY
+from .costs import instruction_costs
 from .stats import BufferStats, FrameStats
 
 __all__ = ["Schedule", "schedule", "hazard_window"]
@@ -112,37 +114,31 @@ def schedule(analysis) -> Schedule:
     issue = earliest + stall
     retire = np.where(ctl, issue, issue + occ - 1 + PIPELINE_LATENCY)
 
-    f = analysis.fields
-    mac = analysis.is_mac
-    n, r = f["n"], f["r"]
     cycles = int(retire[-1]) + 1
-    macs = int((n * r)[mac].sum())
+    costs = instruction_costs(analysis)
+    macs = int(costs["npu_macs"].sum())
     lanes = analysis.config.lanes
-    buffers = {}
-    ops = analysis.operands
-    for code, name in enumerate(BUFFER_NAMES):
-        hwm = 0
-        read = write = 0
-        for x in ("a", "b", "d"):
-            o = ops[x]
-            live = o["present"] & (o["buf"] == code)
-            if x == "d":
-                live &= analysis.writes
-                if live.any():
-                    write = int(np.where(mac, n, r * n)[live].dot(o["size"][live]))
-            elif live.any():
-                per = r * np.where(f[f"{x}_lstride"] == 0, 1, n) * o["size"]
-                read += int(per[live].sum())
-            if live.any():
-                hwm = max(hwm, int(o["hi"][live].max()) + 1)
-        if name == "wbuf" and analysis.is_compute.any():
-            comp = analysis.is_compute
-            read += int(8 * np.where(f["p_vec"] != 0, n, 1)[comp].sum())
-            hwm = max(hwm, int(analysis.p_hi[comp].max()) + 1)
-        buffers[name] = BufferStats(hwm=hwm, read_bytes=read, write_bytes=write)
-    stats = FrameStats(cycles=cycles, instructions=m, mac_cycles=int(r[mac].sum()), macs=macs,
+    buffers = {name: BufferStats(hwm=_high_water_mark(analysis, code), read_bytes=int(costs[f"{name}_read"].sum()),
+                                 write_bytes=int(costs[f"{name}_write"].sum()))
+               for code, name in enumerate(BUFFER_NAMES)}
+    stats = FrameStats(cycles=cycles, instructions=m, mac_cycles=int(costs["mac_cycles"].sum()), macs=macs,
                        utilisation=macs / (lanes * cycles), stall_cycles=int(stall.sum()),
-                       conflict_cycles=int(((analysis.port_factor - 1) * r)[analysis.is_compute].sum()),
+                       conflict_cycles=int(costs["conflict"].sum()),
                        lanes=lanes, clock_mhz=analysis.config.clock_mhz, buffers=buffers)
     return Schedule(earliest=earliest, issue=issue, retire=retire, stall=stall, occupancy=occ.copy(),
                     port_factor=analysis.port_factor.copy(), stats=stats)
+
+
+def _high_water_mark(analysis, code: int) -> int:
+    """1 + the highest byte of buffer `code` any instruction touches (wbuf: records included)."""
+    hwm = 0
+    for x in ("a", "b", "d"):
+        o = analysis.operands[x]
+        live = o["present"] & (o["buf"] == code)
+        if x == "d":
+            live &= analysis.writes
+        if live.any():
+            hwm = max(hwm, int(o["hi"][live].max()) + 1)
+    if code == Buffer.WBUF and analysis.is_compute.any():     # wbuf holds the parameter records
+        hwm = max(hwm, int(analysis.p_hi[analysis.is_compute].max()) + 1)
+    return hwm
