@@ -15,8 +15,7 @@ from cocotb.triggers import RisingEdge
 from npu_model.arch.isa import DATA_BUFFERS
 from npu_model.arch.program import Program
 from rtl.counters import COUNTER_NAMES
-from rtl.layout import HostTarget
-from rtl.trace import ENTRIES_PER_ROW
+from rtl.layout import TRACE_ENTRIES_PER_ROW, HostTarget
 
 from .hdl import OP_READ, OP_RUN, OP_WRITE, ROW_BYTES
 from .scoreboard import Observed
@@ -150,7 +149,7 @@ class Monitor:
         return {name: int(getattr(self.dut, f"c_{name}").value) for name in COUNTER_NAMES}
 
     async def trace(self, count: int):
-        raw = await self.driver.read_rows(HostTarget.TRACE, 0, -(-count // ENTRIES_PER_ROW))
+        raw = await self.driver.read_rows(HostTarget.TRACE, 0, -(-count // TRACE_ENTRIES_PER_ROW))
         entries = np.frombuffer(raw, "<u4").reshape(-1, 2)[:count].astype(np.int64)
         return entries[:, 0].copy(), entries[:, 1].copy()
 

@@ -23,10 +23,9 @@ from __future__ import annotations
 from npu_model.arch.config import NpuConfig
 from npu_model.arch.faults import FAULT_BITS
 from rtl.counters import COUNTER_NAMES
-from rtl.layout import HOST_DATA_BITS, HostTarget, host_addr_bits
-from rtl.trace import ENTRIES_PER_ROW
+from rtl.layout import HOST_DATA_BITS, HostTarget, host_addr_bits, host_rows
 
-__all__ = ["TOP", "PERIOD_NS", "OP_WRITE", "OP_READ", "OP_RUN", "stage_rows", "wrapper_verilog"]
+__all__ = ["TOP", "PERIOD_NS", "OP_WRITE", "OP_READ", "OP_RUN", "wrapper_verilog"]
 
 TOP = "cosim_top"
 OP_WRITE, OP_READ, OP_RUN = 0, 1, 2
@@ -35,17 +34,10 @@ ROW_BYTES = HOST_DATA_BITS // 8
 PERIOD_NS = 2
 
 
-def stage_rows(config: NpuConfig, trace_depth: int) -> int:
-    """Rows of the largest host target: the staging array holds one whole target."""
-    rows = [config.imem_words, -(-trace_depth // ENTRIES_PER_ROW), -(-config.lut_entries * 2 // ROW_BYTES)]
-    rows += [-(-config.buffer_bytes(b) // ROW_BYTES) for b in ("wbuf", "abuf", "sbuf")]
-    return max(rows)
-
-
 def wrapper_verilog(config: NpuConfig, trace_depth: int) -> str:
     aw = host_addr_bits(config, trace_depth)
     pcb = config.pc_bits
-    rows = stage_rows(config, trace_depth)
+    rows = host_rows(config, trace_depth)
     w = HOST_DATA_BITS
     counter_wires = "\n".join(
         f"  wire [31:0] c_{n} /*verilator public_flat_rd*/;" for n in COUNTER_NAMES)

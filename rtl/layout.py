@@ -21,7 +21,7 @@ from npu_model.arch.record import RECORD_FIELDS
 __all__ = [
     "ADDR_BITS", "ELEM_BITS", "COUNTER_BITS", "CYCLE_BITS", "HOST_DATA_BITS", "HOST_WORD_BYTES",
     "MEM_WORD_BITS", "record_layout", "HostTarget", "instruction_layout",
-    "opcodes_of", "data_buffers", "host_addr_bits", "buffer_bytes", "opcode_is",
+    "opcodes_of", "data_buffers", "host_rows", "host_addr_bits", "TRACE_ENTRY_BITS", "TRACE_ENTRIES_PER_ROW", "buffer_bytes", "opcode_is",
     "bundle_values", "register_bundle",
 ]
 
@@ -39,6 +39,9 @@ MEM_WORD_BITS = 64
 #: The host port moves one instruction word (256 bits, 32 bytes) per cycle, whatever the target.
 HOST_DATA_BITS = INSTRUCTION_BITS
 HOST_WORD_BYTES = HOST_DATA_BITS // 8
+#: A trace entry is an issue and a retire cycle; a host row holds four.
+TRACE_ENTRY_BITS = 2 * CYCLE_BITS
+TRACE_ENTRIES_PER_ROW = HOST_DATA_BITS // TRACE_ENTRY_BITS
 
 
 class HostTarget(enum.IntEnum):
@@ -90,12 +93,17 @@ def buffer_bytes(config: NpuConfig, buf: Buffer) -> int:
     return config.buffer_bytes(buf.label)
 
 
+def host_rows(config: NpuConfig, trace_depth: int) -> int:
+    """Rows of the largest host-port target (imem words, trace, LUT, the data buffers): the
+    testbench's staging array holds one whole target."""
+    rows = [config.imem_words, -(-trace_depth // TRACE_ENTRIES_PER_ROW), -(-config.lut_entries * 2 // HOST_WORD_BYTES)]
+    rows += [-(-config.buffer_bytes(name) // HOST_WORD_BYTES) for name in BUFFER_NAMES]
+    return max(rows)
+
+
 def host_addr_bits(config: NpuConfig, trace_depth: int) -> int:
     """Row address width of the host port: enough for the largest target."""
-    rows = [config.imem_words, (trace_depth + 3) // 4, (config.lut_entries * 2 + HOST_WORD_BYTES - 1)
-            // HOST_WORD_BYTES]
-    rows += [(config.buffer_bytes(name) + HOST_WORD_BYTES - 1) // HOST_WORD_BYTES for name in BUFFER_NAMES]
-    return max(1, ceil_log2(max(rows)))
+    return max(1, ceil_log2(host_rows(config, trace_depth)))
 
 
 def bundle_values(signature, obj):

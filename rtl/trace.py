@@ -16,20 +16,18 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In
 from amaranth.utils import ceil_log2
 
-from .layout import CYCLE_BITS, HOST_DATA_BITS
+from .layout import CYCLE_BITS, HOST_DATA_BITS, TRACE_ENTRIES_PER_ROW
 from .sram import HostPort
 
-__all__ = ["TraceMemory", "ENTRY_BITS", "ENTRIES_PER_ROW"]
+__all__ = ["TraceMemory"]
 
-ENTRY_BITS = 2 * CYCLE_BITS
-ENTRIES_PER_ROW = HOST_DATA_BITS // ENTRY_BITS
-_SLOT_BITS = ceil_log2(ENTRIES_PER_ROW)
+_SLOT_BITS = ceil_log2(TRACE_ENTRIES_PER_ROW)
 
 
 class TraceMemory(wiring.Component):
     def __init__(self, depth, *, pc_bits, host_addr_bits):
         self.depth = depth
-        self.rows = max(1, -(-depth // ENTRIES_PER_ROW))
+        self.rows = max(1, -(-depth // TRACE_ENTRIES_PER_ROW))
         super().__init__({
             "issue_en": In(1), "issue_pc": In(pc_bits), "issue_cycle": In(CYCLE_BITS),
             "issue_retires": In(1),
@@ -47,14 +45,14 @@ class TraceMemory(wiring.Component):
         mask = Mux(self.issue_retires, 0b11, 0b01)
         m.d.comb += [
             iport.addr.eq(self.issue_pc >> _SLOT_BITS),
-            iport.data.eq(Cat(*([self.issue_cycle, self.issue_cycle] * ENTRIES_PER_ROW))),
+            iport.data.eq(Cat(*([self.issue_cycle, self.issue_cycle] * TRACE_ENTRIES_PER_ROW))),
             iport.en.eq(Mux(self.issue_en & (self.issue_pc < self.depth), mask << (slot * 2), 0)),
         ]
         rport = mem.write_port(granularity=CYCLE_BITS)
         slot = self.retire_pc[:_SLOT_BITS]
         m.d.comb += [
             rport.addr.eq(self.retire_pc >> _SLOT_BITS),
-            rport.data.eq(Cat(*([self.retire_cycle] * (2 * ENTRIES_PER_ROW)))),
+            rport.data.eq(Cat(*([self.retire_cycle] * (2 * TRACE_ENTRIES_PER_ROW)))),
             rport.en.eq(Mux(self.retire_en & (self.retire_pc < self.depth), 0b10 << (slot * 2), 0)),
         ]
         hport = mem.read_port()

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import io
+import multiprocessing
 import os
 import re
 import subprocess
@@ -30,7 +32,10 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from compiler import load_model, quantise
 from compiler.builder import FitError
@@ -40,13 +45,14 @@ from compiler.parse import parse_model
 from ..arch.config import KIB, ConfigError, NpuConfig
 from ..arch.errors import NpuError
 from ..arch.files import write_bytes
+from ..arch.isa import DTYPES
 from ..arch.program import Program
 from ..golden.machine import Npu
 from .plots import explore_plots
 from .report import build_report
 
 __all__ = ["add_arguments", "main_explore", "sweep", "SWEEP_COLUMNS", "area_mm2", "DEFAULT_LANE_UM2",
-           "DEFAULT_SRAM_UM2_PER_BYTE", "compile_point", "evaluate_point", "explore_markdown"]
+           "DEFAULT_SRAM_UM2_PER_BYTE", "SweepPoint", "compile_point", "evaluate_point", "explore_markdown"]
 
 #: Area proxy defaults (docs/exploration.md): one MAC lane (int8 x int8 multiplier, 32-bit
 #: accumulator, requantiser, activation) ~ 4k NAND2 equivalents ~ 2000 um^2 in a 28 nm-class
@@ -54,13 +60,54 @@ __all__ = ["add_arguments", "main_explore", "sweep", "SWEEP_COLUMNS", "area_mm2"
 DEFAULT_LANE_UM2 = 2000.0
 DEFAULT_SRAM_UM2_PER_BYTE = 2.0
 
-SWEEP_COLUMNS = [
-    "lanes", "abuf_kib", "wbuf_kib", "sbuf_kib", "imem_kib", "clock_mhz", "status", "message",
-    "instructions", "cycles", "npu_macs", "model_macs", "bound_cycles", "bound_ratio", "utilisation_pct",
-    "stall_cycles", "wbuf_hwm", "abuf_hwm", "abuf_peak_live", "sbuf_hwm", "code_bytes", "lut_entries",
-    "sram_bytes", "area_mm2", "hop_us", "frame_us", "real_time_factor", "min_clock_mhz", "real_time",
-    "compile_s", "sim_ms_per_frame",
-]
+@dataclass
+class SweepPoint:
+    """One row of sweep.csv: a configuration at one clock (columns in docs/exploration.md).
+
+    The figures are None where a point was not built ("does not fit" or "error"), and the clock-
+    dependent ones where the frame hop is unknown; the CSV writes None as an empty cell."""
+    lanes: int
+    abuf_kib: float
+    wbuf_kib: float
+    sbuf_kib: float
+    imem_kib: float
+    clock_mhz: float = 0.0
+    status: str = "ok"                 # "ok", "does not fit" or "error"
+    message: str = ""
+    instructions: int | None = None
+    cycles: int | None = None
+    npu_macs: int | None = None
+    model_macs: int | None = None
+    bound_cycles: int | None = None
+    bound_ratio: float | None = None
+    utilisation_pct: float | None = None
+    stall_cycles: int | None = None
+    wbuf_hwm: int | None = None
+    abuf_hwm: int | None = None
+    abuf_peak_live: int | None = None
+    sbuf_hwm: int | None = None
+    code_bytes: int | None = None
+    lut_entries: int | None = None
+    sram_bytes: int | None = None
+    area_mm2: float | None = None
+    hop_us: float | None = None
+    frame_us: float | None = None
+    real_time_factor: float | None = None
+    min_clock_mhz: float | None = None
+    real_time: str | None = None       # "yes" / "no"
+    compile_s: float | None = None
+    sim_ms_per_frame: float | None = None
+
+    @property
+    def shape(self) -> tuple:
+        """What identifies the configuration (everything but the clock)."""
+        return self.lanes, self.abuf_kib, self.wbuf_kib, self.sbuf_kib, self.imem_kib
+
+    def csv_row(self) -> dict:
+        return {k: "" if v is None else v for k, v in dataclasses.asdict(self).items()}
+
+
+SWEEP_COLUMNS = [f.name for f in dataclasses.fields(SweepPoint)]
 
 
 def area_mm2(lanes: int, sram_bytes: int, *, lane_um2: float = DEFAULT_LANE_UM2,
@@ -136,13 +183,12 @@ def compile_cli(model: str, config: NpuConfig, out_path: Path, *, timeout: float
     return ("does not fit" if proc.returncode == FitError.exit_code else "error"), msg
 
 
-def evaluate_point(task: dict) -> dict:
-    """Compile and simulate one point (runs in a worker process); the row fields that do not
-    depend on the clock, with status and message."""
-
+def evaluate_point(task: dict) -> SweepPoint:
+    """Compile and simulate one point (runs in a worker process): the figures that do not depend
+    on the clock, with status and message."""
     cfg = NpuConfig.from_dict(task["config"])
-    base = {"lanes": cfg.lanes, "abuf_kib": cfg.abuf_bytes / KIB, "wbuf_kib": cfg.wbuf_bytes / KIB,
-            "sbuf_kib": cfg.sbuf_bytes / KIB, "imem_kib": cfg.imem_bytes / KIB}
+    base = SweepPoint(lanes=cfg.lanes, abuf_kib=cfg.abuf_bytes / KIB, wbuf_kib=cfg.wbuf_bytes / KIB,
+                      sbuf_kib=cfg.sbuf_bytes / KIB, imem_kib=cfg.imem_bytes / KIB)
     workdir = Path(task["workdir"])
     workdir.mkdir(parents=True, exist_ok=True)
     prog_path = workdir / f"lanes{cfg.lanes}_abuf{cfg.abuf_bytes}_wbuf{cfg.wbuf_bytes}_" \
@@ -152,9 +198,9 @@ def evaluate_point(task: dict) -> dict:
         status, message = compile_point(task, cfg, prog_path)
     except OSError as exc:
         status, message = "error", f"cannot run the compiler ({exc})"
-    base["compile_s"] = round(time.perf_counter() - t0, 2)
+    base.compile_s = round(time.perf_counter() - t0, 2)
     if status != "ok":
-        return {"base": base, "status": status, "message": message}
+        return dataclasses.replace(base, status=status, message=message)
     try:
         program = Program.load(prog_path)
         npu = Npu(program, source=str(prog_path))
@@ -165,62 +211,52 @@ def evaluate_point(task: dict) -> dict:
         sim_ms = 1e3 * (time.perf_counter() - t1) / frames if frames else None
         rep = build_report(npu, program_path=str(prog_path), hop=task.get("hop"), sample_rate=task.get("sample_rate"))
     except NpuError as exc:
-        return {"base": base, "status": "error", "message": str(exc)}
+        return dataclasses.replace(base, status="error", message=str(exc))
     except Exception as exc:                  # a failure at one point must not stop the sweep
-        return {"base": base, "status": "error", "message": f"{type(exc).__name__}: {exc}"}
+        return dataclasses.replace(base, status="error", message=f"{type(exc).__name__}: {exc}")
     finally:
         if not task.get("keep"):
             prog_path.unlink(missing_ok=True)
     s = rep.summary
-    mem = s["memory"]
-    sram = mem["wbuf"]["hwm_bytes"] + mem["abuf"]["hwm_bytes"] + mem["sbuf"]["hwm_bytes"] + \
-        s["instruction_bytes"] + s["lut_bytes"]
-    base.update({
-        "instructions": s["frame"]["instructions"], "cycles": s["frame"]["cycles"],
-        "npu_macs": s["frame"]["npu_macs"], "model_macs": s["bound"]["model_macs"],
-        "bound_cycles": s["bound"]["bound_cycles"],
-        "bound_ratio": round(s["bound"]["ratio"], 4) if s["bound"]["ratio"] else "",
-        "utilisation_pct": round(s["frame"]["utilisation_pct"], 2), "stall_cycles": s["frame"]["stall_cycles"],
-        "wbuf_hwm": mem["wbuf"]["hwm_bytes"], "abuf_hwm": mem["abuf"]["hwm_bytes"],
-        "abuf_peak_live": mem["abuf"]["peak_live_bytes"], "sbuf_hwm": mem["sbuf"]["hwm_bytes"],
-        "code_bytes": s["instruction_bytes"], "lut_entries": s["lut_entries"], "sram_bytes": sram,
-        "area_mm2": round(area_mm2(cfg.lanes, sram, lane_um2=task["lane_um2"],
-                                   sram_um2_per_byte=task["sram_um2_per_byte"]), 4),
-        "hop_us": s["real_time"]["hop_us"] if s["real_time"]["hop_us"] else "",
-        "sim_ms_per_frame": round(sim_ms, 2) if sim_ms is not None else "",
-    })
-    return {"base": base, "status": "ok", "message": "", "model": s["model"]}
+    mem = s.memory
+    sram = mem["wbuf"].hwm_bytes + mem["abuf"].hwm_bytes + mem["sbuf"].hwm_bytes + \
+        s.instruction_bytes + s.lut_bytes
+    return dataclasses.replace(
+        base, instructions=s.frame.instructions, cycles=s.frame.cycles, npu_macs=s.frame.npu_macs,
+        model_macs=s.bound.model_macs, bound_cycles=s.bound.bound_cycles,
+        bound_ratio=round(s.bound.ratio, 4) if s.bound.ratio else None,
+        utilisation_pct=round(s.frame.utilisation_pct, 2), stall_cycles=s.frame.stall_cycles,
+        wbuf_hwm=mem["wbuf"].hwm_bytes, abuf_hwm=mem["abuf"].hwm_bytes, abuf_peak_live=mem["abuf"].peak_live_bytes,
+        sbuf_hwm=mem["sbuf"].hwm_bytes, code_bytes=s.instruction_bytes, lut_entries=s.lut_entries, sram_bytes=sram,
+        area_mm2=round(area_mm2(cfg.lanes, sram, lane_um2=task["lane_um2"],
+                                sram_um2_per_byte=task["sram_um2_per_byte"]), 4),
+        hop_us=s.real_time.hop_us or None, sim_ms_per_frame=round(sim_ms, 2) if sim_ms is not None else None)
 
 
 def _zeros(port, frames):
-    import numpy as np
-
-    return np.zeros((frames,) + tuple(port.shape), np.int8 if port.dtype == "i8" else np.int16)
+    return np.zeros((frames,) + tuple(port.shape), DTYPES[port.dtype].numpy)
 
 
-def _rows_for(result: dict, clocks: list) -> list[dict]:
-    rows = []
+def _at_clocks(point: SweepPoint, clocks: list) -> list[SweepPoint]:
+    """The point at every clock, with the clock-dependent figures."""
+    out = []
     for c in clocks:
-        row = {k: "" for k in SWEEP_COLUMNS}
-        row.update(result["base"])
-        row.update({"clock_mhz": c, "status": result["status"], "message": result["message"]})
-        if result["status"] == "ok":
-            cyc = row["cycles"]
-            row["frame_us"] = round(cyc / c, 3)
-            if row["hop_us"] != "":
-                hop = float(row["hop_us"])
-                row["real_time_factor"] = round(cyc / (hop * c), 6)
-                row["min_clock_mhz"] = round(cyc / hop, 3)
-                row["real_time"] = "yes" if cyc / c <= hop else "no"
-        rows.append(row)
-    return rows
+        p = dataclasses.replace(point, clock_mhz=c)
+        if p.status == "ok":
+            p.frame_us = round(p.cycles / c, 3)
+            if p.hop_us is not None:
+                p.real_time_factor = round(p.cycles / (p.hop_us * c), 6)
+                p.min_clock_mhz = round(p.cycles / p.hop_us, 3)
+                p.real_time = "yes" if p.cycles / c <= p.hop_us else "no"
+        out.append(p)
+    return out
 
 
 # The sweep --------------------------------------------------------------------------------------------
 def sweep(model, configs: list[NpuConfig], clocks: list, *, jobs: int = 1, frames: int = 1, hop=None,
           sample_rate=None, lane_um2=DEFAULT_LANE_UM2, sram_um2_per_byte=DEFAULT_SRAM_UM2_PER_BYTE,
-          workdir=None, keep=False, progress=True, timeout=None, use_api=True) -> list[dict]:
-    """Rows (SWEEP_COLUMNS) of every config x clock, in the order of `configs` then `clocks`."""
+          workdir=None, keep=False, progress=True, timeout=None, use_api=True) -> list[SweepPoint]:
+    """Every config x clock, in the order of `configs` then `clocks`."""
     with tempfile.TemporaryDirectory(prefix="npu-explore-") as tmp:
         wd = Path(workdir) if workdir else Path(tmp)
         try:
@@ -244,8 +280,6 @@ def sweep(model, configs: list[NpuConfig], clocks: list, *, jobs: int = 1, frame
                     results[i] = evaluate_point(t)
                     bar.update(1)
             else:
-                import multiprocessing
-
                 ctx = multiprocessing.get_context("spawn")
                 with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx) as pool:
                     futures = {pool.submit(evaluate_point, t): i for i, t in enumerate(tasks)}
@@ -254,10 +288,7 @@ def sweep(model, configs: list[NpuConfig], clocks: list, *, jobs: int = 1, frame
                         bar.update(1)
         finally:
             bar.close()
-    rows = []
-    for r in results:
-        rows += _rows_for(r, clocks)
-    return rows
+    return [p for r in results for p in _at_clocks(r, clocks)]
 
 
 class _NoBar:
@@ -278,7 +309,7 @@ def _progress(total, enabled):
 
 # Markdown -------------------------------------------------------------------------------------------
 def _f(x, fmt="{:,.2f}"):
-    if x in ("", None):
+    if x is None:
         return "–"
     return fmt.format(x)
 
@@ -286,21 +317,21 @@ def _f(x, fmt="{:,.2f}"):
 def explore_markdown(rows, clocks, plots: dict, *, model: str, command: str, lane_um2: float,
                      sram_um2_per_byte: float, heading: int = 1) -> str:
     h = "#" * heading
-    first = [r for r in rows if r["clock_mhz"] == clocks[0]]
-    ok = [r for r in first if r["status"] == "ok"]
+    first = [r for r in rows if r.clock_mhz == clocks[0]]
+    ok = [r for r in first if r.status == "ok"]
     out = [f"{h} Exploration: {model}", "",
            f"Generated by `{command}`.", "",
            f"Area proxy: lanes x {lane_um2:g} um² + SRAM bytes x {sram_um2_per_byte:g} um²/byte, where SRAM bytes "
            "are what the compiled program needs: the wbuf, abuf and sbuf high-water marks, the instruction bytes "
            "and the LUT bytes.", ""]
-    hop = next((r["hop_us"] for r in ok if r["hop_us"] != ""), "")
-    if hop != "":
+    hop = next((r.hop_us for r in ok if r.hop_us is not None), None)
+    if hop is not None:
         out += [f"Frame hop: {float(hop):,.0f} us. Real-time factor = frame time / hop time (<= 1 is real time).", ""]
-    dims = ["abuf_kib"] + [d for d in ("wbuf_kib", "sbuf_kib", "imem_kib") if len({r[d] for r in first}) > 1]
+    dims = ["abuf_kib"] + [d for d in ("wbuf_kib", "sbuf_kib", "imem_kib") if len({getattr(r, d) for r in first}) > 1]
     dim_head = " | ".join(f"{d[:4]} KiB" for d in dims)
 
     def key(r):
-        return f"| {r['lanes']} | " + " | ".join(f"{r[d]:g}" for d in dims) + " |"
+        return f"| {r.lanes} | " + " | ".join(f"{getattr(r, d):g}" for d in dims) + " |"
 
     ncol = 11                                      # columns after status
     out += [f"{h}# Points", "",
@@ -308,29 +339,28 @@ def explore_markdown(rows, clocks, plots: dict, *, model: str, command: str, lan
             "util % | min clock MHz | wbuf used KiB | abuf used KiB | sbuf used KiB | code KiB | area mm² |",
             "|---|" + "---|" * (len(dims) + 1 + ncol)]
     for r in first:
-        if r["status"] != "ok":
-            out.append(key(r) + f" **{r['status']}** |" + " |" * ncol)
+        if r.status != "ok":
+            out.append(key(r) + f" **{r.status}** |" + " |" * ncol)
             continue
-        out.append(key(r) + f" ok | {r['instructions']:,} | {r['cycles']:,} | "
-                   f"{r['bound_cycles']:,} | {_f(r['bound_ratio'], '{:.4f}')} | {_f(r['utilisation_pct'], '{:.1f}')} | "
-                   f"{_f(r['min_clock_mhz'], '{:,.1f}')} | {r['wbuf_hwm'] / KIB:,.1f} | {r['abuf_hwm'] / KIB:,.1f} | "
-                   f"{r['sbuf_hwm'] / KIB:,.1f} | {r['code_bytes'] / KIB:,.1f} | {_f(r['area_mm2'], '{:.3f}')} |")
-    bad = [r for r in first if r["status"] != "ok"]
+        out.append(key(r) + f" ok | {r.instructions:,} | {r.cycles:,} | "
+                   f"{r.bound_cycles:,} | {_f(r.bound_ratio, '{:.4f}')} | {_f(r.utilisation_pct, '{:.1f}')} | "
+                   f"{_f(r.min_clock_mhz, '{:,.1f}')} | {r.wbuf_hwm / KIB:,.1f} | {r.abuf_hwm / KIB:,.1f} | "
+                   f"{r.sbuf_hwm / KIB:,.1f} | {r.code_bytes / KIB:,.1f} | {_f(r.area_mm2, '{:.3f}')} |")
+    bad = [r for r in first if r.status != "ok"]
     if bad:
         out += ["", "Points that were not built:", ""]
-        out += [f"- {r['lanes']} lanes, " + ", ".join(f"{d[:4]} {r[d]:g} KiB" for d in dims)
-                + f": {r['status']}: {r['message']}" for r in bad]
-    if ok and hop != "":
+        out += [f"- {r.lanes} lanes, " + ", ".join(f"{d[:4]} {getattr(r, d):g} KiB" for d in dims)
+                + f": {r.status}: {r.message}" for r in bad]
+    if ok and hop is not None:
         out += ["", f"{h}# Real-time factor per clock", "",
                 f"| lanes | {dim_head} | " + " | ".join(f"{c:g} MHz" for c in clocks) + " |",
                 "|---|" + "---|" * (len(dims) + len(clocks))]
-        same = ("lanes", "abuf_kib", "wbuf_kib", "sbuf_kib", "imem_kib")
         for r in ok:
             cells = []
             for c in clocks:
-                rr = next(x for x in rows if x["clock_mhz"] == c and all(x[k] == r[k] for k in same))
-                mark = " ✓" if rr["real_time"] == "yes" else ""
-                cells.append(f"{rr['real_time_factor']:.2f}{mark}")
+                rr = next(x for x in rows if x.clock_mhz == c and x.shape == r.shape)
+                mark = " ✓" if rr.real_time == "yes" else ""
+                cells.append(f"{rr.real_time_factor:.2f}{mark}")
             out.append(key(r) + " " + " | ".join(cells) + " |")
         out += ["", "✓: real time (frame time <= hop time)."]
     if plots:
@@ -425,7 +455,7 @@ def main_explore(args) -> int:
     text = io.StringIO()
     w = csv.DictWriter(text, fieldnames=SWEEP_COLUMNS, lineterminator="\n")
     w.writeheader()
-    w.writerows(rows)
+    w.writerows(p.csv_row() for p in rows)
     write_bytes(out / "sweep.csv", text.getvalue().encode())
     made = {}
     for title, (fname, data) in explore_plots(rows, clocks, fmt=args.plot_format).items():
@@ -437,18 +467,18 @@ def main_explore(args) -> int:
     write_bytes(out / "exploration.md", md.encode())
     if args.doc:
         _update_doc(Path(args.doc), rows, clocks, made, out, model, command, args)
-    first = [r for r in rows if r["clock_mhz"] == clocks[0]]
-    ok = sum(1 for r in first if r["status"] == "ok")
+    first = [r for r in rows if r.clock_mhz == clocks[0]]
+    ok = sum(1 for r in first if r.status == "ok")
     print(f"explore: {len(configs)} point(s), {ok} built, {len(configs) - ok} not built; "
           f"{out}/sweep.csv, {out}/exploration.md, {len(made)} plot(s)")
-    dims = ["abuf_kib"] + [d for d in ("wbuf_kib", "sbuf_kib", "imem_kib") if len({r[d] for r in first}) > 1]
+    dims = ["abuf_kib"] + [d for d in ("wbuf_kib", "sbuf_kib", "imem_kib") if len({getattr(r, d) for r in first}) > 1]
     for r in first:
-        where = f"  {r['lanes']:>2} lanes " + " ".join(f"{d[:4]} {r[d]:g} KiB" for d in dims)
-        if r["status"] == "ok":
-            print(f"{where}: {r['cycles']:,} cycles/frame, {r['bound_ratio']}x bound, "
-                  f"min clock {_f(r['min_clock_mhz'], '{:,.1f}')} MHz")
+        where = f"  {r.lanes:>2} lanes " + " ".join(f"{d[:4]} {getattr(r, d):g} KiB" for d in dims)
+        if r.status == "ok":
+            print(f"{where}: {r.cycles:,} cycles/frame, {_f(r.bound_ratio, '{:.4f}')}x bound, "
+                  f"min clock {_f(r.min_clock_mhz, '{:,.1f}')} MHz")
         else:
-            print(f"{where}: {r['status']}: {r['message']}")
+            print(f"{where}: {r.status}: {r.message}")
     return 0
 
 

@@ -38,7 +38,7 @@ def report_plots(rep) -> dict:
     """{title: (file name, PNG bytes)} for cycles per layer, utilisation per layer, memory over the frame."""
     rows = rep.rows
     s = rep.summary
-    lanes = s["config"]["lanes"]
+    lanes = s.config.lanes
     names = [r["layer"] for r in rows]
     y = np.arange(len(rows))
     h = max(2.5, 0.22 * len(rows) + 1.2)
@@ -55,7 +55,7 @@ def report_plots(rep) -> dict:
     ax.set_yticks(y, names, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("cycles per frame")
-    ax.set_title(f"Cycles per layer ({lanes} lanes, {s['frame']['cycles']:,} cycles per frame)")
+    ax.set_title(f"Cycles per layer ({lanes} lanes, {s.frame.cycles:,} cycles per frame)")
     _legend(ax, fontsize=7, loc="lower right")
     ax.grid(axis="x", alpha=0.3)
     out["Cycles per layer"] = ("cycles_per_layer.png", png(fig))
@@ -64,8 +64,8 @@ def report_plots(rep) -> dict:
     ax = fig.add_subplot()
     util = [r["utilisation_pct"] for r in rows]
     ax.barh(y, util, color="tab:purple")
-    ax.axvline(s["frame"]["utilisation_pct"], color="black", ls="--", lw=1,
-               label=f"frame: {s['frame']['utilisation_pct']:.1f} %")
+    ax.axvline(s.frame.utilisation_pct, color="black", ls="--", lw=1,
+               label=f"frame: {s.frame.utilisation_pct:.1f} %")
     ax.set_yticks(y, names, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlim(0, 100)
@@ -77,14 +77,14 @@ def report_plots(rep) -> dict:
 
     fig = _figure(8, 5.5)
     axes = fig.subplots(3, 1, sharex=True)
-    cycles = s["frame"]["cycles"]
+    cycles = s.frame.cycles
     for ax, name in zip(axes, ("wbuf", "abuf", "sbuf")):
         t, live = rep.timeline[name]
-        m = s["memory"][name]
+        m = s.memory[name]
         ax.step(t, np.asarray(live) / 1024, where="post", color=_BUF_COLOURS[name], label="live bytes")
-        ax.axhline(m["hwm_bytes"] / 1024, color="black", ls="--", lw=1, label=f"high-water mark {m['hwm_bytes'] / 1024:,.1f} KiB")
+        ax.axhline(m.hwm_bytes / 1024, color="black", ls="--", lw=1, label=f"high-water mark {m.hwm_bytes / 1024:,.1f} KiB")
         ax.set_ylabel(f"{name}, KiB")
-        ax.set_ylim(0, max(m["hwm_bytes"], int(np.max(live)) if len(live) else 0, 1) / 1024 * 1.15)
+        ax.set_ylim(0, max(m.hwm_bytes, int(np.max(live)) if len(live) else 0, 1) / 1024 * 1.15)
         _legend(ax, fontsize=7, loc="upper right")
         ax.grid(alpha=0.3)
     for r in rows:
@@ -111,41 +111,41 @@ def pareto_front(points):
 
 
 def explore_plots(rows: list, clocks: list, fmt: str = "png") -> dict:
-    """{title: (file name, bytes)} from the sweep's rows (explore.SWEEP_COLUMNS, status 'ok' only)."""
-    ok = [r for r in rows if r["status"] == "ok"]
+    """{title: (file name, bytes)} from the sweep's rows (`explore.SweepPoint`s, status 'ok' only)."""
+    ok = [r for r in rows if r.status == "ok"]
     out = {}
     if not ok:
         return out
     ext = fmt
-    acts = sorted({r["abuf_kib"] for r in ok})
+    acts = sorted({r.abuf_kib for r in ok})
     clock0 = clocks[0]
     # One row per compiled point: the first clock's rows carry everything that does not depend on it.
     points = []
     seen = set()
     for r in ok:                                   # one compiled program per (lanes, abuf) is plotted
-        if r["clock_mhz"] == clock0 and (r["lanes"], r["abuf_kib"]) not in seen:
-            seen.add((r["lanes"], r["abuf_kib"]))
+        if r.clock_mhz == clock0 and (r.lanes, r.abuf_kib) not in seen:
+            seen.add((r.lanes, r.abuf_kib))
             points.append(r)
-    lanes_all = sorted({r["lanes"] for r in points})
+    lanes_all = sorted({r.lanes for r in points})
     # Per lane count, the point with the largest abuf that was built (for the per-lane plots).
     per_lanes = {}
-    for r in sorted(points, key=lambda r: r["abuf_kib"]):
-        per_lanes[r["lanes"]] = r
+    for r in sorted(points, key=lambda r: r.abuf_kib):
+        per_lanes[r.lanes] = r
     per_lanes = [per_lanes[l] for l in lanes_all]
 
     fig = _figure(6.5, 4.2)
     ax = fig.add_subplot()
     for act in acts:
-        pts = sorted((r for r in points if r["abuf_kib"] == act), key=lambda r: r["lanes"])
-        ax.plot([r["lanes"] for r in pts], [r["cycles"] for r in pts], "o-",
+        pts = sorted((r for r in points if r.abuf_kib == act), key=lambda r: r.lanes)
+        ax.plot([r.lanes for r in pts], [r.cycles for r in pts], "o-",
                 label=f"compiled, abuf {act:g} KiB" if len(acts) > 1 else "compiled program")
     for r in per_lanes:
-        if r["bound_ratio"] not in ("", None):
-            ax.annotate(f"{float(r['bound_ratio']):.3f}x bound", (r["lanes"], r["cycles"]), fontsize=7,
+        if r.bound_ratio is not None:
+            ax.annotate(f"{float(r.bound_ratio):.3f}x bound", (r.lanes, r.cycles), fontsize=7,
                         xytext=(6, 4), textcoords="offset points")
     bound = {}
     for r in points:
-        bound[r["lanes"]] = r["bound_cycles"]
+        bound[r.lanes] = r.bound_cycles
     ax.plot(lanes_all, [bound[l] for l in lanes_all], "k--", label="bound: MACs / lanes")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
@@ -161,11 +161,11 @@ def explore_plots(rows: list, clocks: list, fmt: str = "png") -> dict:
     ax = fig.add_subplot()
     cl = np.geomspace(min(clocks) / 2, max(clocks) * 2, 200) if len(clocks) else np.array([])
     for r in per_lanes:
-        if r["hop_us"] in (None, ""):
+        if r.hop_us is None:
             continue
-        rtf = r["cycles"] / (float(r["hop_us"]) * cl)
-        line, = ax.plot(cl, rtf, label=f"{r['lanes']} lanes")
-        ax.plot(clocks, [r["cycles"] / (float(r["hop_us"]) * c) for c in clocks], "o", color=line.get_color(), ms=4)
+        rtf = r.cycles / (float(r.hop_us) * cl)
+        line, = ax.plot(cl, rtf, label=f"{r.lanes} lanes")
+        ax.plot(clocks, [r.cycles / (float(r.hop_us) * c) for c in clocks], "o", color=line.get_color(), ms=4)
     ax.axhline(1.0, color="black", ls="--", lw=1, label="real time")
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -183,9 +183,9 @@ def explore_plots(rows: list, clocks: list, fmt: str = "png") -> dict:
     keys = [("wbuf_hwm", "wbuf"), ("abuf_hwm", "abuf"), ("sbuf_hwm", "sbuf"), ("code_bytes", "code")]
     w = 0.8 / len(keys)
     for i, (k, label) in enumerate(keys):
-        ax.bar(x + (i - (len(keys) - 1) / 2) * w, [r[k] / 1024 for r in pts], w, label=label,
+        ax.bar(x + (i - (len(keys) - 1) / 2) * w, [getattr(r, k) / 1024 for r in pts], w, label=label,
                color=_BUF_COLOURS[label])
-    ax.set_xticks(x, [f"{r['lanes']}" for r in pts])
+    ax.set_xticks(x, [f"{r.lanes}" for r in pts])
     ax.set_yscale("log")
     ax.set_xlabel("MAC lanes")
     ax.set_ylabel("KiB (high-water mark; code: instruction bytes)")
@@ -197,15 +197,15 @@ def explore_plots(rows: list, clocks: list, fmt: str = "png") -> dict:
     fig = _figure(6.5, 4.2)
     ax = fig.add_subplot()
     for c in clocks:
-        pts = [r for r in ok if r["clock_mhz"] == c and r["real_time_factor"] not in (None, "")]
+        pts = [r for r in ok if r.clock_mhz == c and r.real_time_factor is not None]
         if not pts:
             continue
-        xy = [(float(r["area_mm2"]), float(r["real_time_factor"])) for r in pts]
+        xy = [(float(r.area_mm2), float(r.real_time_factor)) for r in pts]
         sc = ax.scatter([p[0] for p in xy], [p[1] for p in xy], s=18, alpha=0.6, label=f"{c:g} MHz")
         front = pareto_front(xy)
         ax.plot([xy[i][0] for i in front], [xy[i][1] for i in front], "-", color=sc.get_facecolor()[0], alpha=0.9)
         for i in front:
-            ax.annotate(f"{pts[i]['lanes']}L", xy[i], fontsize=6, xytext=(3, 3), textcoords="offset points")
+            ax.annotate(f"{pts[i].lanes}L", xy[i], fontsize=6, xytext=(3, 3), textcoords="offset points")
     ax.axhline(1.0, color="black", ls="--", lw=1)
     ax.set_yscale("log")
     ax.set_xlabel("area proxy, mm² (lanes x lane area + SRAM bytes x area per byte)")

@@ -13,17 +13,20 @@ instructions, so that the rows of the table add up to the frame totals exactly.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..arch.config import BUFFER_NAMES
+from ..arch.config import BUFFER_NAMES, NpuConfig
 from ..arch.errors import NpuError
 from ..arch.files import write_bytes
+from ..arch.isa import DTYPES
 from ..arch.meta import ProgramMeta
 from ..arch.program import Program
 from ..arch.timing import FETCH_LATENCY
@@ -243,23 +246,109 @@ def timebase(meta: ProgramMeta, *, hop: int | None = None, sample_rate: int | No
     return TimeBase(int(r), int(h), " and ".join(sources))
 
 
-def real_time(cycles: int, clock_mhz: float, tb: TimeBase) -> dict:
+# The summary ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FrameFigures:
+    """One frame on the golden model (its counters)."""
+    cycles: int
+    instructions: int
+    npu_macs: int              # n x r over the MACs executed
+    mac_cycles: int
+    utilisation_pct: float
+    stall_cycles: int
+    conflict_cycles: int
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The frame against ceil(model MACs / lanes), the cycles no schedule can beat."""
+    model_macs: int
+    model_macs_source: str     # "META", "LAYERS" or "none"
+    lanes: int
+    bound_cycles: int
+    ratio: float | None
+    model_utilisation_pct: float | None
+
+
+@dataclass(frozen=True)
+class RealTime:
+    """A frame's compute time against the frame hop (definitions in docs/reports.md)."""
+    clock_mhz: float
+    frame_us: float
+    sample_rate: int | None
+    hop: int | None
+    hop_us: float | None
+    source: str
+    real_time_factor: float | None = None
+    min_clock_mhz: float | None = None
+    real_time: bool | None = None
+
+
+@dataclass(frozen=True)
+class BufferMemory:
+    capacity_bytes: int
+    hwm_bytes: int
+    peak_live_bytes: int
+    image_bytes: int
+    resident_bytes: int
+    read_bytes: int
+    write_bytes: int
+
+
+@dataclass(frozen=True)
+class ReportSummary:
+    """The whole-frame summary `report` prints and writes (summary.json is `to_dict()`)."""
+    program: str
+    model: str
+    config: NpuConfig
+    frame: FrameFigures
+    bound: Bound
+    real_time: RealTime
+    memory: dict               # buffer name -> BufferMemory
+    weight_bytes: int
+    weight_symbol_bytes: int
+    state_bytes: int
+    instruction_bytes: int
+    lut_entries: int
+    lut_bytes: int
+    inputs: list               # Port
+    outputs: list
+    host: list                 # what runs on the host
+    layers: int
+    frames_run: int
+    sim_ms_per_frame: float | None
+    meta: ProgramMeta
+
+    def to_dict(self) -> dict:
+        out = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name == "memory":
+                v = {name: dataclasses.asdict(m) for name, m in v.items()}
+            elif f.name in ("inputs", "outputs"):
+                v = [p.to_dict() for p in v]
+            elif hasattr(v, "to_dict"):
+                v = v.to_dict()
+            elif dataclasses.is_dataclass(v):
+                v = dataclasses.asdict(v)
+            out[f.name] = v
+        return out
+
+
+def real_time(cycles: int, clock_mhz: float, tb: TimeBase) -> RealTime:
     """Real-time figures of a frame of `cycles` at `clock_mhz` (definitions in docs/reports.md)."""
     frame_us = cycles / clock_mhz
-    out = {"clock_mhz": clock_mhz, "frame_us": frame_us, "sample_rate": tb.sample_rate, "hop": tb.hop,
-           "hop_us": tb.hop_us, "source": tb.source, "real_time_factor": None, "min_clock_mhz": None,
-           "real_time": None}
-    if tb.hop_us:
-        out["real_time_factor"] = frame_us / tb.hop_us
-        out["min_clock_mhz"] = cycles / tb.hop_us
-        out["real_time"] = bool(frame_us <= tb.hop_us)
-    return out
+    if not tb.hop_us:
+        return RealTime(clock_mhz, frame_us, tb.sample_rate, tb.hop, tb.hop_us, tb.source)
+    return RealTime(clock_mhz, frame_us, tb.sample_rate, tb.hop, tb.hop_us, tb.source,
+                    real_time_factor=frame_us / tb.hop_us, min_clock_mhz=cycles / tb.hop_us,
+                    real_time=bool(frame_us <= tb.hop_us))
 
 
 # The report -----------------------------------------------------------------------------------------
 @dataclass
 class Report:
-    summary: dict
+    summary: ReportSummary
     rows: list
     timeline: dict                         # buffer -> (cycles array, live bytes array)
     frames: list = field(default_factory=list)
@@ -325,37 +414,34 @@ def build_report(npu, *, program_path: str = "program", hop: int | None = None,
     memory = {}
     for b in BUFFER_NAMES:
         bs = st.buffers[b]
-        memory[b] = {"capacity_bytes": cfg.buffer_bytes(b), "hwm_bytes": bs.hwm,
-                     "peak_live_bytes": int(timeline[b][1].max()) if len(timeline[b][1]) else 0,
-                     "image_bytes": len(program.wbuf) if b == "wbuf" else len(program.sbuf) if b == "sbuf" else 0,
-                     "resident_bytes": resident_bytes(program, b) if b != "abuf" else 0,
-                     "read_bytes": bs.read_bytes, "write_bytes": bs.write_bytes}
-    summary = {
-        "program": str(program_path),
-        "model": program.meta.model or "",
-        "config": cfg.to_dict(),
-        "frame": {"cycles": st.cycles, "instructions": st.instructions, "npu_macs": st.macs, "mac_cycles": st.mac_cycles,
-                  "utilisation_pct": 100.0 * st.utilisation, "stall_cycles": st.stall_cycles,
-                  "conflict_cycles": st.conflict_cycles},
-        "bound": {"model_macs": mm, "model_macs_source": mm_src, "lanes": cfg.lanes, "bound_cycles": bound,
-                  "ratio": (st.cycles / bound) if bound else None,
-                  "model_utilisation_pct": (100.0 * bound_macs / (cfg.lanes * st.cycles)) if bound_macs else None},
-        "real_time": real_time(st.cycles, clock, tb),
-        "memory": memory,
-        "weight_bytes": len(program.wbuf),
-        "weight_symbol_bytes": sum(s.nbytes for s in program.symbols if s.buf == "wbuf"),
-        "state_bytes": len(program.sbuf),
-        "instruction_bytes": int(program.code.nbytes),
-        "lut_entries": int(len(program.lut)),
-        "lut_bytes": int(program.lut.nbytes),
-        "inputs": [p.to_dict() for p in program.inputs],
-        "outputs": [p.to_dict() for p in program.outputs],
-        "host": _host_work(program.meta),
-        "layers": len(program.layers),
-        "frames_run": len(frames or []),
-        "sim_ms_per_frame": (1e3 * sim_seconds / len(frames)) if frames and sim_seconds is not None else None,
-        "meta": program.meta.to_dict(),
-    }
+        memory[b] = BufferMemory(
+            capacity_bytes=cfg.buffer_bytes(b), hwm_bytes=bs.hwm,
+            peak_live_bytes=int(timeline[b][1].max()) if len(timeline[b][1]) else 0,
+            image_bytes=len(program.wbuf) if b == "wbuf" else len(program.sbuf) if b == "sbuf" else 0,
+            resident_bytes=resident_bytes(program, b) if b != "abuf" else 0,
+            read_bytes=bs.read_bytes, write_bytes=bs.write_bytes)
+    summary = ReportSummary(
+        program=str(program_path), model=program.meta.model or "", config=cfg,
+        frame=FrameFigures(cycles=st.cycles, instructions=st.instructions, npu_macs=st.macs, mac_cycles=st.mac_cycles,
+                           utilisation_pct=100.0 * st.utilisation, stall_cycles=st.stall_cycles,
+                           conflict_cycles=st.conflict_cycles),
+        bound=Bound(model_macs=mm, model_macs_source=mm_src, lanes=cfg.lanes, bound_cycles=bound,
+                    ratio=(st.cycles / bound) if bound else None,
+                    model_utilisation_pct=(100.0 * bound_macs / (cfg.lanes * st.cycles)) if bound_macs else None),
+        real_time=real_time(st.cycles, clock, tb),
+        memory=memory,
+        weight_bytes=len(program.wbuf),
+        weight_symbol_bytes=sum(s.nbytes for s in program.symbols if s.buf == "wbuf"),
+        state_bytes=len(program.sbuf),
+        instruction_bytes=int(program.code.nbytes),
+        lut_entries=int(len(program.lut)),
+        lut_bytes=int(program.lut.nbytes),
+        inputs=list(program.inputs), outputs=list(program.outputs),
+        host=_host_work(program.meta),
+        layers=len(program.layers),
+        frames_run=len(frames or []),
+        sim_ms_per_frame=(1e3 * sim_seconds / len(frames)) if frames and sim_seconds is not None else None,
+        meta=program.meta)
     return Report(summary=summary, rows=rows, timeline=timeline, frames=frames or [])
 
 
@@ -386,61 +472,60 @@ def _mhz(x) -> str:
     return f"{x:,.1f}" if x >= 10 else f"{x:.4g}"
 
 
-def summary_lines(s: dict) -> list[str]:
+def summary_lines(s: ReportSummary) -> list[str]:
     """The short human summary (what `report` and `make demo` print)."""
-    f, b, rt = s["frame"], s["bound"], s["real_time"]
-    cfg = s["config"]
-    lines = [f"cycles per frame     {f['cycles']:,} ({f['instructions']:,} instructions, {cfg['lanes']} lanes)",
-             f"MAC utilisation      {f['utilisation_pct']:.1f} %  (stalls {f['stall_cycles']:,} cycles)",
-             f"MACs / lanes bound   {b['bound_cycles']:,} cycles: program at "
-             + (f"{b['ratio']:.2f} x the bound" if b["ratio"] else "n/a")]
-    if rt["real_time_factor"] is not None:
-        lines.append(f"real-time factor     {rt['real_time_factor']:.2f} at {rt['clock_mhz']:g} MHz "
-                     f"(frame {rt['frame_us']:,.0f} us, hop {rt['hop_us']:,.0f} us: "
-                     f"{'real time' if rt['real_time'] else 'NOT real time'})")
-        lines.append(f"min real-time clock  {_mhz(rt['min_clock_mhz'])} MHz")
+    f, b, rt, cfg = s.frame, s.bound, s.real_time, s.config
+    lines = [f"cycles per frame     {f.cycles:,} ({f.instructions:,} instructions, {cfg.lanes} lanes)",
+             f"MAC utilisation      {f.utilisation_pct:.1f} %  (stalls {f.stall_cycles:,} cycles)",
+             f"MACs / lanes bound   {b.bound_cycles:,} cycles: program at "
+             + (f"{b.ratio:.2f} x the bound" if b.ratio else "n/a")]
+    if rt.real_time_factor is not None:
+        lines.append(f"real-time factor     {rt.real_time_factor:.2f} at {rt.clock_mhz:g} MHz "
+                     f"(frame {rt.frame_us:,.0f} us, hop {rt.hop_us:,.0f} us: "
+                     f"{'real time' if rt.real_time else 'NOT real time'})")
+        lines.append(f"min real-time clock  {_mhz(rt.min_clock_mhz)} MHz")
     else:
-        lines.append(f"frame time           {rt['frame_us']:,.1f} us at {rt['clock_mhz']:g} MHz "
+        lines.append(f"frame time           {rt.frame_us:,.1f} us at {rt.clock_mhz:g} MHz "
                      "(no hop/sample rate: give --hop and --sample-rate for the real-time factor)")
-    mem = s["memory"]
+    mem = s.memory
     lines.append("memory per frame     " + ", ".join(
-        f"{k} {v['hwm_bytes'] / 1024:,.1f} KiB" + (f" (peak live {v['peak_live_bytes'] / 1024:,.1f})" if k == "abuf" else "")
-        for k, v in mem.items()) + f", code {s['instruction_bytes'] / 1024:,.1f} KiB")
+        f"{k} {v.hwm_bytes / 1024:,.1f} KiB" + (f" (peak live {v.peak_live_bytes / 1024:,.1f})" if k == "abuf" else "")
+        for k, v in mem.items()) + f", code {s.instruction_bytes / 1024:,.1f} KiB")
     return lines
 
 
 def report_markdown(rep: Report, plots: dict) -> str:
     s = rep.summary
-    f, b, rt, cfg = s["frame"], s["bound"], s["real_time"], s["config"]
-    out = [f"# NPU report: {s['model'] or Path(s['program']).name}", "",
-           f"Program `{s['program']}`, compiled for {cfg['lanes']} lanes at {cfg['clock_mhz']:g} MHz "
-           f"(wbuf {cfg['wbuf_bytes'] // 1024} KiB, abuf {cfg['abuf_bytes'] // 1024} KiB, "
-           f"sbuf {cfg['sbuf_bytes'] // 1024} KiB). Columns and units: docs/reports.md.", "",
+    f, b, rt, cfg = s.frame, s.bound, s.real_time, s.config
+    out = [f"# NPU report: {s.model or Path(s.program).name}", "",
+           f"Program `{s.program}`, compiled for {cfg.lanes} lanes at {cfg.clock_mhz:g} MHz "
+           f"(wbuf {cfg.wbuf_bytes // 1024} KiB, abuf {cfg.abuf_bytes // 1024} KiB, "
+           f"sbuf {cfg.sbuf_bytes // 1024} KiB). Columns and units: docs/reports.md.", "",
            "## Frame", "", "| figure | value |", "|---|---|",
-           f"| cycles per frame | {f['cycles']:,} |",
-           f"| instructions | {f['instructions']:,} |",
-           f"| MACs executed (n x r) | {f['npu_macs']:,} |",
-           f"| model MACs ({b['model_macs_source']}) | {b['model_macs']:,} |",
-           f"| MAC utilisation | {f['utilisation_pct']:.1f} % |",
-           f"| stall cycles | {f['stall_cycles']:,} |",
-           f"| port-conflict cycles | {f['conflict_cycles']:,} |",
-           f"| bound ceil(MACs / lanes) | {b['bound_cycles']:,} cycles |",
-           f"| cycles / bound | {_fmt(b['ratio'], 2)} |",
-           f"| frame time at {rt['clock_mhz']:g} MHz | {rt['frame_us']:,.4g} us |",
-           f"| frame hop | {_fmt(rt['hop'])} samples at {_fmt(rt['sample_rate'])} Hz = {_fmt(rt['hop_us'])} us ({rt['source']}) |",
-           f"| real-time factor (frame time / hop time; <= 1 is real time) | {_fmt(rt['real_time_factor'], 2)} |",
-           f"| lowest real-time clock | {_mhz(rt['min_clock_mhz'])} MHz |",
-           f"| weight bytes (wbuf image) | {s['weight_bytes']:,} |",
-           f"| state bytes (sbuf image) | {s['state_bytes']:,} |",
-           f"| instruction bytes | {s['instruction_bytes']:,} |",
-           f"| LUT entries | {s['lut_entries']:,} |", "",
+           f"| cycles per frame | {f.cycles:,} |",
+           f"| instructions | {f.instructions:,} |",
+           f"| MACs executed (n x r) | {f.npu_macs:,} |",
+           f"| model MACs ({b.model_macs_source}) | {b.model_macs:,} |",
+           f"| MAC utilisation | {f.utilisation_pct:.1f} % |",
+           f"| stall cycles | {f.stall_cycles:,} |",
+           f"| port-conflict cycles | {f.conflict_cycles:,} |",
+           f"| bound ceil(MACs / lanes) | {b.bound_cycles:,} cycles |",
+           f"| cycles / bound | {_fmt(b.ratio, 2)} |",
+           f"| frame time at {rt.clock_mhz:g} MHz | {rt.frame_us:,.4g} us |",
+           f"| frame hop | {_fmt(rt.hop)} samples at {_fmt(rt.sample_rate)} Hz = {_fmt(rt.hop_us)} us ({rt.source}) |",
+           f"| real-time factor (frame time / hop time; <= 1 is real time) | {_fmt(rt.real_time_factor, 2)} |",
+           f"| lowest real-time clock | {_mhz(rt.min_clock_mhz)} MHz |",
+           f"| weight bytes (wbuf image) | {s.weight_bytes:,} |",
+           f"| state bytes (sbuf image) | {s.state_bytes:,} |",
+           f"| instruction bytes | {s.instruction_bytes:,} |",
+           f"| LUT entries | {s.lut_entries:,} |", "",
            "## Memory per buffer", "", "| buffer | capacity | high-water mark | peak live | read / frame | written / frame |",
            "|---|---|---|---|---|---|"]
-    for name, m in s["memory"].items():
-        out.append(f"| {name} | {m['capacity_bytes']:,} | {m['hwm_bytes']:,} | {m['peak_live_bytes']:,} | "
-                   f"{m['read_bytes']:,} | {m['write_bytes']:,} |")
-    if s["host"]:
-        out += ["", "## On the host", ""] + [f"- {h}" for h in s["host"]]
+    for name, m in s.memory.items():
+        out.append(f"| {name} | {m.capacity_bytes:,} | {m.hwm_bytes:,} | {m.peak_live_bytes:,} | "
+                   f"{m.read_bytes:,} | {m.write_bytes:,} |")
+    if s.host:
+        out += ["", "## On the host", ""] + [f"- {h}" for h in s.host]
     if plots:
         out += ["", "## Plots", ""]
         for title, fname in plots.items():
@@ -467,7 +552,7 @@ def write_report(rep: Report, out_dir, *, plots: bool = True) -> list[Path]:
     put("layers.csv", _csv_text(rep.rows, LAYER_COLUMNS).encode())
     if rep.frames:
         put("frames.csv", _csv_text(rep.frames, list(rep.frames[0])).encode())
-    doc = dict(rep.summary)
+    doc = rep.summary.to_dict()
     doc["layer_rows"] = rep.rows
     put("summary.json", (json.dumps(doc, indent=2, default=_json_default) + "\n").encode())
     made = {}
@@ -492,16 +577,13 @@ def _json_default(x):
 def run_report(program_path, *, frames: int = 1, hop=None, sample_rate=None, clock_mhz=None,
                expected_config=None, inputs=None, fallback=None) -> Report:
     """Load, check, schedule and run a program for `frames` frames (zero inputs unless given)."""
-    import time
-
-
     if frames < 0:
         raise NpuError(f"--frames must be at least 0, not {frames}")
     program = Program.load(program_path, expected_config=expected_config)
     npu = Npu(program, source=str(program_path))
     feed = inputs
     if feed is None:
-        feed = {p.name: np.zeros((frames,) + tuple(p.shape), np.int8 if p.dtype == "i8" else np.int16)
+        feed = {p.name: np.zeros((frames,) + tuple(p.shape), DTYPES[p.dtype].numpy)
                 for p in program.inputs}
     t0 = time.perf_counter()
     results = npu.run(feed, frames) if frames else []

@@ -61,15 +61,24 @@ def buffer_offsets(config: NpuConfig) -> np.ndarray:
 
 
 # Faults: vectorised ------------------------------------------------------------------------------
-def fault_codes(f: dict, config: NpuConfig) -> np.ndarray:
-    """Fault code (0 = none) of every instruction of a decoded stream (`isa.decode_words`)."""
-    op = f["opcode"]
+def _classes(op: np.ndarray) -> dict:
+    """Per-instruction opcode classes: `known`, `opc` (the opcode, 0 where unknown), `is_mac`,
+    `is_ew`, `is_compute`, `reads_b`."""
     known = op < _N_OPCODES
     opc = np.where(known, op, 0)
     is_mac = known & (op == Opcode.MAC)
     is_ew = known & np.isin(op, _EW_OPCODES)
-    comp = is_mac | is_ew
-    reads_b = comp & _READS_B[opc]
+    is_compute = is_mac | is_ew
+    return dict(known=known, opc=opc, is_mac=is_mac, is_ew=is_ew, is_compute=is_compute,
+                reads_b=is_compute & _READS_B[opc])
+
+
+def fault_codes(f: dict, config: NpuConfig) -> np.ndarray:
+    """Fault code (0 = none) of every instruction of a decoded stream (`isa.decode_words`)."""
+    op = f["opcode"]
+    c = _classes(op)
+    known, opc, is_mac, is_ew, comp, reads_b = (c[k] for k in ("known", "opc", "is_mac", "is_ew", "is_compute",
+                                                               "reads_b"))
     n, r, act = f["n"], f["r"], f["act"]
 
     unused = np.zeros(len(op), bool)
@@ -248,12 +257,9 @@ def analyse(program: Program, *, source: str = "program") -> Analysis:
     config = program.config
     f = decode_words(program.code)
     op = f["opcode"]
-    known = op < _N_OPCODES
-    opc = np.where(known, op, 0)
-    is_mac = known & (op == Opcode.MAC)
-    is_ew = known & np.isin(op, _EW_OPCODES)
-    is_compute = is_mac | is_ew
-    is_fence = known & np.isin(op, [Opcode.SYNC_IN, Opcode.SYNC_OUT, Opcode.EOF])
+    c = _classes(op)
+    is_mac, is_ew, is_compute, reads_b = c["is_mac"], c["is_ew"], c["is_compute"], c["reads_b"]
+    is_fence = c["known"] & np.isin(op, [Opcode.SYNC_IN, Opcode.SYNC_OUT, Opcode.EOF])
 
     codes = fault_codes(f, config)
     _loader_checks(program, f, is_ew & (codes != 1), source)
@@ -267,7 +273,6 @@ def analyse(program: Program, *, source: str = "program") -> Analysis:
         raise NpuFault(pc, text, found[1], fault=found[0])
 
     n, r = f["n"], f["r"]
-    reads_b = is_compute & _READS_B[opc]
     writes = is_compute & ~(is_mac & (f["acc_out"] != 0))
     same_port = reads_b & (f["a_buf"] == f["b_buf"])
     k = np.where(same_port, PORT_CONFLICT_FACTOR, 1).astype(np.int64)

@@ -78,7 +78,7 @@ def test_model_that_does_not_fit_names_layer_buffer_and_bytes(networks, tmp_path
     cfg.write_text(json.dumps({"abuf_bytes": 16384}))
     rc = main([str(MODELS["trunet"]), "-o", str(tmp_path / "p.bin"), "--config", str(cfg)])
     err_text = capsys.readouterr().err
-    assert rc == 2
+    assert rc == FitError.exit_code == 4          # "does not fit" has its own exit code (explore relies on it)
     assert err_text == f"error: {err.value}\n"
     assert not (tmp_path / "p.bin").exists()
 

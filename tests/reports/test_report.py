@@ -67,14 +67,14 @@ def test_rows_match_the_hand_derivation(hand_program):
 
 def test_rows_add_up_to_the_frame_counters(hand_program):
     rep = _report(hand_program)
-    f = rep.summary["frame"]
-    assert f["cycles"] == 34 and f["stall_cycles"] == 16 and f["npu_macs"] == 32 and f["instructions"] == 8
-    for key, total in (("cycles", f["cycles"]), ("stall_cycles", f["stall_cycles"]), ("npu_macs", f["npu_macs"]),
-                       ("instructions", f["instructions"]), ("conflict_cycles", f["conflict_cycles"])):
+    f = rep.summary.frame
+    assert f.cycles == 34 and f.stall_cycles == 16 and f.npu_macs == 32 and f.instructions == 8
+    for key, total in (("cycles", f.cycles), ("stall_cycles", f.stall_cycles), ("npu_macs", f.npu_macs),
+                       ("instructions", f.instructions), ("conflict_cycles", f.conflict_cycles)):
         assert sum(r[key] for r in rep.rows) == total, key
-    for b, m in rep.summary["memory"].items():
-        assert sum(r[f"{b}_read_bytes"] for r in rep.rows) == m["read_bytes"], b
-        assert sum(r[f"{b}_write_bytes"] for r in rep.rows) == m["write_bytes"], b
+    for b, m in rep.summary.memory.items():
+        assert sum(r[f"{b}_read_bytes"] for r in rep.rows) == m.read_bytes, b
+        assert sum(r[f"{b}_write_bytes"] for r in rep.rows) == m.write_bytes, b
 
 
 def test_lifetimes(hand_program):
@@ -89,28 +89,28 @@ def test_lifetimes(hand_program):
 
 def test_memory_summary_and_timeline(hand_program):
     rep = _report(hand_program)
-    m = rep.summary["memory"]
-    assert (m["wbuf"]["hwm_bytes"], m["abuf"]["hwm_bytes"], m["sbuf"]["hwm_bytes"]) == (96, 0x44, 8)
+    m = rep.summary.memory
+    assert (m["wbuf"].hwm_bytes, m["abuf"].hwm_bytes, m["sbuf"].hwm_bytes) == (96, 0x44, 8)
     # abuf live: x from cycle 2 (e of pc 0) to 14 (retire of pc 1), h from 3 to 20, y from 11 to the end,
     # t from 17 to 30: the peak is x + h + y = 16 bytes in cycles 11..14.
-    assert m["abuf"]["peak_live_bytes"] == 16
+    assert m["abuf"].peak_live_bytes == 16
     t, live = rep.timeline["abuf"]
     assert dict(zip(t.tolist(), live.tolist())) == {0: 0, 2: 8, 3: 12, 11: 16, 15: 8, 17: 12, 21: 8, 31: 4, 34: 0}
-    assert rep.summary["instruction_bytes"] == 8 * 32
-    assert rep.summary["weight_bytes"] == 96
+    assert rep.summary.instruction_bytes == 8 * 32
+    assert rep.summary.weight_bytes == 96
 
 
 def test_bound_and_real_time(hand_program):
     rep = _report(hand_program, '{"sample_rate": 16000, "hop": 128}', clock_mhz=0.002)
-    b, rt = rep.summary["bound"], rep.summary["real_time"]
-    assert b["model_macs"] == 32 and b["bound_cycles"] == 8 and b["ratio"] == pytest.approx(34 / 8)
-    assert rt["hop_us"] == pytest.approx(8000.0) and rt["source"] == "META"
-    assert rt["frame_us"] == pytest.approx(34 / 0.002)                      # 17 ms per frame at 2 kHz
-    assert rt["real_time_factor"] == pytest.approx(17000 / 8000)
-    assert rt["min_clock_mhz"] == pytest.approx(34 / 8000)                  # 4.25 kHz
-    assert rt["real_time"] is False
-    fast = _report(hand_program, '{"sample_rate": 16000, "hop": 128}', clock_mhz=0.005).summary["real_time"]
-    assert fast["real_time"] is True and fast["real_time_factor"] == pytest.approx(34 / (8000 * 0.005))
+    b, rt = rep.summary.bound, rep.summary.real_time
+    assert b.model_macs == 32 and b.bound_cycles == 8 and b.ratio == pytest.approx(34 / 8)
+    assert rt.hop_us == pytest.approx(8000.0) and rt.source == "META"
+    assert rt.frame_us == pytest.approx(34 / 0.002)                      # 17 ms per frame at 2 kHz
+    assert rt.real_time_factor == pytest.approx(17000 / 8000)
+    assert rt.min_clock_mhz == pytest.approx(34 / 8000)                  # 4.25 kHz
+    assert rt.real_time is False
+    fast = _report(hand_program, '{"sample_rate": 16000, "hop": 128}', clock_mhz=0.005).summary.real_time
+    assert fast.real_time is True and fast.real_time_factor == pytest.approx(34 / (8000 * 0.005))
 
 
 def test_timebase_precedence():

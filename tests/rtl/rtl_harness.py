@@ -7,10 +7,8 @@ from amaranth.sim import Simulator
 
 from npu_model.arch.config import NpuConfig
 from npu_model.arch.isa import INSTRUCTION_BYTES, Instruction, encode
-
-from rtl.layout import HOST_WORD_BYTES, HostTarget
+from rtl.layout import HOST_WORD_BYTES, TRACE_ENTRIES_PER_ROW, HostTarget
 from rtl.npu import Npu
-from rtl.trace import ENTRIES_PER_ROW
 
 __all__ = ["small_config", "Host", "run_npu", "I", "record"]
 
@@ -94,7 +92,7 @@ class Host:
         raise AssertionError("NPU did not finish")
 
     async def trace(self, count):
-        rows = (count + ENTRIES_PER_ROW - 1) // ENTRIES_PER_ROW
+        rows = -(-count // TRACE_ENTRIES_PER_ROW)
         raw = await self.read_rows(HostTarget.TRACE, rows)
         out = []
         for pc in range(count):
