@@ -13,7 +13,7 @@ from amaranth.lib.wiring import In, Out
 
 from npu_model.arch.isa import FIELD_BY_NAME
 
-from .layout import ADDR_BITS
+from .layout import ADDR_BITS, check_positive
 
 __all__ = ["AddressGenerator"]
 
@@ -21,7 +21,8 @@ _STRIDE = signed(FIELD_BY_NAME["a_rstride"].bits)
 
 
 class AddressGenerator(wiring.Component):
-    def __init__(self, lanes):
+    def __init__(self, *, lanes):
+        check_positive("Lanes", lanes)
         self.lanes = lanes
         super().__init__({
             "load": In(1), "base": In(ADDR_BITS), "lstride": In(_STRIDE), "rstride": In(_STRIDE),

@@ -16,7 +16,7 @@ from npu_model.arch.isa import FIELD_BY_NAME
 from npu_model.arch.timing import PORT_CONFLICT_FACTOR
 
 from .decoder import HWM_BITS, RD_BYTES_BITS
-from .layout import COUNTER_BITS, CYCLE_BITS
+from .layout import COUNTER_BITS, CYCLE_BITS, check_config
 
 __all__ = ["PerfCounters", "COUNTER_NAMES", "CountersSignature"]
 
@@ -26,13 +26,22 @@ COUNTER_NAMES = (
 )
 
 
-def CountersSignature():
-    """The counters as seen from the NPU (outputs)."""
-    return wiring.Signature({name: Out(COUNTER_BITS) for name in COUNTER_NAMES})
+class CountersSignature(wiring.Signature):
+    """The counters of one frame, as seen from the NPU (outputs), one per `COUNTER_NAMES`."""
+
+    def __init__(self):
+        super().__init__({name: Out(COUNTER_BITS) for name in COUNTER_NAMES})
+
+    def __eq__(self, other):
+        return type(other) is type(self)
+
+    def __repr__(self):
+        return "CountersSignature()"
 
 
 class PerfCounters(wiring.Component):
-    def __init__(self, config: NpuConfig):
+    def __init__(self, *, config: NpuConfig):
+        check_config(config)
         self.config = config
         n_bufs = len(BUFFER_NAMES)
         members = {
@@ -48,10 +57,10 @@ class PerfCounters(wiring.Component):
             "retire_pipe": In(1),
             "counters": Out(CountersSignature()),
         }
-        for i in range(n_bufs):
-            members[f"rd_inc{i}"] = In(RD_BYTES_BITS)
-            members[f"wr_inc{i}"] = In(RD_BYTES_BITS)
-            members[f"hwm_cand{i}"] = In(HWM_BITS)
+        # Per data buffer (BUFFER_NAMES order): bytes read and written, high-water candidate.
+        members["rd_inc"] = In(RD_BYTES_BITS).array(n_bufs)
+        members["wr_inc"] = In(RD_BYTES_BITS).array(n_bufs)
+        members["hwm_cand"] = In(HWM_BITS).array(n_bufs)
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -67,15 +76,15 @@ class PerfCounters(wiring.Component):
             "conflict_cycles": Mux(self.issue & self.conflict, self.r * (PORT_CONFLICT_FACTOR - 1), 0),
         }
         for i, buf in enumerate(BUFFER_NAMES):
-            incs[f"{buf}_read_bytes"] = Mux(self.issue, getattr(self, f"rd_inc{i}"), 0)
-            incs[f"{buf}_write_bytes"] = Mux(self.issue, getattr(self, f"wr_inc{i}"), 0)
+            incs[f"{buf}_read_bytes"] = Mux(self.issue, self.rd_inc[i], 0)
+            incs[f"{buf}_write_bytes"] = Mux(self.issue, self.wr_inc[i], 0)
         with m.If(self.clear):
             m.d.sync += [c.eq(0) for c in cnt.values()]
         with m.Else():
             for name, inc in incs.items():
                 m.d.sync += cnt[name].eq(cnt[name] + inc)
             for i, buf in enumerate(BUFFER_NAMES):
-                cand = getattr(self, f"hwm_cand{i}")
+                cand = self.hwm_cand[i]
                 with m.If(self.issue & (cand > cnt[f"{buf}_hwm"])):
                     m.d.sync += cnt[f"{buf}_hwm"].eq(cand)
         m.d.comb += self.counters.cycles.eq(self.cycle)

@@ -23,12 +23,12 @@ from npu_model.arch.isa import FIELD_BY_NAME
 from npu_model.arch.record import RECORD_BYTES, SHIFT_BITS
 from npu_model.arch.timing import PIPELINE_LATENCY
 
-from .layout import ADDR_BITS, ELEM_BITS, data_buffers, record_layout, register_bundle
-from .lut import LutRead
+from .layout import ADDR_BITS, ELEM_BITS, BufferShape, check_config, data_buffers, record_layout, register_bundle
+from .lut import LutReadSignature
 from .mac_array import MacArray
 from .postproc import PostProcess
 from .sequencer import BeatSignature
-from .sram import ElementWrite
+from .sram import ElementWriteSignature
 from .valu import VectorAlu
 
 __all__ = ["Datapath", "WRITE_STAGE"]
@@ -41,19 +41,20 @@ if PIPELINE_LATENCY < WRITE_STAGE:
 
 
 class Datapath(wiring.Component):
-    def __init__(self, config: NpuConfig):
+    def __init__(self, *, config: NpuConfig):
+        check_config(config)
         self.config = config
         lanes = config.lanes
         n_bufs = len(data_buffers())
         super().__init__({
             "clear": In(1),
-            "beat": In(BeatSignature(config)),
+            "beat": In(BeatSignature(config=config)),
             # Elements of each data buffer's lane ports, one cycle after their read.
             "rd": In(signed(ELEM_BITS)).array(n_bufs, lanes),
             "s1_rec": In(RECORD_BYTES * 8).array(lanes),
-            "lut": Out(LutRead(config.lut_entries)).array(lanes),
-            "wr": Out(ElementWrite()).array(lanes),
-            "wr_buf": Out(FIELD_BY_NAME["d_buf"].bits),
+            "lut": Out(LutReadSignature(entries=config.lut_entries)).array(lanes),
+            "wr": Out(ElementWriteSignature()).array(lanes),
+            "wr_buf": Out(BufferShape),
             "retire": Out(1),
             "retire_pc": Out(config.pc_bits),
         })
@@ -62,10 +63,10 @@ class Datapath(wiring.Component):
         m = Module()
         cfg = self.config
         lanes = cfg.lanes
-        beat_sig = BeatSignature(cfg)
-        m.submodules.mac = mac = MacArray(lanes, cfg.acc_bits)
-        m.submodules.valu = valu = VectorAlu(lanes, cfg.acc_bits)
-        m.submodules.post = post = PostProcess(lanes, cfg.acc_bits, cfg.lut_entries)
+        beat_sig = BeatSignature(config=cfg)
+        m.submodules.mac = mac = MacArray(lanes=lanes, acc_bits=cfg.acc_bits)
+        m.submodules.valu = valu = VectorAlu(lanes=lanes, acc_bits=cfg.acc_bits)
+        m.submodules.post = post = PostProcess(lanes=lanes, acc_bits=cfg.acc_bits, lut_entries=cfg.lut_entries)
 
         s1_beat = register_bundle(m, beat_sig, self.beat, name="s1_beat")
         s2_beat = register_bundle(m, beat_sig, s1_beat, name="s2_beat")

@@ -9,17 +9,21 @@ to a scoreboard compare.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from dataclasses import dataclass
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
 
 from npu_model.arch.config import NpuConfig
-from npu_model.arch.faults import FAULT_BITS, Fault
+from npu_model.arch.faults import Fault
 from npu_model.arch.isa import FIELD_BY_NAME, FIELDS, LUT_LOG2_MAX, OPCODES, Act, Buffer, DType, OpClass, Opcode
 from npu_model.arch.record import RECORD_BYTES
 
 from .footprint import Footprint
-from .layout import ADDR_BITS, buffer_bytes, data_buffers, instruction_layout, opcode_is, opcodes_of
+from .layout import (ADDR_BITS, FaultShape, buffer_bytes, check_config, data_buffers, field_shape, instruction_layout,
+                     opcode_is, opcodes_of)
 
 __all__ = ["Decoder", "DecodedSignature", "RD_BYTES_BITS", "HWM_BITS"]
 
@@ -29,14 +33,29 @@ RD_BYTES_BITS = 24
 HWM_BITS = ADDR_BITS + 1
 
 
-def _f(name):
-    f = FIELD_BY_NAME[name]
-    return signed(f.bits) if f.signed else unsigned(f.bits)
-
-
-def DecodedSignature(config: NpuConfig) -> wiring.Signature:
+class DecodedSignature(wiring.Signature):
     """What the decoder hands to the sequencer (registered there as the current instruction),
-    one signal per field (see `layout.register_bundle` for why not one struct)."""
+    one signal per field (see `layout.register_bundle` for why not one struct), with the
+    opcode class, footprints, fault code and the counter increments computed from them."""
+
+    def __init__(self, *, config: NpuConfig):
+        check_config(config)
+        self._config = config
+        super().__init__(_decoded_members(config))
+
+    @property
+    def config(self) -> NpuConfig:
+        return self._config
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other.config == self.config
+
+    def __repr__(self):
+        return f"DecodedSignature(config={self.config!r})"
+
+
+def _decoded_members(config: NpuConfig) -> dict:
+    _f = field_shape
     members = {
         "opcode": Out(_f("opcode")),
         "is_mac": Out(1), "is_ew": Out(1), "is_ctl": Out(1), "reads_b": Out(1), "writes": Out(1),
@@ -51,202 +70,233 @@ def DecodedSignature(config: NpuConfig) -> wiring.Signature:
         members[f"{op}_hi"] = Out(ADDR_BITS)
     for name in ("p_base", "p_vec", "act", "lut_base", "lut_log2", "acc_in", "acc_out", "port"):
         members[name] = Out(_f(name))
-    members["fault"] = Out(FAULT_BITS)
-    members["macs"] = Out(_f("n").width + _f("r").width)
+    members["fault"] = Out(FaultShape)
+    members["macs"] = Out(FIELD_BY_NAME["n"].bits + FIELD_BY_NAME["r"].bits)
     n_bufs = len(data_buffers())
     members["rd_bytes"] = Out(RD_BYTES_BITS).array(n_bufs)
     members["wr_bytes"] = Out(RD_BYTES_BITS).array(n_bufs)
     members["hwm"] = Out(HWM_BITS).array(n_bufs)
-    return wiring.Signature(members)
+    return members
 
 
 class Decoder(wiring.Component):
     """Combinational decode + fault check of one instruction word."""
 
-    def __init__(self, config: NpuConfig):
+    def __init__(self, *, config: NpuConfig):
+        check_config(config)
         self.config = config
         super().__init__({
             "word": In(instruction_layout()),
-            "insn": Out(DecodedSignature(config)),
+            "insn": Out(DecodedSignature(config=config)),
         })
 
     def elaborate(self, platform):
         m = Module()
-        cfg = self.config
         w = self.word
-        out = self.insn
-
-        # --- opcode class, from the ISA table -------------------------------------------------
-        dec_is_mac = Signal()
-        dec_is_ew = Signal()
-        dec_is_ctl = Signal()
-        dec_reads_b = Signal()
-        dec_known = Signal()
-        m.d.comb += [
-            dec_is_mac.eq(opcode_is(w.opcode, opcodes_of(OpClass.MAC))),
-            dec_is_ew.eq(opcode_is(w.opcode, opcodes_of(OpClass.ELEMENTWISE))),
-            dec_is_ctl.eq(opcode_is(w.opcode, opcodes_of(OpClass.CONTROL))),
-            dec_reads_b.eq(opcode_is(w.opcode, [op for op, i in OPCODES.items() if i.reads_b])),
-            dec_known.eq(opcode_is(w.opcode, list(OPCODES))),
-        ]
-        dec_compute = dec_is_mac | dec_is_ew
-        dec_writes = dec_compute & ~(dec_is_mac & w.acc_out)
-
-        # --- footprints -----------------------------------------------------------------------
-        fps = {}
-        for op in "abd":
-            m.submodules[f"fp_{op}"] = fp = Footprint()
-            fps[op] = fp
-            m.d.comb += [
-                fp.base.eq(w[f"{op}_base"]),
-                fp.rstride.eq(w[f"{op}_rstride"]),
-                fp.lstride.eq(w[f"{op}_lstride"]),
-                fp.lanes_m1.eq(w.n - 1),
-                fp.dtype.eq(w[f"{op}_dtype"]),
-            ]
-        m.d.comb += [
-            fps["a"].steps_m1.eq(w.r - 1),
-            fps["b"].steps_m1.eq(w.r - 1),
-            # A MAC's destination uses step 0 only (r' = 1).
-            fps["d"].steps_m1.eq(Mux(dec_is_mac, 0, w.r - 1)),
-        ]
-
-        def size_of(op):
-            return Mux(w[f"{op}_dtype"] == DType.I16, DType.I16.size, DType.I8.size)
-
-        def buf_limit(op):
-            """Bytes of the buffer an operand names (0 for imem: nothing fits there)."""
-            lim = Const(0, ADDR_BITS + 1)
-            for code, _name in data_buffers():
-                lim = Mux(w[f"{op}_buf"] == code, buffer_bytes(cfg, code), lim)
-            return lim
-
-        def outside(op):
-            return (fps[op].lo < 0) | (fps[op].hi >= buf_limit(op))
-
-        def odd(op):
-            return (w[f"{op}_dtype"] == DType.I16) & (
-                w[f"{op}_base"][0] | w[f"{op}_rstride"][0] | w[f"{op}_lstride"][0])
-
-        def abs_lt_size(op, part):
-            v = w[f"{op}_{part}"]
-            mag = Mux(v < 0, -v, v)
-            return mag < size_of(op)
-
-        def intersects(x, y):
-            return ((w[f"{x}_buf"] == w[f"{y}_buf"]) &
-                    (fps[x].lo <= fps[y].hi) & (fps[y].lo <= fps[x].hi))
-
-        def identical(x, y):
-            return Cat(*[w[f"{x}_{p}"] == w[f"{y}_{p}"]
-                         for p in ("buf", "dtype", "base", "rstride", "lstride")]).all()
-
-        # --- code 1: illegal --------------------------------------------------------------------
-        dec_unused_set = Signal()
-        with m.Switch(w.opcode):
-            for op, info in OPCODES.items():
-                with m.Case(op):
-                    unused = [w[f.name] != 0 for f in FIELDS if f.name not in info.uses]
-                    m.d.comb += dec_unused_set.eq(Cat(*unused).any() if unused else 0)
-        act_is_lut = w.act == Act.LUT
-        dec_illegal = Signal()
-        m.d.comb += dec_illegal.eq(
-            ~dec_known
-            | (w.reserved != 0)
-            | dec_unused_set
-            | (dec_compute & ((w.n == 0) | (w.n > cfg.lanes) | (w.r == 0)))
-            | (w.act == 3)
-            | (act_is_lut & ((w.lut_log2 == 0) | (w.lut_log2 > LUT_LOG2_MAX)))
-            | (~act_is_lut & ((w.lut_base != 0) | (w.lut_log2 != 0)))
-            | (dec_compute & (w.n > 1) & abs_lt_size("d", "lstride"))
-            | (dec_is_ew & (w.r > 1) & abs_lt_size("d", "rstride"))
-        )
-
-        # --- code 2: write protect --------------------------------------------------------------
-        dec_write_protect = Signal()
-        m.d.comb += dec_write_protect.eq(
-            dec_compute & ((w.d_buf == Buffer.WBUF) | (w.d_buf == Buffer.IMEM)))
-
-        # --- code 3: address --------------------------------------------------------------------
-        p_records = Mux(w.p_vec, w.n, 1)
-        dec_p_end = Signal(ADDR_BITS + 2)
-        m.d.comb += dec_p_end.eq(w.p_base + RECORD_BYTES * p_records)
-        dec_address = Signal()
-        m.d.comb += dec_address.eq(dec_compute & (
-            (w.a_buf == Buffer.IMEM) | (dec_reads_b & (w.b_buf == Buffer.IMEM))
-            | outside("a") | (dec_reads_b & outside("b")) | outside("d")
-            | odd("a") | (dec_reads_b & odd("b")) | odd("d")
-            | (w.p_base[:3] != 0) | (dec_p_end > cfg.wbuf_bytes)
-        ))
-
-        # --- code 4: LUT range ------------------------------------------------------------------
-        dec_lut_range = Signal()
-        m.d.comb += dec_lut_range.eq(
-            act_is_lut & ((w.lut_base + (Const(1, 16) << w.lut_log2)) > cfg.lut_entries))
-
-        # --- code 5: element-wise destination overlaps a differently addressed source -----------
-        dec_overlap = Signal()
-        m.d.comb += dec_overlap.eq(dec_is_ew & (
-            (intersects("d", "a") & ~identical("d", "a"))
-            | (dec_reads_b & intersects("d", "b") & ~identical("d", "b"))
-        ))
-
-        dec_fault = Signal(FAULT_BITS)
-        with m.If(dec_illegal):
-            m.d.comb += dec_fault.eq(Fault.ILLEGAL)
-        with m.Elif(dec_write_protect):
-            m.d.comb += dec_fault.eq(Fault.WRITE_PROTECT)
-        with m.Elif(dec_address):
-            m.d.comb += dec_fault.eq(Fault.ADDRESS)
-        with m.Elif(dec_lut_range):
-            m.d.comb += dec_fault.eq(Fault.LUT_RANGE)
-        with m.Elif(dec_overlap):
-            m.d.comb += dec_fault.eq(Fault.OVERLAP)
-
-        # --- accounting (docs/timing.md "Counters per frame") -----------------------------------
-        def read_bytes(op):
-            per_step = Mux(w[f"{op}_lstride"] == 0, 1, w.n) * size_of(op)
-            return w.r * per_step
-
-        dec_wr = Signal(RD_BYTES_BITS)
-        m.d.comb += dec_wr.eq(Mux(dec_is_mac, 1, w.r) * w.n * size_of("d"))
-        for i, (code, _name) in enumerate(data_buffers()):
-            a_in = w.a_buf == code
-            b_in = dec_reads_b & (w.b_buf == code)
-            d_in = dec_writes & (w.d_buf == code)
-            rd = (Mux(a_in, read_bytes("a"), 0) + Mux(b_in, read_bytes("b"), 0))
-            hwm = Mux(a_in, fps["a"].hi + 1, 0)
-            hwm = Mux(b_in & (fps["b"].hi + 1 > hwm), fps["b"].hi + 1, hwm)
-            hwm = Mux(d_in & (fps["d"].hi + 1 > hwm), fps["d"].hi + 1, hwm)
-            if code == Buffer.WBUF:
-                rd = rd + RECORD_BYTES * p_records
-                hwm = Mux(dec_p_end > hwm, dec_p_end, hwm)
-            m.d.comb += [
-                out.rd_bytes[i].eq(Mux(dec_compute, rd, 0)),
-                out.wr_bytes[i].eq(Mux(d_in, dec_wr, 0)),
-                out.hwm[i].eq(Mux(dec_compute, hwm, 0)),
-            ]
-
-        # --- outputs ----------------------------------------------------------------------------
-        for name in ("opcode", "n", "r", "p_base", "p_vec", "act", "lut_base", "lut_log2",
-                     "acc_in", "acc_out", "port"):
-            m.d.comb += getattr(out, name).eq(w[name])
-        for op in "abd":
-            for part in ("buf", "dtype", "base", "rstride", "lstride"):
-                m.d.comb += getattr(out, f"{op}_{part}").eq(w[f"{op}_{part}"])
-            m.d.comb += [getattr(out, f"{op}_lo").eq(fps[op].lo), getattr(out, f"{op}_hi").eq(fps[op].hi)]
-        m.d.comb += [
-            out.is_mac.eq(dec_is_mac),
-            out.is_ew.eq(dec_is_ew),
-            out.is_ctl.eq(dec_is_ctl),
-            out.reads_b.eq(dec_reads_b),
-            out.writes.eq(dec_writes),
-            out.fence.eq(opcode_is(w.opcode, [Opcode.SYNC_IN, Opcode.SYNC_OUT, Opcode.EOF])),
-            out.is_eof.eq(w.opcode == Opcode.EOF),
-            out.is_sync_in.eq(w.opcode == Opcode.SYNC_IN),
-            out.is_sync_out.eq(w.opcode == Opcode.SYNC_OUT),
-            out.conflict.eq(dec_reads_b & (w.a_buf == w.b_buf)),
-            out.fault.eq(dec_fault),
-            out.macs.eq(Mux(dec_is_mac, w.n * w.r, 0)),
-        ]
+        cls = _classify(m, w)
+        fps = _footprints(m, w, cls)
+        fault, p_records, p_end = _fault(m, w, cls, fps, self.config)
+        _accounting(m, w, cls, fps, p_records, p_end, self.insn)
+        _outputs(m, w, cls, fps, fault, self.insn)
         return m
+
+
+@dataclass(frozen=True)
+class _Classes:
+    """Opcode class of the word being decoded (from the ISA table)."""
+    is_mac: Signal
+    is_ew: Signal
+    is_ctl: Signal
+    reads_b: Signal
+    known: Signal
+    compute: object         # is_mac | is_ew
+    writes: object          # compute and not a holding MAC
+
+
+def _classify(m, w) -> _Classes:
+    dec_is_mac = Signal()
+    dec_is_ew = Signal()
+    dec_is_ctl = Signal()
+    dec_reads_b = Signal()
+    dec_known = Signal()
+    m.d.comb += [
+        dec_is_mac.eq(opcode_is(w.opcode, opcodes_of(OpClass.MAC))),
+        dec_is_ew.eq(opcode_is(w.opcode, opcodes_of(OpClass.ELEMENTWISE))),
+        dec_is_ctl.eq(opcode_is(w.opcode, opcodes_of(OpClass.CONTROL))),
+        dec_reads_b.eq(opcode_is(w.opcode, [op for op, i in OPCODES.items() if i.reads_b])),
+        dec_known.eq(opcode_is(w.opcode, list(OPCODES))),
+    ]
+    compute = dec_is_mac | dec_is_ew
+    return _Classes(is_mac=dec_is_mac, is_ew=dec_is_ew, is_ctl=dec_is_ctl, reads_b=dec_reads_b, known=dec_known,
+                    compute=compute, writes=compute & ~(dec_is_mac & w.acc_out))
+
+
+def _footprints(m, w, cls: _Classes) -> dict:
+    """A, B and D footprints (docs/isa.md "Operands and addressing")."""
+    fps = {}
+    for op in "abd":
+        m.submodules[f"fp_{op}"] = fp = Footprint()
+        fps[op] = fp
+        m.d.comb += [
+            fp.base.eq(w[f"{op}_base"]),
+            fp.rstride.eq(w[f"{op}_rstride"]),
+            fp.lstride.eq(w[f"{op}_lstride"]),
+            fp.lanes_m1.eq(w.n - 1),
+            fp.dtype.eq(w[f"{op}_dtype"]),
+        ]
+    m.d.comb += [
+        fps["a"].steps_m1.eq(w.r - 1),
+        fps["b"].steps_m1.eq(w.r - 1),
+        # A MAC's destination uses step 0 only (r' = 1).
+        fps["d"].steps_m1.eq(Mux(cls.is_mac, 0, w.r - 1)),
+    ]
+    return fps
+
+
+def _size_of(w, op):
+    return Mux(w[f"{op}_dtype"] == DType.I16, DType.I16.size, DType.I8.size)
+
+
+def _fault(m, w, cls: _Classes, fps: dict, cfg: NpuConfig):
+    """The fault code (docs/isa.md "Faults": the first failing check in order), the parameter
+    records the instruction reads and the end of their bytes in wbuf."""
+
+    def buf_limit(op):
+        """Bytes of the buffer an operand names (0 for imem: nothing fits there)."""
+        lim = Const(0, ADDR_BITS + 1)
+        for code, _name in data_buffers():
+            lim = Mux(w[f"{op}_buf"] == code, buffer_bytes(cfg, code), lim)
+        return lim
+
+    def outside(op):
+        return (fps[op].lo < 0) | (fps[op].hi >= buf_limit(op))
+
+    def odd(op):
+        return (w[f"{op}_dtype"] == DType.I16) & (
+            w[f"{op}_base"][0] | w[f"{op}_rstride"][0] | w[f"{op}_lstride"][0])
+
+    def abs_lt_size(op, part):
+        v = w[f"{op}_{part}"]
+        mag = Mux(v < 0, -v, v)
+        return mag < _size_of(w, op)
+
+    def intersects(x, y):
+        return ((w[f"{x}_buf"] == w[f"{y}_buf"]) &
+                (fps[x].lo <= fps[y].hi) & (fps[y].lo <= fps[x].hi))
+
+    def identical(x, y):
+        return Cat(*[w[f"{x}_{p}"] == w[f"{y}_{p}"]
+                     for p in ("buf", "dtype", "base", "rstride", "lstride")]).all()
+
+    compute, reads_b = cls.compute, cls.reads_b
+    # --- code 1: illegal ------------------------------------------------------------------------
+    dec_unused_set = Signal()
+    with m.Switch(w.opcode):
+        for op, info in OPCODES.items():
+            with m.Case(op):
+                unused = [w[f.name] != 0 for f in FIELDS if f.name not in info.uses]
+                m.d.comb += dec_unused_set.eq(Cat(*unused).any() if unused else 0)
+    act_is_lut = w.act == Act.LUT
+    dec_illegal = Signal()
+    m.d.comb += dec_illegal.eq(
+        ~cls.known
+        | (w.reserved != 0)
+        | dec_unused_set
+        | (compute & ((w.n == 0) | (w.n > cfg.lanes) | (w.r == 0)))
+        | (w.act == 3)
+        | (act_is_lut & ((w.lut_log2 == 0) | (w.lut_log2 > LUT_LOG2_MAX)))
+        | (~act_is_lut & ((w.lut_base != 0) | (w.lut_log2 != 0)))
+        | (compute & (w.n > 1) & abs_lt_size("d", "lstride"))
+        | (cls.is_ew & (w.r > 1) & abs_lt_size("d", "rstride"))
+    )
+
+    # --- code 2: write protect ------------------------------------------------------------------
+    dec_write_protect = Signal()
+    m.d.comb += dec_write_protect.eq(compute & ((w.d_buf == Buffer.WBUF) | (w.d_buf == Buffer.IMEM)))
+
+    # --- code 3: address ------------------------------------------------------------------------
+    p_records = Mux(w.p_vec, w.n, 1)
+    dec_p_end = Signal(ADDR_BITS + 2)
+    m.d.comb += dec_p_end.eq(w.p_base + RECORD_BYTES * p_records)
+    dec_address = Signal()
+    m.d.comb += dec_address.eq(compute & (
+        (w.a_buf == Buffer.IMEM) | (reads_b & (w.b_buf == Buffer.IMEM))
+        | outside("a") | (reads_b & outside("b")) | outside("d")
+        | odd("a") | (reads_b & odd("b")) | odd("d")
+        | (w.p_base[:ceil_log2(RECORD_BYTES)] != 0) | (dec_p_end > cfg.wbuf_bytes)
+    ))
+
+    # --- code 4: LUT range ----------------------------------------------------------------------
+    dec_lut_range = Signal()
+    m.d.comb += dec_lut_range.eq(
+        act_is_lut & ((w.lut_base + (Const(1, 16) << w.lut_log2)) > cfg.lut_entries))
+
+    # --- code 5: element-wise destination overlaps a differently addressed source ---------------
+    dec_overlap = Signal()
+    m.d.comb += dec_overlap.eq(cls.is_ew & (
+        (intersects("d", "a") & ~identical("d", "a"))
+        | (reads_b & intersects("d", "b") & ~identical("d", "b"))
+    ))
+
+    dec_fault = Signal(FaultShape)
+    with m.If(dec_illegal):
+        m.d.comb += dec_fault.eq(Fault.ILLEGAL)
+    with m.Elif(dec_write_protect):
+        m.d.comb += dec_fault.eq(Fault.WRITE_PROTECT)
+    with m.Elif(dec_address):
+        m.d.comb += dec_fault.eq(Fault.ADDRESS)
+    with m.Elif(dec_lut_range):
+        m.d.comb += dec_fault.eq(Fault.LUT_RANGE)
+    with m.Elif(dec_overlap):
+        m.d.comb += dec_fault.eq(Fault.OVERLAP)
+    return dec_fault, p_records, dec_p_end
+
+
+def _accounting(m, w, cls: _Classes, fps: dict, p_records, p_end, out) -> None:
+    """The counter increments of docs/timing.md "Counters per frame", per data buffer."""
+    def read_bytes(op):
+        per_step = Mux(w[f"{op}_lstride"] == 0, 1, w.n) * _size_of(w, op)
+        return w.r * per_step
+
+    dec_wr = Signal(RD_BYTES_BITS)
+    m.d.comb += dec_wr.eq(Mux(cls.is_mac, 1, w.r) * w.n * _size_of(w, "d"))
+    for i, (code, _name) in enumerate(data_buffers()):
+        a_in = w.a_buf == code
+        b_in = cls.reads_b & (w.b_buf == code)
+        d_in = cls.writes & (w.d_buf == code)
+        rd = (Mux(a_in, read_bytes("a"), 0) + Mux(b_in, read_bytes("b"), 0))
+        hwm = Mux(a_in, fps["a"].hi + 1, 0)
+        hwm = Mux(b_in & (fps["b"].hi + 1 > hwm), fps["b"].hi + 1, hwm)
+        hwm = Mux(d_in & (fps["d"].hi + 1 > hwm), fps["d"].hi + 1, hwm)
+        if code == Buffer.WBUF:
+            rd = rd + RECORD_BYTES * p_records
+            hwm = Mux(p_end > hwm, p_end, hwm)
+        m.d.comb += [
+            out.rd_bytes[i].eq(Mux(cls.compute, rd, 0)),
+            out.wr_bytes[i].eq(Mux(d_in, dec_wr, 0)),
+            out.hwm[i].eq(Mux(cls.compute, hwm, 0)),
+        ]
+
+
+def _outputs(m, w, cls: _Classes, fps: dict, fault, out) -> None:
+    for name in ("opcode", "n", "r", "p_base", "p_vec", "act", "lut_base", "lut_log2",
+                 "acc_in", "acc_out", "port"):
+        m.d.comb += getattr(out, name).eq(w[name])
+    for op in "abd":
+        for part in ("buf", "dtype", "base", "rstride", "lstride"):
+            m.d.comb += getattr(out, f"{op}_{part}").eq(w[f"{op}_{part}"])
+        m.d.comb += [getattr(out, f"{op}_lo").eq(fps[op].lo), getattr(out, f"{op}_hi").eq(fps[op].hi)]
+    m.d.comb += [
+        out.is_mac.eq(cls.is_mac),
+        out.is_ew.eq(cls.is_ew),
+        out.is_ctl.eq(cls.is_ctl),
+        out.reads_b.eq(cls.reads_b),
+        out.writes.eq(cls.writes),
+        out.fence.eq(opcode_is(w.opcode, [Opcode.SYNC_IN, Opcode.SYNC_OUT, Opcode.EOF])),
+        out.is_eof.eq(w.opcode == Opcode.EOF),
+        out.is_sync_in.eq(w.opcode == Opcode.SYNC_IN),
+        out.is_sync_out.eq(w.opcode == Opcode.SYNC_OUT),
+        out.conflict.eq(cls.reads_b & (w.a_buf == w.b_buf)),
+        out.fault.eq(fault),
+        out.macs.eq(Mux(cls.is_mac, w.n * w.r, 0)),
+    ]

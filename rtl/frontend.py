@@ -20,10 +20,10 @@ from npu_model.arch.config import NpuConfig
 from npu_model.arch.timing import FETCH_LATENCY
 
 from .decoder import DecodedSignature, Decoder
-from .imem import FetchPort
-from .layout import CYCLE_BITS
+from .imem import FetchSignature
+from .layout import CYCLE_BITS, check_config
 
-__all__ = ["Frontend", "FETCH_STAGES"]
+__all__ = ["Frontend", "InstructionStreamSignature", "FETCH_STAGES"]
 
 #: Cycles the fetch/decode structure needs from frame start to issue (fetch, decode).
 FETCH_STAGES = 2
@@ -32,29 +32,51 @@ if FETCH_LATENCY < FETCH_STAGES:
                       f"{FETCH_STAGES} stages")
 
 
+class InstructionStreamSignature(wiring.Signature):
+    """Decoded instructions from the front end to the issue stage, seen from the front end: the
+    instruction at `pc` is `payload` while `valid`; it is taken in a cycle with `ready`."""
+
+    def __init__(self, *, config: NpuConfig):
+        check_config(config)
+        self._config = config
+        super().__init__({
+            "valid": Out(1), "pc": Out(config.pc_bits), "payload": Out(DecodedSignature(config=config)),
+            "ready": In(1),
+        })
+
+    @property
+    def config(self) -> NpuConfig:
+        return self._config
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other.config == self.config
+
+    def __repr__(self):
+        return f"InstructionStreamSignature(config={self.config!r})"
+
+
 class Frontend(wiring.Component):
-    def __init__(self, config: NpuConfig):
+    def __init__(self, *, config: NpuConfig):
+        check_config(config)
         self.config = config
-        pcb = config.pc_bits
         super().__init__({
             "frame_start": In(1),
             "running": In(1),
             "cycle": In(CYCLE_BITS),
-            "imem": Out(FetchPort(pcb)),
-            "insn_valid": Out(1), "insn": Out(DecodedSignature(config)), "insn_pc": Out(pcb),
-            "insn_ready": In(1),
+            "imem": Out(FetchSignature(pc_bits=config.pc_bits)),
+            "insn": Out(InstructionStreamSignature(config=config)),
         })
 
     def elaborate(self, platform):
         m = Module()
         cfg = self.config
-        m.submodules.decoder = dec = Decoder(cfg)
+        m.submodules.decoder = dec = Decoder(config=cfg)
 
         fe_fetch_pc = Signal(cfg.pc_bits)
         fe_valid = Signal()
         fe_pc = Signal(cfg.pc_bits)
         fe_fetch = Signal()
-        fe_may_fetch = self.running & (~fe_valid | self.insn_ready)
+        fe_may_fetch = self.running & (~fe_valid | self.insn.ready)
         if FETCH_LATENCY > FETCH_STAGES:
             fe_may_fetch &= self.cycle >= FETCH_LATENCY - FETCH_STAGES
         m.d.comb += fe_fetch.eq(fe_may_fetch)
@@ -63,13 +85,13 @@ class Frontend(wiring.Component):
             m.d.sync += [fe_fetch_pc.eq(0), fe_valid.eq(0)]
         with m.Elif(fe_fetch):
             m.d.sync += [fe_valid.eq(1), fe_pc.eq(fe_fetch_pc), fe_fetch_pc.eq(fe_fetch_pc + 1)]
-        with m.Elif(self.insn_ready):
+        with m.Elif(self.insn.ready):
             m.d.sync += fe_valid.eq(0)
 
-        wiring.connect(m, dec.insn, wiring.flipped(self.insn))
+        wiring.connect(m, dec.insn, wiring.flipped(self.insn.payload))
         m.d.comb += [
             dec.word.eq(self.imem.word),
-            self.insn_valid.eq(fe_valid),
-            self.insn_pc.eq(fe_pc),
+            self.insn.valid.eq(fe_valid),
+            self.insn.pc.eq(fe_pc),
         ]
         return m

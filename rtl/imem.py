@@ -9,22 +9,40 @@ from amaranth.lib.wiring import In, Out
 
 from npu_model.arch.isa import INSTRUCTION_BITS
 
-from .sram import HostPort
+from .layout import check_positive
+from .sram import HostPortSignature
 
-__all__ = ["InstructionMemory", "FetchPort"]
+__all__ = ["InstructionMemory", "FetchSignature"]
 
 
-def FetchPort(pc_bits):
+class FetchSignature(wiring.Signature):
     """The front end's fetch, seen from the front end: the word arrives one cycle after en."""
-    return wiring.Signature({"en": Out(1), "pc": Out(pc_bits), "word": In(INSTRUCTION_BITS)})
+
+    def __init__(self, *, pc_bits):
+        check_positive("PC width", pc_bits)
+        self._pc_bits = pc_bits
+        super().__init__({"en": Out(1), "pc": Out(pc_bits), "word": In(INSTRUCTION_BITS)})
+
+    @property
+    def pc_bits(self) -> int:
+        return self._pc_bits
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other.pc_bits == self.pc_bits
+
+    def __repr__(self):
+        return f"FetchSignature(pc_bits={self.pc_bits})"
 
 
 class InstructionMemory(wiring.Component):
-    def __init__(self, words, *, pc_bits, host_addr_bits):
+    def __init__(self, *, words, pc_bits, host_addr_bits):
+        check_positive("Words", words)
+        if words > 1 << pc_bits:
+            raise ValueError(f"{words} words need more than {pc_bits} PC bits")
         self.words = words
         super().__init__({
-            "fetch": In(FetchPort(pc_bits)),
-            "host": In(HostPort(host_addr_bits)),
+            "fetch": In(FetchSignature(pc_bits=pc_bits)),
+            "host": In(HostPortSignature(addr_bits=host_addr_bits)),
         })
 
     def elaborate(self, platform):

@@ -11,16 +11,19 @@ import enum
 
 from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
+from amaranth.lib import enum as aenum
 from amaranth.utils import ceil_log2
 
 from npu_model.arch.config import BUFFER_NAMES, NpuConfig
-from npu_model.arch.isa import (DATA_BUFFERS, FIELD_BY_NAME, INSTRUCTION_BITS, OPCODES, RESERVED_BITS, Buffer, OpClass,
-                                field_layout)
+from npu_model.arch.faults import FAULT_BITS, Fault
+from npu_model.arch.isa import (DATA_BUFFERS, FIELD_BY_NAME, INSTRUCTION_BITS, OPCODES, RESERVED_BITS, Act, Buffer,
+                                DType, OpClass, Opcode, field_layout)
 from npu_model.arch.record import RECORD_FIELDS
 
 __all__ = [
     "ADDR_BITS", "ELEM_BITS", "COUNTER_BITS", "CYCLE_BITS", "HOST_DATA_BITS", "HOST_WORD_BYTES",
-    "MEM_WORD_BITS", "record_layout", "HostTarget", "instruction_layout",
+    "MEM_WORD_BITS", "record_layout", "HostTarget", "instruction_layout", "OpcodeShape", "ActShape", "BufferShape",
+    "DTypeShape", "FaultShape", "field_shape", "check_positive", "check_config",
     "opcodes_of", "data_buffers", "host_rows", "host_addr_bits", "TRACE_ENTRY_BITS", "TRACE_ENTRIES_PER_ROW", "buffer_bytes", "opcode_is",
     "bundle_values", "register_bundle",
 ]
@@ -61,12 +64,51 @@ def record_layout() -> data.StructLayout:
     return data.StructLayout({f.name: (signed if f.signed else unsigned)(f.bits) for f in RECORD_FIELDS})
 
 
+def _shape_enum(source: type[enum.IntEnum], bits: int):
+    """An `amaranth.lib.enum.IntEnum` shape with the members of an ISA enum: signals of this
+    shape carry the ISA's names into the netlist and the waveforms, and compare with the ISA
+    enum's members as they are."""
+    namespace = aenum.EnumType.__prepare__(source.__name__, (aenum.IntEnum,), shape=bits)
+    for member in source:
+        namespace[member.name] = member.value
+    return aenum.EnumType(source.__name__, (aenum.IntEnum,), namespace, shape=bits)
+
+
+OpcodeShape = _shape_enum(Opcode, FIELD_BY_NAME["opcode"].bits)
+ActShape = _shape_enum(Act, FIELD_BY_NAME["act"].bits)
+BufferShape = _shape_enum(Buffer, FIELD_BY_NAME["a_buf"].bits)
+DTypeShape = _shape_enum(DType, FIELD_BY_NAME["a_dtype"].bits)
+FaultShape = _shape_enum(Fault, FAULT_BITS)
+#: the enum shape of an instruction field, by field name (the others are plain integers).
+FIELD_SHAPES = {"opcode": OpcodeShape, "act": ActShape,
+                **{f"{op}_{part}": shape for op in "abd"
+                   for part, shape in (("buf", BufferShape), ("dtype", DTypeShape))}}
+
+
+def field_shape(name: str):
+    """The shape of an instruction field: its enum shape, or signed/unsigned of its width."""
+    f = FIELD_BY_NAME[name]
+    return FIELD_SHAPES.get(name) or (signed(f.bits) if f.signed else unsigned(f.bits))
+
+
+def check_positive(name: str, value) -> None:
+    """TypeError unless `value` is a positive integer (the width and depth parameters)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise TypeError(f"{name} must be a positive integer, not {value!r}")
+
+
+def check_config(config) -> None:
+    if not isinstance(config, NpuConfig):
+        raise TypeError(f"config must be an NpuConfig, not {config!r}")
+
+
 def instruction_layout() -> data.StructLayout:
     """The 256-bit instruction word as a `StructLayout`, fields at the lsb `field_layout()` gives
-    (signed fields as `signed(bits)`) and the reserved bits at the top as `reserved`."""
+    (enum fields as their ISA enum's shape, signed fields as `signed(bits)`) and the reserved
+    bits at the top as `reserved`."""
     members = {}
-    for name, _lsb, bits, is_signed in field_layout():
-        members[name] = signed(bits) if is_signed else unsigned(bits)
+    for name, _lsb, _bits, _is_signed in field_layout():
+        members[name] = field_shape(name)
     members["reserved"] = unsigned(RESERVED_BITS)
     layout = data.StructLayout(members)
     # A StructLayout packs fields back to back in order; the ISA table must agree.

@@ -9,29 +9,47 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from .layout import ELEM_BITS, MEM_WORD_BITS
-from .sram import HOST_WORDS_PER_ROW, HostPort
+from .layout import ELEM_BITS, MEM_WORD_BITS, check_positive
+from .sram import HOST_WORDS_PER_ROW, HostPortSignature
 
-__all__ = ["LutUnit", "LutRead"]
+__all__ = ["LutUnit", "LutReadSignature"]
 
 _ENTRIES_PER_WORD = MEM_WORD_BITS // ELEM_BITS
 
 
-def LutRead(entries):
-    """One lane's lookup, seen from the requester: data one cycle after en."""
-    return wiring.Signature({
-        "en": Out(1), "index": Out(max(1, ceil_log2(entries))), "data": In(signed(ELEM_BITS)),
-    })
+class LutReadSignature(wiring.Signature):
+    """One lane's lookup, seen from the requester: data one cycle after en.
+
+    entries: entries of the LUT memory (the index is wide enough for every one)."""
+
+    def __init__(self, *, entries):
+        check_positive("Entries", entries)
+        self._entries = entries
+        super().__init__({
+            "en": Out(1), "index": Out(max(1, ceil_log2(entries))), "data": In(signed(ELEM_BITS)),
+        })
+
+    @property
+    def entries(self) -> int:
+        return self._entries
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other.entries == self.entries
+
+    def __repr__(self):
+        return f"LutReadSignature(entries={self.entries})"
 
 
 class LutUnit(wiring.Component):
-    def __init__(self, entries, lanes, *, host_addr_bits):
+    def __init__(self, *, entries, lanes, host_addr_bits):
+        check_positive("Entries", entries)
+        check_positive("Lanes", lanes)
         self.entries = entries
         self.lanes = lanes
         self.depth = max(1, -(-entries // _ENTRIES_PER_WORD))
         super().__init__({
-            "rd": In(LutRead(entries)).array(lanes),
-            "host": In(HostPort(host_addr_bits)),
+            "rd": In(LutReadSignature(entries=entries)).array(lanes),
+            "host": In(HostPortSignature(addr_bits=host_addr_bits)),
         })
 
     def elaborate(self, platform):

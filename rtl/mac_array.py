@@ -15,7 +15,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .layout import ELEM_BITS
+from .layout import ELEM_BITS, check_positive
 
 __all__ = ["MacArray"]
 
@@ -24,7 +24,9 @@ _BIAS_BITS = 32
 
 
 class MacArray(wiring.Component):
-    def __init__(self, lanes, acc_bits):
+    def __init__(self, *, lanes, acc_bits):
+        check_positive("Lanes", lanes)
+        check_positive("Accumulator width", acc_bits)
         self.lanes = lanes
         self.acc_bits = acc_bits
         super().__init__({

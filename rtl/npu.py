@@ -9,30 +9,45 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from npu_model.arch.config import NpuConfig
-from npu_model.arch.faults import FAULT_BITS, Fault
+from npu_model.arch.faults import Fault
 from npu_model.arch.isa import FIELD_BY_NAME, Buffer
 
 from .counters import CountersSignature, PerfCounters
 from .datapath import Datapath
 from .frontend import Frontend
 from .imem import InstructionMemory
-from .layout import HOST_DATA_BITS, HostTarget, buffer_bytes, data_buffers, host_addr_bits
+from .layout import (HOST_DATA_BITS, FaultShape, HostTarget, buffer_bytes, check_config, check_positive, data_buffers,
+                     host_addr_bits)
 from .lut import LutUnit
 from .sequencer import Sequencer
 from .sram import Sram
 from .trace import TraceMemory
 
-__all__ = ["Npu", "HostBus", "Fault", "HostTarget"]
+__all__ = ["Npu", "HostBusSignature", "Fault", "HostTarget"]
 
 
-def HostBus(addr_bits):
+class HostBusSignature(wiring.Signature):
     """The host port, seen from the host: `sel` picks the target (`HostTarget`), `addr` a 256-bit
     row in it; writes take effect at the clock edge, read data is valid the cycle after `re`."""
-    return wiring.Signature({
-        "sel": Out(HostTarget), "addr": Out(addr_bits),
-        "we": Out(1), "wdata": Out(HOST_DATA_BITS),
-        "re": Out(1), "rdata": In(HOST_DATA_BITS),
-    })
+
+    def __init__(self, *, addr_bits):
+        check_positive("Address width", addr_bits)
+        self._addr_bits = addr_bits
+        super().__init__({
+            "sel": Out(HostTarget), "addr": Out(addr_bits),
+            "we": Out(1), "wdata": Out(HOST_DATA_BITS),
+            "re": Out(1), "rdata": In(HOST_DATA_BITS),
+        })
+
+    @property
+    def addr_bits(self) -> int:
+        return self._addr_bits
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other.addr_bits == self.addr_bits
+
+    def __repr__(self):
+        return f"HostBusSignature(addr_bits={self.addr_bits})"
 
 
 class Npu(wiring.Component):
@@ -41,7 +56,10 @@ class Npu(wiring.Component):
     trace_depth: pcs recorded by the debug trace (default: every imem word).
     """
 
-    def __init__(self, config: NpuConfig, *, trace_depth=None):
+    def __init__(self, *, config: NpuConfig, trace_depth=None):
+        check_config(config)
+        if trace_depth is not None:
+            check_positive("Trace depth", trace_depth)
         self.config = config
         self.trace_depth = config.imem_words if trace_depth is None else trace_depth
         self.host_addr_bits = host_addr_bits(config, self.trace_depth)
@@ -49,8 +67,8 @@ class Npu(wiring.Component):
         super().__init__({
             "start": In(1),
             "busy": Out(1), "done": Out(1),
-            "fault": Out(1), "fault_pc": Out(pcb), "fault_code": Out(FAULT_BITS),
-            "host": In(HostBus(self.host_addr_bits)),
+            "fault": Out(1), "fault_pc": Out(pcb), "fault_code": Out(FaultShape),
+            "host": In(HostBusSignature(addr_bits=self.host_addr_bits)),
             "issue_valid": Out(1), "issue_pc": Out(pcb),
             "retire_valid": Out(1), "retire_pc": Out(pcb),
             "retire_ctl_valid": Out(1), "retire_ctl_pc": Out(pcb),
@@ -65,19 +83,19 @@ class Npu(wiring.Component):
         lanes = cfg.lanes
         hab = self.host_addr_bits
 
-        m.submodules.frontend = fe = Frontend(cfg)
-        m.submodules.sequencer = seq = Sequencer(cfg)
-        m.submodules.datapath = dp = Datapath(cfg)
-        m.submodules.counters = cnt = PerfCounters(cfg)
-        m.submodules.imem = imem = InstructionMemory(cfg.imem_words, pc_bits=cfg.pc_bits,
+        m.submodules.frontend = fe = Frontend(config=cfg)
+        m.submodules.sequencer = seq = Sequencer(config=cfg)
+        m.submodules.datapath = dp = Datapath(config=cfg)
+        m.submodules.counters = cnt = PerfCounters(config=cfg)
+        m.submodules.imem = imem = InstructionMemory(words=cfg.imem_words, pc_bits=cfg.pc_bits,
                                                      host_addr_bits=hab)
-        m.submodules.lut = lut = LutUnit(cfg.lut_entries, lanes, host_addr_bits=hab)
-        m.submodules.trace = trace = TraceMemory(self.trace_depth, pc_bits=cfg.pc_bits,
+        m.submodules.lut = lut = LutUnit(entries=cfg.lut_entries, lanes=lanes, host_addr_bits=hab)
+        m.submodules.trace = trace = TraceMemory(depth=self.trace_depth, pc_bits=cfg.pc_bits,
                                                  host_addr_bits=hab)
         srams = {}
         for code, name in data_buffers():
             srams[code] = m.submodules[name] = Sram(
-                buffer_bytes(cfg, code), lanes, host_addr_bits=hab,
+                size=buffer_bytes(cfg, code), lanes=lanes, host_addr_bits=hab,
                 records=code == Buffer.WBUF, writable=code != Buffer.WBUF)
 
         # --- front end -> sequencer --------------------------------------------------------------
@@ -88,9 +106,6 @@ class Npu(wiring.Component):
             fe.frame_start.eq(seq.frame_start),
             fe.running.eq(seq.running),
             fe.cycle.eq(seq.cycle),
-            seq.insn_valid.eq(fe.insn_valid),
-            seq.insn_pc.eq(fe.insn_pc),
-            fe.insn_ready.eq(seq.insn_ready),
         ]
 
         # --- stage 0 reads, stage 1 data, stage 4 writes ------------------------------------------
@@ -133,9 +148,8 @@ class Npu(wiring.Component):
             cnt.retire_pipe.eq(dp.retire),
         ]
         for i in range(len(data_buffers())):
-            m.d.comb += [getattr(cnt, f"rd_inc{i}").eq(cur.rd_bytes[i]),
-                         getattr(cnt, f"wr_inc{i}").eq(cur.wr_bytes[i]),
-                         getattr(cnt, f"hwm_cand{i}").eq(cur.hwm[i])]
+            m.d.comb += [cnt.rd_inc[i].eq(cur.rd_bytes[i]), cnt.wr_inc[i].eq(cur.wr_bytes[i]),
+                         cnt.hwm_cand[i].eq(cur.hwm[i])]
         wiring.connect(m, wiring.flipped(self.counters), cnt.counters)
         m.d.comb += [
             trace.issue_en.eq(seq.issue),

@@ -24,7 +24,7 @@ from amaranth.utils import ceil_log2
 from npu_model.arch.isa import FIELD_BY_NAME, Act, DType
 from npu_model.arch.record import SHIFT_BITS
 
-from .layout import ELEM_BITS
+from .layout import ELEM_BITS, check_positive
 
 __all__ = ["PostProcess", "saturate"]
 
@@ -39,7 +39,10 @@ def saturate(value, dtype):
 
 
 class PostProcess(wiring.Component):
-    def __init__(self, lanes, acc_bits, lut_entries):
+    def __init__(self, *, lanes, acc_bits, lut_entries):
+        check_positive("Lanes", lanes)
+        check_positive("Accumulator width", acc_bits)
+        check_positive("LUT entries", lut_entries)
         self.lanes = lanes
         self.acc_bits = acc_bits
         self.lut_entries = lut_entries

@@ -29,21 +29,23 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from npu_model.arch.config import NpuConfig
-from npu_model.arch.faults import FAULT_BITS
 from npu_model.arch.isa import FIELD_BY_NAME
 from npu_model.arch.record import RECORD_BYTES
 from npu_model.arch.timing import PIPELINE_LATENCY, PORT_CONFLICT_FACTOR
 
 from .addrgen import AddressGenerator
 from .decoder import DecodedSignature
-from .layout import ADDR_BITS, CYCLE_BITS, bundle_values, data_buffers
+from .frontend import InstructionStreamSignature
+from .layout import ADDR_BITS, CYCLE_BITS, FaultShape, bundle_values, check_config, data_buffers, field_shape
 from .scoreboard import Scoreboard
 
-__all__ = ["Sequencer", "BeatSignature", "ReadRequests", "RunState"]
+__all__ = ["Sequencer", "BeatSignature", "ReadRequestsSignature", "RunState"]
 
 _RECORD_SHIFT = ceil_log2(RECORD_BYTES)
 
-assert PORT_CONFLICT_FACTOR == 2, "the step walker alternates two phases per conflicting step"
+if PORT_CONFLICT_FACTOR != 2:
+    raise ImportError(f"PORT_CONFLICT_FACTOR = {PORT_CONFLICT_FACTOR}: the step walker alternates two phases "
+                      "per conflicting step")
 
 
 class RunState(enum.IntEnum):
@@ -53,66 +55,94 @@ class RunState(enum.IntEnum):
 
 
 def _f(name):
-    return FIELD_BY_NAME[name].bits
+    return field_shape(name)
 
 
-def BeatSignature(config: NpuConfig) -> wiring.Signature:
+class BeatSignature(wiring.Signature):
     """One step of one instruction, as it travels from the read (stage 0) to the write port."""
-    return wiring.Signature({
-        "valid": Out(1),
-        "pc": Out(config.pc_bits),
-        "first": Out(1),            # step 0: a MAC starts from the bias or ACC
-        "conflict": Out(1),         # A was read one cycle before B (same buffer)
-        "last": Out(1),             # last step: the instruction retires when this beat is written
-        "is_mac": Out(1),
-        "opcode": Out(_f("opcode")),
-        "mask": Out(config.lanes),  # active lanes (l < n)
-        "a_buf": Out(_f("a_buf")),
-        "b_buf": Out(_f("b_buf")),
-        "write": Out(1),            # this beat writes D
-        "d_buf": Out(_f("d_buf")),
-        "d_dtype": Out(_f("d_dtype")),
-        "d_addr": Out(ADDR_BITS).array(config.lanes),
-        "acc_in": Out(1),
-        "act": Out(_f("act")),
-        "lut_base": Out(_f("lut_base")),
-        "lut_log2": Out(_f("lut_log2")),
-    })
+
+    def __init__(self, *, config: NpuConfig):
+        check_config(config)
+        self._config = config
+        super().__init__({
+            "valid": Out(1),
+            "pc": Out(config.pc_bits),
+            "first": Out(1),            # step 0: a MAC starts from the bias or ACC
+            "conflict": Out(1),         # A was read one cycle before B (same buffer)
+            "last": Out(1),             # last step: the instruction retires when this beat is written
+            "is_mac": Out(1),
+            "opcode": Out(_f("opcode")),
+            "mask": Out(config.lanes),  # active lanes (l < n)
+            "a_buf": Out(_f("a_buf")),
+            "b_buf": Out(_f("b_buf")),
+            "write": Out(1),            # this beat writes D
+            "d_buf": Out(_f("d_buf")),
+            "d_dtype": Out(_f("d_dtype")),
+            "d_addr": Out(ADDR_BITS).array(config.lanes),
+            "acc_in": Out(1),
+            "act": Out(_f("act")),
+            "lut_base": Out(_f("lut_base")),
+            "lut_log2": Out(_f("lut_log2")),
+        })
+
+    @property
+    def config(self) -> NpuConfig:
+        return self._config
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other.config == self.config
+
+    def __repr__(self):
+        return f"BeatSignature(config={self.config!r})"
 
 
-def ReadRequests(config: NpuConfig) -> wiring.Signature:
+class ReadRequestsSignature(wiring.Signature):
     """Read requests of one cycle: per data buffer (in `data_buffers()` order) its lane ports'
     enables, element type and addresses, A or B; the parameter records from wbuf."""
-    lanes = config.lanes
-    n_bufs = len(data_buffers())
-    return wiring.Signature({
-        "en": Out(lanes).array(n_bufs), "dtype": Out(1).array(n_bufs),
-        "addr": Out(ADDR_BITS).array(n_bufs, lanes),
-        "p_en": Out(lanes), "p_index": Out(ADDR_BITS - _RECORD_SHIFT).array(lanes),
-    })
+
+    def __init__(self, *, config: NpuConfig):
+        check_config(config)
+        self._config = config
+        lanes = config.lanes
+        n_bufs = len(data_buffers())
+        super().__init__({
+            "en": Out(lanes).array(n_bufs), "dtype": Out(_f("a_dtype")).array(n_bufs),
+            "addr": Out(ADDR_BITS).array(n_bufs, lanes),
+            "p_en": Out(lanes), "p_index": Out(ADDR_BITS - _RECORD_SHIFT).array(lanes),
+        })
+
+    @property
+    def config(self) -> NpuConfig:
+        return self._config
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other.config == self.config
+
+    def __repr__(self):
+        return f"ReadRequestsSignature(config={self.config!r})"
 
 
 class Sequencer(wiring.Component):
-    def __init__(self, config: NpuConfig):
+    def __init__(self, *, config: NpuConfig):
+        check_config(config)
         self.config = config
         pcb = config.pc_bits
         super().__init__({
             "start": In(1),
             # Decoded instruction stream from the front end.
-            "insn_valid": In(1), "insn": In(DecodedSignature(config)), "insn_pc": In(pcb),
-            "insn_ready": Out(1),
+            "insn": In(InstructionStreamSignature(config=config)),
             # Run control.
             "frame_start": Out(1), "running": Out(1), "busy": Out(1), "done": Out(1),
             "cycle": Out(CYCLE_BITS),
-            "fault": Out(1), "fault_pc": Out(pcb), "fault_code": Out(FAULT_BITS),
+            "fault": Out(1), "fault_pc": Out(pcb), "fault_code": Out(FaultShape),
             # Stage 0.
-            "beat": Out(BeatSignature(config)),
-            "reads": Out(ReadRequests(config)),
+            "beat": Out(BeatSignature(config=config)),
+            "reads": Out(ReadRequestsSignature(config=config)),
             # Events.
             "issue": Out(1), "issue_pc": Out(pcb), "stall": Out(1),
             "ctl_retire": Out(1),
             "sync_in": Out(1), "sync_out": Out(1), "sync_port": Out(_f("port")),
-            "cur": Out(DecodedSignature(config)),   # the current instruction (accounting)
+            "cur": Out(DecodedSignature(config=config)),   # the current instruction (accounting)
         })
 
     def elaborate(self, platform):
@@ -123,23 +153,23 @@ class Sequencer(wiring.Component):
         m.submodules.scoreboard = sb = Scoreboard()
         agens = {}
         for op in "abd":
-            m.submodules[f"agen_{op}"] = agens[op] = AddressGenerator(lanes)
+            m.submodules[f"agen_{op}"] = agens[op] = AddressGenerator(lanes=lanes)
 
         seq_state = Signal(RunState)
         seq_cycle = Signal(CYCLE_BITS)
         seq_valid = Signal()
         seq_started = Signal()
-        dec_sig = DecodedSignature(cfg)
+        dec_sig = DecodedSignature(config=cfg)
         seq_insn = dec_sig.create(path=("seq_insn",))
         seq_pc = Signal(cfg.pc_bits)
-        seq_left = Signal(_f("r"))
+        seq_left = Signal(FIELD_BY_NAME["r"].bits)
         seq_phase = Signal()
         seq_first = Signal()
         seq_last_retire = Signal(CYCLE_BITS)
         seq_done = Signal()
         seq_fault = Signal()
         seq_fault_pc = Signal(cfg.pc_bits)
-        seq_fault_code = Signal(FAULT_BITS)
+        seq_fault_code = Signal(FaultShape)
 
         # `start` is registered before it is used: logic that depends on a top-level input
         # combinationally is re-evaluated by Verilator on every eval() call, so keeping the
@@ -173,11 +203,11 @@ class Sequencer(wiring.Component):
             seq_beat.eq(seq_active & ~ins.is_ctl & (~ins.conflict | seq_phase)),
             seq_last_beat.eq(seq_beat & (seq_left == 1)),
             seq_insn_done.eq(seq_active & (ins.is_ctl | seq_last_beat)),
-            self.insn_ready.eq(running & (~seq_valid | seq_insn_done)),
+            self.insn.ready.eq(running & (~seq_valid | seq_insn_done)),
         ]
 
         # occ = r * k; retire = t + occ - 1 + PIPELINE_LATENCY (rule 6).
-        seq_occ = Signal(_f("r") + 1)
+        seq_occ = Signal(FIELD_BY_NAME["r"].bits + 1)
         seq_retire = Signal(CYCLE_BITS)
         m.d.comb += [
             seq_occ.eq(Mux(ins.conflict, ins.r * PORT_CONFLICT_FACTOR, ins.r)),
@@ -207,22 +237,22 @@ class Sequencer(wiring.Component):
         # --- current instruction register and step walker ---------------------------------------
         for op, agen in agens.items():
             m.d.comb += [
-                agen.load.eq(self.insn_ready),
-                agen.base.eq(getattr(self.insn, f"{op}_base")),
-                agen.lstride.eq(getattr(self.insn, f"{op}_lstride")),
-                agen.rstride.eq(getattr(self.insn, f"{op}_rstride")),
+                agen.load.eq(self.insn.ready),
+                agen.base.eq(getattr(self.insn.payload, f"{op}_base")),
+                agen.lstride.eq(getattr(self.insn.payload, f"{op}_lstride")),
+                agen.rstride.eq(getattr(self.insn.payload, f"{op}_rstride")),
                 agen.step.eq(seq_beat),
             ]
         with m.If(frame_start):
             m.d.sync += seq_valid.eq(0)
-        with m.Elif(self.insn_ready):
+        with m.Elif(self.insn.ready):
             m.d.sync += [d.eq(s) for d, s in zip(bundle_values(dec_sig, seq_insn),
-                                                 bundle_values(dec_sig, self.insn))]
+                                                 bundle_values(dec_sig, self.insn.payload))]
             m.d.sync += [
-                seq_valid.eq(self.insn_valid),
-                seq_pc.eq(self.insn_pc),
+                seq_valid.eq(self.insn.valid),
+                seq_pc.eq(self.insn.pc),
                 seq_started.eq(0),
-                seq_left.eq(self.insn.r),
+                seq_left.eq(self.insn.payload.r),
                 seq_phase.eq(0),
                 seq_first.eq(1),
             ]

@@ -20,9 +20,10 @@ from amaranth.utils import ceil_log2
 from npu_model.arch.isa import DType
 from npu_model.arch.record import RECORD_BYTES
 
-from .layout import ADDR_BITS, ELEM_BITS, HOST_DATA_BITS, MEM_WORD_BITS
+from .layout import ADDR_BITS, ELEM_BITS, HOST_DATA_BITS, MEM_WORD_BITS, DTypeShape, check_positive
 
-__all__ = ["Sram", "ElementRead", "ElementWrite", "RecordRead", "HostPort", "HOST_WORDS_PER_ROW"]
+__all__ = ["Sram", "ElementReadSignature", "ElementWriteSignature", "RecordReadSignature", "HostPortSignature",
+           "HOST_WORDS_PER_ROW"]
 
 #: 64-bit memory rows per 256-bit host row.
 HOST_WORDS_PER_ROW = HOST_DATA_BITS // MEM_WORD_BITS
@@ -30,35 +31,75 @@ _BYTES_PER_WORD = MEM_WORD_BITS // 8
 _WORD_SHIFT = ceil_log2(_BYTES_PER_WORD)
 
 
-def ElementRead():
+class ElementReadSignature(wiring.Signature):
     """One lane's element read, seen from the requester: data is valid one cycle after en."""
-    return wiring.Signature({
-        "en": Out(1), "addr": Out(ADDR_BITS), "dtype": Out(1),
-        "data": In(signed(ELEM_BITS)),
-    })
+
+    def __init__(self):
+        super().__init__({
+            "en": Out(1), "addr": Out(ADDR_BITS), "dtype": Out(DTypeShape),
+            "data": In(signed(ELEM_BITS)),
+        })
+
+    def __eq__(self, other):
+        return type(other) is type(self)
+
+    def __repr__(self):
+        return "ElementReadSignature()"
 
 
-def ElementWrite():
+class ElementWriteSignature(wiring.Signature):
     """One lane's element write, seen from the requester."""
-    return wiring.Signature({
-        "en": Out(1), "addr": Out(ADDR_BITS), "dtype": Out(1), "data": Out(ELEM_BITS),
-    })
+
+    def __init__(self):
+        super().__init__({
+            "en": Out(1), "addr": Out(ADDR_BITS), "dtype": Out(DTypeShape), "data": Out(ELEM_BITS),
+        })
+
+    def __eq__(self, other):
+        return type(other) is type(self)
+
+    def __repr__(self):
+        return "ElementWriteSignature()"
 
 
-def RecordRead():
-    """One 8-byte parameter record read (by record index = byte address / 8)."""
-    return wiring.Signature({
-        "en": Out(1), "index": Out(ADDR_BITS - ceil_log2(RECORD_BYTES)),
-        "data": In(RECORD_BYTES * 8),
-    })
+class RecordReadSignature(wiring.Signature):
+    """One parameter record read, by record index (byte address / RECORD_BYTES)."""
+
+    def __init__(self):
+        super().__init__({
+            "en": Out(1), "index": Out(ADDR_BITS - ceil_log2(RECORD_BYTES)),
+            "data": In(RECORD_BYTES * 8),
+        })
+
+    def __eq__(self, other):
+        return type(other) is type(self)
+
+    def __repr__(self):
+        return "RecordReadSignature()"
 
 
-def HostPort(addr_bits):
-    """Whole 256-bit rows, seen from the host: read data one cycle after `re`."""
-    return wiring.Signature({
-        "addr": Out(addr_bits), "we": Out(1), "wdata": Out(HOST_DATA_BITS), "re": Out(1),
-        "rdata": In(HOST_DATA_BITS),
-    })
+class HostPortSignature(wiring.Signature):
+    """Whole 256-bit rows of one target, seen from the host: read data one cycle after `re`.
+
+    addr_bits: width of the row address (every target of the host bus has the same)."""
+
+    def __init__(self, *, addr_bits):
+        check_positive("Address width", addr_bits)
+        self._addr_bits = addr_bits
+        super().__init__({
+            "addr": Out(addr_bits), "we": Out(1), "wdata": Out(HOST_DATA_BITS), "re": Out(1),
+            "rdata": In(HOST_DATA_BITS),
+        })
+
+    @property
+    def addr_bits(self) -> int:
+        return self._addr_bits
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other.addr_bits == self.addr_bits
+
+    def __repr__(self):
+        return f"HostPortSignature(addr_bits={self.addr_bits})"
 
 
 class Sram(wiring.Component):
@@ -68,21 +109,24 @@ class Sram(wiring.Component):
     writable:   give the buffer `lanes` element write ports (abuf, sbuf).
     """
 
-    def __init__(self, size, lanes, *, host_addr_bits, records=False, writable=True):
-        assert size % RECORD_BYTES == 0
+    def __init__(self, *, size, lanes, host_addr_bits, records=False, writable=True):
+        check_positive("Size", size)
+        check_positive("Lanes", lanes)
+        if size % _BYTES_PER_WORD:
+            raise ValueError(f"Size must be a multiple of the {_BYTES_PER_WORD}-byte row, not {size}")
         self.size = size
         self.lanes = lanes
         self.depth = size // _BYTES_PER_WORD
         self.records = records
         self.writable = writable
         members = {
-            "rd": In(ElementRead()).array(lanes),
-            "host": In(HostPort(host_addr_bits)),
+            "rd": In(ElementReadSignature()).array(lanes),
+            "host": In(HostPortSignature(addr_bits=host_addr_bits)),
         }
         if records:
-            members["rec"] = In(RecordRead()).array(lanes)
+            members["rec"] = In(RecordReadSignature()).array(lanes)
         if writable:
-            members["wr"] = In(ElementWrite()).array(lanes)
+            members["wr"] = In(ElementWriteSignature()).array(lanes)
         super().__init__(members)
 
     def elaborate(self, platform):

@@ -16,8 +16,8 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In
 from amaranth.utils import ceil_log2
 
-from .layout import CYCLE_BITS, HOST_DATA_BITS, TRACE_ENTRIES_PER_ROW
-from .sram import HostPort
+from .layout import CYCLE_BITS, HOST_DATA_BITS, TRACE_ENTRIES_PER_ROW, check_positive
+from .sram import HostPortSignature
 
 __all__ = ["TraceMemory"]
 
@@ -25,14 +25,16 @@ _SLOT_BITS = ceil_log2(TRACE_ENTRIES_PER_ROW)
 
 
 class TraceMemory(wiring.Component):
-    def __init__(self, depth, *, pc_bits, host_addr_bits):
+    def __init__(self, *, depth, pc_bits, host_addr_bits):
+        check_positive("Depth", depth)
+        check_positive("PC width", pc_bits)
         self.depth = depth
         self.rows = max(1, -(-depth // TRACE_ENTRIES_PER_ROW))
         super().__init__({
             "issue_en": In(1), "issue_pc": In(pc_bits), "issue_cycle": In(CYCLE_BITS),
             "issue_retires": In(1),
             "retire_en": In(1), "retire_pc": In(pc_bits), "retire_cycle": In(CYCLE_BITS),
-            "host": In(HostPort(host_addr_bits)),
+            "host": In(HostPortSignature(addr_bits=host_addr_bits)),
         })
 
     def elaborate(self, platform):

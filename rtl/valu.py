@@ -10,9 +10,9 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from npu_model.arch.isa import FIELD_BY_NAME, Opcode
+from npu_model.arch.isa import Opcode
 
-from .layout import ELEM_BITS
+from .layout import ELEM_BITS, OpcodeShape, check_positive
 
 __all__ = ["VectorAlu"]
 
@@ -21,11 +21,13 @@ _BIAS_BITS = 32
 
 
 class VectorAlu(wiring.Component):
-    def __init__(self, lanes, acc_bits):
+    def __init__(self, *, lanes, acc_bits):
+        check_positive("Lanes", lanes)
+        check_positive("Accumulator width", acc_bits)
         self.lanes = lanes
         self.acc_bits = acc_bits
         super().__init__({
-            "s1_opcode": In(FIELD_BY_NAME["opcode"].bits),
+            "s1_opcode": In(OpcodeShape),
             "s1_a": In(signed(ELEM_BITS)).array(lanes),
             "s1_b": In(signed(ELEM_BITS)).array(lanes),
             "s1_bias": In(signed(_BIAS_BITS)).array(lanes),

@@ -172,7 +172,7 @@ def _split_items(body):
 def generate_verilog(config: NpuConfig, *, trace_depth=None, name="npu") -> str:
     """Verilog text of a freshly built `Npu` (a component's memories elaborate only once)."""
     platform = MemoryPlatform()
-    npu = Npu(config, trace_depth=trace_depth)
+    npu = Npu(config=config, trace_depth=trace_depth)
     top = _ResetlessTop(npu)
     text = verilog.convert(top, name=name, platform=platform,
                            ports=[("clk", top.clk, None)] + top_ports(npu), emit_src=False)

@@ -107,7 +107,7 @@ class Host:
 
 def run_npu(config, testbench, *, trace_depth=None, vcd=None):
     """Build an Npu, run `testbench(host)` (an async function) on it."""
-    dut = Npu(config, trace_depth=trace_depth)
+    dut = Npu(config=config, trace_depth=trace_depth)
     result = {}
 
     async def tb(ctx):

@@ -3,6 +3,7 @@ import random
 
 import pytest
 from amaranth.sim import Simulator
+from rtl_harness import small_config
 
 from npu_model.arch.isa import Act, DType
 from npu_model.arch.timing import PIPELINE_LATENCY
@@ -10,8 +11,6 @@ from rtl.addrgen import AddressGenerator
 from rtl.footprint import Footprint
 from rtl.postproc import PostProcess
 from rtl.scoreboard import SCOREBOARD_ENTRIES, Scoreboard
-
-from rtl_harness import small_config
 
 
 def requant_reference(acc, mult, shift, act, lut_base, lut_log2, dtype, lut):
@@ -38,7 +37,7 @@ def test_postprocess(lanes, acc_bits):
     cfg = small_config(lanes=lanes, acc_bits=acc_bits, lut_entries=1024)
     rng = random.Random(lanes * 100 + acc_bits)
     lut = [rng.randint(-2 ** 15, 2 ** 15 - 1) for _ in range(cfg.lut_entries)]
-    dut = PostProcess(lanes, acc_bits, cfg.lut_entries)
+    dut = PostProcess(lanes=lanes, acc_bits=acc_bits, lut_entries=cfg.lut_entries)
 
     async def tb(ctx):
         for _ in range(150):
@@ -77,7 +76,7 @@ def test_postprocess(lanes, acc_bits):
 @pytest.mark.parametrize("lanes", [1, 4, 8, 16])
 def test_address_generator(lanes):
     rng = random.Random(lanes)
-    dut = AddressGenerator(lanes)
+    dut = AddressGenerator(lanes=lanes)
 
     async def tb(ctx):
         for _ in range(20):

@@ -3,16 +3,16 @@ golden model's fault rules (npu_model.golden.analysis), for several lane counts.
 import random
 
 import pytest
-from amaranth.sim import Simulator
-
-from npu_model.arch.isa import (FIELDS, INSTRUCTION_BITS, RESERVED_BITS, Act, Buffer, DType, Instruction,
-                           Opcode, encode)
-from rtl.decoder import Decoder
-from rtl.layout import instruction_layout
-
 import rtl_golden as golden
+from amaranth.hdl import Shape, unsigned
+from amaranth.sim import Simulator
 from rtl_harness import small_config
 from rtl_progen import legal_and_faulting, random_instruction
+
+from npu_model.arch.isa import (FIELD_BY_NAME, FIELDS, INSTRUCTION_BITS, RESERVED_BITS, Act, Buffer, DType, Instruction,
+                                Opcode, encode)
+from rtl.decoder import Decoder
+from rtl.layout import instruction_layout
 
 
 def word_of(ins, reserved=0):
@@ -21,7 +21,7 @@ def word_of(ins, reserved=0):
 
 def run_decoder(cfg, cases, check):
     """cases: (word, expectation); check(ctx, dut, word, expectation) runs combinationally."""
-    dut = Decoder(cfg)
+    dut = Decoder(config=cfg)
 
     async def tb(ctx):
         for word, expect in cases:
@@ -37,8 +37,10 @@ def test_layout_matches_isa_table():
     layout = instruction_layout()
     for f in FIELDS:
         assert layout[f.name].offset == f.lo
-        assert layout[f.name].shape.width == f.bits
-        assert layout[f.name].shape.signed == f.signed
+        shape = Shape.cast(layout[f.name].shape)
+        assert (shape.width, shape.signed) == (f.bits, f.signed)
+    assert [m.name for m in layout["opcode"].shape] == [o.name for o in Opcode]     # the ISA's names
+    assert layout["d_buf"].shape.as_shape() == unsigned(FIELD_BY_NAME["d_buf"].bits)
     assert layout["reserved"].offset == INSTRUCTION_BITS - RESERVED_BITS
     assert layout.size == INSTRUCTION_BITS
 

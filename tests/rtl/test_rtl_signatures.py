@@ -1,0 +1,85 @@
+"""Interface signatures and component parameters: keyword-only, validated with a clear message,
+compared by what they are (amaranth-soc style)."""
+from __future__ import annotations
+
+import gc
+import warnings
+
+import pytest
+from amaranth.hdl import UnusedElaboratable
+from amaranth.lib import wiring
+
+from npu_model.arch.config import NpuConfig
+from rtl.counters import CountersSignature, PerfCounters
+from rtl.decoder import DecodedSignature
+from rtl.frontend import InstructionStreamSignature
+from rtl.imem import FetchSignature, InstructionMemory
+from rtl.lut import LutReadSignature, LutUnit
+from rtl.npu import HostBusSignature, Npu
+from rtl.sequencer import BeatSignature, ReadRequestsSignature
+from rtl.sram import ElementReadSignature, HostPortSignature, Sram
+from rtl.trace import TraceMemory
+
+CFG = NpuConfig(lanes=4)
+
+
+def refused(make, exc, message=None):
+    """`make()` raises `exc`; the half-made component it leaves (Amaranth tracks an elaboratable
+    from `__new__`) is collected here, without its "created but never used" warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnusedElaboratable)
+        with pytest.raises(exc, match=message):
+            make()
+        gc.collect()
+
+
+@pytest.mark.parametrize("make, text", [
+    (lambda: HostPortSignature(addr_bits=9), "HostPortSignature(addr_bits=9)"),
+    (lambda: HostBusSignature(addr_bits=3), "HostBusSignature(addr_bits=3)"),
+    (lambda: FetchSignature(pc_bits=12), "FetchSignature(pc_bits=12)"),
+    (lambda: LutReadSignature(entries=256), "LutReadSignature(entries=256)"),
+    (lambda: ElementReadSignature(), "ElementReadSignature()"),
+    (lambda: CountersSignature(), "CountersSignature()"),
+])
+def test_signatures_compare_by_parameters(make, text):
+    assert make() == make() and repr(make()) == text
+
+
+def test_config_signatures():
+    for cls in (DecodedSignature, BeatSignature, ReadRequestsSignature, InstructionStreamSignature):
+        assert cls(config=CFG) == cls(config=CFG) != cls(config=CFG.replace(lanes=8))
+        assert cls(config=CFG).config is CFG
+    assert HostPortSignature(addr_bits=4) != HostPortSignature(addr_bits=5)
+    stream = InstructionStreamSignature(config=CFG)
+    assert stream.members["ready"].flow is wiring.In and stream.members["payload"].signature == DecodedSignature(
+        config=CFG)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: HostPortSignature(addr_bits=0), r"^Address width must be a positive integer, not 0$"),
+    (lambda: HostBusSignature(addr_bits="8"), r"^Address width must be a positive integer, not '8'$"),
+    (lambda: FetchSignature(pc_bits=True), r"^PC width must be a positive integer, not True$"),
+    (lambda: LutReadSignature(entries=-1), r"^Entries must be a positive integer, not -1$"),
+    (lambda: DecodedSignature(config={"lanes": 4}), r"^config must be an NpuConfig, not \{'lanes': 4\}$"),
+    (lambda: Sram(size=0, lanes=4, host_addr_bits=4), r"^Size must be a positive integer, not 0$"),
+    (lambda: Sram(size=64, lanes=0, host_addr_bits=4), r"^Lanes must be a positive integer, not 0$"),
+    (lambda: LutUnit(entries=16, lanes=4, host_addr_bits=0), r"^Address width must be a positive integer, not 0$"),
+    (lambda: TraceMemory(depth=0, pc_bits=4, host_addr_bits=4), r"^Depth must be a positive integer, not 0$"),
+    (lambda: PerfCounters(config=None), r"^config must be an NpuConfig, not None$"),
+    (lambda: Npu(config=CFG, trace_depth=0), r"^Trace depth must be a positive integer, not 0$"),
+])
+def test_bad_parameters_are_type_errors(make, message):
+    refused(make, TypeError, message)
+
+
+def test_bad_values_are_value_errors():
+    refused(lambda: Sram(size=12, lanes=4, host_addr_bits=4), ValueError,
+            r"^Size must be a multiple of the 8-byte row, not 12$")
+    refused(lambda: InstructionMemory(words=17, pc_bits=4, host_addr_bits=4), ValueError,
+            r"^17 words need more than 4 PC bits$")
+
+
+def test_parameters_are_keyword_only():
+    refused(lambda: Sram(64, 4, host_addr_bits=4), TypeError, "positional")
+    refused(lambda: Npu(CFG), TypeError, "positional")
+    refused(lambda: HostPortSignature(8), TypeError, "positional")
