@@ -147,214 +147,233 @@ class Sequencer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        cfg = self.config
-        lanes = cfg.lanes
+        st = _IssueState(m, self)
+        self._issue(m, st)
+        self._scoreboard(m, st)
+        self._walker(m, st)
+        self._run_control(m, st)
+        self._stage0(m, st)
+        self._outputs(m, st)
+        return m
 
-        m.submodules.scoreboard = sb = Scoreboard()
-        agens = {}
-        for op in "abd":
-            m.submodules[f"agen_{op}"] = agens[op] = AddressGenerator(lanes=lanes)
-
-        seq_state = Signal(RunState)
-        seq_cycle = Signal(CYCLE_BITS)
-        seq_valid = Signal()
-        seq_started = Signal()
-        dec_sig = DecodedSignature(config=cfg)
-        seq_insn = dec_sig.create(path=("seq_insn",))
-        seq_pc = Signal(cfg.pc_bits)
-        seq_left = Signal(FIELD_BY_NAME["r"].bits)
-        seq_phase = Signal()
-        seq_first = Signal()
-        seq_last_retire = Signal(CYCLE_BITS)
-        seq_done = Signal()
-        seq_fault = Signal()
-        seq_fault_pc = Signal(cfg.pc_bits)
-        seq_fault_code = Signal(FaultShape)
-
-        # `start` is registered before it is used: logic that depends on a top-level input
-        # combinationally is re-evaluated by Verilator on every eval() call, so keeping the
-        # clear-on-start muxes behind a register keeps them out of that path.
-        seq_start_q = Signal()
-        m.d.sync += seq_start_q.eq(self.start)
-
-        ins = seq_insn
-        running = seq_state == RunState.RUN
-        frame_start = seq_start_q & (seq_state == RunState.IDLE)
-
-        # --- issue decision --------------------------------------------------------------------
-        seq_waiting = Signal()
-        seq_faulting = Signal()
-        seq_fence_ok = Signal()
-        seq_can_issue = Signal()
-        seq_issue = Signal()
+    def _issue(self, m, st):
+        """Issue decision."""
+        st.seq_waiting = Signal()
+        st.seq_faulting = Signal()
+        st.seq_fence_ok = Signal()
+        st.seq_can_issue = Signal()
+        st.seq_issue = Signal()
         m.d.comb += [
-            seq_waiting.eq(running & seq_valid & ~seq_started),
-            seq_faulting.eq(seq_waiting & (ins.fault != 0)),
-            seq_fence_ok.eq(seq_cycle > seq_last_retire),
-            seq_can_issue.eq(Mux(ins.is_ctl, ~ins.fence | seq_fence_ok, ~sb.hazard)),
-            seq_issue.eq(seq_waiting & ~seq_faulting & seq_can_issue),
+            st.seq_waiting.eq(st.running & st.seq_valid & ~st.seq_started),
+            st.seq_faulting.eq(st.seq_waiting & (st.ins.fault != 0)),
+            st.seq_fence_ok.eq(st.seq_cycle > st.seq_last_retire),
+            st.seq_can_issue.eq(Mux(st.ins.is_ctl, ~st.ins.fence | st.seq_fence_ok, ~st.sb.hazard)),
+            st.seq_issue.eq(st.seq_waiting & ~st.seq_faulting & st.seq_can_issue),
         ]
-        seq_active = Signal()
-        seq_beat = Signal()
-        seq_last_beat = Signal()
-        seq_insn_done = Signal()
+        st.seq_active = Signal()
+        st.seq_beat = Signal()
+        st.seq_last_beat = Signal()
+        st.seq_insn_done = Signal()
         m.d.comb += [
-            seq_active.eq(running & seq_valid & (seq_started | seq_issue)),
-            seq_beat.eq(seq_active & ~ins.is_ctl & (~ins.conflict | seq_phase)),
-            seq_last_beat.eq(seq_beat & (seq_left == 1)),
-            seq_insn_done.eq(seq_active & (ins.is_ctl | seq_last_beat)),
-            self.insn.ready.eq(running & (~seq_valid | seq_insn_done)),
+            st.seq_active.eq(st.running & st.seq_valid & (st.seq_started | st.seq_issue)),
+            st.seq_beat.eq(st.seq_active & ~st.ins.is_ctl & (~st.ins.conflict | st.seq_phase)),
+            st.seq_last_beat.eq(st.seq_beat & (st.seq_left == 1)),
+            st.seq_insn_done.eq(st.seq_active & (st.ins.is_ctl | st.seq_last_beat)),
+            self.insn.ready.eq(st.running & (~st.seq_valid | st.seq_insn_done)),
         ]
 
         # occ = r * k; retire = t + occ - 1 + PIPELINE_LATENCY (rule 6).
-        seq_occ = Signal(FIELD_BY_NAME["r"].bits + 1)
-        seq_retire = Signal(CYCLE_BITS)
+        st.seq_occ = Signal(FIELD_BY_NAME["r"].bits + 1)
+        st.seq_retire = Signal(CYCLE_BITS)
         m.d.comb += [
-            seq_occ.eq(Mux(ins.conflict, ins.r * PORT_CONFLICT_FACTOR, ins.r)),
-            seq_retire.eq(seq_cycle + seq_occ + (PIPELINE_LATENCY - 1)),
+            st.seq_occ.eq(Mux(st.ins.conflict, st.ins.r * PORT_CONFLICT_FACTOR, st.ins.r)),
+            st.seq_retire.eq(st.seq_cycle + st.seq_occ + (PIPELINE_LATENCY - 1)),
         ]
 
-        # --- scoreboard ------------------------------------------------------------------------
+    def _scoreboard(self, m, st):
+        """Scoreboard."""
         m.d.comb += [
-            sb.clear.eq(frame_start),
-            sb.cycle.eq(seq_cycle),
-            sb.push.eq(seq_issue),
-            sb.push_dst.en.eq(ins.writes),
-            sb.push_dst.buf.eq(ins.d_buf),
-            sb.push_dst.lo.eq(ins.d_lo),
-            sb.push_dst.hi.eq(ins.d_hi),
-            sb.push_retire.eq(seq_retire),
-            sb.query_a.en.eq(~ins.is_ctl),
-            sb.query_a.buf.eq(ins.a_buf),
-            sb.query_a.lo.eq(ins.a_lo),
-            sb.query_a.hi.eq(ins.a_hi),
-            sb.query_b.en.eq(ins.reads_b),
-            sb.query_b.buf.eq(ins.b_buf),
-            sb.query_b.lo.eq(ins.b_lo),
-            sb.query_b.hi.eq(ins.b_hi),
+            st.sb.clear.eq(st.frame_start),
+            st.sb.cycle.eq(st.seq_cycle),
+            st.sb.push.eq(st.seq_issue),
+            st.sb.push_dst.en.eq(st.ins.writes),
+            st.sb.push_dst.buf.eq(st.ins.d_buf),
+            st.sb.push_dst.lo.eq(st.ins.d_lo),
+            st.sb.push_dst.hi.eq(st.ins.d_hi),
+            st.sb.push_retire.eq(st.seq_retire),
+            st.sb.query_a.en.eq(~st.ins.is_ctl),
+            st.sb.query_a.buf.eq(st.ins.a_buf),
+            st.sb.query_a.lo.eq(st.ins.a_lo),
+            st.sb.query_a.hi.eq(st.ins.a_hi),
+            st.sb.query_b.en.eq(st.ins.reads_b),
+            st.sb.query_b.buf.eq(st.ins.b_buf),
+            st.sb.query_b.lo.eq(st.ins.b_lo),
+            st.sb.query_b.hi.eq(st.ins.b_hi),
         ]
 
-        # --- current instruction register and step walker ---------------------------------------
-        for op, agen in agens.items():
+    def _walker(self, m, st):
+        """Current instruction register and step walker."""
+        for op, agen in st.agens.items():
             m.d.comb += [
                 agen.load.eq(self.insn.ready),
                 agen.base.eq(getattr(self.insn.payload, f"{op}_base")),
                 agen.lstride.eq(getattr(self.insn.payload, f"{op}_lstride")),
                 agen.rstride.eq(getattr(self.insn.payload, f"{op}_rstride")),
-                agen.step.eq(seq_beat),
+                agen.step.eq(st.seq_beat),
             ]
-        with m.If(frame_start):
-            m.d.sync += seq_valid.eq(0)
+        with m.If(st.frame_start):
+            m.d.sync += st.seq_valid.eq(0)
         with m.Elif(self.insn.ready):
-            m.d.sync += [d.eq(s) for d, s in zip(bundle_values(dec_sig, seq_insn),
-                                                 bundle_values(dec_sig, self.insn.payload))]
+            m.d.sync += [d.eq(s) for d, s in zip(bundle_values(st.dec_sig, st.seq_insn),
+                                                 bundle_values(st.dec_sig, self.insn.payload))]
             m.d.sync += [
-                seq_valid.eq(self.insn.valid),
-                seq_pc.eq(self.insn.pc),
-                seq_started.eq(0),
-                seq_left.eq(self.insn.payload.r),
-                seq_phase.eq(0),
-                seq_first.eq(1),
+                st.seq_valid.eq(self.insn.valid),
+                st.seq_pc.eq(self.insn.pc),
+                st.seq_started.eq(0),
+                st.seq_left.eq(self.insn.payload.r),
+                st.seq_phase.eq(0),
+                st.seq_first.eq(1),
             ]
         with m.Else():
-            with m.If(seq_issue):
-                m.d.sync += seq_started.eq(1)
-            with m.If(seq_beat):
-                m.d.sync += [seq_left.eq(seq_left - 1), seq_first.eq(0)]
-            with m.If(seq_active & ins.conflict):
-                m.d.sync += seq_phase.eq(~seq_phase)
+            with m.If(st.seq_issue):
+                m.d.sync += st.seq_started.eq(1)
+            with m.If(st.seq_beat):
+                m.d.sync += [st.seq_left.eq(st.seq_left - 1), st.seq_first.eq(0)]
+            with m.If(st.seq_active & st.ins.conflict):
+                m.d.sync += st.seq_phase.eq(~st.seq_phase)
 
-        # --- run control -----------------------------------------------------------------------
-        with m.If(seq_state != RunState.IDLE):
-            m.d.sync += seq_cycle.eq(seq_cycle + 1)
-        with m.If(seq_issue & ~ins.is_ctl):
-            m.d.sync += seq_last_retire.eq(seq_retire)
-        with m.Switch(seq_state):
+    def _run_control(self, m, st):
+        """Run control."""
+        with m.If(st.seq_state != RunState.IDLE):
+            m.d.sync += st.seq_cycle.eq(st.seq_cycle + 1)
+        with m.If(st.seq_issue & ~st.ins.is_ctl):
+            m.d.sync += st.seq_last_retire.eq(st.seq_retire)
+        with m.Switch(st.seq_state):
             with m.Case(RunState.IDLE):
-                with m.If(seq_start_q):
+                with m.If(st.seq_start_q):
                     m.d.sync += [
-                        seq_state.eq(RunState.RUN), seq_cycle.eq(0), seq_last_retire.eq(0),
-                        seq_done.eq(0), seq_fault.eq(0), seq_fault_pc.eq(0), seq_fault_code.eq(0),
+                        st.seq_state.eq(RunState.RUN), st.seq_cycle.eq(0), st.seq_last_retire.eq(0),
+                        st.seq_done.eq(0), st.seq_fault.eq(0), st.seq_fault_pc.eq(0), st.seq_fault_code.eq(0),
                     ]
             with m.Case(RunState.RUN):
-                with m.If(seq_faulting):
+                with m.If(st.seq_faulting):
                     m.d.sync += [
-                        seq_state.eq(RunState.DRAIN), seq_fault.eq(1),
-                        seq_fault_pc.eq(seq_pc), seq_fault_code.eq(ins.fault),
+                        st.seq_state.eq(RunState.DRAIN), st.seq_fault.eq(1),
+                        st.seq_fault_pc.eq(st.seq_pc), st.seq_fault_code.eq(st.ins.fault),
                     ]
-                with m.Elif(seq_issue & ins.is_eof):
-                    m.d.sync += [seq_state.eq(RunState.IDLE), seq_done.eq(1)]
+                with m.Elif(st.seq_issue & st.ins.is_eof):
+                    m.d.sync += [st.seq_state.eq(RunState.IDLE), st.seq_done.eq(1)]
             with m.Case(RunState.DRAIN):
-                with m.If(seq_cycle > seq_last_retire):
-                    m.d.sync += [seq_state.eq(RunState.IDLE), seq_done.eq(1)]
+                with m.If(st.seq_cycle > st.seq_last_retire):
+                    m.d.sync += [st.seq_state.eq(RunState.IDLE), st.seq_done.eq(1)]
 
-        # --- stage 0: beat and read requests -----------------------------------------------------
-        seq_mask = Signal(lanes)
-        m.d.comb += seq_mask.eq(Cat(*[ins.n > lane for lane in range(lanes)]))
+    def _stage0(self, m, st):
+        """Stage 0: beat and read requests."""
+        st.seq_mask = Signal(st.lanes)
+        m.d.comb += st.seq_mask.eq(Cat(*[st.ins.n > lane for lane in range(st.lanes)]))
         beat = self.beat
         m.d.comb += [
-            beat.valid.eq(seq_beat),
-            beat.pc.eq(seq_pc),
-            beat.first.eq(seq_first),
-            beat.conflict.eq(ins.conflict),
-            beat.last.eq(seq_last_beat),
-            beat.is_mac.eq(ins.is_mac),
-            beat.opcode.eq(ins.opcode),
-            beat.mask.eq(seq_mask),
-            beat.a_buf.eq(ins.a_buf),
-            beat.b_buf.eq(ins.b_buf),
+            beat.valid.eq(st.seq_beat),
+            beat.pc.eq(st.seq_pc),
+            beat.first.eq(st.seq_first),
+            beat.conflict.eq(st.ins.conflict),
+            beat.last.eq(st.seq_last_beat),
+            beat.is_mac.eq(st.ins.is_mac),
+            beat.opcode.eq(st.ins.opcode),
+            beat.mask.eq(st.seq_mask),
+            beat.a_buf.eq(st.ins.a_buf),
+            beat.b_buf.eq(st.ins.b_buf),
             # A MAC writes once, after its last step (and not at all when it holds).
-            beat.write.eq(ins.is_ew | (seq_last_beat & ins.writes)),
-            beat.d_buf.eq(ins.d_buf),
-            beat.d_dtype.eq(ins.d_dtype),
-            beat.acc_in.eq(ins.acc_in),
-            beat.act.eq(ins.act),
-            beat.lut_base.eq(ins.lut_base),
-            beat.lut_log2.eq(ins.lut_log2),
+            beat.write.eq(st.ins.is_ew | (st.seq_last_beat & st.ins.writes)),
+            beat.d_buf.eq(st.ins.d_buf),
+            beat.d_dtype.eq(st.ins.d_dtype),
+            beat.acc_in.eq(st.ins.acc_in),
+            beat.act.eq(st.ins.act),
+            beat.lut_base.eq(st.ins.lut_base),
+            beat.lut_log2.eq(st.ins.lut_log2),
         ]
         rq = self.reads
         # A is read in the beat's cycle, or in the first cycle of a conflicting step (its
         # addresses only advance with the beat); B in the beat's cycle. So a buffer's lane ports
         # serve at most one of them per cycle.
-        seq_read_a = Signal()
-        seq_read_b = Signal()
+        st.seq_read_a = Signal()
+        st.seq_read_b = Signal()
         m.d.comb += [
-            seq_read_a.eq(seq_active & ~ins.is_ctl & ~(ins.conflict & seq_phase)),
-            seq_read_b.eq(seq_beat & ins.reads_b),
+            st.seq_read_a.eq(st.seq_active & ~st.ins.is_ctl & ~(st.ins.conflict & st.seq_phase)),
+            st.seq_read_b.eq(st.seq_beat & st.ins.reads_b),
         ]
         for i, (code, _name) in enumerate(data_buffers()):
-            a_here = seq_read_a & (ins.a_buf == code)
-            b_here = seq_read_b & (ins.b_buf == code)
-            m.d.comb += [rq.en[i].eq(Mux(a_here | b_here, seq_mask, 0)),
-                         rq.dtype[i].eq(Mux(a_here, ins.a_dtype, ins.b_dtype))]
-            for lane in range(lanes):
+            a_here = st.seq_read_a & (st.ins.a_buf == code)
+            b_here = st.seq_read_b & (st.ins.b_buf == code)
+            m.d.comb += [rq.en[i].eq(Mux(a_here | b_here, st.seq_mask, 0)),
+                         rq.dtype[i].eq(Mux(a_here, st.ins.a_dtype, st.ins.b_dtype))]
+            for lane in range(st.lanes):
                 m.d.comb += rq.addr[i][lane].eq(
-                    Mux(a_here, agens["a"].addr[lane], agens["b"].addr[lane]))
-        m.d.comb += rq.p_en.eq(Mux(seq_beat, seq_mask, 0))
-        for lane in range(lanes):
-            m.d.comb += beat.d_addr[lane].eq(agens["d"].addr[lane])
-        p_first = ins.p_base >> _RECORD_SHIFT
-        for lane in range(lanes):
-            m.d.comb += rq.p_index[lane].eq(Mux(ins.p_vec, p_first + lane, p_first))
+                    Mux(a_here, st.agens["a"].addr[lane], st.agens["b"].addr[lane]))
+        m.d.comb += rq.p_en.eq(Mux(st.seq_beat, st.seq_mask, 0))
+        for lane in range(st.lanes):
+            m.d.comb += beat.d_addr[lane].eq(st.agens["d"].addr[lane])
+        p_first = st.ins.p_base >> _RECORD_SHIFT
+        for lane in range(st.lanes):
+            m.d.comb += rq.p_index[lane].eq(Mux(st.ins.p_vec, p_first + lane, p_first))
 
-        # --- outputs ---------------------------------------------------------------------------
+    def _outputs(self, m, st):
+        """Outputs."""
         m.d.comb += [
-            self.frame_start.eq(frame_start),
-            self.running.eq(running),
-            self.busy.eq((seq_state != RunState.IDLE) | seq_start_q),
-            self.done.eq(seq_done & ~seq_start_q),
-            self.cycle.eq(seq_cycle),
-            self.fault.eq(seq_fault),
-            self.fault_pc.eq(seq_fault_pc),
-            self.fault_code.eq(seq_fault_code),
-            self.issue.eq(seq_issue),
-            self.issue_pc.eq(seq_pc),
-            self.stall.eq(seq_waiting & ~seq_faulting & ~seq_can_issue),
-            self.ctl_retire.eq(seq_issue & ins.is_ctl),
-            self.sync_in.eq(seq_issue & ins.is_sync_in),
-            self.sync_out.eq(seq_issue & ins.is_sync_out),
-            self.sync_port.eq(ins.port),
+            self.frame_start.eq(st.frame_start),
+            self.running.eq(st.running),
+            self.busy.eq((st.seq_state != RunState.IDLE) | st.seq_start_q),
+            self.done.eq(st.seq_done & ~st.seq_start_q),
+            self.cycle.eq(st.seq_cycle),
+            self.fault.eq(st.seq_fault),
+            self.fault_pc.eq(st.seq_fault_pc),
+            self.fault_code.eq(st.seq_fault_code),
+            self.issue.eq(st.seq_issue),
+            self.issue_pc.eq(st.seq_pc),
+            self.stall.eq(st.seq_waiting & ~st.seq_faulting & ~st.seq_can_issue),
+            self.ctl_retire.eq(st.seq_issue & st.ins.is_ctl),
+            self.sync_in.eq(st.seq_issue & st.ins.is_sync_in),
+            self.sync_out.eq(st.seq_issue & st.ins.is_sync_out),
+            self.sync_port.eq(st.ins.port),
         ]
-        m.d.comb += [d.eq(s) for d, s in zip(bundle_values(dec_sig, self.cur),
-                                             bundle_values(dec_sig, seq_insn))]
-        return m
+        m.d.comb += [d.eq(s) for d, s in zip(bundle_values(st.dec_sig, self.cur),
+                                             bundle_values(st.dec_sig, st.seq_insn))]
+
+
+class _IssueState:
+    """The issue stage's registers and submodules, shared by the stages of `Sequencer.elaborate`."""
+
+    def __init__(self, m, seq):
+        self.cfg = seq.config
+        self.lanes = self.cfg.lanes
+
+        m.submodules.scoreboard = self.sb = Scoreboard()
+        self.agens = {}
+        for op in "abd":
+            m.submodules[f"agen_{op}"] = self.agens[op] = AddressGenerator(lanes=self.lanes)
+
+        self.seq_state = Signal(RunState)
+        self.seq_cycle = Signal(CYCLE_BITS)
+        self.seq_valid = Signal()
+        self.seq_started = Signal()
+        self.dec_sig = DecodedSignature(config=self.cfg)
+        self.seq_insn = self.dec_sig.create(path=("seq_insn",))
+        self.seq_pc = Signal(self.cfg.pc_bits)
+        self.seq_left = Signal(FIELD_BY_NAME["r"].bits)
+        self.seq_phase = Signal()
+        self.seq_first = Signal()
+        self.seq_last_retire = Signal(CYCLE_BITS)
+        self.seq_done = Signal()
+        self.seq_fault = Signal()
+        self.seq_fault_pc = Signal(self.cfg.pc_bits)
+        self.seq_fault_code = Signal(FaultShape)
+
+        # `start` is registered before it is used: logic that depends on a top-level input
+        # combinationally is re-evaluated by Verilator on every eval() call, so keeping the
+        # clear-on-start muxes behind a register keeps them out of that path.
+        self.seq_start_q = Signal()
+        m.d.sync += self.seq_start_q.eq(seq.start)
+
+        self.ins = self.seq_insn
+        self.running = self.seq_state == RunState.RUN
+        self.frame_start = self.seq_start_q & (self.seq_state == RunState.IDLE)
