@@ -3,7 +3,7 @@
 `Npu(config)` is the whole design for one `npu_model.NpuConfig`; `python -m rtl generate`
 writes its Verilog. See docs/rtl.md.
 """
-from .npu import Npu
 from .layout import HostTarget
+from .npu import Npu
 
 __all__ = ["Npu", "HostTarget"]

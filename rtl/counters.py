@@ -16,7 +16,7 @@ from npu_model.arch.isa import FIELD_BY_NAME
 from npu_model.arch.timing import PORT_CONFLICT_FACTOR
 
 from .decoder import HWM_BITS, RD_BYTES_BITS
-from .layout import COUNTER_BITS, CYCLE_BITS, check_config
+from .layout import COUNTER_BITS, CYCLE_BITS, ParamSignature, check_config
 
 __all__ = ["PerfCounters", "COUNTER_NAMES", "CountersSignature"]
 
@@ -26,17 +26,11 @@ COUNTER_NAMES = (
 )
 
 
-class CountersSignature(wiring.Signature):
+class CountersSignature(ParamSignature):
     """The counters of one frame, as seen from the NPU (outputs), one per `COUNTER_NAMES`."""
 
     def __init__(self):
         super().__init__({name: Out(COUNTER_BITS) for name in COUNTER_NAMES})
-
-    def __eq__(self, other):
-        return type(other) is type(self)
-
-    def __repr__(self):
-        return "CountersSignature()"
 
 
 class PerfCounters(wiring.Component):

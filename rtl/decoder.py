@@ -22,8 +22,8 @@ from npu_model.arch.isa import FIELD_BY_NAME, FIELDS, LUT_LOG2_MAX, OPCODES, Act
 from npu_model.arch.record import RECORD_BYTES
 
 from .footprint import Footprint
-from .layout import (ADDR_BITS, FaultShape, buffer_bytes, check_config, data_buffers, field_shape, instruction_layout,
-                     opcode_is, opcodes_of)
+from .layout import (ADDR_BITS, FaultShape, ParamSignature, buffer_bytes, check_config, data_buffers, field_shape,
+                     instruction_layout, opcode_is, opcodes_of)
 
 __all__ = ["Decoder", "DecodedSignature", "RD_BYTES_BITS", "HWM_BITS"]
 
@@ -33,25 +33,14 @@ RD_BYTES_BITS = 24
 HWM_BITS = ADDR_BITS + 1
 
 
-class DecodedSignature(wiring.Signature):
+class DecodedSignature(ParamSignature):
     """What the decoder hands to the sequencer (registered there as the current instruction),
     one signal per field (see `layout.register_bundle` for why not one struct), with the
     opcode class, footprints, fault code and the counter increments computed from them."""
 
     def __init__(self, *, config: NpuConfig):
         check_config(config)
-        self._config = config
-        super().__init__(_decoded_members(config))
-
-    @property
-    def config(self) -> NpuConfig:
-        return self._config
-
-    def __eq__(self, other):
-        return type(other) is type(self) and other.config == self.config
-
-    def __repr__(self):
-        return f"DecodedSignature(config={self.config!r})"
+        super().__init__(_decoded_members(config), config=config)
 
 
 def _decoded_members(config: NpuConfig) -> dict:

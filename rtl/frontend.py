@@ -21,7 +21,7 @@ from npu_model.arch.timing import FETCH_LATENCY
 
 from .decoder import DecodedSignature, Decoder
 from .imem import FetchSignature
-from .layout import CYCLE_BITS, check_config
+from .layout import CYCLE_BITS, ParamSignature, check_config
 
 __all__ = ["Frontend", "InstructionStreamSignature", "FETCH_STAGES"]
 
@@ -32,27 +32,16 @@ if FETCH_LATENCY < FETCH_STAGES:
                       f"{FETCH_STAGES} stages")
 
 
-class InstructionStreamSignature(wiring.Signature):
+class InstructionStreamSignature(ParamSignature):
     """Decoded instructions from the front end to the issue stage, seen from the front end: the
     instruction at `pc` is `payload` while `valid`; it is taken in a cycle with `ready`."""
 
     def __init__(self, *, config: NpuConfig):
         check_config(config)
-        self._config = config
         super().__init__({
             "valid": Out(1), "pc": Out(config.pc_bits), "payload": Out(DecodedSignature(config=config)),
             "ready": In(1),
-        })
-
-    @property
-    def config(self) -> NpuConfig:
-        return self._config
-
-    def __eq__(self, other):
-        return type(other) is type(self) and other.config == self.config
-
-    def __repr__(self):
-        return f"InstructionStreamSignature(config={self.config!r})"
+        }, config=config)
 
 
 class Frontend(wiring.Component):

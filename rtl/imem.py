@@ -9,29 +9,18 @@ from amaranth.lib.wiring import In, Out
 
 from npu_model.arch.isa import INSTRUCTION_BITS
 
-from .layout import check_positive
+from .layout import ParamSignature, check_positive
 from .sram import HostPortSignature
 
 __all__ = ["InstructionMemory", "FetchSignature"]
 
 
-class FetchSignature(wiring.Signature):
+class FetchSignature(ParamSignature):
     """The front end's fetch, seen from the front end: the word arrives one cycle after en."""
 
     def __init__(self, *, pc_bits):
         check_positive("PC width", pc_bits)
-        self._pc_bits = pc_bits
-        super().__init__({"en": Out(1), "pc": Out(pc_bits), "word": In(INSTRUCTION_BITS)})
-
-    @property
-    def pc_bits(self) -> int:
-        return self._pc_bits
-
-    def __eq__(self, other):
-        return type(other) is type(self) and other.pc_bits == self.pc_bits
-
-    def __repr__(self):
-        return f"FetchSignature(pc_bits={self.pc_bits})"
+        super().__init__({"en": Out(1), "pc": Out(pc_bits), "word": In(INSTRUCTION_BITS)}, pc_bits=pc_bits)
 
 
 class InstructionMemory(wiring.Component):

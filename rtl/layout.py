@@ -12,6 +12,7 @@ import enum
 from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 from amaranth.lib import enum as aenum
+from amaranth.lib import wiring
 from amaranth.utils import ceil_log2
 
 from npu_model.arch.config import BUFFER_NAMES, NpuConfig
@@ -23,7 +24,7 @@ from npu_model.arch.record import RECORD_FIELDS
 __all__ = [
     "ADDR_BITS", "ELEM_BITS", "COUNTER_BITS", "CYCLE_BITS", "HOST_DATA_BITS", "HOST_WORD_BYTES",
     "MEM_WORD_BITS", "record_layout", "HostTarget", "instruction_layout", "OpcodeShape", "ActShape", "BufferShape",
-    "DTypeShape", "FaultShape", "field_shape", "check_positive", "check_config",
+    "DTypeShape", "FaultShape", "field_shape", "check_positive", "check_config", "ParamSignature",
     "opcodes_of", "data_buffers", "host_rows", "host_addr_bits", "TRACE_ENTRY_BITS", "TRACE_ENTRIES_PER_ROW", "buffer_bytes", "opcode_is",
     "bundle_values", "register_bundle",
 ]
@@ -89,6 +90,30 @@ def field_shape(name: str):
     """The shape of an instruction field: its enum shape, or signed/unsigned of its width."""
     f = FIELD_BY_NAME[name]
     return FIELD_SHAPES.get(name) or (signed(f.bits) if f.signed else unsigned(f.bits))
+
+
+class ParamSignature(wiring.Signature):
+    """A signature made from keyword parameters, compared, hashed and printed by them (two
+    signatures built from the same parameters are equal); the parameters read as attributes."""
+
+    def __init__(self, members, **params):
+        self._params = params
+        super().__init__(members)
+
+    def __getattr__(self, name):
+        params = self.__dict__.get("_params", {})
+        if name in params:
+            return params[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other._params == self._params
+
+    def __hash__(self):
+        return hash((type(self), tuple(self._params.items())))
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self._params.items())})"
 
 
 def check_positive(name: str, value) -> None:

@@ -9,7 +9,7 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from .layout import ELEM_BITS, MEM_WORD_BITS, check_positive
+from .layout import ELEM_BITS, MEM_WORD_BITS, ParamSignature, check_positive
 from .sram import HOST_WORDS_PER_ROW, HostPortSignature
 
 __all__ = ["LutUnit", "LutReadSignature"]
@@ -17,27 +17,16 @@ __all__ = ["LutUnit", "LutReadSignature"]
 _ENTRIES_PER_WORD = MEM_WORD_BITS // ELEM_BITS
 
 
-class LutReadSignature(wiring.Signature):
+class LutReadSignature(ParamSignature):
     """One lane's lookup, seen from the requester: data one cycle after en.
 
     entries: entries of the LUT memory (the index is wide enough for every one)."""
 
     def __init__(self, *, entries):
         check_positive("Entries", entries)
-        self._entries = entries
         super().__init__({
             "en": Out(1), "index": Out(max(1, ceil_log2(entries))), "data": In(signed(ELEM_BITS)),
-        })
-
-    @property
-    def entries(self) -> int:
-        return self._entries
-
-    def __eq__(self, other):
-        return type(other) is type(self) and other.entries == self.entries
-
-    def __repr__(self):
-        return f"LutReadSignature(entries={self.entries})"
+        }, entries=entries)
 
 
 class LutUnit(wiring.Component):

@@ -16,8 +16,8 @@ from .counters import CountersSignature, PerfCounters
 from .datapath import Datapath
 from .frontend import Frontend
 from .imem import InstructionMemory
-from .layout import (HOST_DATA_BITS, FaultShape, HostTarget, buffer_bytes, check_config, check_positive, data_buffers,
-                     host_addr_bits)
+from .layout import (HOST_DATA_BITS, FaultShape, HostTarget, ParamSignature, buffer_bytes, check_config, check_positive,
+                     data_buffers, host_addr_bits)
 from .lut import LutUnit
 from .sequencer import Sequencer
 from .sram import Sram
@@ -26,28 +26,17 @@ from .trace import TraceMemory
 __all__ = ["Npu", "HostBusSignature", "Fault", "HostTarget"]
 
 
-class HostBusSignature(wiring.Signature):
+class HostBusSignature(ParamSignature):
     """The host port, seen from the host: `sel` picks the target (`HostTarget`), `addr` a 256-bit
     row in it; writes take effect at the clock edge, read data is valid the cycle after `re`."""
 
     def __init__(self, *, addr_bits):
         check_positive("Address width", addr_bits)
-        self._addr_bits = addr_bits
         super().__init__({
             "sel": Out(HostTarget), "addr": Out(addr_bits),
             "we": Out(1), "wdata": Out(HOST_DATA_BITS),
             "re": Out(1), "rdata": In(HOST_DATA_BITS),
-        })
-
-    @property
-    def addr_bits(self) -> int:
-        return self._addr_bits
-
-    def __eq__(self, other):
-        return type(other) is type(self) and other.addr_bits == self.addr_bits
-
-    def __repr__(self):
-        return f"HostBusSignature(addr_bits={self.addr_bits})"
+        }, addr_bits=addr_bits)
 
 
 class Npu(wiring.Component):

@@ -33,8 +33,8 @@ _MULT_BITS = 16
 
 def saturate(value, dtype):
     """Clamp a signed value to int8 (dtype = I8) or int16 (I16); returns a 16-bit value."""
-    lo = Mux(dtype == DType.I16, -(1 << 15), -(1 << 7))
-    hi = Mux(dtype == DType.I16, (1 << 15) - 1, (1 << 7) - 1)
+    lo = Mux(dtype == DType.I16, DType.I16.min, DType.I8.min)
+    hi = Mux(dtype == DType.I16, DType.I16.max, DType.I8.max)
     return Mux(value < lo, lo, Mux(value > hi, hi, value))
 
 

@@ -36,7 +36,8 @@ from npu_model.arch.timing import PIPELINE_LATENCY, PORT_CONFLICT_FACTOR
 from .addrgen import AddressGenerator
 from .decoder import DecodedSignature
 from .frontend import InstructionStreamSignature
-from .layout import ADDR_BITS, CYCLE_BITS, FaultShape, bundle_values, check_config, data_buffers, field_shape
+from .layout import (ADDR_BITS, CYCLE_BITS, FaultShape, ParamSignature, bundle_values, check_config, data_buffers,
+                     field_shape)
 from .scoreboard import Scoreboard
 
 __all__ = ["Sequencer", "BeatSignature", "ReadRequestsSignature", "RunState"]
@@ -58,12 +59,11 @@ def _f(name):
     return field_shape(name)
 
 
-class BeatSignature(wiring.Signature):
+class BeatSignature(ParamSignature):
     """One step of one instruction, as it travels from the read (stage 0) to the write port."""
 
     def __init__(self, *, config: NpuConfig):
         check_config(config)
-        self._config = config
         super().__init__({
             "valid": Out(1),
             "pc": Out(config.pc_bits),
@@ -83,43 +83,22 @@ class BeatSignature(wiring.Signature):
             "act": Out(_f("act")),
             "lut_base": Out(_f("lut_base")),
             "lut_log2": Out(_f("lut_log2")),
-        })
-
-    @property
-    def config(self) -> NpuConfig:
-        return self._config
-
-    def __eq__(self, other):
-        return type(other) is type(self) and other.config == self.config
-
-    def __repr__(self):
-        return f"BeatSignature(config={self.config!r})"
+        }, config=config)
 
 
-class ReadRequestsSignature(wiring.Signature):
+class ReadRequestsSignature(ParamSignature):
     """Read requests of one cycle: per data buffer (in `data_buffers()` order) its lane ports'
     enables, element type and addresses, A or B; the parameter records from wbuf."""
 
     def __init__(self, *, config: NpuConfig):
         check_config(config)
-        self._config = config
         lanes = config.lanes
         n_bufs = len(data_buffers())
         super().__init__({
             "en": Out(lanes).array(n_bufs), "dtype": Out(_f("a_dtype")).array(n_bufs),
             "addr": Out(ADDR_BITS).array(n_bufs, lanes),
             "p_en": Out(lanes), "p_index": Out(ADDR_BITS - _RECORD_SHIFT).array(lanes),
-        })
-
-    @property
-    def config(self) -> NpuConfig:
-        return self._config
-
-    def __eq__(self, other):
-        return type(other) is type(self) and other.config == self.config
-
-    def __repr__(self):
-        return f"ReadRequestsSignature(config={self.config!r})"
+        }, config=config)
 
 
 class Sequencer(wiring.Component):

@@ -20,7 +20,7 @@ from amaranth.utils import ceil_log2
 from npu_model.arch.isa import DType
 from npu_model.arch.record import RECORD_BYTES
 
-from .layout import ADDR_BITS, ELEM_BITS, HOST_DATA_BITS, MEM_WORD_BITS, DTypeShape, check_positive
+from .layout import ADDR_BITS, ELEM_BITS, HOST_DATA_BITS, MEM_WORD_BITS, DTypeShape, ParamSignature, check_positive
 
 __all__ = ["Sram", "ElementReadSignature", "ElementWriteSignature", "RecordReadSignature", "HostPortSignature",
            "HOST_WORDS_PER_ROW"]
@@ -31,7 +31,7 @@ _BYTES_PER_WORD = MEM_WORD_BITS // 8
 _WORD_SHIFT = ceil_log2(_BYTES_PER_WORD)
 
 
-class ElementReadSignature(wiring.Signature):
+class ElementReadSignature(ParamSignature):
     """One lane's element read, seen from the requester: data is valid one cycle after en."""
 
     def __init__(self):
@@ -40,14 +40,8 @@ class ElementReadSignature(wiring.Signature):
             "data": In(signed(ELEM_BITS)),
         })
 
-    def __eq__(self, other):
-        return type(other) is type(self)
 
-    def __repr__(self):
-        return "ElementReadSignature()"
-
-
-class ElementWriteSignature(wiring.Signature):
+class ElementWriteSignature(ParamSignature):
     """One lane's element write, seen from the requester."""
 
     def __init__(self):
@@ -55,14 +49,8 @@ class ElementWriteSignature(wiring.Signature):
             "en": Out(1), "addr": Out(ADDR_BITS), "dtype": Out(DTypeShape), "data": Out(ELEM_BITS),
         })
 
-    def __eq__(self, other):
-        return type(other) is type(self)
 
-    def __repr__(self):
-        return "ElementWriteSignature()"
-
-
-class RecordReadSignature(wiring.Signature):
+class RecordReadSignature(ParamSignature):
     """One parameter record read, by record index (byte address / RECORD_BYTES)."""
 
     def __init__(self):
@@ -71,35 +59,18 @@ class RecordReadSignature(wiring.Signature):
             "data": In(RECORD_BYTES * 8),
         })
 
-    def __eq__(self, other):
-        return type(other) is type(self)
 
-    def __repr__(self):
-        return "RecordReadSignature()"
-
-
-class HostPortSignature(wiring.Signature):
+class HostPortSignature(ParamSignature):
     """Whole 256-bit rows of one target, seen from the host: read data one cycle after `re`.
 
     addr_bits: width of the row address (every target of the host bus has the same)."""
 
     def __init__(self, *, addr_bits):
         check_positive("Address width", addr_bits)
-        self._addr_bits = addr_bits
         super().__init__({
             "addr": Out(addr_bits), "we": Out(1), "wdata": Out(HOST_DATA_BITS), "re": Out(1),
             "rdata": In(HOST_DATA_BITS),
-        })
-
-    @property
-    def addr_bits(self) -> int:
-        return self._addr_bits
-
-    def __eq__(self, other):
-        return type(other) is type(self) and other.addr_bits == self.addr_bits
-
-    def __repr__(self):
-        return f"HostPortSignature(addr_bits={self.addr_bits})"
+        }, addr_bits=addr_bits)
 
 
 class Sram(wiring.Component):
