@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from npu_model.arch.meta import InputSpec
+from npu_model.arch.program import bad_name, shown
 from npu_model.host import FEATURE_CHANNELS
 
 from .errors import fail
@@ -34,19 +35,33 @@ _WEIGHT_FIELDS = {"init": Field("str", "random", choices=("random",)), "seed": F
                   "bn_shift": Field("float", 0.0), "npz": Field("str", "")}
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without anchors and aliases: a model file needs neither, and a few nested aliases
+    ("billion laughs") would expand a small file into gigabytes before any check."""
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(None, None, "anchors and aliases are not allowed in a model file",
+                                              event.start_mark)
+        return super().compose_node(parent, index)
+
+
 def parse_model(path) -> ModelSpec:
     """Parse and validate the model file at `path`."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         fail(path, f"cannot read ({exc.strerror})")
+    except UnicodeDecodeError as exc:
+        fail(path, f"not a UTF-8 text file (byte {exc.start}: {exc.reason})")
     return parse_model_text(text, source=str(path))
 
 
 def parse_model_text(text: str, *, source: str = "<model>") -> ModelSpec:
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_NoAliasLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -108,6 +123,8 @@ def _parse_input(raw, source) -> InputSpec:
     if n != vals["channels"]:
         fail(source, f"the features {', '.join(features)} give {n} channels, not {vals['channels']}",
              field="input.channels")
+    if bad_name(vals["name"]):
+        fail(source, f"{shown(vals['name'])}: {bad_name(vals['name'])}", field="input.name")
     return InputSpec(features=tuple(features), **vals)
 
 
@@ -133,14 +150,14 @@ def _layer_inputs(raw, op, source, name) -> tuple[str, ...]:
         if "input" not in raw:
             fail(source, "missing (required)", layer=name, field="input")
         if not isinstance(raw["input"], str):
-            fail(source, f"expected a layer name, got {type(raw['input']).__name__} {raw['input']!r}",
+            fail(source, f"expected a layer name, got {type(raw['input']).__name__} {shown(raw['input'])}",
                  layer=name, field="input")
         return (raw["input"],)
     if "inputs" not in raw:
         fail(source, "missing (required)", layer=name, field="inputs")
     ins = raw["inputs"]
     if not isinstance(ins, list) or not all(isinstance(i, str) for i in ins):
-        fail(source, f"expected a list of layer names, got {ins!r}", layer=name, field="inputs")
+        fail(source, f"expected a list of layer names, got {shown(ins)}", layer=name, field="inputs")
     if arity is None and len(ins) < 2:
         fail(source, f"needs at least 2 inputs, got {len(ins)}", layer=name, field="inputs")
     if arity is not None and len(ins) != arity:
@@ -159,12 +176,14 @@ def _parse_layers(raw, inp: InputSpec, source):
             fail(source, f"layer {i + 1}: expected a mapping, not {type(item).__name__}", field="layers")
         name = item.get("name")
         if not isinstance(name, str) or not name:
-            fail(source, f"layer {i + 1}: expected a non-empty string, got {name!r}", field="name")
+            fail(source, f"layer {i + 1}: expected a non-empty string, got {shown(name)}", field="name")
+        if bad_name(name):
+            fail(source, f"layer {i + 1}: {shown(name)}: {bad_name(name)}", field="name")
         if name in shapes:
             fail(source, "name already defined earlier", layer=name, field="name")
         op = item.get("op")
         if op not in OPS:
-            what = f"unknown op {op!r}" if op is not None else "missing (required)"
+            what = f"unknown op {shown(op)}" if op is not None else "missing (required)"
             fail(source, f"{what} (known: {', '.join(sorted(OPS))})", layer=name, field="op")
         opdef = OPS[op]
         inputs = _layer_inputs(item, op, source, name)
@@ -192,7 +211,7 @@ def _parse_outputs(raw, layers, shapes, inp, source) -> tuple[str, ...]:
     if raw is None:
         return (layers[-1].name,)
     if not isinstance(raw, list) or not raw or not all(isinstance(o, str) for o in raw):
-        fail(source, f"expected a non-empty list of layer names, got {raw!r}", field="outputs")
+        fail(source, f"expected a non-empty list of layer names, got {shown(raw)}", field="outputs")
     for o in raw:
         if o not in shapes or o == inp.name:
             fail(source, f"'{o}' is not a layer", field="outputs")

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from npu_model.arch.program import shown
+
 from ..errors import fail
 
 __all__ = ["Field", "REQUIRED", "parse_fields", "parse_value"]
@@ -42,15 +44,15 @@ def parse_value(value, spec: Field, *, source, layer, field):
         "str": isinstance(value, str),
     }[kind]
     if not ok:
-        fail(source, f"expected {_KIND_NAMES[kind]}, got {type(value).__name__} {value!r}",
+        fail(source, f"expected {_KIND_NAMES[kind]}, got {type(value).__name__} {shown(value)}",
              layer=layer, field=field)
     if kind == "float":
         value = float(value)
     if spec.choices and value not in spec.choices:
-        fail(source, f"must be one of {', '.join(map(str, spec.choices))}, not {value!r}",
+        fail(source, f"must be one of {', '.join(map(str, spec.choices))}, not {shown(value)}",
              layer=layer, field=field)
     if spec.minimum is not None and value < spec.minimum:
-        fail(source, f"must be at least {spec.minimum:g}, not {value!r}", layer=layer, field=field)
+        fail(source, f"must be at least {spec.minimum:g}, not {shown(value)}", layer=layer, field=field)
     return value
 
 

@@ -24,6 +24,7 @@ import argparse
 import csv
 import dataclasses
 import io
+import math
 import multiprocessing
 import os
 import re
@@ -377,8 +378,8 @@ def _list(kind):
             values = [kind(v) for v in text.split(",") if v.strip()]
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a comma-separated list of numbers, not {text!r}") from None
-        if not values or any(v <= 0 for v in values):
-            raise argparse.ArgumentTypeError(f"expected positive numbers, not {text!r}")
+        if not values or any(not math.isfinite(v) or v <= 0 for v in values):
+            raise argparse.ArgumentTypeError(f"expected positive finite numbers, not {text!r}")
         return values
     return parse
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import re
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -23,7 +24,11 @@ from .files import write_bytes
 from .isa import DTYPES, INSTRUCTION_BYTES
 from .meta import ProgramMeta
 
-__all__ = ["Program", "Port", "Symbol", "Layer", "MAGIC", "VERSION", "SectionKind", "IO_BUFFERS"]
+#: What a port, symbol or layer name may be (they become file and archive member names, e.g. in
+#: `run --output out.npz`): letters, digits, `_`, `.`, `-`, not starting with `.` or `-`, at most 64.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}")
+
+__all__ = ["NAME_PATTERN", "bad_name", "shown", "Program", "Port", "Symbol", "Layer", "MAGIC", "VERSION", "SectionKind", "IO_BUFFERS"]
 
 MAGIC = b"NPUPROG\x00"
 VERSION = 1
@@ -129,8 +134,15 @@ class Program:
 
     # Validation -------------------------------------------------------------------------------
     def validate(self, source: str = "program") -> None:
-        """Check sizes against the configuration and the I/O table; raise ProgramFormatError."""
+        """Check sizes against the configuration, the I/O table and every name; raise
+        ProgramFormatError."""
         cfg = self.config
+        for kind, items in (("input port", self.inputs), ("output port", self.outputs), ("symbol", self.symbols),
+                            ("layer", self.layers)):
+            for item in items:
+                problem = bad_name(item.name)
+                if problem:
+                    raise ProgramFormatError(f"{source}: {kind} {shown(item.name)}: {problem}")
         need = [("code", self.code.nbytes, cfg.imem_bytes, "imem_bytes"),
                 ("wbuf image", len(self.wbuf), cfg.wbuf_bytes, "wbuf_bytes"),
                 ("sbuf image", len(self.sbuf), cfg.sbuf_bytes, "sbuf_bytes"),
@@ -289,3 +301,20 @@ def _symbol(d) -> Symbol:
     d = dict(d)
     d["shape"] = tuple(d.get("shape", ()))
     return Symbol(**d)
+
+
+def shown(value, limit: int = 80) -> str:
+    """`repr(value)` for a message, cut to `limit` characters (a value from a file can be huge)."""
+    text = repr(value) if not isinstance(value, (list, dict, tuple)) or len(value) < 100 else \
+        f"<{type(value).__name__} of {len(value)} items>"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def bad_name(name) -> str | None:
+    """Why `name` is not a valid port, symbol or layer name (NAME_PATTERN), or None."""
+    if not isinstance(name, str):
+        return f"a name must be a string, not {type(name).__name__}"
+    if not NAME_PATTERN.fullmatch(name):
+        return ("a name is 1 to 64 letters, digits, '_', '.' or '-', not starting with '.' or '-' "
+                "(it becomes a file or archive member name)")
+    return None
