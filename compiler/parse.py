@@ -10,8 +10,9 @@ from pathlib import Path
 
 import yaml
 
+from npu_model.arch.errors import shown
 from npu_model.arch.meta import InputSpec
-from npu_model.arch.program import bad_name, shown
+from npu_model.arch.program import bad_name
 from npu_model.host import FEATURE_CHANNELS
 
 from .errors import fail
@@ -123,8 +124,9 @@ def _parse_input(raw, source) -> InputSpec:
     if n != vals["channels"]:
         fail(source, f"the features {', '.join(features)} give {n} channels, not {vals['channels']}",
              field="input.channels")
-    if bad_name(vals["name"]):
-        fail(source, f"{shown(vals['name'])}: {bad_name(vals['name'])}", field="input.name")
+    problem = bad_name(vals["name"])
+    if problem:
+        fail(source, f"{shown(vals['name'])}: {problem}", field="input.name")
     return InputSpec(features=tuple(features), **vals)
 
 
@@ -177,8 +179,9 @@ def _parse_layers(raw, inp: InputSpec, source):
         name = item.get("name")
         if not isinstance(name, str) or not name:
             fail(source, f"layer {i + 1}: expected a non-empty string, got {shown(name)}", field="name")
-        if bad_name(name):
-            fail(source, f"layer {i + 1}: {shown(name)}: {bad_name(name)}", field="name")
+        problem = bad_name(name)
+        if problem:
+            fail(source, f"layer {i + 1}: {shown(name)}: {problem}", field="name")
         if name in shapes:
             fail(source, "name already defined earlier", layer=name, field="name")
         op = item.get("op")

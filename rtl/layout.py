@@ -25,7 +25,8 @@ __all__ = [
     "ADDR_BITS", "ELEM_BITS", "COUNTER_BITS", "CYCLE_BITS", "HOST_DATA_BITS", "HOST_WORD_BYTES",
     "MEM_WORD_BITS", "record_layout", "HostTarget", "instruction_layout", "OpcodeShape", "ActShape", "BufferShape",
     "DTypeShape", "FaultShape", "field_shape", "check_positive", "check_config", "ParamSignature",
-    "opcodes_of", "data_buffers", "host_rows", "host_addr_bits", "TRACE_ENTRY_BITS", "TRACE_ENTRIES_PER_ROW", "buffer_bytes", "opcode_is",
+    "opcodes_of", "data_buffers", "host_rows", "host_addr_bits", "TRACE_ENTRY_BITS", "TRACE_ENTRIES_PER_ROW",
+    "buffer_bytes", "opcode_is",
     "bundle_values", "register_bundle",
 ]
 

@@ -102,7 +102,8 @@ def test_imports_only_go_downwards():
     ("npu_model.golden.machine", "from ..apps.report import build_report\n",
      "npu_model.golden imports npu_model.apps.report (npu_model.apps), not below it"),
     ("npu_model.golden.analysis", "import compiler\n", "npu_model.golden imports compiler (compiler), not below it"),
-    ("rtl.npu", "from npu_model.golden import machine\n", "rtl imports npu_model.golden (npu_model.golden), not below it"),
+    ("rtl.npu", "from npu_model.golden import machine\n",
+     "rtl imports npu_model.golden (npu_model.golden), not below it"),
     ("compiler.cli", "def f():\n    from npu_model.apps import cli\n", "imports npu_model.apps inside a function"),
     ("npu_model.host.stft", "def f():\n    from ..arch import isa\n", "imports npu_model.arch inside a function"),
 ])

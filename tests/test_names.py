@@ -16,8 +16,8 @@ from compiler import parse_model_text
 from compiler.errors import ModelError
 from npu_model.arch import isa
 from npu_model.arch.config import NpuConfig
-from npu_model.arch.errors import ProgramFormatError
-from npu_model.arch.program import MAGIC, Layer, Port, Program, SectionKind, Symbol, bad_name, shown
+from npu_model.arch.errors import ProgramFormatError, shown
+from npu_model.arch.program import MAGIC, Layer, Port, Program, SectionKind, Symbol, bad_name
 
 _HEADER, _SECTION = struct.Struct("<8sHHI"), struct.Struct("<III")
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,6 +115,7 @@ def test_non_utf8_model_file(tmp_path):
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-1", "0"])
 def test_explore_refuses_non_finite_sizes(value, tmp_path):
-    r = subprocess.run([sys.executable, "-m", "npu_model", "explore", str(ROOT / "models" / "trunet.yaml"), "--act-kib", value,
-                        "-o", str(tmp_path / "x")], capture_output=True, text=True, timeout=120)
+    model = str(ROOT / "models" / "trunet.yaml")
+    r = subprocess.run([sys.executable, "-m", "npu_model", "explore", model, "--act-kib", value, "-o", str(tmp_path / "x")],
+                       capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "expected positive finite numbers" in r.stderr and "Traceback" not in r.stderr

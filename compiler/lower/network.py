@@ -53,10 +53,6 @@ _DENSE_READERS = ("conv1d", "conv_transpose1d")
 _NEVER = 1 << 30
 
 
-def _np_dtype(dtype: DType):
-    return np.int8 if DType(dtype) is DType.I8 else np.int16
-
-
 class LayerContext:
     """What the per-layer lowering functions see: the builder, placed tensors, allocation."""
 
@@ -134,13 +130,13 @@ class LayerContext:
         channels, positions = t.shape
         dtype = dtype_of(t.dtype)
         if name in self.outputs and not channel_last:
-            off = self.b.alloc(name, (channels, positions), _np_dtype(dtype))
+            off = self.b.alloc(name, (channels, positions), DType(dtype).numpy)
             self.owned.setdefault(name, []).append(name)
             return TensorRef(Buffer.ABUF, off, positions, channels, dtype).transposed_store()
         return self._alloc(name, positions, channels, dtype, owner=name)
 
     def _alloc(self, key, positions, channels, dtype, *, owner):
-        off = self.b.alloc(key, (positions, channels), _np_dtype(dtype))
+        off = self.b.alloc(key, (positions, channels), DType(dtype).numpy)
         self.owned.setdefault(owner, []).append(key)
         return TensorRef(Buffer.ABUF, off, positions, channels, dtype)
 
@@ -149,7 +145,7 @@ class LayerContext:
         """A channel-last abuf temporary, freed at the end of the layer (or with `keep_with`)."""
         if keep_with is not None:
             return self._alloc(name, positions, channels, DType(dtype), owner=keep_with)
-        off = self.b.alloc(name, (positions, channels), _np_dtype(dtype))
+        off = self.b.alloc(name, (positions, channels), DType(dtype).numpy)
         self._temps.append(name)
         return TensorRef(Buffer.ABUF, off, positions, channels, DType(dtype))
 
@@ -165,7 +161,7 @@ class LayerContext:
 
     def sbuf_tensor(self, name: str, positions: int, channels: int, dtype) -> TensorRef:
         dtype = DType(dtype)
-        off = self.b.state(name, np.zeros((positions, channels), _np_dtype(dtype)))
+        off = self.b.state(name, np.zeros((positions, channels), dtype.numpy))
         return TensorRef(Buffer.SBUF, off, positions, channels, dtype)
 
     def state_tensor(self, name: str, positions: int, channels: int, dtype) -> TensorRef:
@@ -210,12 +206,12 @@ class LayerContext:
                 off = self.sbuf_scratch(layer.state, k * channels * positions * size)
                 self.frame_blocks[layer.name] = (off, k, channels, positions, dtype)
                 cur = off + (k - 1) * channels * positions * size
-                self.b.input_port(t.name, "sbuf", cur, (channels, positions), _np_dtype(dtype))
+                self.b.input_port(t.name, "sbuf", cur, (channels, positions), DType(dtype).numpy)
                 self.values[t.name] = TensorRef(Buffer.SBUF, cur, positions, channels, dtype).transposed_store()
                 return
-        off = self.b.alloc(t.name, (channels, positions), _np_dtype(dtype))
+        off = self.b.alloc(t.name, (channels, positions), DType(dtype).numpy)
         self.owned[t.name] = [t.name]
-        self.b.input_port(t.name, "abuf", off, (channels, positions), _np_dtype(dtype))
+        self.b.input_port(t.name, "abuf", off, (channels, positions), DType(dtype).numpy)
         self.values[t.name] = TensorRef(Buffer.ABUF, off, positions, channels, dtype).transposed_store()
 
     def run(self) -> list[LayerRecord]:
@@ -274,12 +270,12 @@ class LayerContext:
         channels, positions = t.shape
         if isinstance(v, list) or not (v.row_stride == v.size and v.col_stride == positions * v.size):
             src = self.materialise(name) if isinstance(v, list) else v
-            off = self.b.alloc(name + ".port", (channels, positions), _np_dtype(src.dtype))
+            off = self.b.alloc(name + ".port", (channels, positions), DType(src.dtype).numpy)
             self.owned.setdefault(name, []).append(name + ".port")
             v = TensorRef(Buffer.ABUF, off, positions, channels, src.dtype).transposed_store()
             copy(self.b, src, v)
             self.values[name] = v
-        port = self.b.output_port(name, v.buf.label, v.offset, (channels, positions), _np_dtype(v.dtype))
+        port = self.b.output_port(name, v.buf.label, v.offset, (channels, positions), DType(v.dtype).numpy)
         self.b.emit(Opcode.SYNC_OUT, port=port)
         self.note(f"output port {port}")
 

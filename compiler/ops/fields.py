@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from npu_model.arch.program import shown
+from npu_model.arch.errors import shown
 
 from ..errors import fail
 

@@ -5,7 +5,7 @@
         -> dequantisation, mask reconstruction (host) -> inverse STFT (host) -> wav
 
 The host side needs facts the instruction stream does not carry: the STFT framing and the input
-features (npu_model.host.InputSpec), the scale of the int8 input and of each output port, and
+features (npu_model.arch.meta.InputSpec), the scale of the int8 input and of each output port, and
 which host layer turns the outputs into a spectrum. They come from the program's META section
 when the compiler stores them there (keys `input`, `scales`, `host_layer`, see docs/reports.md),
 otherwise from the model file (`--model`), re-quantised here exactly as the compiler does; the

@@ -6,7 +6,7 @@ import sys
 
 from .faults import Fault
 
-__all__ = ["NpuError", "NpuFault", "ProgramFormatError", "cli_errors"]
+__all__ = ["NpuError", "NpuFault", "ProgramFormatError", "cli_errors", "shown"]
 
 
 class NpuError(Exception):
@@ -55,3 +55,10 @@ def cli_errors(main):
             return 130
 
     return wrapper
+
+
+def shown(value, limit: int = 80) -> str:
+    """`repr(value)` for a message, cut to `limit` characters (a value from a file can be huge)."""
+    text = repr(value) if not isinstance(value, (list, dict, tuple)) or len(value) < 100 else \
+        f"<{type(value).__name__} of {len(value)} items>"
+    return text if len(text) <= limit else text[:limit - 3] + "..."

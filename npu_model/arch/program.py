@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import ConfigError, NpuConfig
-from .errors import ProgramFormatError
+from .errors import ProgramFormatError, shown
 from .files import write_bytes
 from .isa import DTYPES, INSTRUCTION_BYTES
 from .meta import ProgramMeta
@@ -28,7 +28,8 @@ from .meta import ProgramMeta
 #: `run --output out.npz`): letters, digits, `_`, `.`, `-`, not starting with `.` or `-`, at most 64.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}")
 
-__all__ = ["NAME_PATTERN", "bad_name", "shown", "Program", "Port", "Symbol", "Layer", "MAGIC", "VERSION", "SectionKind", "IO_BUFFERS"]
+__all__ = ["NAME_PATTERN", "bad_name", "Program", "Port", "Symbol", "Layer", "MAGIC", "VERSION", "SectionKind",
+           "IO_BUFFERS"]
 
 MAGIC = b"NPUPROG\x00"
 VERSION = 1
@@ -301,13 +302,6 @@ def _symbol(d) -> Symbol:
     d = dict(d)
     d["shape"] = tuple(d.get("shape", ()))
     return Symbol(**d)
-
-
-def shown(value, limit: int = 80) -> str:
-    """`repr(value)` for a message, cut to `limit` characters (a value from a file can be huge)."""
-    text = repr(value) if not isinstance(value, (list, dict, tuple)) or len(value) < 100 else \
-        f"<{type(value).__name__} of {len(value)} items>"
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def bad_name(name) -> str | None:

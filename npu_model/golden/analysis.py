@@ -19,6 +19,7 @@ A fault-free program then needs no run-time checks at all: every address is in t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -61,24 +62,29 @@ def buffer_offsets(config: NpuConfig) -> np.ndarray:
 
 
 # Faults: vectorised ------------------------------------------------------------------------------
-def _classes(op: np.ndarray) -> dict:
-    """Per-instruction opcode classes: `known`, `opc` (the opcode, 0 where unknown), `is_mac`,
-    `is_ew`, `is_compute`, `reads_b`."""
+class _Classes(NamedTuple):
+    """Per-instruction opcode classes of a decoded stream."""
+    known: np.ndarray
+    opc: np.ndarray          # the opcode, 0 where unknown (a safe table index)
+    is_mac: np.ndarray
+    is_ew: np.ndarray
+    is_compute: np.ndarray
+    reads_b: np.ndarray
+
+
+def _classes(op: np.ndarray) -> _Classes:
     known = op < _N_OPCODES
     opc = np.where(known, op, 0)
     is_mac = known & (op == Opcode.MAC)
     is_ew = known & np.isin(op, _EW_OPCODES)
     is_compute = is_mac | is_ew
-    return dict(known=known, opc=opc, is_mac=is_mac, is_ew=is_ew, is_compute=is_compute,
-                reads_b=is_compute & _READS_B[opc])
+    return _Classes(known, opc, is_mac, is_ew, is_compute, is_compute & _READS_B[opc])
 
 
 def fault_codes(f: dict, config: NpuConfig) -> np.ndarray:
     """Fault code (0 = none) of every instruction of a decoded stream (`isa.decode_words`)."""
     op = f["opcode"]
-    c = _classes(op)
-    known, opc, is_mac, is_ew, comp, reads_b = (c[k] for k in ("known", "opc", "is_mac", "is_ew", "is_compute",
-                                                               "reads_b"))
+    known, opc, is_mac, is_ew, comp, reads_b = _classes(op)
     n, r, act = f["n"], f["r"], f["act"]
 
     unused = np.zeros(len(op), bool)
@@ -189,11 +195,12 @@ def instruction_fault(ins, reserved: int, config: NpuConfig):
     nrec = n if ins.p_vec else 1
     end = ins.p_base + RECORD_BYTES * nrec
     if end > config.wbuf_bytes:
-        return Fault.ADDRESS, (f"parameter records wbuf[0x{ins.p_base:x}..0x{end - 1:x}] ({nrec} record(s)) outside wbuf "
-                   f"({config.wbuf_bytes} bytes)")
+        return Fault.ADDRESS, (f"parameter records wbuf[0x{ins.p_base:x}..0x{end - 1:x}] ({nrec} record(s)) "
+                               f"outside wbuf ({config.wbuf_bytes} bytes)")
     if ins.act == Act.LUT and ins.lut_base + (1 << ins.lut_log2) > config.lut_entries:
-        return Fault.LUT_RANGE, (f"LUT table lut_base {ins.lut_base} + 2**{ins.lut_log2} = {ins.lut_base + (1 << ins.lut_log2)} "
-                   f"entries > lut_entries {config.lut_entries}")
+        end = ins.lut_base + (1 << ins.lut_log2)
+        return Fault.LUT_RANGE, (f"LUT table lut_base {ins.lut_base} + 2**{ins.lut_log2} = {end} entries > "
+                                 f"lut_entries {config.lut_entries}")
     if is_ew:
         dlo, dhi = footprint(ins.d_base, ins.d_rstride, ins.d_lstride, r, n, dsize)
         for x, role in operands[:-1]:
@@ -257,9 +264,8 @@ def analyse(program: Program, *, source: str = "program") -> Analysis:
     config = program.config
     f = decode_words(program.code)
     op = f["opcode"]
-    c = _classes(op)
-    is_mac, is_ew, is_compute, reads_b = c["is_mac"], c["is_ew"], c["is_compute"], c["reads_b"]
-    is_fence = c["known"] & np.isin(op, [Opcode.SYNC_IN, Opcode.SYNC_OUT, Opcode.EOF])
+    known, _, is_mac, is_ew, is_compute, reads_b = _classes(op)
+    is_fence = known & np.isin(op, [Opcode.SYNC_IN, Opcode.SYNC_OUT, Opcode.EOF])
 
     codes = fault_codes(f, config)
     _loader_checks(program, f, is_ew & (codes != 1), source)
