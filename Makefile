@@ -13,7 +13,10 @@ MODEL  ?= models/trunet.yaml
 FRAMES ?= 3
 WAVES  ?= 0
 
-.PHONY: setup test demo bench sim docs clean help
+FUZZ_CASES ?= 5000
+FUZZ_SEED  ?= 1
+
+.PHONY: setup test demo bench sim docs fuzz soak clean help
 
 help:
 	@echo "make demo    compile TRU-Net for $(LANES) lanes, run the golden model, write the report"
@@ -21,6 +24,8 @@ help:
 	@echo "make sim     cosimulate the RTL under Verilator against the golden model"
 	@echo "make bench   print speed figures of the golden model and the RTL simulation"
 	@echo "make docs    regenerate the tables in docs/ from the code"
+	@echo "make fuzz    $(FUZZ_CASES) structure-aware malformed inputs against every loader and command line"
+	@echo "make soak    1,000 random programs cosimulated on the RTL; 1,000 TRU-Net frames on the golden model"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +57,9 @@ bench: $(STAMP)
 
 sim: $(STAMP)
 	$(RUN) $(PY) -m cocotb_tests.sim --lanes $(LANES) --model $(MODEL) --frames $(FRAMES) --waves $(WAVES)
+
+fuzz: $(STAMP)
+	$(RUN) $(PY) -m fuzz --cases $(FUZZ_CASES) --seed $(FUZZ_SEED)
 
 docs: $(STAMP)
 	$(PY) -m npu_model.apps.docgen

@@ -22,10 +22,10 @@ from pathlib import Path
 
 from npu_model.arch.config import LANE_CHOICES, NpuConfig
 from npu_model.arch.errors import cli_errors
-from npu_model.arch.files import write_text
+from npu_model.arch.files import OUTPUT_NOTE, check_output, write_text
 
 from . import load_model, measure_fidelity, quantise, save_npz, summarise
-from .lower.network import compile_network
+from .lower.network import check_compilable, compile_network
 
 __all__ = ["main", "output_paths"]
 
@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m compiler", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Compile a speech-enhancement network described in YAML (docs/model-format.md) into an "
                     "NPU program (docs/compiler.md), or check and report on the model.",
-        epilog=__doc__.split("\n", 2)[2])
+        epilog=__doc__.split("\n", 2)[2] + "\n" + OUTPUT_NOTE)
     p.add_argument("model", help="model YAML file (e.g. models/trunet.yaml)")
     p.add_argument("-o", "--output", metavar="PROG.BIN",
                    help="compile and write the program here, with PROG.lst, PROG.summary.txt and "
@@ -55,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
                         "(docs/compiler.md, Fidelity)")
     p.add_argument("--frames", type=int, default=20, help="frames for --fidelity (default 20)")
     p.add_argument("--save-weights", metavar="NPZ", help="write the model's weights (e.g. the random ones)")
+    p.add_argument("--weights-anywhere", action="store_true",
+                   help="let the model file read its weights .npz from outside its own folder (by default "
+                        "`weights: {npz: ...}` must name a file in the model's folder or below)")
     return p
 
 
@@ -71,6 +74,7 @@ def _config(args):
     config = NpuConfig.load(args.config) if args.config else NpuConfig()
     if args.lanes is not None:
         config = config.replace(lanes=args.lanes)
+    check_compilable(config)
     return config
 
 
@@ -91,8 +95,11 @@ def compile_to_files(model_path, output, config, *, timing: bool = True, model=N
 @cli_errors
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    for path in ([*output_paths(args.output).values()] if args.output else []) + \
+            ([args.save_weights] if args.save_weights else []):
+        check_output(path)
     config = _config(args) if (args.output or args.config or args.lanes) else None
-    model = load_model(args.model)
+    model = load_model(args.model, weights_anywhere=args.weights_anywhere)
     if args.summary:
         print(summarise(model.spec).format())
     if args.save_weights:

@@ -31,16 +31,17 @@ class Model:
         raise KeyError(name)
 
 
-def build_model(spec: ModelSpec, weights: dict | None = None) -> Model:
-    """Weights from `weights`, else from the spec's `.npz`, else seeded random ones."""
+def build_model(spec: ModelSpec, weights: dict | None = None, *, weights_anywhere: bool = False) -> Model:
+    """Weights from `weights`, else from the spec's `.npz` (inside the model's folder unless
+    `weights_anywhere`), else seeded random ones."""
     if weights is None:
         if spec.weights.get("npz"):
-            weights = load_npz(spec, spec.weights["npz"])
+            weights = load_npz(spec, spec.weights["npz"], anywhere=weights_anywhere)
         else:
             weights = init_random(spec, spec.weights.get("seed", 0), spec.weights.get("bn_shift", 0.0))
     return Model(spec=spec, weights=weights, layers=fold_model(spec, weights))
 
 
-def load_model(path) -> Model:
+def load_model(path, *, weights_anywhere: bool = False) -> Model:
     """Parse, validate, load or initialise weights, fold: the usual entry point."""
-    return build_model(parse_model(path))
+    return build_model(parse_model(path), weights_anywhere=weights_anywhere)

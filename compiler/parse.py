@@ -6,33 +6,41 @@ is defined before it is used, that the NPU never reads a host-computed tensor, a
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import yaml
 
+from npu_model.arch.config import MAX_DATA_BUFFER_BYTES
 from npu_model.arch.errors import shown
-from npu_model.arch.meta import InputSpec
-from npu_model.arch.program import bad_name
-from npu_model.host import FEATURE_CHANNELS
+from npu_model.arch.meta import FEATURE_CHANNELS, INPUT_SCHEMA, InputSpec
+from npu_model.arch.schema import bad_name
 
 from .errors import fail
 from .ops import OPS, LayerSpec
 from .ops.fields import Field, parse_fields, parse_value
+from .quant.config import QuantConfig
 from .spec import ModelSpec
+from .weights import expected_weights
+
+#: Most elements a tensor may have, and most weights a model may have: what the largest buffer
+#: the ISA addresses holds at one byte each (a larger model can never fit; refusing it here
+#: keeps a mistyped size from allocating gigabytes before the fit check).
+MAX_ELEMENTS = MAX_DATA_BUFFER_BYTES
 
 __all__ = ["parse_model", "parse_model_text"]
 
 _TOP_KEYS = {"name", "description", "input", "weights", "quantisation", "layers", "outputs"}
+#: The input section's fields, with the ranges of the program's META (`INPUT_SCHEMA`).
 _INPUT_FIELDS = {
     "name": Field("str", "input"),
-    "bins": Field("int", minimum=1),
-    "channels": Field("int", minimum=1),
-    "sample_rate": Field("int", minimum=1),
-    "fft_size": Field("int", minimum=2),
-    "hop": Field("int", minimum=1),
-    "compression": Field("float", 0.3, minimum=0.0),
+    **{k: Field("int", minimum=INPUT_SCHEMA.by_name[k].low, maximum=INPUT_SCHEMA.by_name[k].high)
+       for k in ("bins", "channels", "sample_rate", "fft_size", "hop")},
+    "compression": Field("float", 0.3, minimum=INPUT_SCHEMA.by_name["compression"].low,
+                         maximum=INPUT_SCHEMA.by_name["compression"].high),
 }
-_WEIGHT_FIELDS = {"init": Field("str", "random", choices=("random",)), "seed": Field("int", 0, minimum=0),
+_WEIGHT_FIELDS = {"init": Field("str", "random", choices=("random",)),
+                  "seed": Field("int", 0, minimum=0, maximum=2 ** 32 - 1),
                   "bn_shift": Field("float", 0.0), "npz": Field("str", "")}
 
 
@@ -67,6 +75,10 @@ def parse_model_text(text: str, *, source: str = "<model>") -> ModelSpec:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         fail(source, f"not valid YAML{where}: {getattr(exc, 'problem', None) or exc}")
+    except ValueError as exc:                         # an integer of thousands of digits
+        fail(source, f"not valid YAML: {str(exc).split(':')[0]}")
+    except RecursionError:
+        fail(source, "not valid YAML: nested too deeply")
     if not isinstance(doc, dict):
         fail(source, f"expected a mapping at the top level, not {type(doc).__name__}")
     for key in doc:
@@ -80,14 +92,20 @@ def parse_model_text(text: str, *, source: str = "<model>") -> ModelSpec:
 
     inp = _parse_input(doc["input"], source)
     weights = _parse_weights(doc.get("weights", {}), source)
-    quant = doc.get("quantisation", {}) or {}
+    quant = doc.get("quantisation", {})
     if not isinstance(quant, dict):
         fail(source, f"expected a mapping, not {type(quant).__name__}", field="quantisation")
 
     layers, shapes = _parse_layers(doc["layers"], inp, source)
     outputs = _parse_outputs(doc.get("outputs"), layers, shapes, inp, source)
-    return ModelSpec(name=doc["name"], source=source, input=inp, layers=tuple(layers), shapes=shapes,
+    spec = ModelSpec(name=doc["name"], source=source, input=inp, layers=tuple(layers), shapes=shapes,
                      outputs=outputs, weights=weights, quantisation=dict(quant))
+    total = sum(math.prod(shape) for _, shape in expected_weights(spec).values())
+    if total > MAX_ELEMENTS:
+        fail(source, f"the model has {total:,} weights; no wbuf the ISA addresses holds more than {MAX_ELEMENTS:,}",
+             field="layers")
+    QuantConfig.from_spec(spec)                       # the quantisation settings, checked now
+    return spec
 
 
 def _mapping(value, source, field):
@@ -114,20 +132,15 @@ def _parse_input(raw, source) -> InputSpec:
         fail(source, "expected a non-empty list of feature names", field="input.features")
     for f in features:
         if f not in FEATURE_CHANNELS:
-            fail(source, f"unknown feature '{f}' (known: {', '.join(FEATURE_CHANNELS)})", field="input.features")
-    if vals["bins"] > vals["fft_size"] // 2 + 1:
-        fail(source, f"{vals['bins']} bins but a {vals['fft_size']}-point FFT has {vals['fft_size'] // 2 + 1}",
-             field="input.bins")
-    if vals["hop"] > vals["fft_size"]:
-        fail(source, "hop longer than the FFT leaves samples out", field="input.hop")
-    n = sum(FEATURE_CHANNELS[f] for f in features)
-    if n != vals["channels"]:
-        fail(source, f"the features {', '.join(features)} give {n} channels, not {vals['channels']}",
-             field="input.channels")
+            fail(source, f"unknown feature {shown(f)} (known: {', '.join(FEATURE_CHANNELS)})", field="input.features")
+    spec = InputSpec(features=tuple(features), **vals)
+    problem = spec.inconsistency()
+    if problem:
+        fail(source, problem[1], field=f"input.{problem[0]}")
     problem = bad_name(vals["name"])
     if problem:
         fail(source, f"{shown(vals['name'])}: {problem}", field="input.name")
-    return InputSpec(features=tuple(features), **vals)
+    return spec
 
 
 def _parse_weights(raw, source) -> dict:
@@ -185,7 +198,7 @@ def _parse_layers(raw, inp: InputSpec, source):
         if name in shapes:
             fail(source, "name already defined earlier", layer=name, field="name")
         op = item.get("op")
-        if op not in OPS:
+        if not isinstance(op, str) or op not in OPS:
             what = f"unknown op {shown(op)}" if op is not None else "missing (required)"
             fail(source, f"{what} (known: {', '.join(sorted(OPS))})", layer=name, field="op")
         opdef = OPS[op]
@@ -203,7 +216,11 @@ def _parse_layers(raw, inp: InputSpec, source):
         attrs = parse_fields(attrs_raw, opdef.fields, source=source, layer=name)
         layer = LayerSpec(name=name, op=op, inputs=inputs, attrs=attrs, source=source)
         out_shape = opdef.output_shape(layer, [shapes[s] for s in inputs])
+        opdef.check_against_input(layer, [shapes[s] for s in inputs], inp)
         shapes[name] = tuple(int(v) for v in out_shape)
+        if math.prod(shapes[name]) > MAX_ELEMENTS:
+            fail(source, f"output of shape {shapes[name]} has more elements than any abuf the ISA addresses "
+                         f"holds ({MAX_ELEMENTS:,})", layer=name)
         if opdef.host:
             host_made.add(name)
         layers.append(layer)

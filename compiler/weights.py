@@ -5,15 +5,21 @@ layouts PyTorch uses, so that a trained checkpoint maps over by renaming keys.
 """
 from __future__ import annotations
 
+import io
+import math
 from pathlib import Path
 
 import numpy as np
+
+from npu_model.arch.arrays import ArrayFileError, load_arrays
+from npu_model.arch.errors import shown
+from npu_model.arch.files import write_bytes
 
 from .errors import fail
 from .ops import OPS
 from .spec import ModelSpec
 
-__all__ = ["expected_weights", "load_npz", "save_npz"]
+__all__ = ["expected_weights", "load_npz", "save_npz", "confined"]
 
 
 def expected_weights(spec: ModelSpec) -> dict[str, tuple[str, tuple[int, ...]]]:
@@ -25,14 +31,28 @@ def expected_weights(spec: ModelSpec) -> dict[str, tuple[str, tuple[int, ...]]]:
     return out
 
 
-def load_npz(spec: ModelSpec, path) -> dict[str, np.ndarray]:
+def confined(spec: ModelSpec, path, *, anywhere: bool = False) -> Path:
+    """`path`, if it lies inside the model file's folder (after resolving `..` and links) or
+    `anywhere` is set: a model file shared by someone else must not make the compiler read
+    arbitrary files (`--weights-anywhere` on the command lines)."""
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: np.asarray(data[k]) for k in data.files}
-    except (OSError, ValueError) as exc:
-        fail(spec.source, f"cannot read weights file {path} ({exc})", field="weights.npz")
+    folder = Path(spec.source).parent.resolve()
+    if not anywhere and not path.resolve().is_relative_to(folder):
+        fail(spec.source, f"{shown(str(path))} is outside the model's folder {folder}; give --weights-anywhere "
+                          "to read weights from there", field="weights.npz")
+    return path
+
+
+def load_npz(spec: ModelSpec, path, *, anywhere: bool = False) -> dict[str, np.ndarray]:
+    path = confined(spec, path, anywhere=anywhere)
     want = expected_weights(spec)
+    try:
+        arrays = load_arrays(path, max_bytes=8 * sum(math.prod(s) for _, s in want.values()) + (1 << 20))
+    except ArrayFileError as exc:
+        fail(spec.source, f"weights file: {exc}", field="weights.npz")
+    if not isinstance(arrays, dict):
+        fail(spec.source, f"weights file {path}: an .npy holds one array; weights are an .npz of named arrays",
+             field="weights.npz")
     out = {}
     for name, (layer, shape) in want.items():
         suffix = name[len(layer) + 1:]
@@ -56,4 +76,7 @@ def load_npz(spec: ModelSpec, path) -> dict[str, np.ndarray]:
 
 
 def save_npz(weights: dict[str, np.ndarray], path) -> None:
-    np.savez(path, **{k: np.asarray(v, dtype=np.float32) for k, v in sorted(weights.items())})
+    """float32 arrays in an .npz at exactly `path` (no suffix added), written atomically."""
+    buf = io.BytesIO()
+    np.savez(buf, **{k: np.asarray(v, dtype=np.float32) for k, v in sorted(weights.items())})
+    write_bytes(path, buf.getvalue())

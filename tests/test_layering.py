@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("npu_model", "compiler", "rtl", "cocotb_tests")
+PACKAGES = ("npu_model", "compiler", "rtl", "cocotb_tests", "fuzz")
 
 ARCH, HOST, GOLDEN = "npu_model.arch", "npu_model.host", "npu_model.golden"
 #: layer -> the layers it may import (besides itself). The order is docs/architecture.md's.
@@ -23,6 +23,7 @@ ALLOWED = {
     "compiler": {ARCH, HOST, GOLDEN},
     "npu_model.apps": {ARCH, HOST, GOLDEN, "compiler"},
     "cocotb_tests": {ARCH, HOST, GOLDEN, "compiler", "rtl"},
+    "fuzz": {ARCH, HOST, GOLDEN, "compiler", "npu_model.apps"},
 }
 #: modules outside the layers above: the package's front door and `python -m npu_model`.
 ENTRY_POINTS = {"npu_model": {ARCH}, "npu_model.__main__": {"npu_model.apps"}}

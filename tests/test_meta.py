@@ -7,7 +7,7 @@ import pytest
 from npu_model.arch.errors import ProgramFormatError
 from npu_model.arch.meta import HostLayer, InputSpec, ProgramMeta
 
-INPUT = {"name": "x", "bins": 257, "channels": 4, "sample_rate": 16000, "fft_size": 512, "hop": 128,
+INPUT = {"name": "x", "bins": 257, "channels": 3, "sample_rate": 16000, "fft_size": 512, "hop": 128,
          "features": ["compressed_complex", "log_power"], "compression": 0.3}
 
 
@@ -27,13 +27,22 @@ def test_round_trip_keeps_every_key():
 
 
 @pytest.mark.parametrize("d, message", [
-    ({"lanes": "8"}, r"^p.bin: META lanes: must be an integer, not str$"),
-    ({"macs_per_frame": True}, r"^p.bin: META macs_per_frame: must be an integer, not bool$"),
-    ({"input": {**INPUT, "hop": 1.5}}, r"^p.bin: META input.hop: must be an integer, not float$"),
-    ({"input": {k: v for k, v in INPUT.items() if k != "bins"}}, r"^p.bin: META input: missing field 'bins'$"),
-    ({"input": {**INPUT, "window": "hann"}}, r"^p.bin: META input: unknown field 'window'$"),
-    ({"host_layer": {"op": "mask_reconstruct"}}, r"^p.bin: META host_layer.inputs: must be a list, not NoneType$"),
-    ([], r"^p.bin: META: must be an object, not list$"),
+    ({"lanes": "8"}, r"^p.bin: META lanes: must be an integer, not str '8'$"),
+    ({"lanes": 3}, r"^p.bin: META lanes: must be one of 1, 2, 4, 8, 16, not 3$"),
+    ({"macs_per_frame": True}, r"^p.bin: META macs_per_frame: must be an integer, not bool True$"),
+    ({"input": {**INPUT, "hop": 1.5}}, r"^p.bin: META input.hop: must be an integer, not float 1.5$"),
+    ({"input": {**INPUT, "fft_size": 0}}, r"^p.bin: META input.fft_size: must be 2 to 2\^16, not 0$"),
+    ({"input": {**INPUT, "compression": float("nan")}},
+     r"^p.bin: META input.compression: must be a finite number, not nan$"),
+    ({"input": {**INPUT, "features": [5]}}, r"^p.bin: META input.features\[0\]: must be a string, not int 5$"),
+    ({"input": {**INPUT, "features": ["x"]}}, r"^p.bin: META input.features\[0\]: must be one of compressed_"),
+    ({"input": {**INPUT, "hop": 600}}, r"^p.bin: META input.hop: hop longer than the FFT"),
+    ({"input": {k: v for k, v in INPUT.items() if k != "bins"}}, r"^p.bin: META input: field 'bins' missing$"),
+    ({"input": {**INPUT, "window": "hann"}}, r"^p.bin: META input: unknown field 'window'"),
+    ({"host_layer": {"op": "mask_reconstruct"}}, r"^p.bin: META host_layer: field 'inputs' missing$"),
+    ({"scales": {"x": -1.0}}, r"^p.bin: META scales.x: must be 1e-30 to 1e\+30, not -1.0$"),
+    ({"scales": {"../x": 1.0}}, r"^p.bin: META scales key: '../x': a name is"),
+    ([], r"^p.bin: META: must be an object \(META\), not list \[\]$"),
 ])
 def test_malformed_meta_names_the_key(d, message):
     with pytest.raises(ProgramFormatError, match=message):

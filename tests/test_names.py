@@ -53,7 +53,7 @@ def test_bad_names_are_refused(name):
     assert bad_name(name)
     for changes in ({"outputs": [Port(name, "abuf", 0, "i8", (4,))]}, {"symbols": [Symbol(name, "abuf", 0, 4)]},
                     {"layers": [Layer(name, "copy", 0, 1)]}):
-        with pytest.raises(ProgramFormatError, match=r"^p\.bin: (output port|symbol|layer) .*: a name is 1 to 64"):
+        with pytest.raises(ProgramFormatError, match=r"^p\.bin: (IO outputs\[0\]|SYMBOLS \[0\]|LAYERS \[0\]).name: .*: a name is 1 to 64"):
             _program(**changes).validate("p.bin")
 
 
@@ -119,3 +119,66 @@ def test_explore_refuses_non_finite_sizes(value, tmp_path):
     r = subprocess.run([sys.executable, "-m", "npu_model", "explore", model, "--act-kib", value, "-o", str(tmp_path / "x")],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "expected positive finite numbers" in r.stderr and "Traceback" not in r.stderr
+
+
+def _compile(model: Path, *extra):
+    return subprocess.run([sys.executable, "-m", "compiler", str(model), *extra], capture_output=True, text=True,
+                          timeout=120, cwd=model.parent)
+
+
+@pytest.fixture
+def weights_outside(tmp_path):
+    """A model in tmp/model/ whose weights lie in tmp/ (outside its folder)."""
+    from compiler import load_model, save_npz
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "m.yaml").write_text(MODEL)
+    save_npz(load_model(folder / "m.yaml").weights, tmp_path / "w.npz")
+    return folder / "m.yaml"
+
+
+@pytest.mark.parametrize("where", ["../w.npz", "{abs}", "link.npz"])
+def test_weights_outside_the_model_folder_need_an_explicit_option(weights_outside, where):
+    model = weights_outside
+    if where == "link.npz":                                  # a link inside the folder that points out of it
+        (model.parent / "link.npz").symlink_to(model.parent.parent / "w.npz")
+    npz = where.replace("{abs}", str(model.parent.parent / "w.npz"))
+    model.write_text(MODEL.replace("layers:", f"weights: {{npz: {npz}}}\nlayers:"))
+    r = _compile(model)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "outside the model's folder" in r.stderr, r.stderr
+    assert "--weights-anywhere" in r.stderr
+    r = _compile(model, "--weights-anywhere")
+    assert r.returncode == 0, r.stderr
+
+
+def test_weights_inside_the_model_folder_are_read(weights_outside):
+    model = weights_outside
+    (model.parent / "sub").mkdir()
+    (model.parent / "sub" / "w.npz").write_bytes((model.parent.parent / "w.npz").read_bytes())
+    model.write_text(MODEL.replace("layers:", "weights: {npz: sub/w.npz}\nlayers:"))
+    r = _compile(model)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["-o", "taken"], "is a directory (the output is a file)"),
+    (["-o", "plain/p.bin"], "plain is not a directory"),
+    (["-o", "q.bin"], "q.lst: is a directory"),                 # a companion output, checked before work
+    (["--save-weights", "taken"], "is a directory"),
+])
+def test_output_paths_are_checked_before_work(tmp_path, argv, words):
+    model = tmp_path / "m.yaml"
+    model.write_text(MODEL)
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "q.lst").mkdir()
+    (tmp_path / "plain").write_text("a file")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    r = _compile(model, *argv)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and words in r.stderr, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_help_says_parent_directories_are_created():
+    for command in (["compiler"], ["npu_model", "run"], ["npu_model", "report"], ["npu_model", "enhance"]):
+        r = subprocess.run([sys.executable, "-m", *command, "--help"], capture_output=True, text=True, timeout=120)
+        assert "missing parent directories are created" in " ".join(r.stdout.split()), command

@@ -95,7 +95,7 @@ def test_rejects_sizes_beyond_the_configuration():
         small_program(config=NpuConfig(lanes=4, wbuf_bytes=4096, abuf_bytes=4096), wbuf=bytes(8192)).to_bytes()
     with pytest.raises(ProgramFormatError, match="output port 'y': region 4090..4098 outside abuf"):
         small_program(outputs=[Port("y", "abuf", 4090, "i16", (4,))]).to_bytes()
-    with pytest.raises(ProgramFormatError, match="input port 'x': buffer must be one of abuf, sbuf"):
+    with pytest.raises(ProgramFormatError, match=r"IO inputs\[0\].buf: must be one of abuf, sbuf, not 'wbuf'"):
         small_program(inputs=[Port("x", "wbuf", 0, "i8", (4,))]).to_bytes()
 
 

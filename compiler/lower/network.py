@@ -31,11 +31,12 @@ import contextlib
 
 import numpy as np
 
-from npu_model.arch.config import NpuConfig
+from npu_model.arch.config import ConfigError, NpuConfig
 from npu_model.arch.isa import Buffer, DType, Opcode
 from npu_model.arch.meta import HostLayer, ProgramMeta
 
 from ..builder import ProgramBuilder
+from ..quant.intmath import ACC_BITS
 from .attention import lower_attention
 from .eltwise import copy
 from .errors import LoweringError
@@ -286,6 +287,16 @@ class LayerContext:
                     self.b.free(key)
 
 
+def check_compilable(config: NpuConfig) -> None:
+    """Refuse a configuration the compiler cannot honour: its quantisation and its integer
+    reference assume sums that wrap at ACC_BITS, so a program for another accumulator width
+    would not compute what the reference says (hand-written programs may use any width the
+    golden model and the RTL support)."""
+    if config.acc_bits != ACC_BITS:
+        raise ConfigError(f"acc_bits = {config.acc_bits}: the compiler quantises for a {ACC_BITS}-bit accumulator "
+                          f"(compile for acc_bits = {ACC_BITS}; other widths are for hand-written programs)")
+
+
 def compile_network(qnet, config: NpuConfig | None = None, *, model=None, schedule: bool = True,
                     with_listing: bool = True):
     """Lower a quantised network for `config` (default: NpuConfig()).
@@ -298,6 +309,7 @@ def compile_network(qnet, config: NpuConfig | None = None, *, model=None, schedu
     Raises FitError (a buffer, imem or the LUT memory too small) or LoweringError.
     """
     config = config or NpuConfig()
+    check_compilable(config)
     builder = ProgramBuilder(config)
     ctx = LayerContext(qnet, builder)
     records = ctx.run()

@@ -55,6 +55,10 @@ class OpDef:
     def output_shape(self, layer: LayerSpec, ins: list[Shape]) -> Shape:
         raise NotImplementedError
 
+    def check_against_input(self, layer: LayerSpec, ins: list[Shape], inp) -> None:
+        """Refuse input shapes that disagree with the model's input (an `InputSpec`); most ops
+        do not care (a host op that combines outputs with the input's STFT does)."""
+
     def weight_shapes(self, layer: LayerSpec, ins: list[Shape]) -> dict[str, tuple[int, ...]]:
         """Arrays this layer needs, by suffix; the `.npz` name is `<layer>.<suffix>`."""
         return {}

@@ -5,6 +5,7 @@ an author wants to hear about, so every field has one declared kind and is check
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,22 +13,28 @@ from npu_model.arch.errors import shown
 
 from ..errors import fail
 
-__all__ = ["Field", "REQUIRED", "parse_fields", "parse_value"]
+__all__ = ["Field", "REQUIRED", "parse_fields", "parse_value", "MAX_INT"]
 
 REQUIRED = object()
+#: Largest integer a field takes unless it says otherwise: far beyond any size of a speech
+#: network on this NPU (its largest buffer is 1 MiB), small enough that no shape computed from
+#: fields can overflow or allocate before the sizes are checked.
+MAX_INT = 1 << 16
 
 _KIND_NAMES = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}
 
 
 @dataclass(frozen=True)
 class Field:
-    """One field: its kind ('int', 'float', 'bool', 'str'), default, allowed values, lower bound."""
+    """One field: its kind ('int', 'float', 'bool', 'str'), default, allowed values, bounds
+    (an int field's maximum defaults to MAX_INT; a float field must be finite)."""
 
     kind: str
     default: Any = REQUIRED
     choices: tuple = ()
     minimum: float | None = None
     doc: str = ""
+    maximum: float | None = None
 
     @property
     def required(self) -> bool:
@@ -48,11 +55,16 @@ def parse_value(value, spec: Field, *, source, layer, field):
              layer=layer, field=field)
     if kind == "float":
         value = float(value)
+        if not math.isfinite(value):
+            fail(source, f"must be a finite number, not {value}", layer=layer, field=field)
     if spec.choices and value not in spec.choices:
         fail(source, f"must be one of {', '.join(map(str, spec.choices))}, not {shown(value)}",
              layer=layer, field=field)
     if spec.minimum is not None and value < spec.minimum:
         fail(source, f"must be at least {spec.minimum:g}, not {shown(value)}", layer=layer, field=field)
+    maximum = MAX_INT if spec.maximum is None and kind == "int" else spec.maximum
+    if maximum is not None and value > maximum:
+        fail(source, f"must be at most {maximum:g}, not {shown(value)}", layer=layer, field=field)
     return value
 
 

@@ -22,3 +22,8 @@ class MaskReconstruct(OpDef):
             if shape[0] != 1:
                 layer.fail("inputs", f"shape mismatch: mask '{name}' must have 1 channel, not {shape[0]}")
         return 2, ins[0][1]
+
+    def check_against_input(self, layer, ins, inp):
+        if ins[0][1] != inp.bins:
+            layer.fail("inputs", f"shape mismatch: the masks have {ins[0][1]} positions but the input STFT has "
+                                 f"{inp.bins} bins")

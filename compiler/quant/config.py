@@ -1,11 +1,15 @@
 """Quantisation settings, with defaults that a model file's `quantisation:` mapping may override."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 
 from ..errors import fail
 
-__all__ = ["QuantConfig"]
+__all__ = ["QuantConfig", "MAX_CALIBRATION_FRAMES"]
+
+#: Most calibration frames (each is one STFT frame through the float model; 10,000 is minutes).
+MAX_CALIBRATION_FRAMES = 10_000
 
 
 @dataclass(frozen=True)
@@ -42,10 +46,12 @@ class QuantConfig:
             if key not in known:
                 fail(spec.source, f"unknown field (allowed: {', '.join(sorted(known))})", field=f"quantisation.{key}")
         if "lut_log2" in raw:
-            luts = raw["lut_log2"]
-            if not isinstance(luts, dict) or any(not isinstance(v, int) or not 1 <= v <= 14 for v in luts.values()):
-                fail(spec.source, "expected a mapping of table name to 1..14", field="quantisation.lut_log2")
-            raw["lut_log2"] = {**cls().lut_log2, **luts}
+            luts, tables = raw["lut_log2"], cls().lut_log2
+            if not isinstance(luts, dict) or any(k not in tables or not _is_int(v) or not 1 <= v <= 14
+                                                 for k, v in luts.items()):
+                fail(spec.source, f"expected a mapping of table name ({', '.join(tables)}) to 1..14",
+                     field="quantisation.lut_log2")
+            raw["lut_log2"] = {**tables, **luts}
         if raw.get("activations", "int8") not in ("int8", "int16"):
             fail(spec.source, "must be 'int8' or 'int16'", field="quantisation.activations")
         if raw.get("range_method", "mse") not in ("mse", "absmax"):
@@ -58,11 +64,20 @@ class QuantConfig:
             if not isinstance(names, list) or any(n not in spec.shapes for n in names):
                 fail(spec.source, "expected a list of tensor names", field="quantisation.int16_tensors")
             raw["int16_tensors"] = tuple(names)
-        if "reconstruct_ridge" in raw and (not isinstance(raw["reconstruct_ridge"], (int, float))
-                                           or isinstance(raw["reconstruct_ridge"], bool)
-                                           or raw["reconstruct_ridge"] <= 0):
-            fail(spec.source, "expected a positive number", field="quantisation.reconstruct_ridge")
-        for key in ("calibration_frames", "calibration_seed"):
-            if key in raw and (not isinstance(raw[key], int) or isinstance(raw[key], bool) or raw[key] < 1):
-                fail(spec.source, "expected a positive integer", field=f"quantisation.{key}")
+        for key, low, high in (("reconstruct_ridge", 1e-12, 1e12), ("int16_headroom", 1.0, 1e3)):
+            if key in raw and not (_is_number(raw[key]) and low <= raw[key] <= high):
+                fail(spec.source, f"expected a number from {low:g} to {high:g}, not {raw[key]!r:.40}",
+                     field=f"quantisation.{key}")
+        for key, low, high in (("calibration_frames", 1, MAX_CALIBRATION_FRAMES), ("calibration_seed", 0, 2**32 - 1)):
+            if key in raw and not (_is_int(raw[key]) and low <= raw[key] <= high):
+                fail(spec.source, f"expected an integer from {low} to {high}, not {raw[key]!r:.40}",
+                     field=f"quantisation.{key}")
         return cls(**raw)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)

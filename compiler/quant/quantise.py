@@ -1,10 +1,11 @@
 """Quantise a folded model: calibrate, choose tensor formats, build LUTs and integer layers."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..fold import replace_params
-from ..model import Model
 from .builders import BUILDERS, BuildContext
 from .calibrate import Calibration, calibrate
 from .config import QuantConfig
@@ -14,6 +15,9 @@ from .luts import standard_luts
 from .qnet import Epilogue, QProjection, QuantizedNetwork
 from .reconstruct import FITTED_OPS, fit_conv
 from .scales import assign_tensors
+
+if TYPE_CHECKING:                      # the model's parser checks QuantConfig: no import at run time
+    from ..model import Model
 
 __all__ = ["quantise"]
 

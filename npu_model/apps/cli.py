@@ -16,13 +16,15 @@ import numpy as np
 
 from compiler.parse import parse_model
 
+from ..arch.arrays import MAX_INPUT_BYTES, load_arrays
 from ..arch.config import NpuConfig
-from ..arch.errors import NpuError, cli_errors
-from ..arch.files import write_bytes
+from ..arch.errors import NpuError, NpuFault, cli_errors
+from ..arch.files import OUTPUT_NOTE, check_output, write_bytes
 from ..arch.isa import OPCODES, decode_words
 from ..arch.program import Program
+from ..golden.analysis import analyse
 from ..golden.asm import assemble_file, disassemble
-from ..golden.machine import Npu
+from ..golden.machine import Npu, check_input_values
 from .enhance import add_arguments as enhance_arguments
 from .enhance import main_enhance
 from .explore import add_arguments as explore_arguments
@@ -55,26 +57,27 @@ def load_frames(path, program: Program, frames: int | None) -> tuple[dict, int]:
             raise NpuError("the program has no input ports: give --frames")
         return {}, frames
     path = Path(path)
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise NpuError(f"{path}: cannot read as .npy/.npz ({exc})") from None
+    loaded = load_arrays(path, max_bytes=MAX_INPUT_BYTES)
     if isinstance(loaded, np.ndarray):
         if len(ports) != 1:
             raise NpuError(f"{path}: a .npy holds one input but the program has {len(ports)} input ports "
                            f"({', '.join(p.name for p in ports)}): use a .npz with one array per port")
         arrays = {ports[0].name: loaded}
     else:
-        arrays = {name: loaded[name] for name in loaded.files}
+        arrays = loaded
         missing = [p.name for p in ports if p.name not in arrays]
         if missing:
             raise NpuError(f"{path}: no array for input port {missing[0]!r} (has: {', '.join(arrays) or 'none'})")
-    available = min(len(a) for a in arrays.values()) if arrays else 0
     for port in ports:
         a = arrays[port.name]
-        if a.ndim < 1 or a[0].size != port.elements:
+        if a.ndim < 1 or len(a) == 0 or a[0].size != port.elements:
             raise NpuError(f"{path}: input {port.name!r} must have shape (frames, {port.elements}) or "
                            f"(frames, {', '.join(map(str, port.shape))}), not {a.shape}")
+        try:
+            check_input_values(port, a)
+        except NpuError as exc:
+            raise NpuError(f"{path}: {exc}") from None
+    available = min(len(arrays[p.name]) for p in ports)
     frames = available if frames is None else frames
     if frames < 1:
         raise NpuError(f"--frames must be at least 1, not {frames}")
@@ -119,6 +122,9 @@ def program_mnemonics(program: Program) -> list[str]:
 
 
 def cmd_run(args):
+    for path in (args.trace, args.output):
+        path and check_output(path)
+    args.report and check_output(args.report, directory=True)
     program = _load_program(args.program, args)
     inputs, frames = load_frames(args.input, program, args.frames)
     npu = Npu(program)
@@ -148,6 +154,7 @@ def cmd_run(args):
 
 # disasm / asm ----------------------------------------------------------------------------------
 def cmd_disasm(args):
+    args.output and check_output(args.output)
     text = disassemble(_load_program(args.program), full=args.full)
     if args.output:
         write_bytes(args.output, text.encode())
@@ -157,7 +164,12 @@ def cmd_disasm(args):
 
 
 def cmd_asm(args):
+    check_output(args.output)
     program = assemble_file(args.source, config=_config_from_args(args))
+    try:
+        analyse(program, source=args.source)          # the loader's rules: a program no NPU would load is refused
+    except NpuFault as fault:                         # a faulting program is legal (fault tests need them)
+        print(f"note: {args.source}: the program will fault: {fault}", file=sys.stderr)
     program.save(args.output)
     print(f"{args.output}: {program.n_instructions} instructions, {len(program.wbuf)} wbuf bytes, "
           f"{len(program.sbuf)} sbuf bytes, {len(program.lut)} LUT entries")
@@ -178,6 +190,7 @@ def _positive(kind):
 
 
 def cmd_report(args):
+    check_output(args.output, directory=True)
     inputs = None
     if args.input:
         program = _load_program(args.program, args)
@@ -207,7 +220,8 @@ def cmd_enhance(args):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m npu_model",
-                                     description="Cycle-accurate golden model of the speech-enhancement NPU.")
+                                     description="Cycle-accurate golden model of the speech-enhancement NPU.",
+                                     epilog=OUTPUT_NOTE)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a program frame by frame and print per-frame cycles and memory",
@@ -281,6 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "reconstruction on the host, inverse STFT; write the enhanced wav.")
     enhance_arguments(enh)
     enh.set_defaults(func=cmd_enhance)
+    for command in sub.choices.values():
+        command.epilog = OUTPUT_NOTE
     return parser
 
 

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler import IntModel, load_model, quantise
+from compiler import IntModel, load_model, parse_model, quantise
 
 from ..arch.errors import NpuError
+from ..arch.files import check_output
 from ..arch.isa import DTYPES
 from ..arch.meta import HostLayer, InputSpec
 from ..arch.program import Program
@@ -64,9 +65,9 @@ class HostSide:
         return cls(spec, port, float(scales[port]), {k: float(v) for k, v in scales.items()}, mag, phase, "META")
 
     @classmethod
-    def from_model(cls, path, program) -> "HostSide":
+    def from_model(cls, path, program, *, weights_anywhere: bool = False) -> "HostSide":
         """Re-quantise the model file as the compiler does (compiler.quantise with its defaults)."""
-        model = load_model(path)
+        model = load_model(path, weights_anywhere=weights_anywhere)
         qnet = quantise(model)
         hosts = [fl for fl in qnet.host_layers if fl.op == "mask_reconstruct"]
         if not hosts:
@@ -165,10 +166,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                    "program's META does not describe the host side)")
     p.add_argument("--check-frames", type=int, default=3, metavar="N",
                    help="with --model: compare the first N frames with the integer reference (default 3, 0: off)")
+    p.add_argument("--weights-anywhere", action="store_true",
+                   help="with --model: let it read its weights .npz from outside its own folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def main_enhance(args) -> int:
+    check_output(args.output)
     program = Program.load(args.program)
     host = None if args.model else HostSide.from_meta(program)
     if host is None:
@@ -178,9 +182,9 @@ def main_enhance(args) -> int:
         if not Path(args.model).is_file():
             raise NpuError(f"{args.model}: no such model file")
         # Check the audio before the (slow) re-quantisation.
-        spec_rate = load_model(args.model).spec.input.sample_rate
+        spec_rate = parse_model(args.model).input.sample_rate
         read_wav(args.input, sample_rate=spec_rate)
-        host = HostSide.from_model(args.model, program)
+        host = HostSide.from_model(args.model, program, weights_anywhere=args.weights_anywhere)
     if args.check_frames < 0:
         raise NpuError(f"--check-frames must be at least 0, not {args.check_frames}")
     x, rate = read_wav(args.input, sample_rate=host.inp.sample_rate)

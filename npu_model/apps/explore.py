@@ -45,7 +45,7 @@ from compiler.parse import parse_model
 
 from ..arch.config import KIB, ConfigError, NpuConfig
 from ..arch.errors import NpuError
-from ..arch.files import write_bytes
+from ..arch.files import check_output, write_bytes
 from ..arch.isa import DTYPES
 from ..arch.program import Program
 from ..golden.machine import Npu
@@ -118,13 +118,13 @@ def area_mm2(lanes: int, sram_bytes: int, *, lane_um2: float = DEFAULT_LANE_UM2,
 
 
 # One point --------------------------------------------------------------------------------------------
-def quantise_model(model_path: str, out_path: Path) -> None:
+def quantise_model(model_path: str, out_path: Path, *, weights_anywhere: bool = False) -> None:
     """Load and quantise the model once for the whole sweep (the slow, lane-independent step) and
     keep (model, quantised network) in a pickle the workers read."""
     import pickle
 
 
-    model = load_model(model_path)
+    model = load_model(model_path, weights_anywhere=weights_anywhere)
     qnet = quantise(model)
     out_path.write_bytes(pickle.dumps((model, qnet), protocol=pickle.HIGHEST_PROTOCOL))
 
@@ -157,15 +157,17 @@ def compile_point(task: dict, config: NpuConfig, out_path: Path) -> tuple[str, s
             return "error", f"compiler failed: {type(exc).__name__}: {exc}"
         program.save(out_path)
         return "ok", ""
-    return compile_cli(task["model"], config, out_path, timeout=task.get("timeout"))
+    return compile_cli(task["model"], config, out_path, timeout=task.get("timeout"),
+                       weights_anywhere=task.get("weights_anywhere", False))
 
 
-def compile_cli(model: str, config: NpuConfig, out_path: Path, *, timeout: float | None = None) -> tuple[str, str]:
+def compile_cli(model: str, config: NpuConfig, out_path: Path, *, timeout: float | None = None,
+                weights_anywhere: bool = False) -> tuple[str, str]:
     """`python -m compiler MODEL -o out_path --config npu.json` in a subprocess."""
     cfg_path = out_path.with_suffix(".json")
     cfg_path.write_text(config.to_json())
     cmd = [sys.executable, "-m", "compiler", str(model), "-o", str(out_path), "--config", str(cfg_path),
-           "--no-timing", "--quiet"]
+           "--no-timing", "--quiet"] + (["--weights-anywhere"] if weights_anywhere else [])
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -256,7 +258,8 @@ def _at_clocks(point: SweepPoint, clocks: list) -> list[SweepPoint]:
 # The sweep --------------------------------------------------------------------------------------------
 def sweep(model, configs: list[NpuConfig], clocks: list, *, jobs: int = 1, frames: int = 1, hop=None,
           sample_rate=None, lane_um2=DEFAULT_LANE_UM2, sram_um2_per_byte=DEFAULT_SRAM_UM2_PER_BYTE,
-          workdir=None, keep=False, progress=True, timeout=None, use_api=True) -> list[SweepPoint]:
+          workdir=None, keep=False, progress=True, timeout=None, use_api=True,
+          weights_anywhere=False) -> list[SweepPoint]:
     """Every config x clock, in the order of `configs` then `clocks`."""
     with tempfile.TemporaryDirectory(prefix="npu-explore-") as tmp:
         wd = Path(workdir) if workdir else Path(tmp)
@@ -269,10 +272,11 @@ def sweep(model, configs: list[NpuConfig], clocks: list, *, jobs: int = 1, frame
             qnet_path = str(Path(tmp) / "quantised.pickle")
             if progress:
                 print(f"explore: quantising {model} (once for every point)", file=sys.stderr, flush=True)
-            quantise_model(str(model), Path(qnet_path))
+            quantise_model(str(model), Path(qnet_path), weights_anywhere=weights_anywhere)
         tasks = [{"model": str(model), "config": cfg.to_dict(), "workdir": str(wd), "frames": frames, "hop": hop,
                   "sample_rate": sample_rate, "lane_um2": lane_um2, "sram_um2_per_byte": sram_um2_per_byte,
-                  "keep": keep, "timeout": timeout, "qnet": qnet_path} for cfg in configs]
+                  "keep": keep, "timeout": timeout, "qnet": qnet_path, "weights_anywhere": weights_anywhere}
+                 for cfg in configs]
         results: list = [None] * len(tasks)
         bar = _progress(len(tasks), progress)
         try:
@@ -413,6 +417,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, metavar="S", help="with --use-cli: give up compiling a point after S seconds")
     p.add_argument("--use-cli", action="store_true", help="compile every point with `python -m compiler` in a "
                                                         "subprocess (re-quantising each time) instead of the API")
+    p.add_argument("--weights-anywhere", action="store_true",
+                   help="let the model file read its weights .npz from outside its own folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -424,6 +430,8 @@ def main_explore(args) -> int:
     model = Path(args.model)
     if not model.is_file():
         raise NpuError(f"{model}: no such model file")
+    check_output(args.output, directory=True)
+    args.doc and check_output(args.doc)
     if args.jobs < 1:
         raise NpuError(f"--jobs must be at least 1, not {args.jobs}")
     if args.frames < 0:
@@ -452,7 +460,7 @@ def main_explore(args) -> int:
     rows = sweep(model, configs, clocks, jobs=args.jobs, frames=args.frames, hop=hop,
                  sample_rate=rate, lane_um2=args.lane_um2, sram_um2_per_byte=args.sram_um2_per_byte,
                  workdir=workdir, keep=args.keep_programs, progress=not args.no_progress, timeout=args.timeout,
-                 use_api=not args.use_cli)
+                 use_api=not args.use_cli, weights_anywhere=args.weights_anywhere)
     text = io.StringIO()
     w = csv.DictWriter(text, fieldnames=SWEEP_COLUMNS, lineterminator="\n")
     w.writeheader()

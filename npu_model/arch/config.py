@@ -152,15 +152,21 @@ class NpuConfig:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{source}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        except ValueError as exc:                              # an integer of thousands of digits
+            raise ConfigError(f"{source}: not valid JSON ({str(exc).split(':')[0]})") from None
+        except RecursionError:
+            raise ConfigError(f"{source}: not valid JSON (nested too deeply)") from None
         return cls.from_dict(data, source=source)
 
     @classmethod
     def load(cls, path) -> "NpuConfig":
         path = Path(path)
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not a UTF-8 text file (byte {exc.start}: {exc.reason})") from None
         return cls.from_json(text, source=str(path))
 
 

@@ -12,7 +12,11 @@ from pathlib import Path
 
 from .errors import NpuError
 
-__all__ = ["write_bytes", "write_text"]
+__all__ = ["write_bytes", "write_text", "check_output", "OUTPUT_NOTE"]
+
+#: What every command's --help says about its outputs.
+OUTPUT_NOTE = ("Outputs are written atomically (a failed run leaves no file behind) after their paths "
+               "are checked; missing parent directories are created.")
 
 
 def _file_mode() -> int:
@@ -37,6 +41,27 @@ def write_bytes(path, data: bytes) -> None:
             raise
     except OSError as exc:
         raise NpuError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+
+def check_output(path, *, directory: bool = False) -> Path:
+    """Refuse, before any work, an output path that cannot be written: a directory where a file
+    goes (or a file where a directory goes), or a path under something that is not a directory."""
+    path = Path(path)
+    if str(path) in ("", "."):
+        raise NpuError(f"{str(path)!r}: not a usable output path")
+    if path.exists():
+        if directory and not path.is_dir():
+            raise NpuError(f"{path}: exists and is not a directory (the output is a directory)")
+        if not directory and path.is_dir():
+            raise NpuError(f"{path}: is a directory (the output is a file)")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise NpuError(f"{path}: cannot be created ({parent} is not a directory)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise NpuError(f"{path}: cannot be created ({parent} is not writable)")
+    return path
 
 
 def write_text(path, text: str) -> None:

@@ -11,15 +11,81 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from .config import LANE_CHOICES, MAX_DATA_BUFFER_BYTES
 from .errors import ProgramFormatError
+from .schema import Field, Schema
 
-__all__ = ["InputSpec", "HostLayer", "ProgramMeta"]
+__all__ = ["InputSpec", "HostLayer", "ProgramMeta", "FEATURE_CHANNELS", "INPUT_SCHEMA", "HOST_LAYER_SCHEMA",
+           "META_SCHEMA"]
+
+#: Host-computed input features and the channels each contributes (computed by
+#: `npu_model.host.features.HostFeatures`; named here because a program's META and a model file
+#: both name them and both are checked against this list).
+FEATURE_CHANNELS = {
+    "compressed_complex": 2,  # |X|^c e^{j angle X}: real part, imaginary part
+    "log_power": 1,           # log(|X|^2 + eps)
+    "pcen": 1,                # per-channel energy normalisation (smoother state on the host)
+    "demod_phase_cos": 1,     # cos of the phase advance minus the bin's nominal advance
+    "demod_phase_sin": 1,     # sin of the same
+}
+
+#: The STFT framing and features a host can compute (documented limits, checked before any
+#: buffer of that size is made).
+MAX_FFT = 1 << 16
+MAX_SAMPLE_RATE = 1_000_000
+
+INPUT_SCHEMA = Schema("input", (
+    Field("name", "name", "the input tensor's name"),
+    Field("bins", "int", "frequency bins the NPU receives (at most fft_size / 2 + 1)", low=1, high=MAX_FFT // 2 + 1),
+    Field("channels", "int", "feature channels (the features' channel count)", low=1, high=64),
+    Field("sample_rate", "int", "samples per second", low=1, high=MAX_SAMPLE_RATE),
+    Field("fft_size", "int", "STFT length in samples", low=2, high=MAX_FFT),
+    Field("hop", "int", "frame hop in samples (at most fft_size)", low=1, high=MAX_FFT),
+    Field("features", "list", "host features, in channel order", low=1, high=16,
+          items=Field("feature", "str", "", choices=tuple(FEATURE_CHANNELS))),
+    Field("compression", "number", "power-law compression of `compressed_complex`", required=False,
+          low=0, high=1),
+))
+HOST_LAYER_SCHEMA = Schema("host_layer", (
+    Field("op", "name", "the host's op (`mask_reconstruct`)"),
+    Field("inputs", "list", "the output ports it reads", low=1, high=16, items=Field("port", "name", "")),
+))
+_COUNT = dict(low=0, high=1 << 62)
+META_SCHEMA = Schema("META", (
+    Field("compiler", "str", "compiler version", required=False),
+    Field("model", "str", "model name", required=False),
+    Field("lanes", "int", "lanes compiled for", required=False, choices=LANE_CHOICES),
+    Field("inputs", "list", "the model's input tensors (the input ports)", required=False,
+          items=Field("tensor", "name", "")),
+    Field("outputs", "list", "the model's output tensors", required=False, items=Field("tensor", "name", "")),
+    Field("host_layers", "list", '"name (op)" of every layer the host computes', required=False,
+          items=Field("layer", "str", "")),
+    Field("scales", "object", "port -> scale (real value = scale x integer)", required=False,
+          items=Field("scale", "number", "", low=1e-30, high=1e30)),
+    Field("input", "object", "the model's `input:` section (`InputSpec`, below)", required=False,
+          items=INPUT_SCHEMA),
+    Field("host_layer", "object", "which outputs the host turns into a spectrum", required=False,
+          items=HOST_LAYER_SCHEMA),
+    Field("instructions", "int", "instructions of the program", required=False, **_COUNT),
+    Field("macs_per_frame", "int", "the model's MACs per frame (not the NPU's n x r)", required=False, **_COUNT),
+    Field("params", "object", "parameter counts by kind", required=False, items=Field("count", "int", "", **_COUNT)),
+    Field("buffers", "object", "bytes used per buffer", required=False, items=Field("bytes", "int", "", **_COUNT)),
+    Field("cycles_per_frame", "int", "the golden model's cycles per frame (absent with `--no-timing`)",
+          required=False, **_COUNT),
+    Field("utilisation", "number", "MAC utilisation", required=False, low=0, high=1),
+    Field("abuf_peak_bytes", "int", "the activation arena's peak", required=False, low=0,
+          high=MAX_DATA_BUFFER_BYTES),
+    Field("hop", "int", "frame hop of a program without `input` (hand-written)", required=False, low=1,
+          high=MAX_FFT),
+    Field("sample_rate", "int", "sample rate of a program without `input`", required=False, low=1,
+          high=MAX_SAMPLE_RATE),
+), open=True)
 
 
 @dataclass(frozen=True)
 class InputSpec:
     """The STFT framing and the host features the NPU receives as its input tensor (a model
-    file's `input:` section, docs/model-format.md)."""
+    file's `input:` section, docs/model-format.md; INPUT_SCHEMA gives each field's range)."""
 
     name: str
     bins: int
@@ -34,25 +100,30 @@ class InputSpec:
     def shape(self) -> tuple[int, int]:
         return self.channels, self.bins
 
+    def inconsistency(self) -> tuple[str, str] | None:
+        """(field, why) if the fields disagree with each other (each in range), else None."""
+        if self.bins > self.fft_size // 2 + 1:
+            return "bins", f"{self.bins} bins but a {self.fft_size}-point FFT has {self.fft_size // 2 + 1}"
+        if self.hop > self.fft_size:
+            return "hop", "hop longer than the FFT leaves samples out"
+        n = sum(FEATURE_CHANNELS[f] for f in self.features)
+        if n != self.channels:
+            return "channels", f"the features {', '.join(self.features)} give {n} channels, not {self.channels}"
+        return None
+
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["features"] = list(self.features)
         return d
 
     @classmethod
-    def from_dict(cls, d: dict, *, where: str) -> "InputSpec":
-        _expect(d, dict, where)
-        kinds = {"name": str, "bins": int, "channels": int, "sample_rate": int, "fft_size": int, "hop": int,
-                 "features": list, "compression": (int, float)}
-        missing = [k for k in kinds if k not in d and k != "compression"]
-        if missing:
-            raise ProgramFormatError(f"{where}: missing field {missing[0]!r}")
-        for key in d:
-            if key not in kinds:
-                raise ProgramFormatError(f"{where}: unknown field {key!r}")
-            _expect(d[key], kinds[key], f"{where}.{key}")
-        return cls(**{**d, "features": tuple(str(f) for f in d["features"]),
-                      "compression": float(d.get("compression", 0.3))})
+    def from_dict(cls, d, *, where: str, path: str = "input") -> "InputSpec":
+        d = INPUT_SCHEMA.check(d, where, path)
+        spec = cls(**{**d, "features": tuple(d["features"]), "compression": float(d.get("compression", 0.3))})
+        problem = spec.inconsistency()
+        if problem:
+            raise ProgramFormatError(f"{where} {path}.{problem[0]}: {problem[1]}")
+        return spec
 
 
 @dataclass(frozen=True)
@@ -65,23 +136,14 @@ class HostLayer:
         return {"op": self.op, "inputs": list(self.inputs)}
 
     @classmethod
-    def from_dict(cls, d: dict, *, where: str) -> "HostLayer":
-        _expect(d, dict, where)
-        _expect(d.get("op"), str, f"{where}.op")
-        _expect(d.get("inputs"), list, f"{where}.inputs")
-        return cls(op=d["op"], inputs=tuple(str(i) for i in d["inputs"]))
-
-
-#: field -> accepted JSON type(s) of the plain fields; None means absent.
-_PLAIN = {"compiler": str, "model": str, "lanes": int, "inputs": list, "outputs": list, "host_layers": list,
-          "scales": dict, "instructions": int, "macs_per_frame": int, "params": dict, "buffers": dict,
-          "cycles_per_frame": int, "utilisation": (int, float), "abuf_peak_bytes": int, "hop": int,
-          "sample_rate": int}
+    def from_dict(cls, d, *, where: str, path: str = "host_layer") -> "HostLayer":
+        d = HOST_LAYER_SCHEMA.check(d, where, path)
+        return cls(op=d["op"], inputs=tuple(d["inputs"]))
 
 
 @dataclass(frozen=True)
 class ProgramMeta:
-    """Every field is optional: an assembled program may have none of them.
+    """Every field is optional: an assembled program may have none of them (META_SCHEMA).
 
     hop / sample_rate are the frame timing of a program without an `input` (hand-written); a
     compiled program's timing is its `input`'s (`frame_timing`)."""
@@ -127,25 +189,12 @@ class ProgramMeta:
     @classmethod
     def from_dict(cls, d, *, source: str = "program") -> "ProgramMeta":
         """From the JSON object of a META section; ProgramFormatError naming the key otherwise."""
-        _expect(d, dict, f"{source}: META")
-        known, extra = {}, {}
-        for key, value in d.items():
-            where = f"{source}: META {key}"
-            if key == "input":
-                known[key] = InputSpec.from_dict(value, where=where)
-            elif key == "host_layer":
-                known[key] = HostLayer.from_dict(value, where=where)
-            elif key in _PLAIN:
-                _expect(value, _PLAIN[key], where)
-                known[key] = value
-            else:
-                extra[key] = value
-        return cls(**known, extra=extra)
-
-
-def _expect(value, kinds, where: str) -> None:
-    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
-    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
-        names = " or ".join({str: "a string", int: "an integer", float: "a number", list: "a list",
-                             dict: "an object"}[k] for k in kinds)
-        raise ProgramFormatError(f"{where}: must be {names}, not {type(value).__name__}")
+        where = f"{source}: META"
+        d = META_SCHEMA.check(d, where)
+        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        known = {k: v for k, v in d.items() if k in names}
+        if "input" in known:
+            known["input"] = InputSpec.from_dict(known["input"], where=where)
+        if "host_layer" in known:
+            known["host_layer"] = HostLayer.from_dict(known["host_layer"], where=where)
+        return cls(**known, extra={k: v for k, v in d.items() if k not in names})

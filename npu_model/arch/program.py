@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
-import re
+import math
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -18,18 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import ConfigError, NpuConfig
+from .config import BUFFER_NAMES, MAX_DATA_BUFFER_BYTES, ConfigError, NpuConfig
 from .errors import ProgramFormatError, shown
 from .files import write_bytes
 from .isa import DTYPES, INSTRUCTION_BYTES
 from .meta import ProgramMeta
-
-#: What a port, symbol or layer name may be (they become file and archive member names, e.g. in
-#: `run --output out.npz`): letters, digits, `_`, `.`, `-`, not starting with `.` or `-`, at most 64.
-NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}")
+from .schema import NAME_PATTERN, Field, Schema, bad_name
 
 __all__ = ["NAME_PATTERN", "bad_name", "Program", "Port", "Symbol", "Layer", "MAGIC", "VERSION", "SectionKind",
-           "IO_BUFFERS"]
+           "IO_BUFFERS", "SECTION_SCHEMAS", "pack_sections", "unpack_sections"]
 
 MAGIC = b"NPUPROG\x00"
 VERSION = 1
@@ -56,6 +53,47 @@ class SectionKind(enum.IntEnum):
 
 _REQUIRED = (SectionKind.CONFIG, SectionKind.CODE, SectionKind.IO)
 
+#: Largest pc a program can have (the largest instruction memory `NpuConfig` allows).
+MAX_PC = (1 << 26) // INSTRUCTION_BYTES
+#: Most dimensions a port or symbol shape has.
+MAX_RANK = 8
+_SIZE = dict(low=0, high=MAX_DATA_BUFFER_BYTES)
+_DTYPE_LABELS = tuple(DTYPES)
+
+PORT_SCHEMA = Schema("port", (
+    Field("name", "name", "port name (NAME_PATTERN)"),
+    Field("buf", "str", "the buffer the region is in", choices=IO_BUFFERS),
+    Field("offset", "int", "first byte of the region", **_SIZE),
+    Field("dtype", "str", "element type", choices=_DTYPE_LABELS),
+    Field("shape", "list", "elements per dimension, C order", low=1, high=MAX_RANK,
+          items=Field("dim", "int", "", low=1, high=MAX_DATA_BUFFER_BYTES)),
+))
+SYMBOL_SCHEMA = Schema("symbol", (
+    Field("name", "name", "tensor, weight block or table name"),
+    Field("buf", "str", "the buffer it is in", choices=BUFFER_NAMES),
+    Field("offset", "int", "first byte", **_SIZE),
+    Field("nbytes", "int", "size in bytes", **_SIZE),
+    Field("dtype", "str", "element type, or empty", required=False, choices=("",) + _DTYPE_LABELS),
+    Field("shape", "list", "elements per dimension, or empty", required=False, low=0, high=MAX_RANK,
+          items=Field("dim", "int", "", low=0, high=MAX_DATA_BUFFER_BYTES)),
+    Field("layer", "str", "the layer it belongs to, or empty", required=False),
+))
+LAYER_SCHEMA = Schema("layer", (
+    Field("name", "name", "layer name"),
+    Field("op", "name", "the layer's op (`conv1d`, `gru`, ...)"),
+    Field("pc_start", "int", "first instruction", low=0, high=MAX_PC),
+    Field("pc_end", "int", "one past its last instruction", low=0, high=MAX_PC),
+    Field("macs", "int", "the layer's MACs per frame", required=False, low=0, high=1 << 62),
+))
+IO_SCHEMA = Schema("IO", (
+    Field("inputs", "list", "input ports; a port's number is its position", items=PORT_SCHEMA),
+    Field("outputs", "list", "output ports", items=PORT_SCHEMA),
+))
+_SYMBOLS_FIELD = Field("SYMBOLS", "list", "the memory map", items=SYMBOL_SCHEMA)
+_LAYERS_FIELD = Field("LAYERS", "list", "the layer table", items=LAYER_SCHEMA)
+#: The record schemas of the JSON sections besides CONFIG and META, for docs/program-format.md.
+SECTION_SCHEMAS = (IO_SCHEMA, PORT_SCHEMA, SYMBOL_SCHEMA, LAYER_SCHEMA)
+
 
 @dataclass(frozen=True)
 class Port:
@@ -68,7 +106,7 @@ class Port:
 
     @property
     def elements(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)
 
     @property
     def nbytes(self) -> int:
@@ -76,7 +114,7 @@ class Port:
 
     @property
     def numpy_dtype(self):
-        return np.dtype("<i1" if self.dtype == "i8" else "<i2")
+        return DTYPES[self.dtype].numpy
 
     def to_dict(self):
         return {"name": self.name, "buf": self.buf, "offset": self.offset, "dtype": self.dtype,
@@ -138,12 +176,9 @@ class Program:
         """Check sizes against the configuration, the I/O table and every name; raise
         ProgramFormatError."""
         cfg = self.config
-        for kind, items in (("input port", self.inputs), ("output port", self.outputs), ("symbol", self.symbols),
-                            ("layer", self.layers)):
-            for item in items:
-                problem = bad_name(item.name)
-                if problem:
-                    raise ProgramFormatError(f"{source}: {kind} {shown(item.name)}: {problem}")
+        IO_SCHEMA.check(self._io_dict(), f"{source}: IO")
+        _SYMBOLS_FIELD.check([s.to_dict() for s in self.symbols], f"{source}: SYMBOLS")
+        _LAYERS_FIELD.check([l.to_dict() for l in self.layers], f"{source}: LAYERS")
         need = [("code", self.code.nbytes, cfg.imem_bytes, "imem_bytes"),
                 ("wbuf image", len(self.wbuf), cfg.wbuf_bytes, "wbuf_bytes"),
                 ("sbuf image", len(self.sbuf), cfg.sbuf_bytes, "sbuf_bytes"),
@@ -161,20 +196,23 @@ class Program:
                 if port.name in names:
                     raise ProgramFormatError(f"{where}: name used twice")
                 names.add(port.name)
-                if port.buf not in IO_BUFFERS:
-                    raise ProgramFormatError(f"{where}: buffer must be one of {', '.join(IO_BUFFERS)}, "
-                                             f"not {port.buf!r}")
-                if port.dtype not in DTYPES:
-                    raise ProgramFormatError(f"{where}: dtype must be i8 or i16, not {port.dtype!r}")
                 if port.offset < 0 or port.offset + port.nbytes > cfg.buffer_bytes(port.buf):
                     raise ProgramFormatError(f"{where}: region {port.offset}..{port.offset + port.nbytes} "
                                              f"outside {port.buf} ({cfg.buffer_bytes(port.buf)} bytes)")
                 if port.dtype == "i16" and port.offset % 2:
                     raise ProgramFormatError(f"{where}: int16 region at odd offset {port.offset}")
+        for i, sym in enumerate(self.symbols):
+            if sym.offset + sym.nbytes > cfg.buffer_bytes(sym.buf):
+                raise ProgramFormatError(f"{source}: SYMBOLS [{i}] {sym.name!r}: region {sym.offset}.."
+                                         f"{sym.offset + sym.nbytes} outside {sym.buf} "
+                                         f"({cfg.buffer_bytes(sym.buf)} bytes)")
         for layer in self.layers:
             if not 0 <= layer.pc_start <= layer.pc_end <= self.n_instructions:
                 raise ProgramFormatError(f"{source}: layer {layer.name!r}: pc range "
                                          f"{layer.pc_start}..{layer.pc_end} outside the code")
+
+    def _io_dict(self) -> dict:
+        return {"inputs": [p.to_dict() for p in self.inputs], "outputs": [p.to_dict() for p in self.outputs]}
 
     # Serialisation ----------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
@@ -185,20 +223,12 @@ class Program:
             (SectionKind.WBUF, self.wbuf),
             (SectionKind.SBUF, self.sbuf),
             (SectionKind.LUT, self.lut.astype("<i2").tobytes()),
-            (SectionKind.IO, _json({"inputs": [p.to_dict() for p in self.inputs],
-                                    "outputs": [p.to_dict() for p in self.outputs]})),
+            (SectionKind.IO, _json(self._io_dict())),
             (SectionKind.SYMBOLS, _json([s.to_dict() for s in self.symbols])),
             (SectionKind.LAYERS, _json([l.to_dict() for l in self.layers])),
             (SectionKind.META, _json(self.meta.to_dict())),
         ]
-        offset = _HEADER.size + _SECTION.size * len(sections)
-        table, payload = [], []
-        for kind, data in sections:
-            table.append(_SECTION.pack(kind, offset, len(data)))
-            payload.append(data)
-            offset += len(data)
-        body = _HEADER.pack(MAGIC, VERSION, 0, len(sections)) + b"".join(table) + b"".join(payload)
-        return body + _CHECKSUM.pack(zlib.crc32(body))
+        return pack_sections(sections)
 
     def save(self, path) -> None:
         """Write atomically: a failed write never leaves a half-written program behind."""
@@ -207,37 +237,7 @@ class Program:
     @classmethod
     def from_bytes(cls, data: bytes, *, source: str = "program",
                    expected_config: NpuConfig | None = None) -> "Program":
-        data = bytes(data)
-        if len(data) < 8 or data[:8] != MAGIC:
-            raise ProgramFormatError(f"{source}: not an NPU program (bad magic)")
-        if len(data) < _HEADER.size + _CHECKSUM.size:
-            raise ProgramFormatError(f"{source}: truncated ({len(data)} bytes, header incomplete)")
-        _, version, _, count = _HEADER.unpack_from(data)
-        if version != VERSION:
-            raise ProgramFormatError(f"{source}: unknown format version {version} (this tool reads {VERSION})")
-        table_end = _HEADER.size + _SECTION.size * count
-        if table_end + _CHECKSUM.size > len(data):
-            raise ProgramFormatError(f"{source}: truncated ({len(data)} bytes, section table needs {table_end})")
-        body_end = len(data) - _CHECKSUM.size
-        entries = [_SECTION.unpack_from(data, _HEADER.size + _SECTION.size * i) for i in range(count)]
-        for i, (kind, offset, length) in enumerate(entries):
-            if offset < table_end or offset + length > body_end:
-                raise ProgramFormatError(f"{source}: truncated (section {i} ends at byte {offset + length}, "
-                                         f"the file has {body_end} before its checksum)")
-        (stored,) = _CHECKSUM.unpack_from(data, body_end)
-        actual = zlib.crc32(data[:body_end])
-        if stored != actual:
-            raise ProgramFormatError(f"{source}: bad checksum (stored 0x{stored:08x}, computed 0x{actual:08x}): "
-                                     "the file is corrupt")
-        sections = {}
-        for kind, offset, length in entries:
-            try:
-                kind = SectionKind(kind)
-            except ValueError:
-                raise ProgramFormatError(f"{source}: unknown section kind {kind}") from None
-            if kind in sections:
-                raise ProgramFormatError(f"{source}: section {kind.name} appears twice")
-            sections[kind] = data[offset:offset + length]
+        sections = unpack_sections(data, source=source)
         for kind in _REQUIRED:
             if kind not in sections:
                 raise ProgramFormatError(f"{source}: missing section {kind.name}")
@@ -257,14 +257,15 @@ class Program:
         lut = sections.get(SectionKind.LUT, b"")
         if len(lut) % 2:
             raise ProgramFormatError(f"{source}: LUT section has an odd length ({len(lut)} bytes)")
-        io = _load_json(sections[SectionKind.IO], source, "IO")
-        try:
-            inputs = [_port(p) for p in io["inputs"]]
-            outputs = [_port(p) for p in io["outputs"]]
-            symbols = [_symbol(s) for s in _load_json(sections.get(SectionKind.SYMBOLS, b"[]"), source, "SYMBOLS")]
-            layers = [Layer(**l) for l in _load_json(sections.get(SectionKind.LAYERS, b"[]"), source, "LAYERS")]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ProgramFormatError(f"{source}: malformed I/O, symbol or layer table ({exc})") from None
+        io = IO_SCHEMA.check(_load_json(sections[SectionKind.IO], source, "IO"), f"{source}: IO")
+        inputs = [_port(p) for p in io["inputs"]]
+        outputs = [_port(p) for p in io["outputs"]]
+        symbols = _SYMBOLS_FIELD.check(_load_json(sections.get(SectionKind.SYMBOLS, b"[]"), source, "SYMBOLS"),
+                                       f"{source}: SYMBOLS")
+        symbols = [Symbol(**{**d, "shape": tuple(d.get("shape", ()))}) for d in symbols]
+        layers = _LAYERS_FIELD.check(_load_json(sections.get(SectionKind.LAYERS, b"[]"), source, "LAYERS"),
+                                     f"{source}: LAYERS")
+        layers = [Layer(**d) for d in layers]
         meta = ProgramMeta.from_dict(_load_json(sections.get(SectionKind.META, b"{}"), source, "META"), source=source)
         program = cls(config=config, code=np.frombuffer(code, np.uint8), wbuf=sections.get(SectionKind.WBUF, b""),
                       sbuf=sections.get(SectionKind.SBUF, b""), lut=np.frombuffer(lut, "<i2").astype(np.int16),
@@ -282,33 +283,68 @@ class Program:
         return cls.from_bytes(data, source=str(path), expected_config=expected_config)
 
 
+def pack_sections(sections) -> bytes:
+    """The container around `(kind, payload)` pairs, in that order, with its checksum."""
+    offset = _HEADER.size + _SECTION.size * len(sections)
+    table, payload = [], []
+    for kind, data in sections:
+        table.append(_SECTION.pack(int(kind), offset, len(data)))
+        payload.append(bytes(data))
+        offset += len(data)
+    body = _HEADER.pack(MAGIC, VERSION, 0, len(sections)) + b"".join(table) + b"".join(payload)
+    return body + _CHECKSUM.pack(zlib.crc32(body))
+
+
+def unpack_sections(data: bytes, *, source: str = "program") -> dict:
+    """`SectionKind -> payload` of a container whose magic, version, table, checksum and section
+    kinds are checked (the contents are not: `Program.from_bytes` does that)."""
+    data = bytes(data)
+    if len(data) < 8 or data[:8] != MAGIC:
+        raise ProgramFormatError(f"{source}: not an NPU program (bad magic)")
+    if len(data) < _HEADER.size + _CHECKSUM.size:
+        raise ProgramFormatError(f"{source}: truncated ({len(data)} bytes, header incomplete)")
+    _, version, _, count = _HEADER.unpack_from(data)
+    if version != VERSION:
+        raise ProgramFormatError(f"{source}: unknown format version {version} (this tool reads {VERSION})")
+    table_end = _HEADER.size + _SECTION.size * count
+    if table_end + _CHECKSUM.size > len(data):
+        raise ProgramFormatError(f"{source}: truncated ({len(data)} bytes, section table needs {table_end})")
+    body_end = len(data) - _CHECKSUM.size
+    entries = [_SECTION.unpack_from(data, _HEADER.size + _SECTION.size * i) for i in range(count)]
+    for i, (kind, offset, length) in enumerate(entries):
+        if offset < table_end or offset + length > body_end:
+            raise ProgramFormatError(f"{source}: truncated (section {i} ends at byte {offset + length}, "
+                                     f"the file has {body_end} before its checksum)")
+    (stored,) = _CHECKSUM.unpack_from(data, body_end)
+    actual = zlib.crc32(data[:body_end])
+    if stored != actual:
+        raise ProgramFormatError(f"{source}: bad checksum (stored 0x{stored:08x}, computed 0x{actual:08x}): "
+                                 "the file is corrupt")
+    sections = {}
+    for kind, offset, length in entries:
+        try:
+            kind = SectionKind(kind)
+        except ValueError:
+            raise ProgramFormatError(f"{source}: unknown section kind {kind}") from None
+        if kind in sections:
+            raise ProgramFormatError(f"{source}: section {kind.name} appears twice")
+        sections[kind] = data[offset:offset + length]
+    return sections
+
+
 def _json(value) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
 
 
 def _load_json(raw: bytes, source: str, what: str):
+    """JSON of a section; one line for bad UTF-8 or JSON, nesting too deep or numbers too long."""
     try:
         return json.loads(raw.decode())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProgramFormatError(f"{source}: bad {what} section ({exc})") from None
+    except (UnicodeDecodeError, ValueError) as exc:         # JSONDecodeError, an over-long integer
+        raise ProgramFormatError(f"{source}: bad {what} section ({shown(str(exc), 120)})") from None
+    except RecursionError:
+        raise ProgramFormatError(f"{source}: bad {what} section (nested too deeply)") from None
 
 
 def _port(d) -> Port:
-    return Port(name=str(d["name"]), buf=str(d["buf"]), offset=int(d["offset"]), dtype=str(d["dtype"]),
-                shape=tuple(int(x) for x in d["shape"]))
-
-
-def _symbol(d) -> Symbol:
-    d = dict(d)
-    d["shape"] = tuple(d.get("shape", ()))
-    return Symbol(**d)
-
-
-def bad_name(name) -> str | None:
-    """Why `name` is not a valid port, symbol or layer name (NAME_PATTERN), or None."""
-    if not isinstance(name, str):
-        return f"a name must be a string, not {type(name).__name__}"
-    if not NAME_PATTERN.fullmatch(name):
-        return ("a name is 1 to 64 letters, digits, '_', '.' or '-', not starting with '.' or '-' "
-                "(it becomes a file or archive member name)")
-    return None
+    return Port(**{**d, "shape": tuple(d["shape"])})

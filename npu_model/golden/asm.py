@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..arch.config import ConfigError, NpuConfig
-from ..arch.errors import NpuError
+from ..arch.config import MAX_DATA_BUFFER_BYTES, MAX_LUT_ENTRIES, ConfigError, NpuConfig
+from ..arch.errors import NpuError, shown
 from ..arch.isa import (DTYPES, FIELD_BY_NAME, FIELDS, INSTRUCTION_BITS, OPCODES, OPERANDS, RESERVED_BITS, Act, Buffer,
                         DType, Instruction, decode, decode_words, encode)
 from ..arch.meta import ProgramMeta
@@ -217,9 +217,12 @@ def _parse_operand(letter, text, where):
 
 def _int(text, where):
     try:
-        return int(text, 0)
+        value = int(text, 0)
     except ValueError:
-        raise AsmError(f"{where}: {text!r} is not a number") from None
+        raise AsmError(f"{where}: {shown(text)} is not a number") from None
+    if not -(1 << 62) <= value < 1 << 62:
+        raise AsmError(f"{where}: {shown(text, 40)} is out of range (no field of the format is that wide)")
+    return value
 
 
 def assemble(text: str, *, source: str = "<asm>", config: NpuConfig | None = None) -> Program:
@@ -297,6 +300,9 @@ class _AsmState:
         image = self.images[buf]
         if offset < 0:
             raise AsmError(f"{where}: negative offset {offset}")
+        if offset + len(data) > MAX_DATA_BUFFER_BYTES:
+            raise AsmError(f"{where}: data at {offset:#x} ends past the largest buffer the ISA addresses "
+                           f"({MAX_DATA_BUFFER_BYTES:#x} bytes)")
         if len(image) < offset + len(data):
             image.extend(bytes(offset + len(data) - len(image)))
         image[offset:offset + len(data)] = data
@@ -325,6 +331,8 @@ class _AsmState:
 
     def _d_lut(self, args, where, line):
         index, *values = (_int(a, where) for a in args)
+        if index < 0 or index + len(values) > MAX_LUT_ENTRIES:
+            raise AsmError(f"{where}: LUT entries {index}..{index + len(values) - 1} outside 0..{MAX_LUT_ENTRIES - 1}")
         for i, v in enumerate(values):
             if not DType.I16.min <= v <= DType.I16.max:
                 raise AsmError(f"{where}: LUT value {v} does not fit int16")
@@ -346,9 +354,13 @@ class _AsmState:
 
     def _d_meta(self, args, where, line):
         try:
-            self.meta.update(json.loads(line.split(None, 1)[1]))
-        except json.JSONDecodeError as exc:
-            raise AsmError(f"{where}: .meta needs one line of JSON ({exc.msg})") from None
+            value = json.loads(line.split(None, 1)[1])
+        except (ValueError, RecursionError) as exc:
+            raise AsmError(f"{where}: .meta needs one line of JSON ({getattr(exc, 'msg', 'too deep or too long')})") \
+                from None
+        if not isinstance(value, dict):
+            raise AsmError(f"{where}: .meta needs a JSON object, not {type(value).__name__}")
+        self.meta.update(value)
 
     def finish(self, config):
         if config is None:

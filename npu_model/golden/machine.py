@@ -20,7 +20,7 @@ from .executor import Executor
 from .schedule import Schedule, schedule
 from .stats import FrameResult, FrameStats
 
-__all__ = ["Npu", "FrameResult", "FrameStats", "Schedule"]
+__all__ = ["Npu", "FrameResult", "FrameStats", "Schedule", "check_input_values"]
 
 
 
@@ -108,21 +108,24 @@ class Npu:
             if a.size != port.elements:
                 raise NpuError(f"input {port.name!r}: {a.size} elements, the port holds {port.elements} "
                                f"({port.dtype} {'x'.join(map(str, port.shape))})")
-            lo, hi = DTYPES[port.dtype].min, DTYPES[port.dtype].max
-            if a.dtype.kind == "b" or a.dtype.kind not in "iuf":
-                raise NpuError(f"input {port.name!r}: expected integers, got dtype {a.dtype}")
-            if a.size:
-                if a.dtype.kind == "f":
-                    if not np.isfinite(a).all() or (a != np.rint(a)).any():
-                        raise NpuError(f"input {port.name!r}: values must be integers ({port.dtype}), "
-                                       "got non-integral floats")
-                amin, amax = a.min(), a.max()
-                if amin < lo or amax > hi:
-                    bad = amin if amin < lo else amax
-                    raise NpuError(f"input {port.name!r}: value {bad:g} outside the {port.dtype} range "
-                                   f"{lo}..{hi}" if a.dtype.kind == "f" else
-                                   f"input {port.name!r}: value {int(bad)} outside the {port.dtype} range "
-                                   f"{lo}..{hi}")
+            check_input_values(port, a)
             data = a.reshape(-1).astype(port.numpy_dtype).view(np.uint8)
             staged.append((port, data))
         return staged
+
+
+def check_input_values(port, a: np.ndarray) -> None:
+    """NpuError unless every value of `a` is an integer in the range of the port's element type
+    (integral floats are accepted: frames saved by numpy code are often float64)."""
+    lo, hi = DTYPES[port.dtype].min, DTYPES[port.dtype].max
+    if a.dtype.kind == "b" or a.dtype.kind not in "iuf":
+        raise NpuError(f"input {port.name!r}: expected integers, got dtype {a.dtype}")
+    if not a.size:
+        return
+    if a.dtype.kind == "f" and (not np.isfinite(a).all() or (a != np.rint(a)).any()):
+        raise NpuError(f"input {port.name!r}: values must be integers ({port.dtype}), got non-integral or "
+                       "non-finite floats")
+    amin, amax = a.min(), a.max()
+    if amin < lo or amax > hi:
+        bad = amin if amin < lo else amax
+        raise NpuError(f"input {port.name!r}: value {int(bad)} outside the {port.dtype} range {lo}..{hi}")

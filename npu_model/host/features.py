@@ -7,18 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..arch.meta import InputSpec
+from ..arch.meta import FEATURE_CHANNELS, InputSpec
 
 __all__ = ["HostFeatures", "HOST_MATHS", "FEATURE_CHANNELS"]
-
-#: host-computed input features and the channels each contributes (computed by HostFeatures below).
-FEATURE_CHANNELS = {
-    "compressed_complex": 2,  # |X|^c e^{j angle X}: real part, imaginary part
-    "log_power": 1,           # log(|X|^2 + eps)
-    "pcen": 1,                # per-channel energy normalisation (smoother state on the host)
-    "demod_phase_cos": 1,     # cos of the phase advance minus the bin's nominal advance
-    "demod_phase_sin": 1,     # sin of the same
-}
 
 #: what each feature computes on the host, for the summary.
 HOST_MATHS = {

@@ -169,10 +169,13 @@ layers:
 """
     from compiler import ModelError
     for bad, field in [("{activations: int4}", "activations"), ("{lut_size: 3}", "lut_size"),
-                       ("{lut_log2: {exp: 20}}", "lut_log2")]:
-        model = load_model(write_model(base.replace("{QUANT}", bad)))
+                       ("{lut_log2: {exp: 20}}", "lut_log2"), ("{lut_log2: {softmax: 8}}", "lut_log2"),
+                       ("{int16_headroom: -1}", "int16_headroom"), ("{int16_headroom: .nan}", "int16_headroom"),
+                       ("{calibration_frames: 1000000000}", "calibration_frames"),
+                       ("{reconstruct_ridge: .inf}", "reconstruct_ridge"), ("{reconstruct: 1.5}", "reconstruct")]:
+        # checked when the model is read, before any calibration runs
         with pytest.raises(ModelError, match=f"field 'quantisation.{field}'"):
-            QuantConfig.from_spec(model.spec)
+            load_model(write_model(base.replace("{QUANT}", bad)))
 
 
 def test_reconstruction_columns_and_rounding():

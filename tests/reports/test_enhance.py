@@ -77,8 +77,9 @@ def _raw(data):
     (lambda p: _wav(p, _tone(800, 8000), rate=8000), "sample rate 8000 Hz; the model needs 16000 Hz"),
     (_stereo, "2 channels; enhance needs mono audio"),
     (lambda p: _wav(p, np.zeros(0, "<i2")), "empty (no samples)"),
-    (_raw(b"RIFF\x00\x00\x00\x00WAVEjunk"), "not a readable PCM wav file"),
-    (_raw(b""), "not a readable PCM wav file"),
+    (_raw(b"RIFF\x00\x00\x00\x00WAVEjunk"), "no 'fmt' chunk"),
+    (_raw(b""), "not a RIFF/WAVE file"),
+    (_raw(b"RIFF\x24\x00\x00\x00WAVEfmt \xf0\xff\xff\xff"), "truncated ('fmt ' chunk declares 4,294,967,280"),
     (lambda p: p.with_name("absent.wav"), "absent.wav: no such file"),
 ])
 def test_bad_audio_is_one_line(tiny_model, tiny_program, tmp_path, capsys, make, words):
