@@ -10,7 +10,7 @@ import re
 import sys
 from pathlib import Path
 
-from ..arch import faults, isa, record, timing
+from ..arch import config, faults, isa, meta, program, record, timing
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -27,6 +27,14 @@ BLOCKS = {
     ("isa.md", "record"): record.markdown_record_table,
     ("isa.md", "faults"): faults.markdown_fault_table,
     ("timing.md", "constants"): _constants_table,
+    ("program-format.md", "config"): config.markdown_config_table,
+    ("program-format.md", "io"): program.IO_SCHEMA.markdown,
+    ("program-format.md", "port"): program.PORT_SCHEMA.markdown,
+    ("program-format.md", "symbol"): program.SYMBOL_SCHEMA.markdown,
+    ("program-format.md", "layer"): program.LAYER_SCHEMA.markdown,
+    ("program-format.md", "meta"): meta.META_SCHEMA.markdown,
+    ("program-format.md", "input"): meta.INPUT_SCHEMA.markdown,
+    ("program-format.md", "host_layer"): meta.HOST_LAYER_SCHEMA.markdown,
 }
 
 

@@ -170,6 +170,20 @@ class NpuConfig:
         return cls.from_json(text, source=str(path))
 
 
+def markdown_config_table() -> str:
+    """The CONFIG section's fields and the ranges `NpuConfig` enforces (docs/program-format.md)."""
+    d = NpuConfig()
+    rows = ["| field | default | range |", "|---|---|---|",
+            f"| `lanes` | {d.lanes} | one of {', '.join(map(str, LANE_CHOICES))} |"]
+    rows += [f"| `{b}_bytes` | {d.buffer_bytes(b)} | multiple of 16, 16..{MAX_DATA_BUFFER_BYTES} |"
+             for b in BUFFER_NAMES]
+    rows += [f"| `imem_bytes` | {d.imem_bytes} | multiple of {INSTRUCTION_BYTES}, at most {1 << 26} |",
+             f"| `lut_entries` | {d.lut_entries} | power of two, 2..{MAX_LUT_ENTRIES} |",
+             f"| `acc_bits` | {d.acc_bits} | 16..48 (the compiler takes only 32) |",
+             f"| `clock_mhz` | {d.clock_mhz:g} | number in (0, 10000] (reports only) |"]
+    return "\n".join(rows)
+
+
 def _check_int(name, value):
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"{name}: must be an integer, not {type(value).__name__} {value!r}")

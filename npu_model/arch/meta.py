@@ -61,7 +61,7 @@ META_SCHEMA = Schema("META", (
     Field("host_layers", "list", '"name (op)" of every layer the host computes', required=False,
           items=Field("layer", "str", "")),
     Field("scales", "object", "port -> scale (real value = scale x integer)", required=False,
-          items=Field("scale", "number", "", low=1e-30, high=1e30)),
+          items=Field("scale", "number", "", low=1e-15, high=1e9)),
     Field("input", "object", "the model's `input:` section (`InputSpec`, below)", required=False,
           items=INPUT_SCHEMA),
     Field("host_layer", "object", "which outputs the host turns into a spectrum", required=False,

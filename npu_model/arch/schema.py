@@ -71,7 +71,7 @@ class Field:
             text = {"int": "integer", "number": "number", "str": "string", "name": "name",
                     "bool": "boolean"}[self.kind]
         if self.choices:
-            text += " " + " / ".join(f"`{c}`" for c in self.choices)
+            text += " " + " / ".join(f"`{c}`" if c != "" else '`""`' for c in self.choices)
         if self.low is not None or self.high is not None:
             lo = "" if self.low is None else _number(self.low)
             hi = "" if self.high is None else _number(self.high)
