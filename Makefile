@@ -61,6 +61,9 @@ sim: $(STAMP)
 fuzz: $(STAMP)
 	$(RUN) $(PY) -m fuzz --cases $(FUZZ_CASES) --seed $(FUZZ_SEED)
 
+soak: $(STAMP)
+	$(RUN) $(PY) scripts/soak.py
+
 docs: $(STAMP)
 	$(PY) -m npu_model.apps.docgen
 
