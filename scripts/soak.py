@@ -10,6 +10,7 @@
 Prints the counts, the lane counts and the time taken; exits 1 on any mismatch, on memory that
 grows or on cycles per frame that change.
 """
+# isort: skip_file  (the test helpers are imported after sys.path names their folder)
 from __future__ import annotations
 
 import argparse

@@ -182,3 +182,16 @@ def test_help_says_parent_directories_are_created():
     for command in (["compiler"], ["npu_model", "run"], ["npu_model", "report"], ["npu_model", "enhance"]):
         r = subprocess.run([sys.executable, "-m", *command, "--help"], capture_output=True, text=True, timeout=120)
         assert "missing parent directories are created" in " ".join(r.stdout.split()), command
+
+
+@pytest.mark.parametrize("text, words", [
+    ("a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n" + MODEL.replace("[c]", "*b"),
+     "anchors and aliases are not allowed"),
+    (MODEL.replace("name: c,", f"name: {'q' * 100_000},"), "a name is 1 to 64"),
+])
+def test_alias_and_huge_name_through_the_command_line(tmp_path, text, words):
+    model = tmp_path / "m.yaml"
+    model.write_text(text)
+    r = _compile(model)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and words in r.stderr, r.stderr
+    assert len(r.stderr) < 400
