@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     elapsed = time.perf_counter() - t0
     print(summary(results))
     slow = max(results, key=lambda r: r.seconds)
-    print(f"{len(results)} cases in {elapsed:.0f} s ({args.jobs} at a time, "
+    print(f"{len(results)} cases in {elapsed:.0f} s ({1 if args.spawn else args.jobs} at a time, "
           f"{'spawned' if args.spawn else 'forked'}); slowest {slow.seconds:.1f} s: {slow.case.shell()}")
     bad = failures(results)
     for line in bad:

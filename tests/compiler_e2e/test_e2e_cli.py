@@ -18,10 +18,12 @@ def _run_cli(*args, env=None):
 
 @pytest.fixture
 def patched_quantise(networks, monkeypatch):
-    """In-process CLI runs reuse the session's quantised networks (quantising takes seconds)."""
-    import compiler
+    """In-process CLI runs reuse the session's quantised networks (quantising takes seconds).
+    The CLI module's own binding is patched (it is imported first, so the patch is undone at the
+    end of the test instead of staying in a module imported while it was in place)."""
+    import compiler.cli
     nets = {networks.net(n)[0].name: networks.net(n) for n in MODELS}
-    monkeypatch.setattr(compiler, "quantise", lambda model, *a, **k: nets[model.name][1])
+    monkeypatch.setattr(compiler.cli, "quantise", lambda model, *a, **k: nets[model.name][1])
 
 
 def test_compiling_is_deterministic(networks):
