@@ -30,6 +30,20 @@ from .lower.network import check_compilable, compile_network
 __all__ = ["main", "output_paths"]
 
 
+#: Most frames --fidelity runs through the float and integer models.
+MAX_FIDELITY_FRAMES = 10_000
+
+
+def _frames(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text[:40]!r}") from None
+    if not 1 <= value <= MAX_FIDELITY_FRAMES:
+        raise argparse.ArgumentTypeError(f"must be in [1, {MAX_FIDELITY_FRAMES}], not {text[:40]}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m compiler", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -53,7 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--fidelity", action="store_true",
                    help="quantise and print the integer-vs-float SNR of the outputs and of every NPU tensor "
                         "(docs/compiler.md, Fidelity)")
-    p.add_argument("--frames", type=int, default=20, help="frames for --fidelity (default 20)")
+    p.add_argument("--frames", type=_frames, default=20, help=f"frames for --fidelity (default 20, at most "
+                                                             f"{MAX_FIDELITY_FRAMES:,})")
     p.add_argument("--save-weights", metavar="NPZ", help="write the model's weights (e.g. the random ones)")
     p.add_argument("--weights-anywhere", action="store_true",
                    help="let the model file read its weights .npz from outside its own folder (by default "

@@ -23,7 +23,7 @@ from .seeds import build_seeds
 
 #: Share of the cases each loader gets.
 WEIGHTS = {"container": 0.30, "model": 0.20, "npz": 0.10, "npy": 0.08, "wav": 0.07, "config": 0.10,
-           "assembler": 0.10, "paths": 0.05}
+           "assembler": 0.08, "paths": 0.05, "options": 0.02}
 
 
 def make_cases(total: int, seed: int, only=None):

@@ -100,6 +100,8 @@ def classify(case: Case, code: int | None, stderr: str, left: list, hung: bool) 
         if "Traceback" in stderr:
             return Outcome.CRASH
         return Outcome.SILENT if case.expect is Expect.BAD else Outcome.ACCEPTED
+    if lines and lines[0].startswith("usage:") and lines[-1].split(": ", 1)[-1].startswith("error:"):
+        lines = lines[-1:]                         # argparse: its usage block, then one error line
     if code in REFUSAL_CODES and len(lines) == 1 and "Traceback" not in stderr:
         return Outcome.PARTIAL if left else Outcome.REFUSED
     return Outcome.CRASH

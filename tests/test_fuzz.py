@@ -73,8 +73,9 @@ def test_fixed_seed_subset_has_no_bad_outcome():
     r = subprocess.run([sys.executable, "-m", "fuzz", "--cases", str(CASES), "--seed", str(SEED), "--no-progress"],
                        cwd=ROOT, capture_output=True, text=True, timeout=1200)
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stdout + r.stderr
-    table = {line.split()[0]: line.split()[1:] for line in r.stdout.splitlines()[1:10]}
-    assert set(table) == {"container", "model", "npz", "npy", "wav", "config", "assembler", "paths", "all"}
+    table = {line.split()[0]: line.split()[1:] for line in r.stdout.splitlines()[1:11]}
+    assert set(table) == {"container", "model", "npz", "npy", "wav", "config", "assembler", "paths", "options",
+                          "all"}
     cases, refused, accepted, *bad = map(int, table["all"])
     assert cases == CASES and bad == [0, 0, 0, 0], r.stdout
     assert refused > 0.8 * CASES, r.stdout                 # the mutators make mostly bad inputs

@@ -118,7 +118,7 @@ def test_explore_refuses_non_finite_sizes(value, tmp_path):
     model = str(ROOT / "models" / "trunet.yaml")
     r = subprocess.run([sys.executable, "-m", "npu_model", "explore", model, "--act-kib", value, "-o", str(tmp_path / "x")],
                        capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and "expected positive finite numbers" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "argument --act-kib: must be" in r.stderr and "Traceback" not in r.stderr
 
 
 def _compile(model: Path, *extra):
@@ -195,3 +195,14 @@ def test_alias_and_huge_name_through_the_command_line(tmp_path, text, words):
     r = _compile(model)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and words in r.stderr, r.stderr
     assert len(r.stderr) < 400
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["explore", "m.yaml", "-o", "x", "--jobs", "0"], "argument --jobs: must be in [1, 1024], not 0"),
+    (["report", "p.bin", "-o", "x", "--frames", "-1"], "argument --frames: must be in [0, 1e+06], not -1"),
+    (["report", "p.bin", "-o", "x", "--clock-mhz", "inf"], "argument --clock-mhz: must be finite, not inf"),
+])
+def test_numeric_options_are_bounded(tmp_path, argv, words):
+    r = subprocess.run([sys.executable, "-m", "npu_model", *argv], capture_output=True, text=True, timeout=120,
+                       cwd=tmp_path)
+    assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr, r.stderr

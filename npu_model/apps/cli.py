@@ -17,14 +17,16 @@ import numpy as np
 from compiler.parse import parse_model
 
 from ..arch.arrays import MAX_INPUT_BYTES, load_arrays
-from ..arch.config import NpuConfig
+from ..arch.config import MAX_CLOCK_MHZ, NpuConfig
 from ..arch.errors import NpuError, NpuFault, cli_errors
 from ..arch.files import OUTPUT_NOTE, check_output, write_bytes
 from ..arch.isa import OPCODES, decode_words
+from ..arch.meta import MAX_FFT, MAX_SAMPLE_RATE
 from ..arch.program import Program
 from ..golden.analysis import analyse
 from ..golden.asm import assemble_file, disassemble
 from ..golden.machine import Npu, check_input_values
+from .arguments import MAX_FRAMES, bounded
 from .enhance import add_arguments as enhance_arguments
 from .enhance import main_enhance
 from .explore import add_arguments as explore_arguments
@@ -177,18 +179,6 @@ def cmd_asm(args):
 
 
 # report / explore / enhance -----------------------------------------------------------------------
-def _positive(kind):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, not {text}")
-        return value
-    return parse
-
-
 def cmd_report(args):
     check_output(args.output, directory=True)
     inputs = None
@@ -231,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("program", help="program file (prog.bin)")
     run.add_argument("--input", metavar="FILE", help=".npy (one input port: frames x elements) or .npz "
                                                      "(one array per input port name)")
-    run.add_argument("--frames", type=int, metavar="N", help="frames to run (default: all in --input)")
+    run.add_argument("--frames", type=bounded(int, 1, MAX_FRAMES), metavar="N", help="frames to run (default: all in --input)")
     run.add_argument("--trace", metavar="FILE", help="write one JSON record per instruction and frame "
                                                      "(frame, pc, op, issue, retire)")
     run.add_argument("--report", metavar="DIR", help="write frames.csv and frames.json into DIR")
@@ -263,17 +253,17 @@ def build_parser() -> argparse.ArgumentParser:
                                      "and the lowest real-time clock. Columns and units: docs/reports.md.")
     rep.add_argument("program", help="program file (prog.bin)")
     rep.add_argument("-o", "--output", required=True, metavar="DIR", help="directory to write the report into")
-    rep.add_argument("--frames", type=int, default=1, metavar="N",
+    rep.add_argument("--frames", type=bounded(int, 0, MAX_FRAMES), default=1, metavar="N",
                      help="frames to run on the golden model (zero inputs unless --input; default 1; timing "
                           "does not depend on data, 0 skips the run)")
     rep.add_argument("--input", metavar="FILE", help="input frames (.npy/.npz as for `run`)")
-    rep.add_argument("--hop", type=_positive(int), metavar="SAMPLES",
+    rep.add_argument("--hop", type=bounded(int, 1, MAX_FFT), metavar="SAMPLES",
                      help="frame hop in samples (default: the program's META, else --model)")
-    rep.add_argument("--sample-rate", type=_positive(int), metavar="HZ",
+    rep.add_argument("--sample-rate", type=bounded(int, 1, MAX_SAMPLE_RATE), metavar="HZ",
                      help="sample rate in Hz (default: the program's META, else --model)")
     rep.add_argument("--model", metavar="YAML", help="model file to take the hop and sample rate from when the "
                                                      "program's META does not give them")
-    rep.add_argument("--clock-mhz", type=_positive(float), metavar="MHZ",
+    rep.add_argument("--clock-mhz", type=bounded(float, 0, MAX_CLOCK_MHZ, low_open=True), metavar="MHZ",
                      help="clock for times and the real-time factor (default: the program's configuration)")
     rep.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     rep.add_argument("--config", metavar="JSON", help="expect this configuration (mismatch is an error)")

@@ -31,6 +31,8 @@ from ..arch.program import Program
 from ..golden.machine import Npu
 from ..host import HostFeatures, istft, mask_reconstruct, read_wav, stft, write_wav
 
+from .arguments import MAX_FRAMES, bounded
+
 __all__ = ["HostSide", "add_arguments", "main_enhance", "enhance"]
 
 
@@ -164,7 +166,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--program", required=True, metavar="PROG", help="compiled program (python -m compiler ... -o)")
     p.add_argument("--model", metavar="YAML", help="the model the program was compiled from (needed when the "
                                                    "program's META does not describe the host side)")
-    p.add_argument("--check-frames", type=int, default=3, metavar="N",
+    p.add_argument("--check-frames", type=bounded(int, 0, MAX_FRAMES), default=3, metavar="N",
                    help="with --model: compare the first N frames with the integer reference (default 3, 0: off)")
     p.add_argument("--weights-anywhere", action="store_true",
                    help="with --model: let it read its weights .npz from outside its own folder")

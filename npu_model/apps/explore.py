@@ -24,7 +24,6 @@ import argparse
 import csv
 import dataclasses
 import io
-import math
 import multiprocessing
 import os
 import re
@@ -43,12 +42,14 @@ from compiler.builder import FitError
 from compiler.lower.network import compile_network
 from compiler.parse import parse_model
 
-from ..arch.config import KIB, ConfigError, NpuConfig
+from ..arch.config import KIB, MAX_CLOCK_MHZ, ConfigError, NpuConfig
 from ..arch.errors import NpuError
 from ..arch.files import check_output, write_bytes
 from ..arch.isa import DTYPES
+from ..arch.meta import MAX_FFT, MAX_SAMPLE_RATE
 from ..arch.program import Program
 from ..golden.machine import Npu
+from .arguments import MAX_FRAMES, MAX_JOBS, bounded, bounded_list
 from .plots import explore_plots
 from .report import build_report
 
@@ -376,45 +377,39 @@ def explore_markdown(rows, clocks, plots: dict, *, model: str, command: str, lan
 
 
 # Command line ---------------------------------------------------------------------------------------
-def _list(kind):
-    def parse(text):
-        try:
-            values = [kind(v) for v in text.split(",") if v.strip()]
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated list of numbers, not {text!r}") from None
-        if not values or any(not math.isfinite(v) or v <= 0 for v in values):
-            raise argparse.ArgumentTypeError(f"expected positive finite numbers, not {text!r}")
-        return values
-    return parse
+#: A buffer size in KiB (up to the ISA's 1 MiB per buffer, 64 MiB of imem: NpuConfig says which).
+_KIB = bounded_list(float, 0, 64 * KIB, low_open=True)
+#: An area constant in um^2 (a lane or an SRAM byte: far below a square millimetre).
+_AREA = bounded(float, 0, 1e6, low_open=True)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="model YAML file (compiled with `python -m compiler`)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="directory for sweep.csv, plots, exploration.md")
-    p.add_argument("--lanes", type=_list(int), default=[1, 2, 4, 8, 16], metavar="L,..",
+    p.add_argument("--lanes", type=bounded_list(int, 1, 1 << 10), default=[1, 2, 4, 8, 16], metavar="L,..",
                    help="lane counts (default 1,2,4,8,16)")
-    p.add_argument("--act-kib", type=_list(float), metavar="KIB,..",
+    p.add_argument("--act-kib", type=_KIB, metavar="KIB,..",
                    help="activation buffer (abuf) sizes in KiB (default: the configuration's)")
-    p.add_argument("--wbuf-kib", type=_list(float), metavar="KIB,..", help="weight buffer sizes in KiB")
-    p.add_argument("--sbuf-kib", type=_list(float), metavar="KIB,..", help="state buffer sizes in KiB")
-    p.add_argument("--imem-kib", type=_list(float), metavar="KIB,..", help="instruction memory sizes in KiB")
-    p.add_argument("--clock-mhz", type=_list(float), metavar="MHZ,..",
+    p.add_argument("--wbuf-kib", type=_KIB, metavar="KIB,..", help="weight buffer sizes in KiB")
+    p.add_argument("--sbuf-kib", type=_KIB, metavar="KIB,..", help="state buffer sizes in KiB")
+    p.add_argument("--imem-kib", type=_KIB, metavar="KIB,..", help="instruction memory sizes in KiB")
+    p.add_argument("--clock-mhz", type=bounded_list(float, 0, MAX_CLOCK_MHZ, low_open=True), metavar="MHZ,..",
                    help="clocks for the real-time factor (default: the configuration's)")
     p.add_argument("--config", metavar="JSON", help="base configuration for the fields not swept")
-    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
+    p.add_argument("--jobs", type=bounded(int, 1, MAX_JOBS), default=os.cpu_count() or 1, metavar="N",
                    help="worker processes (default: the machine's cores)")
-    p.add_argument("--frames", type=int, default=1, metavar="N", help="frames simulated per point (default 1)")
-    p.add_argument("--hop", type=int, metavar="SAMPLES", help="frame hop (default: the model file's)")
-    p.add_argument("--sample-rate", type=int, metavar="HZ", help="sample rate (default: the model file's)")
-    p.add_argument("--lane-um2", type=float, default=DEFAULT_LANE_UM2, metavar="UM2",
+    p.add_argument("--frames", type=bounded(int, 0, MAX_FRAMES), default=1, metavar="N", help="frames simulated per point (default 1)")
+    p.add_argument("--hop", type=bounded(int, 1, MAX_FFT), metavar="SAMPLES", help="frame hop (default: the model file's)")
+    p.add_argument("--sample-rate", type=bounded(int, 1, MAX_SAMPLE_RATE), metavar="HZ", help="sample rate (default: the model file's)")
+    p.add_argument("--lane-um2", type=_AREA, default=DEFAULT_LANE_UM2, metavar="UM2",
                    help=f"area of one MAC lane for the area proxy (default {DEFAULT_LANE_UM2:g})")
-    p.add_argument("--sram-um2-per-byte", type=float, default=DEFAULT_SRAM_UM2_PER_BYTE, metavar="UM2",
+    p.add_argument("--sram-um2-per-byte", type=_AREA, default=DEFAULT_SRAM_UM2_PER_BYTE, metavar="UM2",
                    help=f"SRAM area per byte for the area proxy (default {DEFAULT_SRAM_UM2_PER_BYTE:g})")
     p.add_argument("--plot-format", choices=("png", "svg"), default="png", help="plot file format (default png)")
     p.add_argument("--doc", metavar="FILE", help="also write the summary into FILE between the markers "
                                                  "<!-- BEGIN GENERATED: explore --> and <!-- END GENERATED: explore -->")
     p.add_argument("--keep-programs", action="store_true", help="keep every compiled program in DIR/programs/")
-    p.add_argument("--timeout", type=float, metavar="S", help="with --use-cli: give up compiling a point after S seconds")
+    p.add_argument("--timeout", type=bounded(float, 0, 1e6, low_open=True), metavar="S", help="with --use-cli: give up compiling a point after S seconds")
     p.add_argument("--use-cli", action="store_true", help="compile every point with `python -m compiler` in a "
                                                         "subprocess (re-quantising each time) instead of the API")
     p.add_argument("--weights-anywhere", action="store_true",
@@ -432,10 +427,6 @@ def main_explore(args) -> int:
         raise NpuError(f"{model}: no such model file")
     check_output(args.output, directory=True)
     args.doc and check_output(args.doc)
-    if args.jobs < 1:
-        raise NpuError(f"--jobs must be at least 1, not {args.jobs}")
-    if args.frames < 0:
-        raise NpuError(f"--frames must be at least 0, not {args.frames}")
     base = NpuConfig.load(args.config) if args.config else NpuConfig()
     hop, rate = args.hop, args.sample_rate
     if hop is None or rate is None:

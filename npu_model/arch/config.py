@@ -14,7 +14,7 @@ from pathlib import Path
 from .errors import NpuError
 from .isa import DATA_BUFFERS, FIELD_BY_NAME, INSTRUCTION_BYTES, Buffer
 
-__all__ = ["NpuConfig", "ConfigError", "BUFFER_NAMES", "LANE_CHOICES"]
+__all__ = ["NpuConfig", "ConfigError", "BUFFER_NAMES", "LANE_CHOICES", "MAX_CLOCK_MHZ"]
 
 LANE_CHOICES = (1, 2, 4, 8, 16)
 #: Names of the data buffers in the order of their ISA buffer codes (`npu_model.arch.isa.Buffer`).
@@ -25,6 +25,8 @@ MAX_DATA_BUFFER_BYTES = 1 << FIELD_BY_NAME["a_base"].bits
 MAX_LUT_ENTRIES = 1 << FIELD_BY_NAME["lut_base"].bits
 
 KIB = 1024
+#: Fastest clock a configuration (or a report's --clock-mhz) may name.
+MAX_CLOCK_MHZ = 10_000.0
 
 
 class ConfigError(NpuError, ValueError):
@@ -79,8 +81,8 @@ class NpuConfig:
             raise ConfigError(f"acc_bits: must be between 16 and 48, not {self.acc_bits}")
         if isinstance(self.clock_mhz, bool) or not isinstance(self.clock_mhz, (int, float)):
             raise ConfigError(f"clock_mhz: must be a number, not {type(self.clock_mhz).__name__}")
-        if not 0 < self.clock_mhz <= 10_000:
-            raise ConfigError(f"clock_mhz: must be in (0, 10000], not {self.clock_mhz}")
+        if not 0 < self.clock_mhz <= MAX_CLOCK_MHZ:
+            raise ConfigError(f"clock_mhz: must be in (0, {MAX_CLOCK_MHZ:g}], not {self.clock_mhz}")
         object.__setattr__(self, "clock_mhz", float(self.clock_mhz))
 
     # Derived figures -------------------------------------------------------------------------
@@ -180,7 +182,7 @@ def markdown_config_table() -> str:
     rows += [f"| `imem_bytes` | {d.imem_bytes} | multiple of {INSTRUCTION_BYTES}, at most {1 << 26} |",
              f"| `lut_entries` | {d.lut_entries} | power of two, 2..{MAX_LUT_ENTRIES} |",
              f"| `acc_bits` | {d.acc_bits} | 16..48 (the compiler takes only 32) |",
-             f"| `clock_mhz` | {d.clock_mhz:g} | number in (0, 10000] (reports only) |"]
+             f"| `clock_mhz` | {d.clock_mhz:g} | number in (0, {MAX_CLOCK_MHZ:g}] (reports only) |"]
     return "\n".join(rows)
 
 

@@ -158,7 +158,6 @@ def test_without_hop_the_real_time_figures_are_not_available(hand_program, tmp_p
 
 @pytest.mark.parametrize("args,words", [
     (["report", "missing.bin", "-o", "x"], "missing.bin: cannot read"),
-    (["report", "{prog}", "-o", "{out}", "--frames", "-1"], "--frames must be at least 0"),
     (["report", "{prog}", "-o", "{out}", "--lanes", "8"], "compiled for another configuration"),
     (["report", "{prog}", "-o", "{prog}/sub"], "is not a directory"),
 ])
