@@ -86,7 +86,7 @@ def main(argv=None) -> int:
         from tqdm import tqdm
         bar = tqdm(total=len(cases), desc="fuzz", unit="case", file=sys.stderr)
     results = run_cases(cases, jobs=args.jobs, timeout=args.timeout, spawn=args.spawn, keep=args.keep,
-                        progress=bar.update and (lambda r: bar.update(1)) if bar else None)
+                        progress=(lambda r: bar.update(1)) if bar else None)
     if bar:
         bar.close()
     elapsed = time.perf_counter() - t0
