@@ -31,7 +31,7 @@ def main(argv=None) -> int:
 
     from npu_model.golden.machine import Npu
 
-    from cocotb_tests.build import build
+    from cocotb_tests.build import build, trace_depth_for
     from cocotb_tests.cosim import cosimulate
     from cocotb_tests.workload import model_workload
 
@@ -54,7 +54,7 @@ def main(argv=None) -> int:
     print(f"golden model: {g * 1e3:9.1f} ms per frame (median of {args.frames}), "
           f"{cycles / g / 1e6:8.1f} M model cycles/s, {cycles:,} cycles per frame")
 
-    info = build(program.config)
+    info = build(program.config, trace_depth=trace_depth_for(program))
     print(f"Verilator build: {'reused' if not info.built else f'{info.seconds:.0f} s'} ({info.directory.name})")
     t = time.perf_counter()
     result = cosimulate(program, inputs=work.inputs, frames=args.frames, name=f"bench_l{args.lanes}")

@@ -22,18 +22,22 @@ from pathlib import Path
 
 from npu_model.arch.config import NpuConfig
 from npu_model.arch.errors import NpuError
+from npu_model.golden.loops import executed
 from rtl.verilog import generate_verilog, waiver_text
 
 from .hdl import PERIOD_NS, TOP, wrapper_verilog
 from .lz4_lib import lz4_library
 
-__all__ = ["BuildInfo", "build", "build_dir_for", "verilator_env", "ROOT", "BUILD_ROOT", "LZ4_DIR"]
+__all__ = ["BuildInfo", "build", "build_dir_for", "trace_depth_for", "verilator_env", "ROOT", "BUILD_ROOT", "LZ4_DIR",
+           "MIN_TRACE_DEPTH"]
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD_ROOT = ROOT / "build" / "sim"
 #: lz4.h and liblz4.a for the FST writer of the waveform build (`lz4_lib`).
 LZ4_DIR = BUILD_ROOT / "lz4"
 
+#: Debug-trace entries of a build for small programs (larger ones get the next power of two).
+MIN_TRACE_DEPTH = 4096
 #: The simulator's main loop, which also drives the clock (in place of cocotb's own main).
 MAIN_CPP = Path(__file__).with_name("verilator_main.cpp")
 #: Verilator options: -O3 scheduling, X values resolved at compile time, lint waivers from
@@ -98,23 +102,36 @@ def _source_hash(config: NpuConfig, waves: bool, trace_depth: int) -> str:
     return h.hexdigest()[:16]
 
 
-def build_dir_for(config: NpuConfig, *, waves: bool = False) -> Path:
+def trace_depth_for(program) -> int:
+    """Trace entries a cosimulation of `program` needs: its frame's instruction instances,
+    rounded up to a power of two (at least MIN_TRACE_DEPTH) so that programs of similar size
+    share a build."""
+    try:
+        n = len(executed(program.code))
+    except ValueError:                       # a loop structure the loader refuses: never runs
+        n = program.n_instructions
+    return max(MIN_TRACE_DEPTH, 1 << max(0, n - 1).bit_length())
+
+
+def build_dir_for(config: NpuConfig, *, waves: bool = False, trace_depth: int = MIN_TRACE_DEPTH) -> Path:
     default = NpuConfig(lanes=config.lanes, clock_mhz=config.clock_mhz)
     name = f"lanes{config.lanes}"
     if config.mismatches(default):
         name += "-" + hashlib.sha256(config.to_json().encode()).hexdigest()[:8]
+    if trace_depth != MIN_TRACE_DEPTH:
+        name += f"-t{trace_depth}"
     if waves:
         name += "-waves"
     return BUILD_ROOT / name
 
 
-def build(config: NpuConfig, *, waves: bool = False, trace_depth: int | None = None,
+def build(config: NpuConfig, *, waves: bool = False, trace_depth: int = MIN_TRACE_DEPTH,
           log=print) -> BuildInfo:
-    """Generate the Verilog and build the simulator for `config`, unless an up-to-date build
-    exists. The debug trace records every imem word unless `trace_depth` is given."""
+    """Generate the Verilog and build the simulator for `config` with a debug trace of
+    `trace_depth` entries, unless an up-to-date build exists."""
     t0 = time.perf_counter()
-    depth = config.imem_words if trace_depth is None else trace_depth
-    directory = build_dir_for(config, waves=waves)
+    depth = trace_depth
+    directory = build_dir_for(config, waves=waves, trace_depth=depth)
     key = _source_hash(config, waves, depth)
     stamp = directory / "build.json"
     binary = directory / TOP

@@ -27,7 +27,7 @@ import numpy as np
 from npu_model.arch.errors import NpuError
 from npu_model.arch.program import Program
 
-from .build import BUILD_ROOT, ROOT, BuildInfo, build, verilator_env
+from .build import BUILD_ROOT, ROOT, BuildInfo, build, trace_depth_for, verilator_env
 from .hdl import TOP
 
 __all__ = ["cosimulate", "CosimResult", "CosimError", "WAVE_WINDOW", "TRACES"]
@@ -84,7 +84,7 @@ def cosimulate(program: Program | str | Path, *, inputs: dict | None = None, fra
     frame axis). See the module docstring."""
     if not isinstance(program, Program):
         program = Program.load(program)
-    info = build(program.config, log=log)
+    info = build(program.config, trace_depth=trace_depth_for(program), log=log)
     workdir = Path(workdir) if workdir else BUILD_ROOT / "runs" / name
     if workdir.exists():
         shutil.rmtree(workdir)
@@ -138,7 +138,7 @@ def _waveform(program: Program, result: CosimResult, job: dict, name: str, log) 
         if cycle is None:                    # e.g. a fault: look at the end of the frame
             cycle = next(f for f in result.frames if f["frame"] == frame)["cycles_model"]
         label = f"-pc{first['pc']}" if first.get("pc") is not None else ""
-    info = build(program.config, waves=True, log=log)
+    info = build(program.config, waves=True, trace_depth=trace_depth_for(program), log=log)
     workdir = result.workdir.parent / f"{result.workdir.name}-waves"
     if workdir.exists():
         shutil.rmtree(workdir)

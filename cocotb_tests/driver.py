@@ -153,12 +153,13 @@ class Monitor:
         entries = np.frombuffer(raw, "<u4").reshape(-1, 2)[:count].astype(np.int64)
         return entries[:, 0].copy(), entries[:, 1].copy()
 
-    async def observe(self, frame: int, clock_cycles: int, timeout: bool) -> Observed:
+    async def observe(self, frame: int, clock_cycles: int, timeout: bool, instances: int) -> Observed:
+        """What the RTL did in the frame; `instances`: trace entries to read (the golden model's
+        count of the frame's instructions, or of those before its fault)."""
         prog = self.program
         cfg = prog.config
         fault = self.fault()
-        count = fault[0] if fault else prog.n_instructions
-        issue, retire = await self.trace(count)
+        issue, retire = await self.trace(instances)
         outputs = {}
         for port in prog.outputs:
             raw = await self.driver.read_bytes(_TARGET[port.buf], port.offset, port.nbytes)

@@ -7,10 +7,13 @@ gives the outputs, every instruction's issue and retire cycle (`Npu.schedule`), 
 model rejects with `NpuFault` it gives the fault's pc and code, and the schedule of the
 instructions before it (they issue and complete before the NPU stops).
 
-The scoreboard checks, in this order: the fault, the schedule (first pc whose issue or retire
-cycle differs), every counter, the outputs bit for bit, and the whole of abuf and sbuf (so a
-wrong intermediate value is caught even when it does not reach an output). A value mismatch is
-attributed to an instruction: the lowest pc among the last writers of the differing bytes.
+The scoreboard checks, in this order: the fault, the schedule (the first instruction instance,
+in execution order, whose issue or retire cycle differs), every counter, the outputs bit for bit,
+and the whole of abuf and sbuf (so a wrong intermediate value is caught even when it does not
+reach an output). A value mismatch is attributed to an instruction: the earliest among the last
+writers of the differing bytes. Schedules are compared per instance (a loop body's instruction
+once per iteration, as the RTL's trace records them); mismatches name the static pc and the
+instance.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from npu_model.arch.errors import NpuFault
 from npu_model.arch.isa import Opcode
 from npu_model.arch.program import Program
 from npu_model.golden.analysis import format_at
+from npu_model.golden.loops import executed, unrolled_code
 from npu_model.golden.machine import Npu
 from rtl.counters import COUNTER_NAMES
 
@@ -33,7 +37,7 @@ __all__ = ["Expected", "Observed", "Mismatch", "GoldenModel", "compare", "CORRUP
 class Expected:
     """What the golden model says one frame does."""
     frame: int
-    issue: np.ndarray                  # per pc (pcs before the fault only, if it faults)
+    issue: np.ndarray                  # per instance (those before the fault only, if it faults)
     retire: np.ndarray
     counters: dict = field(default_factory=dict)     # COUNTER_NAMES -> int (empty if it faults)
     outputs: dict = field(default_factory=dict)      # port name -> array
@@ -57,7 +61,8 @@ class Observed:
 
 @dataclass
 class Mismatch:
-    """One disagreement. `pc` is the instruction it is attributed to (None if none)."""
+    """One disagreement. `pc` is the instruction it is attributed to (None if none), `seq` the
+    instance of it (its place in the frame's executed stream)."""
     frame: int
     what: str                          # 'fault', 'issue', 'retire', 'counter', 'output', 'buffer', 'timeout'
     name: str                          # counter / port / buffer name, or '' for schedule entries
@@ -67,10 +72,13 @@ class Mismatch:
     text: str = ""                     # disassembly of pc
     cycle: int | None = None           # frame cycle of interest (for the waveform window)
     detail: str = ""
+    seq: int | None = None
 
     def describe(self) -> str:
         where = f"frame {self.frame}: "
         ins = f"pc {self.pc} ({self.text})" if self.pc is not None else ""
+        if self.pc is not None and self.seq is not None and self.seq != self.pc:
+            ins += f", instance {self.seq}"
         if self.what in ("issue", "retire"):
             return (f"{where}first diverging instruction {ins}: {self.what} cycle expected "
                     f"{self.expected}, RTL {self.actual}{self.detail}")
@@ -85,7 +93,7 @@ class Mismatch:
 
     def to_dict(self) -> dict:
         return {"frame": self.frame, "what": self.what, "name": self.name,
-                "expected": _jsonable(self.expected), "actual": _jsonable(self.actual), "pc": self.pc,
+                "expected": _jsonable(self.expected), "actual": _jsonable(self.actual), "pc": self.pc, "seq": self.seq,
                 "text": self.text, "cycle": self.cycle, "detail": self.detail, "message": self.describe()}
 
 
@@ -103,7 +111,7 @@ def _jsonable(v):
 
 #: Deliberate corruptions of the golden trace (to show the checker fails): name -> what it does.
 CORRUPTIONS = {
-    "retire": "add 1 to the expected retire cycle of pc N",
+    "retire": "add 1 to the expected retire cycle of instance N",
     "output": "flip the lowest bit of expected element N (flat index) of the first output port",
 }
 
@@ -118,14 +126,25 @@ class GoldenModel:
         try:
             self.npu = Npu(program)
             self.fault = None
+            self.fault_seq = None
         except NpuFault as exc:
             self.npu = None
             self.fault = (exc.pc, exc.code)
+            self.fault_seq = exc.seq
         self._writers = None
 
     @property
     def n_instructions(self) -> int:
         return len(self.code)
+
+    @property
+    def n_instances(self) -> int:
+        """Instructions the RTL's trace records in a frame: every one, or those before the fault."""
+        return self.fault_seq if self.npu is None else self.npu.stats.instructions
+
+    def pc_of(self, seq: int) -> int:
+        """The static pc of instance `seq`."""
+        return int(self.npu.analysis.pc[seq] if self.npu is not None else executed(self.code).pc[seq])
 
     def disassemble(self, pc: int) -> str:
         return format_at(self.code, pc)[2]
@@ -156,19 +175,20 @@ class GoldenModel:
         return exp
 
     def _prefix_schedule(self):
-        """Issue and retire cycles of the instructions before the faulting pc: the schedule of
-        the program cut there and ended with `eof` (timing depends only on earlier instructions)."""
-        pc = self.fault[0]
+        """Issue and retire cycles of the instances before the faulting one: the schedule of the
+        executed stream cut there, straight-line, and ended with `eof` (timing depends only on
+        earlier instructions)."""
+        k = self.fault_seq
         eof = np.zeros((1, self.code.shape[1]), np.uint8)
         eof[0, 0] = int(Opcode.EOF)
-        cut = Program(config=self.program.config, code=np.concatenate([self.code[:pc], eof]),
+        cut = Program(config=self.program.config, code=np.concatenate([unrolled_code(self.code, k), eof]),
                       wbuf=self.program.wbuf, sbuf=self.program.sbuf, lut=self.program.lut,
                       inputs=self.program.inputs, outputs=self.program.outputs)
         sched = Npu(cut).schedule
-        return sched.issue[:pc].copy(), sched.retire[:pc].copy()
+        return sched.issue[:k].copy(), sched.retire[:k].copy()
 
     def last_writer(self, buf: str, byte: int) -> int | None:
-        """The last pc whose destination footprint covers `byte` of `buf` (None if none)."""
+        """The last instance whose destination footprint covers `byte` of `buf` (None if none)."""
         if self.npu is None:
             return None
         if self._writers is None:
@@ -194,22 +214,23 @@ def compare(model: GoldenModel, exp: Expected, obs: Observed, *, limit: int = 20
         pc = exp.fault[0] if exp.fault else (obs.fault[0] if obs.fault else None)
         text = model.disassemble(pc) if pc is not None and pc < model.n_instructions else ""
         out.append(Mismatch(f, "fault", "", exp.fault, obs.fault, pc=pc, text=text))
-    # Schedule: the first pc (program order) whose issue or retire cycle differs.
+    # Schedule: the first instance (execution order) whose issue or retire cycle differs.
     m = len(exp.issue)
     issue, retire = obs.issue[:m], obs.retire[:m]
     bad = np.flatnonzero((issue != exp.issue) | (retire != exp.retire))
     if len(bad):
-        pc = int(bad[0])
-        what = "issue" if issue[pc] != exp.issue[pc] else "retire"
-        e, a = (exp.issue[pc], issue[pc]) if what == "issue" else (exp.retire[pc], retire[pc])
+        k = int(bad[0])
+        what = "issue" if issue[k] != exp.issue[k] else "retire"
+        e, a = (exp.issue[k], issue[k]) if what == "issue" else (exp.retire[k], retire[k])
         detail = ""
-        if what == "issue" and retire[pc] != exp.retire[pc]:
-            detail = f" (retire expected {exp.retire[pc]}, RTL {retire[pc]})"
+        if what == "issue" and retire[k] != exp.retire[k]:
+            detail = f" (retire expected {exp.retire[k]}, RTL {retire[k]})"
         more = len(bad) - 1
         if more:
             detail += f"; {more} later instruction{'s' if more > 1 else ''} differ too"
+        pc = model.pc_of(k)
         out.append(Mismatch(f, what, "", int(e), int(a), pc=pc, text=model.disassemble(pc),
-                            cycle=int(min(e, a)), detail=detail))
+                            cycle=int(min(e, a)), detail=detail, seq=k))
     if exp.fault is not None:
         return out
     for name in COUNTER_NAMES:
@@ -232,26 +253,26 @@ def compare(model: GoldenModel, exp: Expected, obs: Observed, *, limit: int = 20
 
 
 def _value_mismatch(model, frame, what, name, want, got, diff, buf, offset, size, limit):
-    """A value mismatch attributed to the lowest pc among the last writers of the differing
-    bytes (at most `limit` of them, spread over the differences, are looked up)."""
+    """A value mismatch attributed to the earliest instance among the last writers of the
+    differing bytes (at most `limit` of them, spread over the differences, are looked up)."""
     sample = diff if len(diff) <= limit else diff[np.linspace(0, len(diff) - 1, limit).astype(int)]
     writers = {}
     for i in sample.tolist():
-        pc = model.last_writer(buf, offset + i * size)
-        if pc is not None:
-            writers.setdefault(pc, i)
+        k = model.last_writer(buf, offset + i * size)
+        if k is not None:
+            writers.setdefault(k, i)
     first = int(diff[0])
+    seq = pc = None
     if writers:
-        pc = min(writers)
-        first = writers[pc]
-    else:
-        pc = None
+        seq = min(writers)
+        first = writers[seq]
+        pc = model.pc_of(seq)
     wflat, gflat = want.reshape(-1), got.reshape(-1)
     index = np.unravel_index(first, want.shape)
     label = f"{name}[{', '.join(map(str, index))}]" if what == "output" else f"{name}[0x{first:x}]"
     detail = f" ({len(diff)} element{'s differ' if len(diff) > 1 else ' differs'})"
     cycle = None
-    if pc is not None and model.npu is not None:
-        cycle = int(model.npu.schedule.retire[pc])
+    if seq is not None and model.npu is not None:
+        cycle = int(model.npu.schedule.retire[seq])
     return Mismatch(frame, what, label, int(wflat[first]), int(gflat[first]), pc=pc,
-                    text=model.disassemble(pc) if pc is not None else "", cycle=cycle, detail=detail)
+                    text=model.disassemble(pc) if pc is not None else "", cycle=cycle, detail=detail, seq=seq)

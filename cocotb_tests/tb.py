@@ -40,7 +40,7 @@ async def cosim(dut):
     await driver.settle()
     await driver.load_program(program)
     report = {"program": job["program"], "lanes": program.config.lanes,
-              "instructions": program.n_instructions, "load_seconds": time.perf_counter() - t0,
+              "instructions": program.n_instructions, "instances": model.n_instances, "load_seconds": time.perf_counter() - t0,
               "model_fault": list(model.fault) if model.fault else None, "frames": []}
     wave = job.get("wave")
     first = None
@@ -65,7 +65,7 @@ async def cosim(dut):
         t3 = time.perf_counter()
         cycles, timeout = await driver.run_frame(limit)
         t4 = time.perf_counter()
-        obs = await monitor.observe(f, cycles, timeout)
+        obs = await monitor.observe(f, cycles, timeout, model.n_instances)
         t5 = time.perf_counter()
         mismatches = compare(model, exp, obs)
         rec = {

@@ -13,6 +13,7 @@ from pathlib import Path
 from npu_model.arch.config import NpuConfig
 from npu_model.arch.errors import NpuError, cli_errors
 
+from .trace import MAX_TRACE_DEPTH
 from .verilog import generate_verilog, waiver_text
 
 __all__ = ["main"]
@@ -37,8 +38,9 @@ def _parser():
         kind = float if f.type in ("float", float) else int
         g.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=kind, metavar="N",
                        help=f"override {f.name} (default {f.default})")
-    g.add_argument("--trace-depth", type=int, metavar="N",
-                   help="pcs recorded by the debug trace (default: every imem word)")
+    g.add_argument("--trace-depth", type=int, metavar="N", default=0,
+                   help=f"instruction instances recorded by the debug trace, a verification aid "
+                        f"(default 0: no trace memory; at most {MAX_TRACE_DEPTH})")
     g.add_argument("--name", default="npu", help="top-level module name (default npu)")
     return p
 
@@ -53,9 +55,8 @@ def main(argv=None) -> int:
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(NpuConfig)
                  if getattr(args, f.name) is not None}
     config = config.replace(**overrides)      # validates: ConfigError is one line, exit 2
-    if args.trace_depth is not None and not 1 <= args.trace_depth <= config.imem_words:
-        raise NpuError(f"--trace-depth: must be between 1 and {config.imem_words} (imem words), "
-                       f"not {args.trace_depth}")
+    if not 0 <= args.trace_depth <= MAX_TRACE_DEPTH:
+        raise NpuError(f"--trace-depth: must be between 0 and {MAX_TRACE_DEPTH}, not {args.trace_depth}")
     if not args.name.isidentifier():
         raise NpuError(f"--name: not a Verilog identifier: {args.name!r}")
     out = Path(args.output)

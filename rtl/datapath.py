@@ -23,7 +23,7 @@ from npu_model.arch.isa import FIELD_BY_NAME
 from npu_model.arch.record import RECORD_BYTES, SHIFT_BITS
 from npu_model.arch.timing import PIPELINE_LATENCY
 
-from .layout import ADDR_BITS, ELEM_BITS, BufferShape, check_config, data_buffers, record_layout, register_bundle
+from .layout import ADDR_BITS, ELEM_BITS, SEQ_BITS, BufferShape, check_config, data_buffers, record_layout, register_bundle
 from .lut import LutReadSignature
 from .mac_array import MacArray
 from .postproc import PostProcess
@@ -57,6 +57,7 @@ class Datapath(wiring.Component):
             "wr_buf": Out(BufferShape),
             "retire": Out(1),
             "retire_pc": Out(config.pc_bits),
+            "retire_seq": Out(SEQ_BITS),
         })
 
     def elaborate(self, platform):
@@ -138,6 +139,7 @@ class Datapath(wiring.Component):
             "en": Out(lanes), "data": Out(ELEM_BITS).array(lanes),
             "addr": Out(ADDR_BITS).array(lanes), "dtype": Out(1),
             "buf": Out(FIELD_BY_NAME["d_buf"].bits), "retire": Out(1), "pc": Out(cfg.pc_bits),
+            "seq": Out(SEQ_BITS),
         })
         wr = wr_sig.create(path=("s4_wr",))
         m.d.comb += [
@@ -146,6 +148,7 @@ class Datapath(wiring.Component):
             wr.buf.eq(s4_beat.d_buf),
             wr.retire.eq(s4_beat.valid & s4_beat.last),
             wr.pc.eq(s4_beat.pc),
+            wr.seq.eq(s4_beat.seq),
         ]
         for lane in range(lanes):
             m.d.comb += [wr.data[lane].eq(post.s4_data[lane]), wr.addr[lane].eq(s4_beat.d_addr[lane])]
@@ -158,5 +161,6 @@ class Datapath(wiring.Component):
                 self.wr[lane].dtype.eq(wr.dtype),
                 self.wr[lane].data.eq(wr.data[lane]),
             ]
-        m.d.comb += [self.wr_buf.eq(wr.buf), self.retire.eq(wr.retire), self.retire_pc.eq(wr.pc)]
+        m.d.comb += [self.wr_buf.eq(wr.buf), self.retire.eq(wr.retire), self.retire_pc.eq(wr.pc),
+                     self.retire_seq.eq(wr.seq)]
         return m

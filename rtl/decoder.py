@@ -1,11 +1,13 @@
 """Instruction decoder and fault checker (combinational).
 
-Takes one 256-bit instruction word, viewed through the `StructLayout` built from the ISA table,
-and produces everything the sequencer and the counters need: the class of the opcode, the three
-operand footprints, the fault code of docs/isa.md "Faults" (checked in the documented order, the
-first failing check gives the code) and the per-frame accounting increments of docs/timing.md
-"Counters per frame". Doing all of it here, one cycle ahead of issue, keeps the issue stage down
-to a scoreboard compare.
+Takes one 256-bit instruction word, viewed through the `StructLayout`s built from the ISA table
+(one per format), and the loop offsets of its fetch, and produces everything the sequencer and
+the counters need for the instance the loops make of it: its address fields advanced by the
+offsets (modulo 2**ADDRESS_BITS), the class of the opcode, the three operand footprints, the
+fault code of docs/isa.md "Faults" (checked in the documented order, the first failing check
+gives the code) and the per-frame accounting increments of docs/timing.md "Counters per frame".
+Doing all of it here, one cycle ahead of issue, keeps the issue stage down to a scoreboard
+compare.
 """
 from __future__ import annotations
 
@@ -18,7 +20,10 @@ from amaranth.utils import ceil_log2
 
 from npu_model.arch.config import NpuConfig
 from npu_model.arch.faults import Fault
-from npu_model.arch.isa import FIELD_BY_NAME, FIELDS, LUT_LOG2_MAX, OPCODES, Act, Buffer, DType, OpClass, Opcode
+from amaranth.lib import data
+
+from npu_model.arch.isa import (ADDRESS_BITS, FIELD_BY_NAME, FORMAT_FIELDS, LOOP_SLOTS, LUT_LOG2_MAX, OPCODES, Act,
+                                Buffer, DType, Format, OpClass, Opcode)
 from npu_model.arch.record import RECORD_BYTES
 
 from .footprint import Footprint
@@ -76,13 +81,20 @@ class Decoder(wiring.Component):
         self.config = config
         super().__init__({
             "word": In(instruction_layout()),
+            "offsets": In(ADDRESS_BITS).array(len(LOOP_SLOTS)),
             "insn": Out(DecodedSignature(config=config)),
         })
 
     def elaborate(self, platform):
         m = Module()
-        w = self.word
-        cls = _classify(m, w)
+        raw = self.word
+        cls = _classify(m, raw)
+        # The instance: address fields the opcode uses, advanced by the loops (the others stay 0).
+        w = Signal(instruction_layout())
+        m.d.comb += w.eq(raw)
+        for j, slot in enumerate(LOOP_SLOTS):
+            used = cls.reads_b if slot == "b_base" else cls.compute
+            m.d.comb += w[slot].eq(Mux(used, raw[slot] + self.offsets[j], raw[slot]))
         fps = _footprints(m, w, cls)
         fault, p_records, p_end = _fault(m, w, cls, fps, self.config)
         _accounting(m, w, cls, fps, p_records, p_end, self.insn)
@@ -96,6 +108,7 @@ class _Classes:
     is_mac: Signal
     is_ew: Signal
     is_ctl: Signal
+    is_loop: Signal
     reads_b: Signal
     known: Signal
     compute: object         # is_mac | is_ew
@@ -108,7 +121,9 @@ def _classify(m, w) -> _Classes:
     dec_is_ctl = Signal()
     dec_reads_b = Signal()
     dec_known = Signal()
+    dec_is_loop = Signal()
     m.d.comb += [
+        dec_is_loop.eq(w.opcode == Opcode.LOOP),
         dec_is_mac.eq(opcode_is(w.opcode, opcodes_of(OpClass.MAC))),
         dec_is_ew.eq(opcode_is(w.opcode, opcodes_of(OpClass.ELEMENTWISE))),
         dec_is_ctl.eq(opcode_is(w.opcode, opcodes_of(OpClass.CONTROL))),
@@ -116,7 +131,8 @@ def _classify(m, w) -> _Classes:
         dec_known.eq(opcode_is(w.opcode, list(OPCODES))),
     ]
     compute = dec_is_mac | dec_is_ew
-    return _Classes(is_mac=dec_is_mac, is_ew=dec_is_ew, is_ctl=dec_is_ctl, reads_b=dec_reads_b, known=dec_known,
+    return _Classes(is_mac=dec_is_mac, is_ew=dec_is_ew, is_ctl=dec_is_ctl, is_loop=dec_is_loop, reads_b=dec_reads_b,
+                    known=dec_known,
                     compute=compute, writes=compute & ~(dec_is_mac & w.acc_out))
 
 
@@ -179,22 +195,27 @@ def _fault(m, w, cls: _Classes, fps: dict, cfg: NpuConfig):
 
     compute, reads_b = cls.compute, cls.reads_b
     # --- code 1: illegal ------------------------------------------------------------------------
+    views = {Format.OPERATE: w, Format.LOOP: data.View(instruction_layout(Format.LOOP), w.as_value())}
+    lw = views[Format.LOOP]
+    operate = ~cls.is_loop
     dec_unused_set = Signal()
     with m.Switch(w.opcode):
         for op, info in OPCODES.items():
             with m.Case(op):
-                unused = [w[f.name] != 0 for f in FIELDS if f.name not in info.uses]
+                v = views[info.format]
+                unused = [v[f.name] != 0 for f in FORMAT_FIELDS[info.format] if f.name not in info.uses]
                 m.d.comb += dec_unused_set.eq(Cat(*unused).any() if unused else 0)
-    act_is_lut = w.act == Act.LUT
+    act_is_lut = operate & (w.act == Act.LUT)
     dec_illegal = Signal()
     m.d.comb += dec_illegal.eq(
         ~cls.known
-        | (w.reserved != 0)
+        | Mux(cls.is_loop, lw.reserved != 0, w.reserved != 0)
         | dec_unused_set
+        | (cls.is_loop & ((lw.count == 0) | (lw.body == 0)))
         | (compute & ((w.n == 0) | (w.n > cfg.lanes) | (w.r == 0)))
-        | (w.act == 3)
+        | (operate & (w.act == 3))
         | (act_is_lut & ((w.lut_log2 == 0) | (w.lut_log2 > LUT_LOG2_MAX)))
-        | (~act_is_lut & ((w.lut_base != 0) | (w.lut_log2 != 0)))
+        | (operate & ~act_is_lut & ((w.lut_base != 0) | (w.lut_log2 != 0)))
         | (compute & (w.n > 1) & abs_lt_size("d", "lstride"))
         | (cls.is_ew & (w.r > 1) & abs_lt_size("d", "rstride"))
     )

@@ -7,7 +7,12 @@
 The fetch register is a one-entry buffer: it refills whenever the sequencer takes the decoded
 instruction, so the sequencer always finds the next instruction waiting when the current one
 ends, and the front end never starves issue (docs/timing.md). A FETCH_LATENCY above 2 is met by
-holding back the first fetch. Programs have no branches, so the pc only ever counts up.
+holding back the first fetch.
+
+The next pc comes from the loop unit (`loops.LoopUnit`): the pc after, or the start of a loop
+body again after its last instruction, decided at fetch so that the branch back costs nothing.
+Each fetched word is registered with the loop offsets of its fetch, which the decoder adds to
+the word's address fields: the decoded instruction is the instance the loops make of it.
 
 The decoder is part of the front end: every fault check of docs/isa.md happens here, one cycle
 before the instruction can issue; the sequencer acts on the resulting fault code.
@@ -16,12 +21,16 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from amaranth.lib import data
+
 from npu_model.arch.config import NpuConfig
+from npu_model.arch.isa import ADDRESS_BITS, LOOP_SLOTS, Format, Opcode
 from npu_model.arch.timing import FETCH_LATENCY
 
 from .decoder import DecodedSignature, Decoder
 from .imem import FetchSignature
-from .layout import CYCLE_BITS, ParamSignature, check_config
+from .layout import CYCLE_BITS, ParamSignature, check_config, instruction_layout
+from .loops import LoopUnit
 
 __all__ = ["Frontend", "InstructionStreamSignature", "FETCH_STAGES"]
 
@@ -60,10 +69,12 @@ class Frontend(wiring.Component):
         m = Module()
         cfg = self.config
         m.submodules.decoder = dec = Decoder(config=cfg)
+        m.submodules.loops = lu = LoopUnit(pc_bits=cfg.pc_bits)
 
         fe_fetch_pc = Signal(cfg.pc_bits)
         fe_valid = Signal()
         fe_pc = Signal(cfg.pc_bits)
+        fe_off = [Signal(ADDRESS_BITS, name=f"fe_off_{s[0]}") for s in LOOP_SLOTS]
         fe_fetch = Signal()
         fe_may_fetch = self.running & (~fe_valid | self.insn.ready)
         if FETCH_LATENCY > FETCH_STAGES:
@@ -73,9 +84,23 @@ class Frontend(wiring.Component):
         with m.If(self.frame_start):
             m.d.sync += [fe_fetch_pc.eq(0), fe_valid.eq(0)]
         with m.Elif(fe_fetch):
-            m.d.sync += [fe_valid.eq(1), fe_pc.eq(fe_fetch_pc), fe_fetch_pc.eq(fe_fetch_pc + 1)]
+            m.d.sync += [fe_valid.eq(1), fe_pc.eq(fe_fetch_pc), fe_fetch_pc.eq(lu.next_pc)]
+            m.d.sync += [o.eq(lo) for o, lo in zip(fe_off, lu.offsets)]
         with m.Elif(self.insn.ready):
             m.d.sync += fe_valid.eq(0)
+
+        # A loop instruction enters the loop unit when the issue stage takes it.
+        loop_word = data.View(instruction_layout(Format.LOOP), self.imem.word)
+        m.d.comb += [
+            lu.clear.eq(self.frame_start),
+            lu.fetch.eq(fe_fetch),
+            lu.fetch_pc.eq(fe_fetch_pc),
+            lu.push.eq(fe_valid & self.insn.ready & (loop_word.opcode == Opcode.LOOP)),
+            lu.push_pc.eq(fe_pc),
+            lu.push_count.eq(loop_word.count),
+            lu.push_body.eq(loop_word.body),
+        ]
+        m.d.comb += [lu.push_inc[j].eq(loop_word[f"{s[0]}_inc"]) for j, s in enumerate(LOOP_SLOTS)]
 
         wiring.connect(m, dec.insn, wiring.flipped(self.insn.payload))
         m.d.comb += [
@@ -83,4 +108,5 @@ class Frontend(wiring.Component):
             self.insn.valid.eq(fe_valid),
             self.insn.pc.eq(fe_pc),
         ]
+        m.d.comb += [dec.offsets[j].eq(o) for j, o in enumerate(fe_off)]
         return m

@@ -18,11 +18,11 @@ from amaranth.utils import ceil_log2
 from npu_model.arch.config import BUFFER_NAMES, NpuConfig
 from npu_model.arch.faults import FAULT_BITS, Fault
 from npu_model.arch.isa import (DATA_BUFFERS, FIELD_BY_NAME, INSTRUCTION_BITS, OPCODES, RESERVED_BITS, Act, Buffer,
-                                DType, OpClass, Opcode, field_layout)
+                                DType, Format, OpClass, Opcode, field_layout)
 from npu_model.arch.record import RECORD_FIELDS
 
 __all__ = [
-    "ADDR_BITS", "ELEM_BITS", "COUNTER_BITS", "CYCLE_BITS", "HOST_DATA_BITS", "HOST_WORD_BYTES",
+    "ADDR_BITS", "ELEM_BITS", "COUNTER_BITS", "CYCLE_BITS", "SEQ_BITS", "HOST_DATA_BITS", "HOST_WORD_BYTES",
     "MEM_WORD_BITS", "record_layout", "HostTarget", "instruction_layout", "OpcodeShape", "ActShape", "BufferShape",
     "DTypeShape", "FaultShape", "field_shape", "check_positive", "check_config", "ParamSignature",
     "opcodes_of", "data_buffers", "host_rows", "host_addr_bits", "TRACE_ENTRY_BITS", "TRACE_ENTRIES_PER_ROW",
@@ -37,6 +37,8 @@ ELEM_BITS = 16
 #: Width of every per-frame counter and of the frame cycle counter (wraps at 2**32).
 COUNTER_BITS = 32
 CYCLE_BITS = COUNTER_BITS
+#: Width of an instance's sequence number (its place in the frame's executed stream).
+SEQ_BITS = COUNTER_BITS
 #: Data SRAMs, the LUT and the trace are built from 64-bit rows with byte (or wider) enables:
 #: one row holds a whole parameter record, and an int16 element never straddles two rows
 #: because int16 operands are 2-aligned (fault 3 otherwise).
@@ -128,19 +130,19 @@ def check_config(config) -> None:
         raise TypeError(f"config must be an NpuConfig, not {config!r}")
 
 
-def instruction_layout() -> data.StructLayout:
-    """The 256-bit instruction word as a `StructLayout`, fields at the lsb `field_layout()` gives
-    (enum fields as their ISA enum's shape, signed fields as `signed(bits)`) and the reserved
-    bits at the top as `reserved`."""
+def instruction_layout(fmt: Format = Format.OPERATE) -> data.StructLayout:
+    """The 256-bit instruction word in one format as a `StructLayout`, fields at the lsb
+    `field_layout(fmt)` gives (enum fields as their ISA enum's shape, signed fields as
+    `signed(bits)`) and the format's reserved bits at the top as `reserved`."""
     members = {}
-    for name, _lsb, _bits, _is_signed in field_layout():
+    for name, _lsb, _bits, _is_signed in field_layout(fmt):
         members[name] = field_shape(name)
-    members["reserved"] = unsigned(RESERVED_BITS)
+    members["reserved"] = unsigned(RESERVED_BITS[fmt])
     layout = data.StructLayout(members)
     # A StructLayout packs fields back to back in order; the ISA table must agree.
-    for name, lsb, bits, _signed in field_layout():
+    for name, lsb, bits, _signed in field_layout(fmt):
         assert layout[name].offset == lsb and layout[name].width == bits, name
-    assert layout["reserved"].offset == INSTRUCTION_BITS - RESERVED_BITS
+    assert layout["reserved"].offset == INSTRUCTION_BITS - RESERVED_BITS[fmt]
     assert layout.size == INSTRUCTION_BITS
     return layout
 

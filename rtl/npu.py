@@ -42,15 +42,16 @@ class HostBusSignature(ParamSignature):
 class Npu(wiring.Component):
     """The whole NPU for one `NpuConfig`.
 
-    trace_depth: pcs recorded by the debug trace (default: every imem word).
+    trace_depth: instruction instances recorded by the debug trace (`trace.TraceMemory`, a
+    verification aid); 0, the default, builds the NPU without it.
     """
 
-    def __init__(self, *, config: NpuConfig, trace_depth=None):
+    def __init__(self, *, config: NpuConfig, trace_depth=0):
         check_config(config)
-        if trace_depth is not None:
-            check_positive("Trace depth", trace_depth)
+        if isinstance(trace_depth, bool) or not isinstance(trace_depth, int) or trace_depth < 0:
+            raise TypeError(f"Trace depth must be 0 (no trace) or a positive integer, not {trace_depth!r}")
         self.config = config
-        self.trace_depth = config.imem_words if trace_depth is None else trace_depth
+        self.trace_depth = trace_depth
         self.host_addr_bits = host_addr_bits(config, self.trace_depth)
         pcb = config.pc_bits
         super().__init__({
@@ -79,8 +80,9 @@ class Npu(wiring.Component):
         m.submodules.imem = imem = InstructionMemory(words=cfg.imem_words, pc_bits=cfg.pc_bits,
                                                      host_addr_bits=hab)
         m.submodules.lut = lut = LutUnit(entries=cfg.lut_entries, lanes=lanes, host_addr_bits=hab)
-        m.submodules.trace = trace = TraceMemory(depth=self.trace_depth, pc_bits=cfg.pc_bits,
-                                                 host_addr_bits=hab)
+        trace = None
+        if self.trace_depth:
+            m.submodules.trace = trace = TraceMemory(depth=self.trace_depth, host_addr_bits=hab)
         srams = {}
         for code, name in data_buffers():
             srams[code] = m.submodules[name] = Sram(
@@ -140,18 +142,20 @@ class Npu(wiring.Component):
             m.d.comb += [cnt.rd_inc[i].eq(cur.rd_bytes[i]), cnt.wr_inc[i].eq(cur.wr_bytes[i]),
                          cnt.hwm_cand[i].eq(cur.hwm[i])]
         wiring.connect(m, wiring.flipped(self.counters), cnt.counters)
-        m.d.comb += [
-            trace.issue_en.eq(seq.issue),
-            trace.issue_pc.eq(seq.issue_pc),
-            trace.issue_cycle.eq(seq.cycle),
-            trace.issue_retires.eq(seq.ctl_retire),
-            trace.retire_en.eq(dp.retire),
-            trace.retire_pc.eq(dp.retire_pc),
-            trace.retire_cycle.eq(seq.cycle),
-        ]
+        targets = {HostTarget.IMEM: imem.host, HostTarget.LUT: lut.host}
+        if trace is not None:
+            m.d.comb += [
+                trace.issue_en.eq(seq.issue),
+                trace.issue_seq.eq(seq.issue_seq),
+                trace.issue_cycle.eq(seq.cycle),
+                trace.issue_retires.eq(seq.ctl_retire),
+                trace.retire_en.eq(dp.retire),
+                trace.retire_seq.eq(dp.retire_seq),
+                trace.retire_cycle.eq(seq.cycle),
+            ]
+            targets[HostTarget.TRACE] = trace.host
 
         # --- host port ---------------------------------------------------------------------------
-        targets = {HostTarget.IMEM: imem.host, HostTarget.LUT: lut.host, HostTarget.TRACE: trace.host}
         for code, name in data_buffers():
             targets[HostTarget[name.upper()]] = srams[code].host
         host_sel_q = Signal(HostTarget)

@@ -36,8 +36,8 @@ from npu_model.arch.timing import PIPELINE_LATENCY, PORT_CONFLICT_FACTOR
 from .addrgen import AddressGenerator
 from .decoder import DecodedSignature
 from .frontend import InstructionStreamSignature
-from .layout import (ADDR_BITS, CYCLE_BITS, FaultShape, ParamSignature, bundle_values, check_config, data_buffers,
-                     field_shape)
+from .layout import (ADDR_BITS, CYCLE_BITS, SEQ_BITS, FaultShape, ParamSignature, bundle_values, check_config,
+                     data_buffers, field_shape)
 from .scoreboard import Scoreboard
 
 __all__ = ["Sequencer", "BeatSignature", "ReadRequestsSignature", "RunState"]
@@ -67,6 +67,7 @@ class BeatSignature(ParamSignature):
         super().__init__({
             "valid": Out(1),
             "pc": Out(config.pc_bits),
+            "seq": Out(SEQ_BITS),       # the instance: its place in the frame's executed stream
             "first": Out(1),            # step 0: a MAC starts from the bias or ACC
             "conflict": Out(1),         # A was read one cycle before B (same buffer)
             "last": Out(1),             # last step: the instruction retires when this beat is written
@@ -118,7 +119,7 @@ class Sequencer(wiring.Component):
             "beat": Out(BeatSignature(config=config)),
             "reads": Out(ReadRequestsSignature(config=config)),
             # Events.
-            "issue": Out(1), "issue_pc": Out(pcb), "stall": Out(1),
+            "issue": Out(1), "issue_pc": Out(pcb), "issue_seq": Out(SEQ_BITS), "stall": Out(1),
             "ctl_retire": Out(1),
             "sync_in": Out(1), "sync_out": Out(1), "sync_port": Out(_f("port")),
             "cur": Out(DecodedSignature(config=config)),   # the current instruction (accounting)
@@ -225,6 +226,10 @@ class Sequencer(wiring.Component):
         """Run control."""
         with m.If(st.seq_state != RunState.IDLE):
             m.d.sync += st.seq_cycle.eq(st.seq_cycle + 1)
+        with m.If(st.frame_start):
+            m.d.sync += st.seq_count.eq(0)
+        with m.Elif(st.seq_issue):
+            m.d.sync += st.seq_count.eq(st.seq_count + 1)
         with m.If(st.seq_issue & ~st.ins.is_ctl):
             m.d.sync += st.seq_last_retire.eq(st.seq_retire)
         with m.Switch(st.seq_state):
@@ -254,6 +259,8 @@ class Sequencer(wiring.Component):
         m.d.comb += [
             beat.valid.eq(st.seq_beat),
             beat.pc.eq(st.seq_pc),
+            # seq_count counts issues: the current instruction's is one less once it has issued.
+            beat.seq.eq(st.seq_count - st.seq_started),
             beat.first.eq(st.seq_first),
             beat.conflict.eq(st.ins.conflict),
             beat.last.eq(st.seq_last_beat),
@@ -309,6 +316,7 @@ class Sequencer(wiring.Component):
             self.fault_code.eq(st.seq_fault_code),
             self.issue.eq(st.seq_issue),
             self.issue_pc.eq(st.seq_pc),
+            self.issue_seq.eq(st.seq_count),
             self.stall.eq(st.seq_waiting & ~st.seq_faulting & ~st.seq_can_issue),
             self.ctl_retire.eq(st.seq_issue & st.ins.is_ctl),
             self.sync_in.eq(st.seq_issue & st.ins.is_sync_in),
@@ -333,6 +341,7 @@ class _IssueState:
 
         self.seq_state = Signal(RunState)
         self.seq_cycle = Signal(CYCLE_BITS)
+        self.seq_count = Signal(SEQ_BITS)            # instances issued in this frame
         self.seq_valid = Signal()
         self.seq_started = Signal()
         self.dec_sig = DecodedSignature(config=self.cfg)

@@ -169,7 +169,7 @@ def _split_items(body):
     return items
 
 
-def generate_verilog(config: NpuConfig, *, trace_depth=None, name="npu") -> str:
+def generate_verilog(config: NpuConfig, *, trace_depth=0, name="npu") -> str:
     """Verilog text of a freshly built `Npu` (a component's memories elaborate only once)."""
     platform = MemoryPlatform()
     npu = Npu(config=config, trace_depth=trace_depth)

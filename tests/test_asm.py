@@ -46,12 +46,19 @@ def test_instruction_text_is_generated_from_the_fields():
                                        "d=abuf.i16[0x100+2l] p=0x0+8l act=relu")
 
 
+def test_loops_spell_their_fields_by_name():
+    program = assemble("loop count=128 body=1 a_inc=128 d_inc=-256\nnop\nnop\neof\n")
+    ins, _ = isa.decode(program.code[0].tobytes())
+    assert (ins.opcode, ins.count, ins.body, ins.a_inc, ins.d_inc, ins.b_inc) == (isa.Opcode.LOOP, 128, 1, 128, -256, 0)
+    assert format_instruction(ins) == "loop count=128 body=1 a_inc=128 d_inc=-256"
+
+
 def test_every_random_word_round_trips_through_text():
     rng = np.random.default_rng(1)
     for _ in range(300):
-        values = {f.name: int(rng.integers(f.min, f.max + 1)) for f in isa.FIELDS}
-        values["opcode"] = int(rng.integers(0, 16))
-        ins = isa.Instruction(**values)
+        opcode = int(rng.integers(0, 16))
+        values = {f.name: int(rng.integers(f.min, f.max + 1)) for f in isa.FORMAT_FIELDS[isa.format_of(opcode)][1:]}
+        ins = isa.Instruction(opcode=opcode, **values)
         reserved = int(rng.integers(0, 4))
         text = format_instruction(ins, reserved)
         assert parse_instruction(text) == (ins, reserved), text
@@ -63,6 +70,9 @@ def test_every_random_word_round_trips_through_text():
     ("mac n=1 a=xbuf.i8[0]", "t.s:1: unknown buffer 'xbuf' in operand a"),
     ("mac n=1 a=abuf.i32[0]", "t.s:1: bad operand a='abuf.i32[0]'"),
     ("mac n=1 colour=3", "t.s:1: unknown field 'colour'"),
+    ("mac n=1 count=3", "t.s:1: field count is not part of the operate format of opcode 1"),
+    ("loop count=2 body=1 n=2", "t.s:1: field n is not part of the loop format of opcode 11"),
+    ("nop reserved=0x40000", "t.s:1: reserved=0x40000 does not fit the format's 18 reserved bits"),
     ("mac n", "t.s:1: expected name=value, got 'n'"),
     (".data abuf 0 i8 1", "t.s:1: initial data goes into wbuf or sbuf, not 'abuf'"),
     (".data wbuf 0 i8 300", "t.s:1: value 300 does not fit i8"),

@@ -109,12 +109,14 @@ def _print_frames(rows, config: NpuConfig, out=sys.stdout):
 
 
 def _write_trace(path, schedule, program, frames):
+    """One JSON line per executed instruction and frame: seq (its place in the frame), pc, op."""
     ops = program_mnemonics(program)
+    lines = [f'"seq":{k},"pc":{pc},"op":"{ops[pc]}","issue":{t},"retire":{r}}}\n'
+             for k, (pc, t, r) in enumerate(zip(schedule.pc.tolist(), schedule.issue.tolist(), schedule.retire.tolist()))]
     buf = io.StringIO()
-    issue, retire = schedule.issue.tolist(), schedule.retire.tolist()
     for f in range(frames):
-        for pc, (op, t, r) in enumerate(zip(ops, issue, retire)):
-            buf.write(f'{{"frame":{f},"pc":{pc},"op":"{op}","issue":{t},"retire":{r}}}\n')
+        head = f'{{"frame":{f},'
+        buf.writelines(head + line for line in lines)
     write_bytes(path, buf.getvalue().encode())
 
 
@@ -135,7 +137,7 @@ def cmd_run(args):
     _print_frames(rows, program.config)
     if args.trace:
         _write_trace(args.trace, npu.schedule, program, frames)
-        print(f"trace: {args.trace} ({frames * program.n_instructions} records)")
+        print(f"trace: {args.trace} ({frames * npu.stats.instructions} records)")
     if args.output:
         out = io.BytesIO()
         np.savez(out, **{p.name: np.stack([r.outputs[p.name] for r in results]) for p in program.outputs})

@@ -23,6 +23,7 @@ def _constants_table() -> str:
 
 BLOCKS = {
     ("isa.md", "fields"): isa.markdown_field_table,
+    ("isa.md", "loop-fields"): lambda: isa.markdown_field_table(isa.Format.LOOP),
     ("isa.md", "opcodes"): isa.markdown_opcode_table,
     ("isa.md", "record"): record.markdown_record_table,
     ("isa.md", "faults"): faults.markdown_fault_table,

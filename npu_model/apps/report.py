@@ -41,16 +41,17 @@ __all__ = ["Report", "TimeBase", "instruction_costs", "symbol_lifetimes", "layer
 OTHER_ROW = "(outside layers)"
 
 #: Per-layer CSV columns, in order (documented with units in docs/reports.md).
-LAYER_COLUMNS = (["layer", "op", "pc_start", "pc_end", "instructions", "macs", "npu_macs", "mac_cycles",
+LAYER_COLUMNS = (["layer", "op", "pc_start", "pc_end", "code_words", "instructions", "macs", "npu_macs", "mac_cycles",
                   "start_cycle", "cycles", "stall_cycles", "conflict_cycles", "utilisation_pct", "weight_bytes"]
                  + [f"{b}_{k}" for b in BUFFER_NAMES for k in ("live_bytes", "read_bytes", "write_bytes")])
 
 
 # Per-instruction costs --------------------------------------------------------------------------------
 def instruction_costs(npu) -> dict:
-    """Per-pc arrays: the golden model's cost table (`npu_model.golden.costs`) plus the schedule's
-    `issue_cycles` = stall + occupancy, the cycles the issue stage spends on the instruction
-    (waiting for its hazards, then walking its steps). Their sum plus FETCH_LATENCY is the frame."""
+    """Per-instance arrays (the executed stream, `Analysis.pc`): the golden model's cost table
+    (`npu_model.golden.costs`) plus the schedule's `issue_cycles` = stall + occupancy, the cycles
+    the issue stage spends on the instruction (waiting for its hazards, then walking its steps).
+    Their sum plus FETCH_LATENCY is the frame."""
     s = npu.schedule
     return {"issue_cycles": (s.stall + s.occupancy).astype(np.int64), "stall": s.stall.astype(np.int64),
             **golden_costs(npu.analysis)}
@@ -83,7 +84,8 @@ def symbol_lifetimes(npu) -> list[Lifetime]:
     program: Program = npu.program
     a = npu.analysis
     m = a.n_instructions
-    layer_start = {l.name: l.pc_start for l in program.layers}
+    layer_start = {l.name: int(a.pc_first[l.pc_start]) if l.pc_start < len(program.code) else m
+                   for l in program.layers}
     ops = a.operands
     abuf = BUFFER_NAMES.index("abuf")
     d = ops["d"]
@@ -165,7 +167,7 @@ def layer_rows(npu, costs: dict | None = None, lifetimes: list | None = None) ->
             weights_by_layer[sym.layer] = weights_by_layer.get(sym.layer, 0) + sym.nbytes
     abuf_lives = [(l.birth, l.death, l.nbytes) for l in lifetimes if l.buf == "abuf"]
 
-    def row_for(name, op, s, e, macs, extra_cycles=0, cover=None):
+    def row_for(name, op, s, e, macs, extra_cycles=0, cover=None, pcs=("", ""), words=0):
         instr = e - s if cover is None else int(cover.sum())
         if cover is None:
             cyc = seg("issue_cycles", s, e) + extra_cycles
@@ -173,9 +175,10 @@ def layer_rows(npu, costs: dict | None = None, lifetimes: list | None = None) ->
         else:
             cyc = int(costs["issue_cycles"][cover].sum()) + extra_cycles
             vals = {k: int(v[cover].sum()) for k, v in costs.items()}
+            cover_cum = np.concatenate([[0], np.cumsum(cover, dtype=np.int64)])
         npu_macs = vals["npu_macs"]
         row = {
-            "layer": name, "op": op, "pc_start": s, "pc_end": e, "instructions": instr,
+            "layer": name, "op": op, "pc_start": pcs[0], "pc_end": pcs[1], "code_words": words, "instructions": instr,
             "macs": int(macs if macs is not None else npu_macs), "npu_macs": npu_macs,
             "mac_cycles": vals["mac_cycles"],
             "start_cycle": int(earliest[s]) if (cover is None and s < m) else 0,
@@ -195,14 +198,21 @@ def layer_rows(npu, costs: dict | None = None, lifetimes: list | None = None) ->
             row[f"{b}_write_bytes"] = vals[f"{b}_write"]
         return row
 
-    rows = [row_for(l.name, l.op, l.pc_start, l.pc_end, l.macs) for l in program.layers]
+    an = npu.analysis
+    rows = []
     covered = np.zeros(m, bool)
     for l in program.layers:
-        covered[l.pc_start:l.pc_end] = True
+        mask = an.instances(l.pc_start, l.pc_end)
+        covered |= mask
+        span = an.span(l.pc_start, l.pc_end)
+        if span is None:                     # a loop runs across the layer's edge: count by mask
+            rows.append(row_for(l.name, l.op, 0, m, l.macs, cover=mask, pcs=(l.pc_start, l.pc_end),
+                                words=l.pc_end - l.pc_start))
+        else:
+            rows.append(row_for(l.name, l.op, *span, l.macs, pcs=(l.pc_start, l.pc_end), words=l.pc_end - l.pc_start))
     rest = ~covered
-    cover_cum = np.concatenate([[0], np.cumsum(rest, dtype=np.int64)])
-    other = row_for(OTHER_ROW, "-", 0, m, None, extra_cycles=FETCH_LATENCY, cover=rest)
-    other["pc_start"] = other["pc_end"] = ""
+    other = row_for(OTHER_ROW, "-", 0, m, None, extra_cycles=FETCH_LATENCY, cover=rest,
+                    words=int(len(program.code) - sum(l.pc_end - l.pc_start for l in program.layers)))
     other["start_cycle"] = ""
     other["weight_bytes"] = sum(v for k, v in weights_by_layer.items() if k not in {l.name for l in program.layers})
     rows.append(other)
@@ -503,7 +513,8 @@ def report_markdown(rep: Report, plots: dict) -> str:
            f"sbuf {cfg.sbuf_bytes // 1024} KiB). Columns and units: docs/reports.md.", "",
            "## Frame", "", "| figure | value |", "|---|---|",
            f"| cycles per frame | {f.cycles:,} |",
-           f"| instructions | {f.instructions:,} |",
+           f"| instructions executed | {f.instructions:,} |",
+           f"| instruction words in imem | {s.instruction_bytes // 32:,} ({s.instruction_bytes:,} bytes) |",
            f"| MACs executed (n x r) | {f.npu_macs:,} |",
            f"| model MACs ({b.model_macs_source}) | {b.model_macs:,} |",
            f"| MAC utilisation | {f.utilisation_pct:.1f} % |",
@@ -530,10 +541,11 @@ def report_markdown(rep: Report, plots: dict) -> str:
         out += ["", "## Plots", ""]
         for title, fname in plots.items():
             out += [f"![{title}]({fname})", ""]
-    out += ["## Layers", "", "| layer | op | instr | MACs | cycles | stalls | util % | abuf live | wbuf rd | abuf rd | abuf wr |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    out += ["## Layers", "", "| layer | op | code | executed | MACs | cycles | stalls | util % | abuf live | wbuf rd | "
+            "abuf rd | abuf wr |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rep.rows:
-        out.append(f"| {r['layer']} | {r['op']} | {r['instructions']:,} | {r['macs']:,} | {r['cycles']:,} | "
+        out.append(f"| {r['layer']} | {r['op']} | {r['code_words']:,} | {r['instructions']:,} | {r['macs']:,} | "
+                   f"{r['cycles']:,} | "
                    f"{r['stall_cycles']:,} | {r['utilisation_pct']:.1f} | {r['abuf_live_bytes']:,} | "
                    f"{r['wbuf_read_bytes']:,} | {r['abuf_read_bytes']:,} | {r['abuf_write_bytes']:,} |")
     return "\n".join(out) + "\n"

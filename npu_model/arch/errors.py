@@ -20,15 +20,17 @@ class ProgramFormatError(NpuError):
 
 
 class NpuFault(NpuError):
-    """The NPU stopped on an instruction: names the pc, the instruction and the reason.
+    """The NPU stopped on an instruction: names the pc, the instruction and the reason; `seq` is
+    the instance (its place in the frame's executed stream: loops run a pc many times).
 
     The RTL raises the same fault (error flag and faulting pc) on the same instruction.
     """
 
     exit_code = 3
 
-    def __init__(self, pc: int, text: str, reason: str, *, fault: Fault):
+    def __init__(self, pc: int, text: str, reason: str, *, fault: Fault, seq: int | None = None):
         self.pc, self.text, self.reason, self.fault = pc, text, reason, Fault(fault)
+        self.seq = pc if seq is None else seq
         super().__init__(f"fault at pc {pc} ({text}): {reason}")
 
     @property

@@ -1,9 +1,12 @@
 """The instruction set, defined once.
 
-`FIELDS` is the single table of the 256-bit instruction word; `OPCODES` says what every opcode
-does and which fields it uses. Encoding, decoding (scalar and vectorised), the assembler's
-syntax, `docs/isa.md`'s tables and the RTL decoder's `StructLayout` are all generated from these
-two tables. Nothing else in the project may spell out a field position or an opcode number.
+`FIELDS` is the single table of the 256-bit instruction word in its two formats (`Format`): the
+*operate* format of every compute and control opcode, and the *loop* format of `loop`. Both
+start with the opcode, so the opcode says how to read the rest. `OPCODES` says what every opcode
+does, which format it has and which fields it uses. Encoding, decoding (scalar and vectorised),
+the assembler's syntax, `docs/isa.md`'s tables and the RTL decoder's `StructLayout`s are all
+generated from these two tables. Nothing else in the project may spell out a field position or
+an opcode number.
 """
 from __future__ import annotations
 
@@ -14,10 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
-    "Opcode", "Buffer", "DType", "Act", "OpClass", "Field", "FIELDS", "FIELD_BY_NAME", "OPCODES",
-    "OpcodeInfo", "INSTRUCTION_BITS", "INSTRUCTION_BYTES", "RESERVED_BITS", "OPERANDS", "Instruction",
-    "encode", "decode", "decode_words", "field_layout", "markdown_field_table", "markdown_opcode_table",
-    "MAX_STEPS", "LUT_LOG2_MAX", "DTYPES", "DATA_BUFFERS",
+    "Opcode", "Buffer", "DType", "Act", "OpClass", "Format", "Field", "FIELDS", "FIELD_BY_NAME", "FORMAT_FIELDS",
+    "OPCODES", "OpcodeInfo", "INSTRUCTION_BITS", "INSTRUCTION_BYTES", "RESERVED_BITS", "OPERANDS", "Instruction",
+    "encode", "decode", "decode_words", "encode_words", "field_layout", "markdown_field_table", "markdown_opcode_table",
+    "MAX_STEPS", "LUT_LOG2_MAX", "DTYPES", "DATA_BUFFERS", "LOOP_DEPTH", "LOOP_SLOTS", "ADDRESS_BITS",
+    "MAX_LOOP_COUNT", "MAX_LOOP_BODY", "format_of", "OPERATE_FIELDS", "LOOP_FIELDS",
 ]
 
 INSTRUCTION_BITS = 256
@@ -36,6 +40,7 @@ class Opcode(enum.IntEnum):
     SYNC_IN = 8
     SYNC_OUT = 9
     EOF = 10
+    LOOP = 11
 
 
 class Buffer(enum.IntEnum):
@@ -125,12 +130,19 @@ class OpClass(enum.Enum):
     CONTROL = "ctl"      # no data access
 
 
+class Format(enum.Enum):
+    """How the bits after the opcode are read."""
+    OPERATE = "operate"  # operands, parameter records, activation, accumulator and port fields
+    LOOP = "loop"        # a hardware loop: count, body length, per-iteration address increments
+
+
 @dataclass(frozen=True)
 class Field:
     name: str
     bits: int
     signed: bool
     doc: str
+    format: Format | None = None     # None: in every format (the opcode)
 
     @property
     def lo(self) -> int:
@@ -145,45 +157,85 @@ class Field:
         return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
 
 
+#: Width of a byte address in a data buffer (the base fields); loop increments wrap modulo 2**ADDRESS_BITS.
+ADDRESS_BITS = 20
+#: Deepest nesting of hardware loops (a loop inside a loop's body is one level deeper).
+LOOP_DEPTH = 2
+#: The address fields a loop advances, in the order of its increment fields.
+LOOP_SLOTS = ("a_base", "b_base", "d_base", "p_base")
+
+_OPCODE = Field("opcode", 5, False, "operation (see the opcode table)")
+_OPERATE = Format.OPERATE
+_LOOP = Format.LOOP
+
+
 def _operand_fields(op: str, role: str) -> list[Field]:
     return [
-        Field(f"{op}_buf", 2, False, f"{role}: buffer (0 wbuf, 1 abuf, 2 sbuf, 3 imem)"),
-        Field(f"{op}_dtype", 1, False, f"{role}: element type (0 int8, 1 int16)"),
-        Field(f"{op}_base", 20, False, f"{role}: byte address of step 0, lane 0"),
-        Field(f"{op}_rstride", 16, True, f"{role}: bytes added per step r"),
-        Field(f"{op}_lstride", 16, True, f"{role}: bytes added per lane (0 = broadcast one element)"),
+        Field(f"{op}_buf", 2, False, f"{role}: buffer (0 wbuf, 1 abuf, 2 sbuf, 3 imem)", _OPERATE),
+        Field(f"{op}_dtype", 1, False, f"{role}: element type (0 int8, 1 int16)", _OPERATE),
+        Field(f"{op}_base", ADDRESS_BITS, False, f"{role}: byte address of step 0, lane 0", _OPERATE),
+        Field(f"{op}_rstride", 16, True, f"{role}: bytes added per step r", _OPERATE),
+        Field(f"{op}_lstride", 16, True, f"{role}: bytes added per lane (0 = broadcast one element)", _OPERATE),
     ]
 
 
-#: The instruction word, least significant bit first. Bits above the last field are reserved (0).
-FIELDS: tuple[Field, ...] = (
-    Field("opcode", 5, False, "operation (see the opcode table)"),
-    Field("n", 5, False, "active lanes, 1..lanes; lanes n and above neither read nor write"),
-    Field("r", 16, False, "steps: terms of each dot product (MAC) or vectors processed (element-wise)"),
+def _increment(slot: str, what: str) -> Field:
+    return Field(f"{slot[0]}_inc", ADDRESS_BITS, True,
+                 f"bytes added to {what} of every body instruction per iteration (modulo 2**{ADDRESS_BITS})", _LOOP)
+
+
+#: The operate format, least significant bit first. Bits above the last field are reserved (0).
+OPERATE_FIELDS: tuple[Field, ...] = (
+    _OPCODE,
+    Field("n", 5, False, "active lanes, 1..lanes; lanes n and above neither read nor write", _OPERATE),
+    Field("r", 16, False, "steps: terms of each dot product (MAC) or vectors processed (element-wise)",
+          _OPERATE),
     *_operand_fields("a", "operand A"),
     *_operand_fields("b", "operand B"),
     *_operand_fields("d", "destination D"),
-    Field("p_base", 20, False, "byte address in wbuf of the 8-byte parameter record (bias, mult, shift)"),
-    Field("p_vec", 1, False, "1: lane l uses the record at p_base + 8*l; 0: all lanes share one record"),
-    Field("act", 2, False, "activation after requantisation (0 none, 1 relu, 2 lut)"),
-    Field("lut_base", 14, False, "first LUT entry of the table used by act=lut"),
-    Field("lut_log2", 4, False, "act=lut: the table has 2**lut_log2 entries, indexed by a signed value"),
-    Field("acc_in", 1, False, "MAC: 0 start from the bias, 1 continue the accumulators of the previous MAC"),
-    Field("acc_out", 1, False, "MAC: 0 requantise and write, 1 hold the accumulators (no write)"),
-    Field("port", 4, False, "SYNC_IN / SYNC_OUT: host I/O port number"),
+    Field("p_base", ADDRESS_BITS, False, "byte address in wbuf of the 8-byte parameter record (bias, mult, shift)",
+          _OPERATE),
+    Field("p_vec", 1, False, "1: lane l uses the record at p_base + 8*l; 0: all lanes share one record", _OPERATE),
+    Field("act", 2, False, "activation after requantisation (0 none, 1 relu, 2 lut)", _OPERATE),
+    Field("lut_base", 14, False, "first LUT entry of the table used by act=lut", _OPERATE),
+    Field("lut_log2", 4, False, "act=lut: the table has 2**lut_log2 entries, indexed by a signed value", _OPERATE),
+    Field("acc_in", 1, False, "MAC: 0 start from the bias, 1 continue the accumulators of the previous MAC",
+          _OPERATE),
+    Field("acc_out", 1, False, "MAC: 0 requantise and write, 1 hold the accumulators (no write)", _OPERATE),
+    Field("port", 4, False, "SYNC_IN / SYNC_OUT: host I/O port number", _OPERATE),
 )
+#: The loop format, least significant bit first. Bits above the last field are reserved (0).
+LOOP_FIELDS: tuple[Field, ...] = (
+    _OPCODE,
+    Field("count", 16, False, "iterations of the body, 1..65535", _LOOP),
+    Field("body", 12, False, "instructions in the body: the ones right after the loop instruction, 1..4095",
+          _LOOP),
+    _increment("a_base", "A's base (a_base)"),
+    _increment("b_base", "B's base (b_base)"),
+    _increment("d_base", "D's base (d_base)"),
+    _increment("p_base", "the record address (p_base)"),
+)
+#: Every field of every format, the opcode once: the attributes of an `Instruction`.
+FIELDS: tuple[Field, ...] = OPERATE_FIELDS + LOOP_FIELDS[1:]
+FORMAT_FIELDS: dict[Format, tuple[Field, ...]] = {Format.OPERATE: OPERATE_FIELDS, Format.LOOP: LOOP_FIELDS}
 FIELD_BY_NAME = {f.name: f for f in FIELDS}
 _OFFSETS = {}
-_pos = 0
-for _f in FIELDS:
-    _OFFSETS[_f.name] = _pos
-    _pos += _f.bits
-RESERVED_BITS = INSTRUCTION_BITS - _pos
-assert RESERVED_BITS >= 0
-del _pos, _f
+#: Reserved bits (above the format's last field, must be 0) of each format.
+RESERVED_BITS: dict[Format, int] = {}
+for _fmt, _fields in FORMAT_FIELDS.items():
+    _pos = 0
+    for _f in _fields:
+        _OFFSETS[_f.name] = _pos
+        _pos += _f.bits
+    RESERVED_BITS[_fmt] = INSTRUCTION_BITS - _pos
+    assert RESERVED_BITS[_fmt] >= 0
+del _pos, _f, _fmt, _fields
 
 #: The most steps one instruction can take (the r field's largest value); longer loops are split.
 MAX_STEPS = FIELD_BY_NAME["r"].max
+#: The most iterations of one loop, and the longest loop body.
+MAX_LOOP_COUNT = FIELD_BY_NAME["count"].max
+MAX_LOOP_BODY = FIELD_BY_NAME["body"].max
 #: Largest `lut_log2` accepted by act=lut: a table of 2**LUT_LOG2_MAX entries spans every
 #: `lut_base` value.
 LUT_LOG2_MAX = FIELD_BY_NAME["lut_base"].bits
@@ -204,6 +256,7 @@ class OpcodeInfo:
     op_class: OpClass
     uses: frozenset          # fields the opcode reads; every other field must be 0
     summary: str
+    format: Format = Format.OPERATE
 
     @property
     def mnemonic(self) -> str:
@@ -214,8 +267,10 @@ class OpcodeInfo:
         return "b_buf" in self.uses
 
 
-def _info(opcode, op_class, fields, summary):
-    return OpcodeInfo(opcode, op_class, frozenset(("opcode",) + tuple(fields)), summary)
+def _info(opcode, op_class, fields, summary, fmt=Format.OPERATE):
+    info = OpcodeInfo(opcode, op_class, frozenset(("opcode",) + tuple(fields)), summary, fmt)
+    assert all(FIELD_BY_NAME[f].format in (None, fmt) for f in info.uses), opcode
+    return info
 
 
 _BINARY = _COMPUTE_COMMON + _operand("a") + _operand("b") + _operand("d")
@@ -238,8 +293,17 @@ OPCODES: dict[Opcode, OpcodeInfo] = {
               "wait until every earlier instruction retired, then signal output port ready (fence)"),
         _info(Opcode.EOF, OpClass.CONTROL, (),
               "end of frame: wait until every earlier instruction retired, then stop (fence)"),
+        _info(Opcode.LOOP, OpClass.CONTROL, ("count", "body") + tuple(f"{s[0]}_inc" for s in LOOP_SLOTS),
+              "run the next `body` instructions `count` times, advancing their addresses by the increments",
+              Format.LOOP),
     )
 }
+
+
+def format_of(opcode: int) -> Format:
+    """The format of an opcode's word (an unknown opcode reads as the operate format)."""
+    info = OPCODES.get(opcode) if 0 <= opcode <= max(OPCODES) else None
+    return info.format if info is not None else Format.OPERATE
 
 
 # The instruction value object is generated from the field table.
@@ -258,10 +322,16 @@ Instruction.__module__ = __name__
 
 
 def encode(ins) -> bytes:
-    """Pack an `Instruction` into its 32-byte little-endian word; values out of a field's range raise."""
+    """Pack an `Instruction` into its 32-byte little-endian word in its opcode's format; values out
+    of a field's range, or a non-zero field of the other format, raise."""
+    fmt = format_of(int(ins.opcode))
     word = 0
     for f in FIELDS:
         value = int(getattr(ins, f.name))
+        if f.format not in (None, fmt):
+            if value:
+                raise ValueError(f"field {f.name} is not part of the {fmt.value} format of opcode {ins.opcode}")
+            continue
         if not f.min <= value <= f.max:
             raise ValueError(f"field {f.name}: {value} does not fit {f.bits} "
                              f"{'signed' if f.signed else 'unsigned'} bits ({f.min}..{f.max})")
@@ -270,22 +340,25 @@ def encode(ins) -> bytes:
 
 
 def decode(word: bytes):
-    """Unpack one 32-byte word. Returns (Instruction, reserved) where reserved is the value of the
-    bits above the last field (must be 0 in a legal instruction)."""
+    """Unpack one 32-byte word in its opcode's format. Returns (Instruction, reserved) where
+    reserved is the value of the bits above the format's last field (must be 0 in a legal
+    instruction); the other format's fields are 0."""
     value = int.from_bytes(word, "little")
+    fmt = format_of(value & ((1 << _OPCODE.bits) - 1))
     kwargs = {}
-    for f in FIELDS:
+    for f in FORMAT_FIELDS[fmt]:
         raw = (value >> f.lo) & ((1 << f.bits) - 1)
         if f.signed and raw >> (f.bits - 1):
             raw -= 1 << f.bits
         kwargs[f.name] = raw
-    return Instruction(**kwargs), value >> (INSTRUCTION_BITS - RESERVED_BITS)
+    return Instruction(**kwargs), value >> (INSTRUCTION_BITS - RESERVED_BITS[fmt])
 
 
 def decode_words(words: np.ndarray) -> dict[str, np.ndarray]:
-    """Vectorised decode of an (M, 32) uint8 array: one int64 array per field, plus 'reserved'
-    (1 where any reserved bit is set). Fields are cut out of the four little-endian 64-bit
-    limbs of each word, so a 100 k-instruction program decodes in milliseconds."""
+    """Vectorised decode of an (M, 32) uint8 array: one int64 array per field of every format (0
+    where the word has the other format), plus 'reserved' (1 where any reserved bit of the word's
+    format is set). Fields are cut out of the four little-endian 64-bit limbs of each word, so a
+    100 k-instruction program decodes in milliseconds."""
     words = np.ascontiguousarray(words, dtype=np.uint8).reshape(-1, INSTRUCTION_BYTES)
     limbs = words.view("<u8")
 
@@ -298,32 +371,64 @@ def decode_words(words: np.ndarray) -> dict[str, np.ndarray]:
             v = v & np.uint64((1 << width) - 1)
         return v
 
+    opcode = bits(0, _OPCODE.bits).astype(np.int64)
+    is_loop = opcode == Opcode.LOOP
     out = {}
-    for f in FIELDS:
-        raw = bits(f.lo, f.bits).astype(np.int64)
-        if f.signed:
-            raw = np.where(raw >= 1 << (f.bits - 1), raw - (1 << f.bits), raw)
-        out[f.name] = raw
     reserved = np.zeros(len(words), bool)
-    lo = INSTRUCTION_BITS - RESERVED_BITS
-    while lo < INSTRUCTION_BITS:
-        width = min(64 - lo % 64, INSTRUCTION_BITS - lo)
-        reserved |= bits(lo, width) != 0
-        lo += width
+    for fmt, fields in FORMAT_FIELDS.items():
+        mine = is_loop if fmt is Format.LOOP else ~is_loop
+        for f in fields:
+            if f.format is None:
+                out[f.name] = opcode
+                continue
+            raw = bits(f.lo, f.bits).astype(np.int64)
+            if f.signed:
+                raw = np.where(raw >= 1 << (f.bits - 1), raw - (1 << f.bits), raw)
+            out[f.name] = np.where(mine, raw, 0)
+        lo = INSTRUCTION_BITS - RESERVED_BITS[fmt]
+        while lo < INSTRUCTION_BITS:
+            width = min(64 - lo % 64, INSTRUCTION_BITS - lo)
+            reserved |= mine & (bits(lo, width) != 0)
+            lo += width
     out["reserved"] = reserved.astype(np.int64)
     return out
 
 
-def field_layout() -> list[tuple[str, int, int, bool]]:
-    """(name, lsb, bits, signed) for every field, LSB first: what the RTL decoder is built from."""
-    return [(f.name, f.lo, f.bits, f.signed) for f in FIELDS]
-
-
-def markdown_field_table() -> str:
-    rows = ["| field | bits | lsb | signed | meaning |", "|---|---|---|---|---|"]
+def encode_words(fields: dict) -> np.ndarray:
+    """Vectorised `encode`: (M, 32) uint8 words from one int array per field (missing fields 0),
+    each row packed in its opcode's format. Values must fit their fields (not checked here: the
+    arrays come from decoded or range-checked instructions)."""
+    opcode = np.asarray(fields["opcode"], np.int64)
+    limbs = np.zeros((len(opcode), INSTRUCTION_BYTES // 8), np.uint64)
+    is_loop = opcode == Opcode.LOOP
     for f in FIELDS:
+        values = fields.get(f.name)
+        if values is None:
+            continue
+        raw = np.asarray(values, np.int64) & ((1 << f.bits) - 1)
+        if f.format is Format.LOOP:
+            raw = np.where(is_loop, raw, 0)
+        elif f.format is Format.OPERATE:
+            raw = np.where(is_loop, 0, raw)
+        raw = raw.astype(np.uint64)
+        q, o = divmod(f.lo, 64)
+        limbs[:, q] |= raw << np.uint64(o)
+        if o + f.bits > 64:
+            limbs[:, q + 1] |= raw >> np.uint64(64 - o)
+    return limbs.view(np.uint8).reshape(-1, INSTRUCTION_BYTES)
+
+
+def field_layout(fmt: Format = Format.OPERATE) -> list[tuple[str, int, int, bool]]:
+    """(name, lsb, bits, signed) for every field of a format, LSB first: what the RTL decoder is
+    built from."""
+    return [(f.name, f.lo, f.bits, f.signed) for f in FORMAT_FIELDS[fmt]]
+
+
+def markdown_field_table(fmt: Format = Format.OPERATE) -> str:
+    rows = ["| field | bits | lsb | signed | meaning |", "|---|---|---|---|---|"]
+    for f in FORMAT_FIELDS[fmt]:
         rows.append(f"| `{f.name}` | {f.bits} | {f.lo} | {'yes' if f.signed else 'no'} | {f.doc} |")
-    rows.append(f"| (reserved) | {RESERVED_BITS} | {INSTRUCTION_BITS - RESERVED_BITS} | no | must be 0 |")
+    rows.append(f"| (reserved) | {RESERVED_BITS[fmt]} | {INSTRUCTION_BITS - RESERVED_BITS[fmt]} | no | must be 0 |")
     return "\n".join(rows)
 
 

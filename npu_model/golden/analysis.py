@@ -1,20 +1,26 @@
-"""Static analysis of a program at load: decode, footprints, loader rejections and faults.
+"""Static analysis of a program at load: decode, loops, footprints, loader rejections and faults.
 
 Everything here is vectorised over the instruction stream (`isa.decode_words`), so that a program
 of a few hundred thousand instructions is analysed in well under a second. The rules are those
-of docs/isa.md ("Operands and addressing", "Faults"); the executor (`executor.py`) and the
-timing model (`timing.py`) work from the arrays computed here.
+of docs/isa.md ("Operands and addressing", "Loops", "Faults"); the executor (`executor.py`) and
+the timing model (`schedule.py`) work from the arrays computed here.
+
+The arrays describe the *executed* stream of one frame (`loops.expand`): one entry per
+instruction instance, a loop body's instructions once per iteration with their effective
+addresses; `Analysis.pc` maps an instance to its static pc. A program without loops executes
+each pc once, so the two coincide.
 
 Order of checks at load:
 
 1. loader-level rejections (`ProgramFormatError`, naming the pc): a byte written twice by one
    instruction, a port missing from the I/O table, not exactly one `eof` as the last
-   instruction. The smallest offending pc is reported.
-2. faults (`NpuFault`): the first faulting pc in program order, with the code of the first
-   failing check in the documented order (1 illegal, 2 write_protect, 3 address, 4 lut_range,
-   5 overlap).
+   instruction, a loop body that overlaps another or runs into the `eof`, loops nested deeper
+   than `LOOP_DEPTH`. The smallest offending pc is reported.
+2. faults (`NpuFault`): the first faulting instance in execution order, with the code of the
+   first failing check in the documented order (1 illegal, 2 write_protect, 3 address,
+   4 lut_range, 5 overlap); the message names its pc and, inside loops, the iterations.
 
-A fault-free program then needs no run-time checks at all: every address is in the instruction.
+A fault-free program then needs no run-time checks at all: every address is known at load.
 """
 from __future__ import annotations
 
@@ -26,11 +32,13 @@ import numpy as np
 from ..arch.config import NpuConfig
 from ..arch.errors import NpuFault, ProgramFormatError
 from ..arch.faults import Fault
-from ..arch.isa import FIELDS, LUT_LOG2_MAX, OPCODES, Act, Buffer, DType, OpClass, Opcode, decode, decode_words
+from ..arch.isa import (FIELDS, LUT_LOG2_MAX, OPCODES, Act, Buffer, DType, Instruction, OpClass, Opcode, decode,
+                        decode_words)
 from ..arch.program import Program
 from ..arch.record import RECORD_BYTES
 from ..arch.timing import PORT_CONFLICT_FACTOR
-from .asm import format_instruction
+from .asm import format_fields, format_instruction
+from .loops import Expansion, LoopStructure, expand, loop_structure
 
 __all__ = ["Analysis", "analyse", "instruction_fault", "fault_codes", "footprint"]
 
@@ -97,6 +105,7 @@ def fault_codes(f: dict, config: NpuConfig) -> np.ndarray:
     dlanes = (n > 1) & (np.abs(f["d_lstride"]) < dsize)
     dsteps = is_ew & (r > 1) & (np.abs(f["d_rstride"]) < dsize)
     illegal |= comp & ((n == 0) | (n > config.lanes) | (r == 0) | (act == 3) | lutbad | nolut | dlanes | dsteps)
+    illegal |= known & (op == Opcode.LOOP) & ((f["count"] == 0) | (f["body"] == 0))
 
     wprot = comp & ((f["d_buf"] == Buffer.WBUF) | (f["d_buf"] == Buffer.IMEM))
 
@@ -148,6 +157,11 @@ def instruction_fault(ins, reserved: int, config: NpuConfig):
         value = getattr(ins, fld.name)
         if value and fld.name not in info.uses:
             return Fault.ILLEGAL, f"field {fld.name} = {value} is not used by {info.mnemonic} and must be 0"
+    if info.opcode is Opcode.LOOP:
+        for name in ("count", "body"):
+            if getattr(ins, name) == 0:
+                return Fault.ILLEGAL, f"loop with {name} = 0 (at least 1)"
+        return None
     if info.op_class is OpClass.CONTROL:
         return None
     is_ew = info.op_class is OpClass.ELEMENTWISE
@@ -229,7 +243,8 @@ def format_at(code: np.ndarray, pc: int) -> tuple:
 # The analysis ------------------------------------------------------------------------------------
 @dataclass
 class Analysis:
-    """Decoded fields and derived per-instruction arrays of a fault-free program (length M each).
+    """Effective fields and derived per-instance arrays of a fault-free program's executed stream
+    (length M each, M = instructions one frame executes).
 
     Footprints are local byte addresses in their buffer (`*_lo`, `*_hi`); `*_glo`/`*_ghi` are
     the same in the model's one flat memory (wbuf, abuf, sbuf back to back, `buffer_offsets`), so
@@ -238,7 +253,9 @@ class Analysis:
     """
     program: Program
     config: NpuConfig
-    fields: dict            # name -> int64 array (as isa.decode_words)
+    pc: np.ndarray          # static pc of each instance
+    loops: LoopStructure
+    fields: dict            # name -> int64 array (as isa.decode_words, addresses advanced by loops)
     opcode: np.ndarray
     is_mac: np.ndarray
     is_ew: np.ndarray
@@ -256,27 +273,47 @@ class Analysis:
 
     @property
     def n_instructions(self) -> int:
+        """Instructions one frame executes (instances)."""
         return len(self.opcode)
+
+    def instances(self, pc_start: int, pc_end: int) -> np.ndarray:
+        """Mask of the instances of static pcs [pc_start, pc_end) (a layer's instructions)."""
+        return (self.pc >= pc_start) & (self.pc < pc_end)
+
+    def span(self, pc_start: int, pc_end: int) -> tuple[int, int] | None:
+        """The instances [k0, k1) of static pcs [pc_start, pc_end) when they are consecutive in
+        the executed stream (always, unless a loop runs across pc_start or pc_end); None if not."""
+        hit = np.flatnonzero(self.instances(pc_start, pc_end))
+        if not len(hit):                     # an empty range: where pc_start first runs
+            k = int(self.pc_first[pc_start]) if pc_start < len(self.program.code) else len(self.pc)
+            return k, k
+        k0, k1 = int(hit[0]), int(hit[-1]) + 1
+        return (k0, k1) if k1 - k0 == len(hit) else None
+
+    @property
+    def pc_first(self) -> np.ndarray:
+        """The first instance of every static pc."""
+        first = np.full(len(self.program.code), len(self.pc), np.int64)
+        np.minimum.at(first, self.pc, np.arange(len(self.pc)))
+        return first
 
 
 def analyse(program: Program, *, source: str = "program") -> Analysis:
     """Decode and check a program; raise `ProgramFormatError` or `NpuFault` (see module doc)."""
     config = program.config
-    f = decode_words(program.code)
+    static = decode_words(program.code)
+    _, _, _, static_ew, _, _ = _classes(static["opcode"])
+    structure = _loader_checks(program, static, static_ew & (fault_codes(static, config) != Fault.ILLEGAL), source)
+    run = expand(static, structure)
+    f = run.fields
     op = f["opcode"]
     known, _, is_mac, is_ew, is_compute, reads_b = _classes(op)
     is_fence = known & np.isin(op, [Opcode.SYNC_IN, Opcode.SYNC_OUT, Opcode.EOF])
 
     codes = fault_codes(f, config)
-    _loader_checks(program, f, is_ew & (codes != 1), source)
-
     bad = np.flatnonzero(codes)
     if len(bad):
-        pc = int(bad[0])
-        ins, reserved, text = format_at(program.code, pc)
-        found = instruction_fault(ins, reserved, config)
-        assert found is not None and found[0] == codes[pc], (pc, found, codes[pc])
-        raise NpuFault(pc, text, found[1], fault=found[0])
+        raise _fault_at(program, run, structure, int(bad[0]), int(codes[bad[0]]))
 
     n, r = f["n"], f["r"]
     writes = is_compute & ~(is_mac & (f["acc_out"] != 0))
@@ -298,14 +335,35 @@ def analyse(program: Program, *, source: str = "program") -> Analysis:
     nrec = np.where(f["p_vec"] != 0, n, 1)
     p_lo = np.where(is_compute, f["p_base"], 1)
     p_hi = np.where(is_compute, f["p_base"] + RECORD_BYTES * nrec - 1, 0)
-    return Analysis(program=program, config=config, fields=f, opcode=op, is_mac=is_mac, is_ew=is_ew,
+    return Analysis(program=program, config=config, pc=run.pc, loops=structure, fields=f, opcode=op,
+                    is_mac=is_mac, is_ew=is_ew,
                     is_ctl=~is_compute, is_compute=is_compute, is_fence=is_fence, reads_b=reads_b,
                     writes=writes, port_factor=k, occupancy=occ, operands=operands, p_lo=p_lo, p_hi=p_hi,
                     offsets=offsets)
 
 
+def _fault_at(program: Program, run: Expansion, structure: LoopStructure, k: int, code: int) -> NpuFault:
+    """The NpuFault of instance k: its pc, its instruction with the effective addresses, the
+    reason, and the iteration of every loop around it."""
+    pc = int(run.pc[k])
+    values = {name: int(v[k]) for name, v in run.fields.items()}
+    reserved = values.pop("reserved")
+    if reserved:                               # the reserved bits' value, not just the flag
+        _, reserved, _ = format_at(program.code, pc)
+    ins = Instruction(**values)
+    found = instruction_fault(ins, reserved, program.config)
+    assert found is not None and found[0] == code, (pc, found, code)
+    text = format_fields(values, reserved)
+    loops = structure.enclosing(pc)
+    reason = found[1]
+    if loops:
+        where = ", ".join(f"iteration {int(run.iterations[k, lp.depth])} of the loop at pc {lp.pc}" for lp in loops)
+        reason = f"{reason} ({where})"
+    return NpuFault(pc, text, reason, fault=found[0], seq=k)
+
+
 # Loader-level rejections -----------------------------------------------------------------------
-def _loader_checks(program: Program, f: dict, is_ew: np.ndarray, source: str) -> None:
+def _loader_checks(program: Program, f: dict, is_ew: np.ndarray, source: str) -> LoopStructure:
     m = len(f["opcode"])
     op = f["opcode"]
     problems = []   # (pc, message)
@@ -330,10 +388,13 @@ def _loader_checks(program: Program, f: dict, is_ew: np.ndarray, source: str) ->
     elif eofs[0] != m - 1:
         problems.append((int(eofs[0]), f"eof before the last instruction (pc {m - 1}): a program has "
                                        "exactly one eof, its last instruction"))
+    structure, loop_problems = loop_structure(f, m)
+    problems += loop_problems
     if problems:
         pc, message = min(problems, key=lambda p: p[0])
         _, _, text = format_at(program.code, pc)
         raise ProgramFormatError(f"{source}: pc {pc} ({text}): {message}")
+    return structure
 
 
 def _double_writes(f: dict, is_ew: np.ndarray) -> np.ndarray:

@@ -2,8 +2,8 @@
 
 Every instruction line is generated from, and parsed into, the fields of `npu_model.arch.isa.FIELDS`:
 the compact operand forms are only a spelling of those fields, and any field can also be written
-raw as `name=value`, so every 256-bit word — illegal ones included — has a text form that
-assembles back to the same bits.
+raw as `name=value` (as `loop` spells all of its own), so every 256-bit word — illegal ones
+included — has a text form that assembles back to the same bits.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import numpy as np
 from ..arch.config import MAX_DATA_BUFFER_BYTES, MAX_LUT_ENTRIES, ConfigError, NpuConfig
 from ..arch.errors import NpuError, shown
 from ..arch.isa import (DTYPES, FIELD_BY_NAME, FIELDS, INSTRUCTION_BITS, OPCODES, OPERANDS, RESERVED_BITS, Act, Buffer,
-                        DType, Instruction, decode, decode_words, encode)
+                        DType, Instruction, decode, decode_words, encode, format_of)
 from ..arch.meta import ProgramMeta
 from ..arch.program import Layer, Port, Program, Symbol
 from ..arch.record import PARAM_RECORD, out_of_range
@@ -185,12 +185,13 @@ def parse_instruction(text: str, *, where: str = "<line>"):
                 fields["act"] = _int(value, where)
         elif key == "reserved":
             reserved = _int(value, where)
-            if not 0 <= reserved < 1 << RESERVED_BITS:
-                raise AsmError(f"{where}: reserved={value} does not fit {RESERVED_BITS} bits")
         elif key in FIELD_BY_NAME:
             fields[key] = _int(value, where)
         else:
             raise AsmError(f"{where}: unknown field {key!r}")
+    width = RESERVED_BITS[format_of(fields.get("opcode", 0))]
+    if not 0 <= reserved < 1 << width:
+        raise AsmError(f"{where}: reserved={reserved:#x} does not fit the format's {width} reserved bits")
     try:
         ins = Instruction(**fields)
         encode(ins)
@@ -237,11 +238,11 @@ def assemble(text: str, *, source: str = "<asm>", config: NpuConfig | None = Non
             state.directive(line, where)
         else:
             ins, reserved = parse_instruction(line, where=where)
-            word = bytearray(encode(ins))
+            word = encode(ins)
             if reserved:
-                value = int.from_bytes(word, "little") | reserved << (INSTRUCTION_BITS - RESERVED_BITS)
-                word = bytearray(value.to_bytes(len(word), "little"))
-            state.code.append(bytes(word))
+                shift = INSTRUCTION_BITS - RESERVED_BITS[format_of(ins.opcode)]
+                word = (int.from_bytes(word, "little") | reserved << shift).to_bytes(len(word), "little")
+            state.code.append(word)
     return state.finish(config)
 
 

@@ -21,9 +21,10 @@ __all__ = ["Schedule", "schedule", "hazard_window"]
 # The schedule ------------------------------------------------------------------------------------
 @dataclass
 class Schedule:
-    """Issue and retire cycle of every instruction of one frame (cycles from the frame start), and
-    the frame's counters. Timing depends only on the instruction stream, so one schedule serves
-    every frame of a program."""
+    """Issue and retire cycle of every instruction instance of one frame (cycles from the frame
+    start; a loop body's instructions once per iteration, `pc` their static pcs), and the frame's
+    counters. Timing depends only on the program, so one schedule serves every frame."""
+    pc: np.ndarray           # static pc of instance i
     earliest: np.ndarray     # e(i), rule 2
     issue: np.ndarray        # t(i), rule 5
     retire: np.ndarray       # rule 6
@@ -37,10 +38,11 @@ class Schedule:
         return self.stats.cycles
 
     def records(self, mnemonics=None):
-        """One dict per instruction (pc, issue, retire, stall; 'op' when mnemonics are given)."""
-        issue, retire, stall = self.issue.tolist(), self.retire.tolist(), self.stall.tolist()
-        for pc in range(len(issue)):
-            rec = {"pc": pc, "issue": issue[pc], "retire": retire[pc], "stall": stall[pc]}
+        """One dict per instance (seq: its place in the frame, pc, issue, retire, stall; 'op' when
+        mnemonics, one per static pc, are given)."""
+        pcs, issue, retire, stall = self.pc.tolist(), self.issue.tolist(), self.retire.tolist(), self.stall.tolist()
+        for k, pc in enumerate(pcs):
+            rec = {"seq": k, "pc": pc, "issue": issue[k], "retire": retire[k], "stall": stall[k]}
             if mnemonics is not None:
                 rec["op"] = mnemonics[pc]
             yield rec
@@ -125,7 +127,7 @@ def schedule(analysis) -> Schedule:
                        utilisation=macs / (lanes * cycles), stall_cycles=int(stall.sum()),
                        conflict_cycles=int(costs["conflict"].sum()),
                        lanes=lanes, clock_mhz=analysis.config.clock_mhz, buffers=buffers)
-    return Schedule(earliest=earliest, issue=issue, retire=retire, stall=stall, occupancy=occ.copy(),
+    return Schedule(pc=analysis.pc, earliest=earliest, issue=issue, retire=retire, stall=stall, occupancy=occ.copy(),
                     port_factor=analysis.port_factor.copy(), stats=stats)
 
 

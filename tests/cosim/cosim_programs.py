@@ -4,8 +4,10 @@
 operands, per-lane (`p_vec`) and shared parameter records, act = relu and lut, accumulator
 chaining (`acc_out=1` then `acc_in=1`), a MAC on fewer lanes than the NPU has, broadcast lane
 strides, negative strides, read-after-write hazards (stalls), A and B in one buffer (port
-conflicts), fences (`sync_in`, `sync_out`, `eof`), and state in sbuf updated in place so that
-frames depend on each other. `fault_program(kind)` is a short program whose pc 3 faults.
+conflicts), fences (`sync_in`, `sync_out`, `eof`), hardware loops two deep (addresses advanced
+by both levels, a body ending where the loop around it ends), and state in sbuf updated in place
+so that frames depend on each other. `fault_program(kind)` is a short program whose pc 3 faults;
+`loop_fault_program()` faults in the third iteration of a loop.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import numpy as np
 from npu_model.golden.asm import assemble
 from npu_model.arch.config import NpuConfig
 
-__all__ = ["opcode_program", "opcode_inputs", "fault_program", "FAULTS"]
+__all__ = ["opcode_program", "opcode_inputs", "fault_program", "loop_fault_program", "FAULTS"]
 
 
 def _values(rng, count, lo, hi):
@@ -66,6 +68,12 @@ def opcode_program(lanes: int, seed: int = 7):
         # A MAC on fewer lanes, weight broadcast (B lstride 0); then one chained onto it.
         f"mac n={h} r=8 a=abuf.i8[0x0+1r+1l] b=wbuf.i8[0x1000+1r] d=abuf.i8[0x780+1l] p=0x100+8l acc_out=1",
         f"mac n={h} r=2 a=abuf.i8[0x600+1r+1l] b=abuf.i8[0x610+1r] d=abuf.i8[0x790+1l] p=0x100+8l acc_in=1",
+        # Hardware loops: 3 positions (outer), each a copy and 2 weight blocks of a GEMV (inner,
+        # ending with the outer body); every instance reads what the one before wrote (hazards).
+        f"loop count=3 body=3 a_inc=8 d_inc={3 * L}",
+        f"mov n={L} r=1 a=abuf.i8[0x0+1l] d=abuf.i8[0x800+1l] p=0x8",
+        f"loop count=2 body=1 b_inc={8 * L} d_inc={L} p_inc=0",
+        f"mac n={L} r=8 a=abuf.i8[0x0+1r] b=wbuf.i8[0x1000+{L}r+1l] d=abuf.i8[{0x800 + L:#x}+1l] p=0x100+8l act=relu",
         "sync_out port=0",
         # State carried to the next frame, updated in place.
         f"add n={L} r=1 a=sbuf.i16[0x0+2l] b=abuf.i8[0x400+1l] d=sbuf.i16[0x0+2l] p=0x0",
@@ -100,3 +108,17 @@ def fault_program(code: int, lanes: int = 4):
              "sync_out port=0",
              "eof"]
     return assemble("\n".join(lines), source=f"fault{code}", config=NpuConfig(lanes=lanes))
+
+
+def loop_fault_program(lanes: int = 4):
+    """A copy inside a loop whose source advances 0x18000 bytes per iteration: the fourth
+    iteration reads past the 256 KiB abuf (fault 3 at pc 4, instance 10)."""
+    lines = [".input x abuf 0x0 i8 16", ".output y abuf 0x20 i8 4", ".param 0x0 1 3 1",
+             "sync_in port=0",
+             "mac n=2 r=4 a=abuf.i8[0x0+1r] b=abuf.i8[0x8+1r+1l] d=abuf.i8[0x20+1l] p=0x0",
+             "loop count=5 body=2 a_inc=0x18000",
+             "nop",
+             "mov n=2 r=1 a=abuf.i8[0x10+1l] d=abuf.i8[0x30+1l] p=0x0",
+             "sync_out port=0",
+             "eof"]
+    return assemble("\n".join(lines), source="loop_fault", config=NpuConfig(lanes=lanes))

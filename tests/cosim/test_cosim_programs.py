@@ -13,7 +13,7 @@ from cocotb_tests.cosim import TRACES, WAVE_WINDOW, cosimulate
 from cocotb_tests.hdl import PERIOD_NS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cosim_programs import FAULTS, fault_program, opcode_inputs, opcode_program  # noqa: E402
+from cosim_programs import FAULTS, fault_program, loop_fault_program, opcode_inputs, opcode_program  # noqa: E402
 
 FRAMES = 2
 
@@ -44,6 +44,17 @@ def test_fault_pc_and_code(code):
     frame = result.frames[0]
     assert frame["fault_rtl"] == frame["fault_model"] == [3, code]
     assert result.ok, result.message            # and pcs 0..2 issued and retired on time
+
+
+def test_fault_in_a_loop_iteration():
+    program = loop_fault_program()
+    result = cosimulate(program, inputs={"x": np.zeros((1, 16), np.int8)}, frames=1, name="loop_fault",
+                        log=lambda *_: None)
+    assert result.report["model_fault"] == [4, 3]
+    frame = result.frames[0]
+    assert frame["fault_rtl"] == frame["fault_model"] == [4, 3]
+    assert result.report["instances"] == 2 + 1 + 2 * 3 + 1      # the 7 instances before it issued on time
+    assert result.ok, result.message
 
 
 def test_checker_reports_a_corrupted_retire_cycle():

@@ -62,6 +62,11 @@ EOF = Instruction(opcode=int(Opcode.EOF))
 NOP = Instruction(opcode=int(Opcode.NOP))
 
 
+def loop(count, body, a=0, b=0, d=0, p=0):
+    """A hardware loop over the next `body` instructions, with the per-iteration increments."""
+    return Instruction(opcode=int(Opcode.LOOP), count=count, body=body, a_inc=a, b_inc=b, d_inc=d, p_inc=p)
+
+
 def sync_in(port=0):
     return Instruction(opcode=int(Opcode.SYNC_IN), port=port)
 
@@ -121,6 +126,35 @@ def wrap(value, bits):
     return value - (1 << bits) if value >> (bits - 1) else value
 
 
+def executed(code):
+    """The instructions of one frame in execution order (pc, instruction with the addresses its
+    loops give it): a program counter and a stack of open loops, as the front end walks the
+    code (docs/isa.md "Loops")."""
+    pc, stack = 0, []
+    while pc < len(code):
+        ins = code[pc]
+        if ins.opcode == Opcode.LOOP:
+            stack.append({"start": pc + 1, "end": pc + ins.body, "count": ins.count, "i": 0,
+                          "inc": [getattr(ins, f"{s[0]}_inc") for s in isa.LOOP_SLOTS]})
+            yield pc, ins
+            pc += 1
+            continue
+        uses = isa.OPCODES[Opcode(ins.opcode)].uses
+        moved = {}
+        for j, slot in enumerate(isa.LOOP_SLOTS):
+            if slot in uses:
+                moved[slot] = (getattr(ins, slot) + sum(lp["i"] * lp["inc"][j] for lp in stack)) % (1 << 20)
+        yield pc, ins.replace(**moved)
+        pc += 1
+        while stack and pc == stack[-1]["end"] + 1:
+            top = stack[-1]
+            top["i"] += 1
+            if top["i"] < top["count"]:
+                pc = top["start"]
+                break
+            stack.pop()
+
+
 class Reference:
     """docs/isa.md, one element at a time."""
 
@@ -168,13 +202,16 @@ class Reference:
         lo, hi = (-32768, 32767) if ins.d_dtype else (-128, 127)
         return min(max(y, lo), hi)
 
+    def executed(self):
+        return executed(self.code)
+
     def run_frame(self, inputs):
         for port in self.p.inputs:
             data = np.asarray(inputs[port.name]).reshape(-1).astype(port.numpy_dtype).tobytes()
             self.mem[port.buf][port.offset:port.offset + len(data)] = data
         bits = self.cfg.acc_bits
         accs = [0] * self.cfg.lanes
-        for ins in self.code:
+        for _, ins in self.executed():
             op = Opcode(ins.opcode)
             if op == Opcode.MAC:
                 new = []

@@ -165,11 +165,11 @@ def test_vectorised_and_scalar_checks_agree_on_random_instructions():
     rng = np.random.default_rng(11)
     cfg = config(lanes=4, wbuf_bytes=256, abuf_bytes=512, sbuf_bytes=128, lut_entries=64)
     instrs = []
-    for _ in range(6000):
-        op = int(rng.integers(0, 12))
+    for _ in range(12000):
+        op = int(rng.integers(0, 13))
         info = isa.OPCODES.get(op)
         values = {"opcode": op}
-        for fld in isa.FIELDS[1:]:
+        for fld in isa.FORMAT_FIELDS[isa.format_of(op)][1:]:
             used = info is not None and fld.name in info.uses
             if not used and rng.random() > 0.004:
                 continue
@@ -215,6 +215,8 @@ def test_vectorised_and_scalar_checks_agree_on_random_instructions():
     assert vec.tolist() == scalar
     counts = np.bincount(scalar, minlength=6)
     assert (counts >= 10).all(), counts
+    loops = [i for i, ins in zip(scalar, instrs) if ins.opcode == isa.Opcode.LOOP]
+    assert loops.count(0) >= 10 and loops.count(1) >= 10
 
 
 # Loader-level rejections ------------------------------------------------------------------------------

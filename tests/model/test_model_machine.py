@@ -93,7 +93,7 @@ def test_stats_and_schedule_shapes():
     assert s.cycles == d["cycles"] == int(s.retire[-1]) + 1
     assert r.to_dict()["frame"] == 0
     recs = list(s.records(["sync_in", "add", "mov", "sync_out", "sync_out", "eof"]))
-    assert recs[1] == {"pc": 1, "issue": int(s.issue[1]), "retire": int(s.retire[1]), "stall": int(s.stall[1]),
+    assert recs[1] == {"seq": 1, "pc": 1, "issue": int(s.issue[1]), "retire": int(s.retire[1]), "stall": int(s.stall[1]),
                        "op": "add"}
 
 

@@ -3,7 +3,7 @@ reference of model_helpers.py, on every output and on the whole of abuf and sbuf
 import numpy as np
 import pytest
 
-from model_helpers import Image, Reference, config, ins, program, records, sync_in, sync_out, EOF
+from model_helpers import EOF, Image, Reference, config, executed, ins, loop, program, records, sync_in, sync_out
 from npu_model.golden.analysis import _double_writes, instruction_fault
 from npu_model.arch.isa import Act, Opcode, decode_words, encode
 from npu_model.golden.machine import Npu
@@ -149,6 +149,26 @@ class Gen:
             out += [first, second]
         return out
 
+    def increments(self):
+        """Per-iteration increments of A, B, D (small, either sign, often 0) and of the record."""
+        rng = self.rng
+        pick = lambda: int(rng.choice([0, 0, 1, -1, 2, -2, 4, 8, -8, 16, 48]))  # noqa: E731
+        return dict(a=pick(), b=pick(), d=pick(), p=8 * int(rng.choice([0, 0, 1, -1, 2])))
+
+    def loop_block(self):
+        """Random instructions inside a hardware loop, sometimes two deep (with an instruction of
+        the outer body before the inner loop), every iteration a legal instruction."""
+        rng = self.rng
+        for _ in range(100):
+            inner = [self.random_instruction() for _ in range(int(rng.integers(1, 3)))]
+            block = [loop(int(rng.integers(2, 5)), len(inner), **self.increments())] + inner
+            if rng.random() < 0.4:
+                before = [self.random_instruction()] if rng.random() < 0.5 else []
+                block = [loop(int(rng.integers(2, 4)), len(before) + len(block), **self.increments())] + before + block
+            if all(self.ok(i) for _, i in executed(block) if i.opcode != Opcode.LOOP):
+                return block
+        raise AssertionError("loop generator stuck")
+
     def make(self, count):
         rng = self.rng
         body = []
@@ -160,9 +180,11 @@ class Gen:
                 body += self.gemv_chain()
             elif u < 0.3:
                 body.append(sync_out(0))
+            elif u < 0.45:
+                body += self.loop_block()
             else:
                 body.append(self.random_instruction())
-        assert all(self.ok(i) for i in body if i.opcode not in (Opcode.SYNC_OUT,))
+        assert all(self.ok(i) for _, i in executed(body) if i.opcode not in (Opcode.SYNC_OUT, Opcode.LOOP))
         recs = []
         for _ in range(N_RECORDS):
             shift = int(rng.choice([0, 0, 1, 3, 7, 12, 63, 64 + 5, 128 + 2]))

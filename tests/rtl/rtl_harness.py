@@ -105,8 +105,9 @@ class Host:
                 for name in self.dut.counters.signature.members}
 
 
-def run_npu(config, testbench, *, trace_depth=None, vcd=None):
-    """Build an Npu, run `testbench(host)` (an async function) on it."""
+def run_npu(config, testbench, *, trace_depth=256, vcd=None):
+    """Build an Npu (with a debug trace of `trace_depth` instances), run `testbench(host)` (an
+    async function) on it."""
     dut = Npu(config=config, trace_depth=trace_depth)
     result = {}
 

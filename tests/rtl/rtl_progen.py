@@ -1,7 +1,11 @@
-"""Random legal programs for the RTL tests (legality from the golden model's fault rules)."""
+"""Random legal programs for the RTL tests (legality from the golden model's fault rules),
+with hardware loops (nested up to LOOP_DEPTH) whose every iteration is legal."""
 from __future__ import annotations
 
-from npu_model.arch.isa import FIELDS, Act, Buffer, DType, Instruction, Opcode
+import numpy as np
+
+from npu_model.arch.isa import LOOP_DEPTH, OPERATE_FIELDS, Act, Buffer, DType, Instruction, Opcode, encode
+from npu_model.golden.loops import executed
 
 import rtl_golden as golden
 from rtl_harness import record
@@ -89,8 +93,62 @@ def random_instruction(rng, cfg, *, max_r=6):
             return ins
 
 
-def random_program(rng, cfg, length, **kw):
-    return [random_instruction(rng, cfg, **kw) for _ in range(length)] + [Instruction(opcode=int(Opcode.EOF))]
+def instances(instructions):
+    """The instruction instances a list of instructions (loops legal) executes, as Instructions."""
+    code = np.frombuffer(b"".join(encode(i) for i in list(instructions) + [_EOF]), np.uint8).reshape(-1, 32)
+    run = executed(code)
+    names = [n for n in run.fields if n != "reserved"]
+    return [Instruction(**{n: int(run.fields[n][k]) for n in names}) for k in range(len(run) - 1)]
+
+
+def loop(count, body, *, a=0, b=0, d=0, p=0):
+    return Instruction(opcode=int(Opcode.LOOP), count=count, body=body, a_inc=a, b_inc=b, d_inc=d, p_inc=p)
+
+
+def _increments(rng):
+    pick = lambda: rng.choice([0, 0, 1, -1, 2, -2, 4, 8, -8, 16, 64])  # noqa: E731
+    return dict(a=pick(), b=pick(), d=pick(), p=8 * rng.choice([0, 0, 1, -1]))
+
+
+def random_loop(rng, cfg, *, depth=LOOP_DEPTH, **kw):
+    """A loop around 1..3 random instructions (and, below LOOP_DEPTH, sometimes a loop of its
+    own), every iteration of which is a legal instruction."""
+    for _ in range(200):
+        body = [random_instruction(rng, cfg, **kw) for _ in range(rng.randint(1, 2))]
+        if depth > 1 and rng.random() < 0.5:
+            body.insert(rng.randint(0, len(body)), None)
+            inner = random_loop(rng, cfg, depth=depth - 1, **kw)
+            at = body.index(None)
+            body[at:at + 1] = inner
+        block = [loop(rng.randint(1, 4), len(body), **_increments(rng))] + body
+        if all(golden.fault_code(cfg, i) == 0 and not golden.rejected_by_loader(cfg, i)
+               for i in instances(block) if i.opcode != Opcode.LOOP):
+            return block
+    raise AssertionError("no legal loop found")
+
+
+def random_program(rng, cfg, length, *, loops=True, **kw):
+    """`length` blocks (an instruction, or with loops a loop block now and then) and `eof`."""
+    out = []
+    for _ in range(length):
+        if loops and rng.random() < 0.3:
+            out += random_loop(rng, cfg, **kw)
+        else:
+            out.append(random_instruction(rng, cfg, **kw))
+    return out + [_EOF]
+
+
+def faulting_loop(rng, cfg):
+    """A loop whose first iterations are legal and a later one leaves its buffer (address fault)."""
+    while True:
+        ins = random_instruction(rng, cfg)
+        if ins.opcode not in (Opcode.NOP, Opcode.SYNC_IN, Opcode.SYNC_OUT):
+            break
+    step = 2 * (cfg.buffer_bytes(golden.BUFS[ins.d_buf]) // 6)
+    return [loop(4, 1, d=step), ins]
+
+
+_EOF = Instruction(opcode=int(Opcode.EOF))
 
 
 def legal_and_faulting(cfg, rng, count):
@@ -99,7 +157,7 @@ def legal_and_faulting(cfg, rng, count):
     for _ in range(count):
         ins = random_instruction(rng, cfg, max_r=300)
         out.append((ins, 0))
-        field = rng.choice(FIELDS)
+        field = rng.choice(OPERATE_FIELDS[1:])
         out.append((ins.replace(**{field.name: rng.randint(field.min, field.max)}), 0))
         # Targeted mutations near the boundaries.
         choice = rng.randrange(8)

@@ -9,23 +9,28 @@ from amaranth.sim import Simulator
 from rtl_harness import small_config
 from rtl_progen import legal_and_faulting, random_instruction
 
-from npu_model.arch.isa import (FIELD_BY_NAME, FIELDS, INSTRUCTION_BITS, RESERVED_BITS, Act, Buffer, DType, Instruction,
-                                Opcode, encode)
+from npu_model.arch.isa import (FIELD_BY_NAME, FORMAT_FIELDS, INSTRUCTION_BITS, LOOP_SLOTS, OPERATE_FIELDS,
+                                RESERVED_BITS, Act, Buffer, DType, Format, Instruction, Opcode, encode, format_of)
 from rtl.decoder import Decoder
 from rtl.layout import instruction_layout
 
 
 def word_of(ins, reserved=0):
-    return int.from_bytes(encode(ins), "little") | (reserved << (INSTRUCTION_BITS - RESERVED_BITS))
+    shift = INSTRUCTION_BITS - RESERVED_BITS[format_of(ins.opcode)]
+    return int.from_bytes(encode(ins), "little") | (reserved << shift)
 
 
 def run_decoder(cfg, cases, check):
-    """cases: (word, expectation); check(ctx, dut, word, expectation) runs combinationally."""
+    """cases: (word, expectation) or (word, offsets, expectation); check(ctx, dut, word,
+    expectation) runs combinationally, with the loop offsets set (0 when not given)."""
     dut = Decoder(config=cfg)
 
     async def tb(ctx):
-        for word, expect in cases:
+        for case in cases:
+            word, offsets, expect = case if len(case) == 3 else (case[0], (0,) * len(LOOP_SLOTS), case[1])
             ctx.set(dut.word.as_value(), word)
+            for j, off in enumerate(offsets):
+                ctx.set(dut.offsets[j], off)
             check(ctx, dut, word, expect)
 
     sim = Simulator(dut)
@@ -33,15 +38,17 @@ def run_decoder(cfg, cases, check):
     sim.run()
 
 
-def test_layout_matches_isa_table():
-    layout = instruction_layout()
-    for f in FIELDS:
+@pytest.mark.parametrize("fmt", list(Format))
+def test_layout_matches_isa_table(fmt):
+    layout = instruction_layout(fmt)
+    for f in FORMAT_FIELDS[fmt]:
         assert layout[f.name].offset == f.lo
         shape = Shape.cast(layout[f.name].shape)
         assert (shape.width, shape.signed) == (f.bits, f.signed)
     assert [m.name for m in layout["opcode"].shape] == [o.name for o in Opcode]     # the ISA's names
-    assert layout["d_buf"].shape.as_shape() == unsigned(FIELD_BY_NAME["d_buf"].bits)
-    assert layout["reserved"].offset == INSTRUCTION_BITS - RESERVED_BITS
+    if fmt is Format.OPERATE:
+        assert layout["d_buf"].shape.as_shape() == unsigned(FIELD_BY_NAME["d_buf"].bits)
+    assert layout["reserved"].offset == INSTRUCTION_BITS - RESERVED_BITS[fmt]
     assert layout.size == INSTRUCTION_BITS
 
 
@@ -53,11 +60,13 @@ def test_decoded_view(lanes):
     rng = random.Random(lanes)
     cases = []
     for _ in range(40):
-        values = {f.name: rng.randint(f.min, f.max) for f in FIELDS}
+        values = {f.name: rng.randint(f.min, f.max) for f in OPERATE_FIELDS}
+        if values["opcode"] == Opcode.LOOP:
+            values["opcode"] = Opcode.NOP
         cases.append((word_of(Instruction(**values)), values))
 
     def check(ctx, dut, word, values):
-        for f in FIELDS:
+        for f in OPERATE_FIELDS:
             assert ctx.get(dut.word[f.name]) == values[f.name], f.name
         for name in ("opcode", "n", "r", "a_buf", "a_base", "a_rstride", "b_lstride", "d_dtype",
                      "p_base", "p_vec", "act", "lut_base", "lut_log2", "acc_in", "acc_out", "port"):
@@ -106,7 +115,13 @@ def test_fault_codes(lanes):
         cases.append((word_of(ins), (ins, code)))
     # Reserved bits and unknown opcodes.
     cases.append((word_of(Instruction(opcode=Opcode.NOP), reserved=1), (None, 1)))
-    cases.append((word_of(Instruction(opcode=Opcode.EOF), reserved=1 << (RESERVED_BITS - 1)), (None, 1)))
+    cases.append((word_of(Instruction(opcode=Opcode.EOF), reserved=1 << (RESERVED_BITS[Format.OPERATE] - 1)),
+                  (None, 1)))
+    # Loops: legal, nothing to do, reserved bits (of the loop format, where operate fields live).
+    good = Instruction(opcode=Opcode.LOOP, count=3, body=2, a_inc=-8, p_inc=8)
+    cases += [(word_of(good), (good, 0)), (word_of(good.replace(count=0)), (None, 1)),
+              (word_of(good.replace(body=0)), (None, 1)), (word_of(good, reserved=1), (None, 1)),
+              (word_of(good, reserved=1 << (RESERVED_BITS[Format.LOOP] - 1)), (None, 1))]
     for op in range(len(Opcode), 32):
         cases.append((word_of(Instruction(opcode=op)), (None, 1)))
     codes = {code for _w, (_i, code) in cases}
@@ -142,5 +157,34 @@ def test_footprints_and_accounting(lanes):
             assert ctx.get(dut.insn.hwm[i]) == ref[f"{name}_hwm"], name
         assert ctx.get(dut.insn.macs) == ref["macs"]
         assert ctx.get(dut.insn.conflict) == (ref["conflict_cycles"] > 0)
+
+    run_decoder(cfg, cases, check)
+
+
+def test_loop_offsets_advance_the_address_fields_an_instruction_uses():
+    """The decoder adds the loop offsets (modulo 2**20) to A, B, D and the record address of a
+    compute instruction, to none of a mov's unused B, and checks the instance."""
+    cfg = small_config(lanes=4)
+    add = Instruction(opcode=Opcode.ADD, n=2, r=2, a_buf=Buffer.ABUF, a_rstride=1, a_lstride=2, b_buf=Buffer.SBUF,
+                      b_rstride=1, b_lstride=2, d_buf=Buffer.ABUF, d_base=0x40, d_rstride=1, d_lstride=2,
+                      p_base=cfg.wbuf_bytes - 64)
+    mov = Instruction(opcode=Opcode.MOV, n=1, r=1, a_buf=Buffer.ABUF, d_buf=Buffer.ABUF, d_base=0x80,
+                      p_base=cfg.wbuf_bytes - 64)
+    cases = [
+        (word_of(add), (4, 6, 8, 16), (add.replace(a_base=4, b_base=6, d_base=0x48, p_base=add.p_base + 16), 0)),
+        (word_of(mov), (4, 6, 8, 16), (mov.replace(a_base=4, d_base=0x88, p_base=mov.p_base + 16), 0)),
+        (word_of(mov), ((1 << 20) - 1, 0, 0, 0), (mov.replace(a_base=(1 << 20) - 1), 3)),    # wraps: outside abuf
+        (word_of(add), (0, 0, 0, 4), (add.replace(p_base=add.p_base + 4), 3)),               # record misaligned
+        (word_of(Instruction(opcode=Opcode.NOP)), (4, 6, 8, 16), (Instruction(opcode=Opcode.NOP), 0)),
+    ]
+
+    def check(ctx, dut, word, expect):
+        ins, code = expect
+        assert ctx.get(dut.insn.fault) == code, ins
+        for slot in LOOP_SLOTS:
+            assert ctx.get(getattr(dut.insn, slot)) == getattr(ins, slot), slot
+        if ins.opcode != Opcode.NOP:
+            lo, hi = golden.footprint(ins, "a")
+            assert (ctx.get(dut.insn.a_lo), ctx.get(dut.insn.a_hi)) == (lo, hi)
 
     run_decoder(cfg, cases, check)

@@ -18,6 +18,7 @@ from rtl.lut import LutReadSignature, LutUnit
 from rtl.npu import HostBusSignature, Npu
 from rtl.sequencer import BeatSignature, ReadRequestsSignature
 from rtl.sram import ElementReadSignature, HostPortSignature, Sram
+from rtl.loops import LoopUnit
 from rtl.trace import TraceMemory
 
 CFG = NpuConfig(lanes=4)
@@ -64,9 +65,10 @@ def test_config_signatures():
     (lambda: Sram(size=0, lanes=4, host_addr_bits=4), r"^Size must be a positive integer, not 0$"),
     (lambda: Sram(size=64, lanes=0, host_addr_bits=4), r"^Lanes must be a positive integer, not 0$"),
     (lambda: LutUnit(entries=16, lanes=4, host_addr_bits=0), r"^Address width must be a positive integer, not 0$"),
-    (lambda: TraceMemory(depth=0, pc_bits=4, host_addr_bits=4), r"^Depth must be a positive integer, not 0$"),
+    (lambda: TraceMemory(depth=0, host_addr_bits=4), r"^Depth must be a positive integer, not 0$"),
+    (lambda: LoopUnit(pc_bits=0), r"^PC width must be a positive integer, not 0$"),
     (lambda: PerfCounters(config=None), r"^config must be an NpuConfig, not None$"),
-    (lambda: Npu(config=CFG, trace_depth=0), r"^Trace depth must be a positive integer, not 0$"),
+    (lambda: Npu(config=CFG, trace_depth=-1), r"^Trace depth must be 0 \(no trace\) or a positive integer, not -1$"),
 ])
 def test_bad_parameters_are_type_errors(make, message):
     refused(make, TypeError, message)
