@@ -36,8 +36,9 @@ BUILD_ROOT = ROOT / "build" / "sim"
 #: lz4.h and liblz4.a for the FST writer of the waveform build (`lz4_lib`).
 LZ4_DIR = BUILD_ROOT / "lz4"
 
-#: Debug-trace entries of a build for small programs (larger ones get the next power of two).
-MIN_TRACE_DEPTH = 4096
+#: Debug-trace entries of a build (every bundled model at 4 lanes or more fits; a program that
+#: executes more instructions per frame gets the next power of two, and a build of its own).
+MIN_TRACE_DEPTH = 1 << 16
 #: The simulator's main loop, which also drives the clock (in place of cocotb's own main).
 MAIN_CPP = Path(__file__).with_name("verilator_main.cpp")
 #: Verilator options: -O3 scheduling, X values resolved at compile time, lint waivers from

@@ -52,14 +52,14 @@ def quantised_frames(model_path, frames: int, seed: int = SEED) -> dict:
 
 
 def model_workload(model_path, *, lanes: int = 8, frames: int = 3, seed: int = SEED,
-                   config: NpuConfig | None = None, program: Program | str | Path | None = None) -> Workload:
-    """Compile `model_path` for `lanes` (unless a compiled `program` is given) and make `frames`
-    quantised input frames for it."""
+                   config: NpuConfig | None = None, program: Program | str | Path | None = None,
+                   code: str = "loops") -> Workload:
+    """Compile `model_path` for `lanes` (unless a compiled `program` is given), its code in the
+    form `code` (compiler `--code`), and make `frames` quantised input frames for it."""
     if program is None:
-
         model, qnet = _network(str(Path(model_path).resolve()))
         config = config or NpuConfig(lanes=lanes)
-        program = compile_network(qnet, config, model=model, with_listing=False)[0]
+        program = compile_network(qnet, config, model=model, with_listing=False, code=code)[0]
     elif not isinstance(program, Program):
         program = Program.load(program)
     return Workload(str(model_path), program, quantised_frames(model_path, frames, seed), frames)

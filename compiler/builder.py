@@ -2,7 +2,9 @@
 
 The lowering asks for storage and emits instructions through one `ProgramBuilder`; the builder
 records which layer asked for what, so that when a model does not fit, the error names the
-layer, the buffer, the bytes needed and the bytes the configuration has.
+layer, the buffer, the bytes needed and the bytes the configuration has. With `code="loops"`
+(the default) each layer's instructions are folded into hardware loops as the layer closes
+(`compiler.reroll`); `code="unrolled"` keeps every instruction.
 """
 from __future__ import annotations
 
@@ -13,11 +15,13 @@ import numpy as np
 from npu_model.arch.config import NpuConfig
 from npu_model.arch.errors import NpuError
 from npu_model.arch.isa import FIELDS, INSTRUCTION_BYTES, DType, Opcode
-from npu_model.arch.meta import ProgramMeta
+from npu_model.arch.meta import CODE_FORMS, ProgramMeta
 from npu_model.arch.program import Layer, Port, Program, Symbol
 from npu_model.arch.record import PARAM_RECORD, RECORD_BYTES, out_of_range
 
-__all__ = ["FitError", "Arena", "ProgramBuilder"]
+from .reroll import reroll
+
+__all__ = ["FitError", "Arena", "ProgramBuilder", "CODE_FORMS"]
 
 #: name -> (lsb, mask, min, max) of every instruction field (npu_model.arch.isa.FIELDS), for `emit`.
 _FIELD_SPEC = {f.name: (f.lo, (1 << f.bits) - 1, f.min, f.max) for f in FIELDS}
@@ -98,7 +102,10 @@ class _Pool:
 
 
 class ProgramBuilder:
-    def __init__(self, config: NpuConfig):
+    def __init__(self, config: NpuConfig, *, code: str = "loops"):
+        if code not in CODE_FORMS:
+            raise ValueError(f"code form must be one of {', '.join(CODE_FORMS)}, not {code!r}")
+        self.code_form = code
         self.config = config
         self.wbuf = _Pool("wbuf", config.wbuf_bytes)
         self.sbuf = _Pool("sbuf", config.sbuf_bytes)
@@ -215,9 +222,14 @@ class ProgramBuilder:
         self.code.append(word.to_bytes(INSTRUCTION_BYTES, "little"))
         if int(opcode) == Opcode.MAC:
             self.macs += int(fields.get("n", 0)) * int(fields.get("r", 0))
-        if len(self.code) * INSTRUCTION_BYTES > self.config.imem_bytes and self._imem_overflow is None:
-            self._imem_overflow = self.current_layer
+        self._note_imem()
         return len(self.code) - 1
+
+    def _note_imem(self):
+        """Remember the layer whose code first passes imem (with loops: once the layer is folded)."""
+        if len(self.code) * INSTRUCTION_BYTES > self.config.imem_bytes and self._imem_overflow is None \
+                and (self.code_form == "unrolled" or self.current_layer == "(program)"):
+            self._imem_overflow = self.current_layer
 
     @contextlib.contextmanager
     def layer(self, name: str, op: str, macs: int | None = None):
@@ -227,6 +239,11 @@ class ProgramBuilder:
         self.current_layer = name
         try:
             yield
+            if self.code_form == "loops" and outer == "(program)":
+                words = np.frombuffer(b"".join(self.code[start:]), np.uint8).reshape(-1, INSTRUCTION_BYTES)
+                self.code[start:] = [w.tobytes() for w in reroll(words)]
+                if len(self.code) * INSTRUCTION_BYTES > self.config.imem_bytes and self._imem_overflow is None:
+                    self._imem_overflow = name
         finally:
             self.current_layer = outer
         counted = self.macs - start_macs if macs is None else macs

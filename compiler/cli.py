@@ -23,6 +23,7 @@ from pathlib import Path
 from npu_model.arch.config import LANE_CHOICES, NpuConfig
 from npu_model.arch.errors import cli_errors
 from npu_model.arch.files import OUTPUT_NOTE, check_output, write_text
+from npu_model.arch.meta import CODE_FORMS
 
 from . import load_model, measure_fidelity, quantise, save_npz, summarise
 from .lower.network import check_compilable, compile_network
@@ -59,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="NPU.JSON",
                    help="NPU configuration (npu_model.arch.config.NpuConfig fields as JSON: lanes, buffer sizes, "
                         "imem_bytes, lut_entries, acc_bits, clock_mhz); fields left out keep their defaults")
+    p.add_argument("--code", choices=CODE_FORMS, default="loops",
+                   help="write the code with hardware loops (default) or every instruction unrolled "
+                        "(more imem, one cycle less per loop instruction run)")
     p.add_argument("--no-timing", action="store_true",
                    help="do not compute cycles with the golden model's timing rules (faster; no cycles "
                         "or utilisation in the reports)")
@@ -93,12 +97,12 @@ def _config(args):
     return config
 
 
-def compile_to_files(model_path, output, config, *, timing: bool = True, model=None):
+def compile_to_files(model_path, output, config, *, timing: bool = True, model=None, code: str = "loops"):
     """Load, quantise and compile `model_path`; write the program, listing and summaries.
     Returns the CompileSummary."""
     model = model or load_model(model_path)
     qnet = quantise(model)
-    program, listing, summary = compile_network(qnet, config, model=model, schedule=timing)
+    program, listing, summary = compile_network(qnet, config, model=model, schedule=timing, code=code)
     paths = output_paths(output)
     program.save(paths["program"])
     write_text(paths["listing"], listing)
@@ -124,12 +128,13 @@ def main(argv=None) -> int:
         print(measure_fidelity(model, qnet, frames=args.frames).format(with_tensors=True))
         print(f"LUT entries used: {qnet.lut_entries}")
     if args.output:
-        summary = compile_to_files(args.model, args.output, config, timing=not args.no_timing, model=model)
+        summary = compile_to_files(args.model, args.output, config, timing=not args.no_timing, model=model,
+                                   code=args.code)
         paths = output_paths(args.output)
         if not args.quiet:
             print(summary.format())
-        print(f"wrote {paths['program']} ({summary.instructions:,} instructions), {paths['listing']}, "
-              f"{paths['summary']}, {paths['json']}")
+        print(f"wrote {paths['program']} ({summary.code_words:,} instruction words, {summary.instructions:,} executed "
+              f"per frame), {paths['listing']}, {paths['summary']}, {paths['json']}")
     elif args.lanes or args.config:
         print("note: --lanes and --config apply when compiling (-o PROG.BIN)", file=sys.stderr)
     if not (args.summary or args.fidelity or args.save_weights or args.output):

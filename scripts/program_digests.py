@@ -8,8 +8,7 @@ compiler writes. Run this before the change with `--write` and after it with `--
 
 Every reference model is compiled at every reference lane count with the golden model's timing
 (the summaries carry cycles), and the SHA-256 of prog.bin, the listing and both summaries is
-recorded. One lane needs more instruction memory than the default configuration has (TRU-Net
-unrolled is ~230k instructions), so lanes 1 is compiled with imem_bytes doubled.
+recorded.
 
 The digests are of this machine's build: quantisation calibrates in floating point, so compare
 digests made with the same numpy, not across machines.
@@ -33,8 +32,7 @@ LANES = (1, 4, 8, 16)
 
 
 def _config(lanes: int) -> NpuConfig:
-    config = NpuConfig().replace(lanes=lanes)
-    return config.replace(imem_bytes=2 * config.imem_bytes) if lanes == 1 else config
+    return NpuConfig().replace(lanes=lanes)
 
 
 def _digests(task: tuple[str, int]) -> list[str]:

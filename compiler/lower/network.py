@@ -14,7 +14,9 @@ places its output, emits its instructions through the kernels (`layers.py`, `gru
   are produced and consumed in the same frame, so sbuf (whose contents survive frames) is not
   needed, no copy is made, and the MACs that read them take weights from wbuf with no port
   conflict. A concatenation read only by dense convolutions costs nothing: it stays a list of
-  parts, reduced by chained MACs (`acc_out=1` / `acc_in=1`).
+  parts, reduced by chained MACs (`acc_out=1` / `acc_in=1`). Its parts are laid out with one
+  row stride (the widest part's row), so that the chain's MACs step from one position to the
+  next by the same bytes and one hardware loop runs them all (`compiler.reroll`).
 * State that persists across frames lives in sbuf: the time-axis GRU hidden state (updated in
   place by the step's last instruction, once the old state is read for the last time) and the
   phase encoder's past frames (shifted at the end of the frame, after the outputs are signalled).
@@ -94,6 +96,24 @@ class LayerContext:
                     self.last_use[name] = max(self.last_use.get(name, 0), end)
         for name in self.outputs:
             self.last_use[name] = _NEVER
+        # One row stride for the parts of a concatenation kept as parts (produced in abuf).
+        self.row_bytes: dict[str, int] = {}
+        for layer in layers:
+            if layer.output not in self.kept_parts:
+                continue
+            parts = []
+            for name, ep in zip(layer.inputs, layer.eps):
+                t = self.qnet.tensors.get(name)
+                if t is None or name in self.outputs or name == self.qnet.input.name:
+                    parts = []
+                    break
+                dtype = dtype_of(ep.out_dtype if ep is not None else t.dtype)
+                parts += [(name, t.shape[0] * dtype_of(t.dtype).size), (f"{layer.output}.{name}", t.shape[0] * dtype.size)]
+            if parts:
+                row = -(-max(b for _, b in parts) // 2) * 2
+                for key, nbytes in parts:
+                    if nbytes < row:
+                        self.row_bytes[key] = max(row, self.row_bytes.get(key, 0))
 
     def dead_after(self, name: str) -> bool:
         """No layer after the current one reads `name` (directly), and it is not an output."""
@@ -137,9 +157,13 @@ class LayerContext:
         return self._alloc(name, positions, channels, dtype, owner=name)
 
     def _alloc(self, key, positions, channels, dtype, *, owner):
-        off = self.b.alloc(key, (positions, channels), DType(dtype).numpy)
+        """A channel-last abuf tensor; rows padded to the stride planned for a concatenation's
+        parts (`row_bytes`)."""
+        dtype = DType(dtype)
+        row = self.row_bytes.get(key, channels * dtype.size)
+        off = self.b.alloc(key, (positions, row // dtype.size), dtype.numpy)
         self.owned.setdefault(owner, []).append(key)
-        return TensorRef(Buffer.ABUF, off, positions, channels, dtype)
+        return TensorRef(Buffer.ABUF, off, positions, channels, dtype, row_stride=row)
 
     def temp_tensor(self, name: str, positions: int, channels: int, dtype, *,
                     keep_with: str | None = None) -> TensorRef:
@@ -298,8 +322,9 @@ def check_compilable(config: NpuConfig) -> None:
 
 
 def compile_network(qnet, config: NpuConfig | None = None, *, model=None, schedule: bool = True,
-                    with_listing: bool = True):
-    """Lower a quantised network for `config` (default: NpuConfig()).
+                    with_listing: bool = True, code: str = "loops"):
+    """Lower a quantised network for `config` (default: NpuConfig()), its code with hardware
+    loops (`code="loops"`) or every instruction written out (`code="unrolled"`).
 
     Returns (Program, listing text, CompileSummary). `model` (the `compiler.Model` the network was
     quantised from) adds the model-level figures to the summary (parameters before and after
@@ -310,10 +335,11 @@ def compile_network(qnet, config: NpuConfig | None = None, *, model=None, schedu
     """
     config = config or NpuConfig()
     check_compilable(config)
-    builder = ProgramBuilder(config)
+    builder = ProgramBuilder(config, code=code)
     ctx = LayerContext(qnet, builder)
     records = ctx.run()
-    meta = ProgramMeta(compiler=COMPILER_VERSION, model=qnet.name, lanes=config.lanes, outputs=list(qnet.outputs),
+    meta = ProgramMeta(compiler=COMPILER_VERSION, model=qnet.name, lanes=config.lanes, code=code,
+                       outputs=list(qnet.outputs),
                        inputs=[qnet.input.name], host_layers=[f"{fl.name} ({fl.op})" for fl in qnet.host_layers],
                        **_host_meta(qnet, model))
     program = builder.build(meta)          # FitError if a buffer does not fit

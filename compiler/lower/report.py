@@ -17,6 +17,7 @@ from npu_model.arch.config import BUFFER_NAMES
 from npu_model.arch.isa import INSTRUCTION_BYTES
 from npu_model.golden.analysis import analyse
 from npu_model.golden.asm import disassemble
+from npu_model.golden.loops import executed
 from npu_model.golden.schedule import schedule
 
 from ..quant.qnet import Epilogue
@@ -37,12 +38,14 @@ class LayerRecord:
     abuf_bytes: int = 0          # abuf extent (highest live byte + 1) while the layer runs
     abuf_live_bytes: int = 0     # abuf bytes live while the layer runs (its tensors, the skips...)
     mapping: str = ""            # lane mapping and lowering notes
+    instructions: int = 0        # executed per frame (a loop body's once per iteration)
     cycles: int | None = None
     stall_cycles: int | None = None
     conflict_cycles: int | None = None
 
     @property
-    def instructions(self) -> int:
+    def code_words(self) -> int:
+        """Instruction words of the layer in imem."""
         return self.pc_end - self.pc_start
 
     def utilisation(self, lanes: int) -> float | None:
@@ -56,7 +59,9 @@ class CompileSummary:
     model: str
     lanes: int
     config: dict
-    instructions: int
+    code: str                                       # npu_model.arch.meta.CODE_FORMS
+    code_words: int                                 # instruction words in imem
+    instructions: int                               # instructions executed per frame
     macs: int                                       # MACs the program does per frame (sum n*r)
     buffers: dict                                   # name -> {"used": bytes, "capacity": bytes}
     layers: list
@@ -80,7 +85,8 @@ class CompileSummary:
 
     def meta_figures(self) -> dict:
         """The figures stored in the program's META section."""
-        out = {"instructions": self.instructions, "macs_per_frame": self.macs, "params": self.params,
+        out = {"instructions": self.instructions, "code_words": self.code_words, "macs_per_frame": self.macs,
+               "params": self.params,
                "buffers": {k: v["used"] for k, v in self.buffers.items()}}
         if self.cycles is not None:
             out.update(cycles_per_frame=self.cycles, utilisation=round(self.utilisation, 6))
@@ -91,7 +97,7 @@ class CompileSummary:
         d["layers"] = []
         for l in self.layers:
             row = asdict(l)
-            row["instructions"] = l.instructions
+            row["code_words"] = l.code_words
             u = l.utilisation(self.lanes)
             row["utilisation"] = None if u is None else round(u, 6)
             d["layers"].append(row)
@@ -118,8 +124,9 @@ class CompileSummary:
         if self.model_macs is not None:
             macs += f" (model: {self.model_macs:,})"
         lines.append(macs)
-        lines.append(f"instructions per frame: {self.instructions:,} "
-                     f"(imem {self.instructions * INSTRUCTION_BYTES:,} of {self.config['imem_bytes']:,} bytes)")
+        form = "with hardware loops" if self.code == "loops" else "unrolled"
+        lines.append(f"code: {self.code_words:,} instruction words {form} (imem {self.code_words * INSTRUCTION_BYTES:,} "
+                     f"of {self.config['imem_bytes']:,} bytes); instructions executed per frame: {self.instructions:,}")
         if self.cycles is not None:
             line = (f"cycles per frame: {self.cycles:,} = {self.time_us:,.1f} us at {self.config['clock_mhz']:g} MHz; "
                     f"MAC-lane utilisation {100 * self.utilisation:.1f} %; stalls {self.stall_cycles:,}, "
@@ -140,26 +147,27 @@ class CompileSummary:
         return "\n".join(lines)
 
     def format_layers(self) -> str:
-        head = (f"{'layer':<12} {'op':<17} {'pc':>15} {'instr':>7} {'MACs':>11} {'cycles':>10} {'util':>6} "
+        head = (f"{'layer':<12} {'op':<17} {'pc':>13} {'code':>5} {'instr':>7} {'MACs':>11} {'cycles':>10} {'util':>6} "
                 f"{'stalls':>7} {'wbuf':>7} {'sbuf':>6} {'abuf':>7}  mapping")
         rows = [head, "-" * len(head)]
         for l in self.layers:
             u = l.utilisation(self.lanes)
-            rows.append(f"{l.name:<12} {l.op:<17} {f'{l.pc_start}..{l.pc_end}':>15} {l.instructions:>7,} "
+            rows.append(f"{l.name:<12} {l.op:<17} {f'{l.pc_start}..{l.pc_end}':>13} {l.code_words:>5,} {l.instructions:>7,} "
                         f"{l.macs:>11,} {'' if l.cycles is None else f'{l.cycles:,}':>10} "
                         f"{'' if u is None else f'{100 * u:.1f}%':>6} "
                         f"{'' if l.stall_cycles is None else f'{l.stall_cycles:,}':>7} "
                         f"{l.wbuf_bytes:>7,} {l.sbuf_bytes:>6,} {l.abuf_bytes:>7,}  {l.mapping}")
         rows.append("-" * len(head))
         u = self.utilisation
-        rows.append(f"{'total':<12} {'':<17} {'':>15} {self.instructions:>7,} {self.macs:>11,} "
+        rows.append(f"{'total':<12} {'':<17} {'':>13} {self.code_words:>5,} {self.instructions:>7,} {self.macs:>11,} "
                     f"{'' if self.cycles is None else f'{self.cycles:,}':>10} "
                     f"{'' if u is None else f'{100 * u:.1f}%':>6} "
                     f"{'' if self.stall_cycles is None else f'{self.stall_cycles:,}':>7} "
                     f"{self.buffers['wbuf']['used']:>7,} {self.buffers['sbuf']['used']:>6,} "
                     f"{self.buffers['abuf']['used']:>7,}")
-        rows.append("wbuf/sbuf: bytes the layer placed; abuf: extent of the live tensors while it runs "
-                    "(the allocation's high-water mark is the total)")
+        rows.append("code: instruction words in imem; instr: instructions executed per frame; wbuf/sbuf: bytes the "
+                    "layer placed; abuf: extent of the live tensors while it runs (the allocation's high-water mark "
+                    "is the total)")
         return "\n".join(rows)
 
 
@@ -207,8 +215,12 @@ def summarise_program(program, qnet, records, builder, *, model=None, schedule: 
         "imem": {"used": program.n_instructions * INSTRUCTION_BYTES, "capacity": cfg.imem_bytes},
         "lut": {"used": 2 * len(program.lut), "capacity": 2 * cfg.lut_entries},
     }
+    pcs = executed(program.code).pc
+    for rec in records:
+        rec.instructions = int(((pcs >= rec.pc_start) & (pcs < rec.pc_end)).sum())
     summary = CompileSummary(
-        model=qnet.name, lanes=cfg.lanes, config=cfg.to_dict(), instructions=program.n_instructions,
+        model=qnet.name, lanes=cfg.lanes, config=cfg.to_dict(), code=builder.code_form,
+        code_words=program.n_instructions, instructions=len(pcs),
         macs=int(sum(r.macs for r in records)), buffers=buffers, layers=list(records), host=host,
         inputs=[p.to_dict() for p in program.inputs], outputs=[p.to_dict() for p in program.outputs],
         params=params, model_macs=model_macs, frame_ms=frame_ms)
@@ -218,7 +230,10 @@ def summarise_program(program, qnet, records, builder, *, model=None, schedule: 
 
 
 def _add_timing(program, summary: CompileSummary) -> None:
-    sched = schedule(analyse(program, source="compiled program"))
+    """Cycles of the frame and of every layer; a layer's instructions are consecutive in the
+    executed stream (the compiler's loops never span two layers)."""
+    an = analyse(program, source="compiled program")
+    sched = schedule(an)
     st = sched.stats
     summary.cycles, summary.stall_cycles, summary.conflict_cycles = st.cycles, st.stall_cycles, st.conflict_cycles
     issue = np.append(sched.issue, st.cycles)
@@ -226,13 +241,11 @@ def _add_timing(program, summary: CompileSummary) -> None:
     conflict = np.concatenate([[0], np.cumsum((sched.port_factor - 1) * np.maximum(sched.occupancy, 0)
                                               // np.maximum(sched.port_factor, 1))])
     for rec in summary.layers:
-        start = int(issue[rec.pc_start]) if rec.pc_start < len(sched.issue) else st.cycles
-        end = int(issue[rec.pc_end]) if rec.pc_end < len(sched.issue) else st.cycles
-        if rec is summary.layers[0]:
-            start = 0                                # the fetch latency belongs to the frame start
-        rec.cycles = end - start
-        rec.stall_cycles = int(stall[rec.pc_end] - stall[rec.pc_start])
-        rec.conflict_cycles = int(conflict[rec.pc_end] - conflict[rec.pc_start])
+        k0, k1 = an.span(rec.pc_start, rec.pc_end)
+        start = 0 if rec is summary.layers[0] else int(issue[k0])   # the fetch latency: the frame start
+        rec.cycles = int(issue[k1]) - start
+        rec.stall_cycles = int(stall[k1] - stall[k0])
+        rec.conflict_cycles = int(conflict[k1] - conflict[k0])
 
 
 def listing(program, summary: CompileSummary) -> str:

@@ -3,7 +3,9 @@
     python -m npu_model explore models/trunet.yaml --lanes 1,2,4,8,16 --act-kib 64,256 \\
         --clock-mhz 100,200,400 -o build/explore
 
-Each *point* (lanes x abuf size x wbuf/sbuf/imem sizes) is compiled and run on the golden model.
+Each *point* (lanes x abuf size x wbuf/sbuf/imem sizes x code form) is compiled and run on the
+golden model (`--code loops,unrolled` weighs code bytes against the cycles of the loop
+instructions).
 The model is loaded and quantised once (the slow step, independent of the hardware) and every point
 lowers that network with the compiler's network pass (`compiler.lower.network.compile_network`, the
 same as `python -m compiler MODEL -o prog.bin --config npu.json`; with `--use-cli` that command runs
@@ -46,7 +48,7 @@ from ..arch.config import KIB, MAX_CLOCK_MHZ, ConfigError, NpuConfig
 from ..arch.errors import NpuError
 from ..arch.files import check_output, write_bytes
 from ..arch.isa import DTYPES
-from ..arch.meta import MAX_FFT, MAX_SAMPLE_RATE
+from ..arch.meta import CODE_FORMS, MAX_FFT, MAX_SAMPLE_RATE
 from ..arch.program import Program
 from ..golden.machine import Npu
 from .arguments import MAX_FRAMES, MAX_JOBS, bounded, bounded_list
@@ -73,6 +75,7 @@ class SweepPoint:
     wbuf_kib: float
     sbuf_kib: float
     imem_kib: float
+    code: str = "loops"                # the compiler's --code
     clock_mhz: float = 0.0
     status: str = "ok"                 # "ok", "does not fit" or "error"
     message: str = ""
@@ -103,7 +106,7 @@ class SweepPoint:
     @property
     def shape(self) -> tuple:
         """What identifies the configuration (everything but the clock)."""
-        return self.lanes, self.abuf_kib, self.wbuf_kib, self.sbuf_kib, self.imem_kib
+        return self.lanes, self.abuf_kib, self.wbuf_kib, self.sbuf_kib, self.imem_kib, self.code
 
     def csv_row(self) -> dict:
         return {k: "" if v is None else v for k, v in dataclasses.asdict(self).items()}
@@ -149,7 +152,7 @@ def compile_point(task: dict, config: NpuConfig, out_path: Path) -> tuple[str, s
     if task.get("qnet"):
         model, qnet = _quantised(task["qnet"])
         try:
-            program, _, _ = compile_network(qnet, config, model=model, schedule=False)
+            program, _, _ = compile_network(qnet, config, model=model, schedule=False, code=task.get("code", "loops"))
         except FitError as exc:
             return "does not fit", str(exc)
         except NpuError as exc:
@@ -159,16 +162,16 @@ def compile_point(task: dict, config: NpuConfig, out_path: Path) -> tuple[str, s
         program.save(out_path)
         return "ok", ""
     return compile_cli(task["model"], config, out_path, timeout=task.get("timeout"),
-                       weights_anywhere=task.get("weights_anywhere", False))
+                       weights_anywhere=task.get("weights_anywhere", False), code=task.get("code", "loops"))
 
 
 def compile_cli(model: str, config: NpuConfig, out_path: Path, *, timeout: float | None = None,
-                weights_anywhere: bool = False) -> tuple[str, str]:
-    """`python -m compiler MODEL -o out_path --config npu.json` in a subprocess."""
+                weights_anywhere: bool = False, code: str = "loops") -> tuple[str, str]:
+    """`python -m compiler MODEL -o out_path --config npu.json --code CODE` in a subprocess."""
     cfg_path = out_path.with_suffix(".json")
     cfg_path.write_text(config.to_json())
     cmd = [sys.executable, "-m", "compiler", str(model), "-o", str(out_path), "--config", str(cfg_path),
-           "--no-timing", "--quiet"] + (["--weights-anywhere"] if weights_anywhere else [])
+           "--code", code, "--no-timing", "--quiet"] + (["--weights-anywhere"] if weights_anywhere else [])
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -191,12 +194,13 @@ def evaluate_point(task: dict) -> SweepPoint:
     """Compile and simulate one point (runs in a worker process): the figures that do not depend
     on the clock, with status and message."""
     cfg = NpuConfig.from_dict(task["config"])
+    code = task.get("code", "loops")
     base = SweepPoint(lanes=cfg.lanes, abuf_kib=cfg.abuf_bytes / KIB, wbuf_kib=cfg.wbuf_bytes / KIB,
-                      sbuf_kib=cfg.sbuf_bytes / KIB, imem_kib=cfg.imem_bytes / KIB)
+                      sbuf_kib=cfg.sbuf_bytes / KIB, imem_kib=cfg.imem_bytes / KIB, code=code)
     workdir = Path(task["workdir"])
     workdir.mkdir(parents=True, exist_ok=True)
     prog_path = workdir / f"lanes{cfg.lanes}_abuf{cfg.abuf_bytes}_wbuf{cfg.wbuf_bytes}_" \
-                          f"sbuf{cfg.sbuf_bytes}_imem{cfg.imem_bytes}.bin"
+                          f"sbuf{cfg.sbuf_bytes}_imem{cfg.imem_bytes}_{code}.bin"
     t0 = time.perf_counter()
     try:
         status, message = compile_point(task, cfg, prog_path)
@@ -257,11 +261,13 @@ def _at_clocks(point: SweepPoint, clocks: list) -> list[SweepPoint]:
 
 
 # The sweep --------------------------------------------------------------------------------------------
-def sweep(model, configs: list[NpuConfig], clocks: list, *, jobs: int = 1, frames: int = 1, hop=None,
+def sweep(model, configs: list, clocks: list, *, jobs: int = 1, frames: int = 1, hop=None,
           sample_rate=None, lane_um2=DEFAULT_LANE_UM2, sram_um2_per_byte=DEFAULT_SRAM_UM2_PER_BYTE,
           workdir=None, keep=False, progress=True, timeout=None, use_api=True,
           weights_anywhere=False) -> list[SweepPoint]:
-    """Every config x clock, in the order of `configs` then `clocks`."""
+    """Every config x clock, in the order of `configs` then `clocks`; a config is an NpuConfig or
+    an (NpuConfig, code form) pair."""
+    configs = [c if isinstance(c, tuple) else (c, "loops") for c in configs]
     with tempfile.TemporaryDirectory(prefix="npu-explore-") as tmp:
         wd = Path(workdir) if workdir else Path(tmp)
         try:
@@ -274,10 +280,10 @@ def sweep(model, configs: list[NpuConfig], clocks: list, *, jobs: int = 1, frame
             if progress:
                 print(f"explore: quantising {model} (once for every point)", file=sys.stderr, flush=True)
             quantise_model(str(model), Path(qnet_path), weights_anywhere=weights_anywhere)
-        tasks = [{"model": str(model), "config": cfg.to_dict(), "workdir": str(wd), "frames": frames, "hop": hop,
-                  "sample_rate": sample_rate, "lane_um2": lane_um2, "sram_um2_per_byte": sram_um2_per_byte,
+        tasks = [{"model": str(model), "config": cfg.to_dict(), "code": code, "workdir": str(wd), "frames": frames,
+                  "hop": hop, "sample_rate": sample_rate, "lane_um2": lane_um2, "sram_um2_per_byte": sram_um2_per_byte,
                   "keep": keep, "timeout": timeout, "qnet": qnet_path, "weights_anywhere": weights_anywhere}
-                 for cfg in configs]
+                 for cfg, code in configs]
         results: list = [None] * len(tasks)
         bar = _progress(len(tasks), progress)
         try:
@@ -333,11 +339,11 @@ def explore_markdown(rows, clocks, plots: dict, *, model: str, command: str, lan
     hop = next((r.hop_us for r in ok if r.hop_us is not None), None)
     if hop is not None:
         out += [f"Frame hop: {float(hop):,.0f} us. Real-time factor = frame time / hop time (<= 1 is real time).", ""]
-    dims = ["abuf_kib"] + [d for d in ("wbuf_kib", "sbuf_kib", "imem_kib") if len({getattr(r, d) for r in first}) > 1]
-    dim_head = " | ".join(f"{d[:4]} KiB" for d in dims)
+    dims = _swept(first)
+    dim_head = " | ".join(_DIM_HEAD[d] for d in dims)
 
     def key(r):
-        return f"| {r.lanes} | " + " | ".join(f"{getattr(r, d):g}" for d in dims) + " |"
+        return f"| {r.lanes} | " + " | ".join(_dim_value(r, d) for d in dims) + " |"
 
     ncol = 11                                      # columns after status
     out += [f"{h}# Points", "",
@@ -355,7 +361,7 @@ def explore_markdown(rows, clocks, plots: dict, *, model: str, command: str, lan
     bad = [r for r in first if r.status != "ok"]
     if bad:
         out += ["", "Points that were not built:", ""]
-        out += [f"- {r.lanes} lanes, " + ", ".join(f"{d[:4]} {getattr(r, d):g} KiB" for d in dims)
+        out += [f"- {r.lanes} lanes, " + ", ".join(f"{_DIM_HEAD[d]} {_dim_value(r, d)}" for d in dims)
                 + f": {r.status}: {r.message}" for r in bad]
     if ok and hop is not None:
         out += ["", f"{h}# Real-time factor per clock", "",
@@ -376,6 +382,20 @@ def explore_markdown(rows, clocks, plots: dict, *, model: str, command: str, lan
     return "\n".join(out).rstrip() + "\n"
 
 
+_DIM_HEAD = {"abuf_kib": "abuf KiB", "wbuf_kib": "wbuf KiB", "sbuf_kib": "sbuf KiB", "imem_kib": "imem KiB",
+             "code": "code"}
+
+
+def _swept(rows) -> list[str]:
+    """The configuration columns to show: abuf always, the others where the sweep varies them."""
+    return ["abuf_kib"] + [d for d in ("wbuf_kib", "sbuf_kib", "imem_kib", "code") if len({getattr(r, d) for r in rows}) > 1]
+
+
+def _dim_value(r, d) -> str:
+    v = getattr(r, d)
+    return v if isinstance(v, str) else f"{v:g}"
+
+
 # Command line ---------------------------------------------------------------------------------------
 #: A buffer size in KiB (up to the ISA's 1 MiB per buffer, 64 MiB of imem: NpuConfig says which).
 _KIB = bounded_list(float, 0, 64 * KIB, low_open=True)
@@ -393,6 +413,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wbuf-kib", type=_KIB, metavar="KIB,..", help="weight buffer sizes in KiB")
     p.add_argument("--sbuf-kib", type=_KIB, metavar="KIB,..", help="state buffer sizes in KiB")
     p.add_argument("--imem-kib", type=_KIB, metavar="KIB,..", help="instruction memory sizes in KiB")
+    p.add_argument("--code", type=_code_forms, default=["loops"], metavar="FORM,..",
+                   help="code forms of the compiler: loops (default), unrolled, or both (loops,unrolled)")
     p.add_argument("--clock-mhz", type=bounded_list(float, 0, MAX_CLOCK_MHZ, low_open=True), metavar="MHZ,..",
                    help="clocks for the real-time factor (default: the configuration's)")
     p.add_argument("--config", metavar="JSON", help="base configuration for the fields not swept")
@@ -415,6 +437,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights-anywhere", action="store_true",
                    help="let the model file read its weights .npz from outside its own folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _code_forms(text: str) -> list[str]:
+    forms = [t.strip() for t in text.split(",")]
+    bad = [f for f in forms if f not in CODE_FORMS]
+    if bad or not forms:
+        raise argparse.ArgumentTypeError(f"expected code forms among {', '.join(CODE_FORMS)}, not {text[:40]!r}")
+    return list(dict.fromkeys(forms))
 
 
 def _bytes(kib: float) -> int:
@@ -442,8 +472,9 @@ def main_explore(args) -> int:
                 for wk in args.wbuf_kib or [base.wbuf_bytes / KIB]:
                     for sk in args.sbuf_kib or [base.sbuf_bytes / KIB]:
                         for ik in args.imem_kib or [base.imem_bytes / KIB]:
-                            configs.append(base.replace(lanes=lanes, abuf_bytes=_bytes(act), wbuf_bytes=_bytes(wk),
-                                                        sbuf_bytes=_bytes(sk), imem_bytes=_bytes(ik)))
+                            cfg = base.replace(lanes=lanes, abuf_bytes=_bytes(act), wbuf_bytes=_bytes(wk),
+                                               sbuf_bytes=_bytes(sk), imem_bytes=_bytes(ik))
+                            configs += [(cfg, code) for code in args.code]
     except ConfigError as exc:
         raise NpuError(f"sweep point: {exc}") from None
     out = Path(args.output)
@@ -471,9 +502,9 @@ def main_explore(args) -> int:
     ok = sum(1 for r in first if r.status == "ok")
     print(f"explore: {len(configs)} point(s), {ok} built, {len(configs) - ok} not built; "
           f"{out}/sweep.csv, {out}/exploration.md, {len(made)} plot(s)")
-    dims = ["abuf_kib"] + [d for d in ("wbuf_kib", "sbuf_kib", "imem_kib") if len({getattr(r, d) for r in first}) > 1]
+    dims = _swept(first)
     for r in first:
-        where = f"  {r.lanes:>2} lanes " + " ".join(f"{d[:4]} {getattr(r, d):g} KiB" for d in dims)
+        where = f"  {r.lanes:>2} lanes " + " ".join(f"{_DIM_HEAD[d]} {_dim_value(r, d)}" for d in dims)
         if r.status == "ok":
             print(f"{where}: {r.cycles:,} cycles/frame, {_f(r.bound_ratio, '{:.4f}')}x bound, "
                   f"min clock {_f(r.min_clock_mhz, '{:,.1f}')} MHz")
@@ -488,6 +519,8 @@ def _argv_tail(args) -> list[str]:
                         ("--sbuf-kib", args.sbuf_kib), ("--imem-kib", args.imem_kib), ("--clock-mhz", args.clock_mhz)):
         if value:
             parts += [flag, ",".join(f"{v:g}" for v in value)]
+    if args.code != ["loops"]:
+        parts += ["--code", ",".join(args.code)]
     if args.config:
         parts += ["--config", str(args.config)]
     parts += ["-o", str(args.output)]

@@ -51,7 +51,7 @@ class NpuConfig:
     wbuf_bytes: int = 512 * KIB
     abuf_bytes: int = 256 * KIB
     sbuf_bytes: int = 128 * KIB
-    imem_bytes: int = 4096 * KIB
+    imem_bytes: int = 64 * KIB
     lut_entries: int = 4096
     acc_bits: int = 32
     clock_mhz: float = 200.0

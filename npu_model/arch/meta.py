@@ -16,7 +16,10 @@ from .errors import ProgramFormatError
 from .schema import Field, Schema
 
 __all__ = ["InputSpec", "HostLayer", "ProgramMeta", "FEATURE_CHANNELS", "INPUT_SCHEMA", "HOST_LAYER_SCHEMA",
-           "META_SCHEMA"]
+           "META_SCHEMA", "CODE_FORMS"]
+
+#: How a compiler writes a program's code: with hardware loops, or every instruction written out.
+CODE_FORMS = ("loops", "unrolled")
 
 #: Host-computed input features and the channels each contributes (computed by
 #: `npu_model.host.features.HostFeatures`; named here because a program's META and a model file
@@ -55,6 +58,8 @@ META_SCHEMA = Schema("META", (
     Field("compiler", "str", "compiler version", required=False),
     Field("model", "str", "model name", required=False),
     Field("lanes", "int", "lanes compiled for", required=False, choices=LANE_CHOICES),
+    Field("code", "str", "how the compiler wrote the code: with hardware loops or every instruction",
+          required=False, choices=CODE_FORMS),
     Field("inputs", "list", "the model's input tensors (the input ports)", required=False,
           items=Field("tensor", "name", "")),
     Field("outputs", "list", "the model's output tensors", required=False, items=Field("tensor", "name", "")),
@@ -66,7 +71,8 @@ META_SCHEMA = Schema("META", (
           items=INPUT_SCHEMA),
     Field("host_layer", "object", "which outputs the host turns into a spectrum", required=False,
           items=HOST_LAYER_SCHEMA),
-    Field("instructions", "int", "instructions of the program", required=False, **_COUNT),
+    Field("instructions", "int", "instructions one frame executes", required=False, **_COUNT),
+    Field("code_words", "int", "instruction words of the program (in imem)", required=False, **_COUNT),
     Field("macs_per_frame", "int", "the model's MACs per frame (not the NPU's n x r)", required=False, **_COUNT),
     Field("params", "object", "parameter counts by kind", required=False, items=Field("count", "int", "", **_COUNT)),
     Field("buffers", "object", "bytes used per buffer", required=False, items=Field("bytes", "int", "", **_COUNT)),
@@ -150,13 +156,15 @@ class ProgramMeta:
     compiler: str | None = None          # compiler version
     model: str | None = None
     lanes: int | None = None
+    code: str | None = None              # CODE_FORMS: hardware loops or unrolled
     inputs: list | None = None           # port names
     outputs: list | None = None
     host_layers: list | None = None      # "name (op)" of every layer the host computes
     scales: dict | None = None           # port -> scale (real value = scale * integer)
     input: InputSpec | None = None
     host_layer: HostLayer | None = None
-    instructions: int | None = None
+    instructions: int | None = None      # executed per frame
+    code_words: int | None = None        # in imem
     macs_per_frame: int | None = None    # the model's MACs per frame (not the NPU's n x r)
     params: dict | None = None
     buffers: dict | None = None          # buffer -> bytes used

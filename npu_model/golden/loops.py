@@ -59,13 +59,15 @@ class LoopStructure:
         return [lp for lp in self.loops if lp.pc < pc <= lp.end]
 
 
-def loop_structure(fields: dict, n: int):
+def loop_structure(fields: dict, n: int, *, program: bool = True):
     """(LoopStructure, problems): the program's loops and the loader's objections to them, as
     (pc, message) pairs: a body running past the instruction before the last (the `eof`), a body
     that ends inside another loop's body without being inside it, nesting deeper than LOOP_DEPTH,
     or a frame executing more than MAX_FRAME_INSTRUCTIONS instructions. A loop with a count or a
     body of 0 is an illegal instruction (fault 1), not a loader objection; it is taken as 1 here so
-    that the stream up to the fault can be built."""
+    that the stream up to the fault can be built. With program=False the words are a piece of a
+    program (the compiler's), which has no `eof`: bodies may end at its last word."""
+    last = n - 2 if program else n - 1
     pcs = np.flatnonzero(fields["opcode"] == Opcode.LOOP).tolist()
     counts = fields["count"][pcs].tolist()
     bodies = fields["body"][pcs].tolist()
@@ -76,8 +78,8 @@ def loop_structure(fields: dict, n: int):
             open_.pop()
         body = max(body, 1)
         end = pc + body
-        if end > n - 2:
-            problems.append((pc, f"loop body pc {pc + 1}..{end} runs past pc {n - 2}: a body ends before the "
+        if end > last:
+            problems.append((pc, f"loop body pc {pc + 1}..{end} runs past pc {last}: a body ends before the "
                                  f"program's last instruction (the eof)"))
             break
         if open_ and end > open_[-1]:
@@ -189,11 +191,11 @@ def _concat(parts):
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
 
 
-def executed(code: np.ndarray) -> Expansion:
+def executed(code: np.ndarray, *, program: bool = True) -> Expansion:
     """The executed stream of instruction words whose loop structure is legal (the loader's
-    checks passed)."""
+    checks passed); program=False for a piece of a program (see `loop_structure`)."""
     fields = decode_words(code)
-    structure, problems = loop_structure(fields, len(fields["opcode"]))
+    structure, problems = loop_structure(fields, len(fields["opcode"]), program=program)
     if problems:
         raise ValueError(f"pc {problems[0][0]}: {problems[0][1]}")
     return expand(fields, structure)

@@ -12,14 +12,11 @@ MODELS = {"trunet": ROOT / "models" / "trunet.yaml", "trunet_paper": ROOT / "mod
 LANES = (1, 2, 4, 8, 16)
 FRAMES = 20
 SEED = 2024
-#: At one lane TRU-Net needs about 230 k instructions (7.4 MB), more than the default 4 MiB imem:
-#: the one-lane programs are compiled for a larger instruction memory (see docs/compiler.md).
-BIG_IMEM = 1 << 26
 
 
 def config_for(lanes: int):
     from npu_model.arch.config import NpuConfig
-    return NpuConfig(lanes=lanes, imem_bytes=BIG_IMEM if lanes == 1 else NpuConfig().imem_bytes)
+    return NpuConfig(lanes=lanes)
 
 
 class Networks:

@@ -56,7 +56,8 @@ def test_cli_writes_program_listing_summary_deterministically(networks, tmp_path
         assert f".layer {layer} " in lst
     assert "mac n=8" in lst and "MAC-lane utilisation" in lst
     text = (tmp_path / "prog.summary.txt").read_text()
-    for word in ("parameters", "MACs per frame", "instructions per frame", "wbuf", "abuf", "sbuf", "host:"):
+    for word in ("parameters", "MACs per frame", "instruction words with hardware loops",
+                 "instructions executed per frame", "wbuf", "abuf", "sbuf", "host:"):
         assert word in text
     data = json.loads((tmp_path / "prog.summary.json").read_text())
     assert data["macs"] == summary.macs and data["cycles"] == summary.cycles

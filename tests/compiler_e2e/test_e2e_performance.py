@@ -1,4 +1,6 @@
-"""MAC-lane utilisation over the whole frame on 8 lanes, lane scaling, and the reports' figures."""
+"""MAC-lane utilisation over the whole frame on 8 lanes, lane scaling, code size with hardware
+loops and unrolled, and the reports' figures."""
+import numpy as np
 import pytest
 
 from .conftest import MODELS
@@ -31,18 +33,42 @@ def test_eight_lanes_need_seven_times_fewer_cycles_than_one(networks, name):
     assert one.macs == eight.macs
 
 
-def test_one_lane_trunet_exceeds_the_default_imem(networks):
-    """Reported, not hidden: at one lane the program needs more than the default 4 MiB imem, and
-    compiling for the default configuration says so in one line."""
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_code_with_loops_fits_the_default_imem_at_every_lane_count(networks, name):
+    """docs/compiler.md "Hardware loops": at most 32 KiB of code at 8 lanes with at least 98 %
+    MAC utilisation, and the default instruction memory holds the program at every lane count."""
+    from npu_model.arch.config import NpuConfig
+    from npu_model.arch.isa import INSTRUCTION_BYTES
+    for lanes in (1, 2, 4, 8, 16):
+        program, summary = networks.compiled(name, lanes)
+        assert summary.code == "loops" and summary.code_words == program.n_instructions
+        assert program.code.nbytes <= NpuConfig().imem_bytes, lanes
+        assert summary.instructions > 10 * summary.code_words, lanes
+    program, summary = networks.compiled(name, 8)
+    assert summary.code_words * INSTRUCTION_BYTES <= 32 * 1024
+    assert summary.utilisation >= 0.98
+
+
+def test_unrolled_code_runs_the_same_instructions_and_does_not_fit_the_default_imem(networks):
+    """`--code unrolled` is the loops' executed stream written out (one cycle less per loop
+    instruction run), 0.9 MB at 8 lanes: too much for the default imem, said in one line."""
     from compiler.builder import FitError
     from compiler.lower.network import compile_network
     from npu_model.arch.config import NpuConfig
-    _, summary = networks.compiled("trunet", 1)
-    assert summary.instructions * 32 > NpuConfig().imem_bytes
-    _, qnet = networks.net("trunet")
-    # the same check on a quicker compile: 8 lanes against a 512 KiB imem
+    from npu_model.arch.isa import Opcode
+    from npu_model.golden.loops import unrolled_code
+    from npu_model.golden.machine import Npu
+    model, qnet = networks.net("trunet")
     with pytest.raises(FitError, match=r"^model does not fit: layer '[^']+' needs imem [\d,]+ bytes \([\d,]+ "
-                                       r"instructions\), the configuration has 524,288 \(imem_bytes\)$"):
-        compile_network(qnet, NpuConfig(lanes=8, imem_bytes=512 * 1024), schedule=False, with_listing=False)
-    for lanes in (2, 4, 8, 16):
-        assert networks.compiled("trunet", lanes)[1].instructions * 32 <= NpuConfig().imem_bytes
+                                       r"instructions\), the configuration has 65,536 \(imem_bytes\)$"):
+        compile_network(qnet, NpuConfig(lanes=8), schedule=False, with_listing=False, code="unrolled")
+    big = NpuConfig(lanes=8, imem_bytes=1 << 20)
+    flat, _, summary = compile_network(qnet, big, model=model, with_listing=False, code="unrolled")
+    looped, loop_summary = networks.compiled("trunet", 8)
+    stream = unrolled_code(looped.code)
+    assert summary.code == "unrolled" and summary.instructions == summary.code_words
+    assert np.array_equal(stream[(stream[:, 0] & 0x1F) != Opcode.NOP], flat.code[(flat.code[:, 0] & 0x1F) != Opcode.NOP])
+    loops = int(((stream[:, 0] & 0x1F) == Opcode.NOP).sum()) - int(((flat.code[:, 0] & 0x1F) == Opcode.NOP).sum())
+    assert loops == loop_summary.instructions - summary.instructions > 0
+    assert 0 <= loop_summary.cycles - summary.cycles <= loops
+    assert Npu(flat).stats.macs == Npu(looped).stats.macs
