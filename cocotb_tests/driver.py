@@ -15,7 +15,7 @@ from cocotb.triggers import RisingEdge
 from npu_model.arch.isa import DATA_BUFFERS
 from npu_model.arch.program import Program
 from rtl.counters import COUNTER_NAMES
-from rtl.layout import TRACE_ENTRIES_PER_ROW, HostTarget
+from rtl.layout import TRACE_ENTRIES_PER_ROW, HostTarget, host_row_bytes
 
 from .hdl import OP_READ, OP_RUN, OP_WRITE, ROW_BYTES
 from .scoreboard import Observed
@@ -26,30 +26,34 @@ __all__ = ["HostDriver", "Monitor", "write_rows_file", "read_rows_file"]
 _TARGET = {b.label: HostTarget[b.name] for b in DATA_BUFFERS}
 
 
-def write_rows_file(path: Path, data: bytes) -> int:
-    """Write `data` (padded to whole rows) as $readmemh text, one 256-bit row per line (byte 0
-    in the least significant bits). Returns the number of rows."""
-    data = bytes(data) + bytes(-len(data) % ROW_BYTES)
-    rows = np.frombuffer(data, np.uint8).reshape(-1, ROW_BYTES)[:, ::-1]
-    text = np.frombuffer(rows.tobytes().hex().encode(), dtype=f"S{2 * ROW_BYTES}")
+def write_rows_file(path: Path, data: bytes, row_bytes: int = ROW_BYTES) -> int:
+    """Write `data` (padded to whole rows of `row_bytes`) as $readmemh text, one host row per
+    line in the low bytes of a 256-bit value (byte 0 in the least significant bits). Returns the
+    number of rows."""
+    data = bytes(data) + bytes(-len(data) % row_bytes)
+    rows = np.zeros((len(data) // row_bytes, ROW_BYTES), np.uint8)
+    rows[:, :row_bytes] = np.frombuffer(data, np.uint8).reshape(-1, row_bytes)
+    text = np.frombuffer(rows[:, ::-1].tobytes().hex().encode(), dtype=f"S{2 * ROW_BYTES}")
     path.write_bytes(b"\n".join(text.tolist()) + b"\n")
     return len(rows)
 
 
-def read_rows_file(path: Path, rows: int) -> bytes:
-    """Parse $writememh output (rows of 256 bits) back into little-endian bytes."""
+def read_rows_file(path: Path, rows: int, row_bytes: int = ROW_BYTES) -> bytes:
+    """Parse $writememh output (256-bit values) back into the little-endian bytes of host rows
+    of `row_bytes`."""
     lines = [ln for ln in path.read_text().split() if ln and not ln.startswith(("//", "@"))]
     if len(lines) != rows:
         raise RuntimeError(f"{path}: expected {rows} rows, read {len(lines)}")
     raw = bytes.fromhex("".join(ln.rjust(2 * ROW_BYTES, "0") for ln in lines))
-    return np.frombuffer(raw, np.uint8).reshape(-1, ROW_BYTES)[:, ::-1].tobytes()
+    return np.frombuffer(raw, np.uint8).reshape(-1, ROW_BYTES)[:, ::-1][:, :row_bytes].tobytes()
 
 
 class HostDriver:
     """Host-side transfers and frame starts through `cosim_top`."""
 
-    def __init__(self, dut, workdir: Path):
+    def __init__(self, dut, workdir: Path, config):
         self.dut = dut
+        self.config = config
         self.rows_file = Path(workdir) / "rows.hex"
         self.seq = 0
 
@@ -73,30 +77,35 @@ class HostDriver:
         self.issue(op, target, row0, rows)
         await RisingEdge(self.dut.tb_done)
 
+    def row_bytes(self, target) -> int:
+        return host_row_bytes(self.config, target)
+
     async def write_rows(self, target, data: bytes, row0: int = 0):
-        rows = write_rows_file(self.rows_file, data)
+        rows = write_rows_file(self.rows_file, data, self.row_bytes(target))
         await self.command(OP_WRITE, target, row0, rows)
 
     async def read_rows(self, target, row0: int, rows: int) -> bytes:
         if rows == 0:
             return b""
         await self.command(OP_READ, target, row0, rows)
-        return read_rows_file(self.rows_file, rows)
+        return read_rows_file(self.rows_file, rows, self.row_bytes(target))
 
     async def read_bytes(self, target, offset: int, count: int) -> bytes:
-        row0 = offset // ROW_BYTES
-        rows = -(-(offset + count) // ROW_BYTES) - row0
+        size = self.row_bytes(target)
+        row0 = offset // size
+        rows = -(-(offset + count) // size) - row0
         raw = await self.read_rows(target, row0, rows)
-        skip = offset - row0 * ROW_BYTES
+        skip = offset - row0 * size
         return raw[skip:skip + count]
 
     async def write_bytes(self, target, offset: int, data: bytes):
         """Write bytes at any offset: rows only partly covered are read, patched, written."""
-        row0 = offset // ROW_BYTES
+        size = self.row_bytes(target)
+        row0 = offset // size
         end = offset + len(data)
-        rows = -(-end // ROW_BYTES) - row0
-        skip = offset - row0 * ROW_BYTES
-        if skip or end % ROW_BYTES:
+        rows = -(-end // size) - row0
+        skip = offset - row0 * size
+        if skip or end % size:
             block = bytearray(await self.read_rows(target, row0, rows))
             block[skip:skip + len(data)] = data
             data = bytes(block)
@@ -104,10 +113,12 @@ class HostDriver:
 
     async def load_program(self, program: Program):
         """imem, and the state at program load: wbuf and sbuf from their images (zero beyond),
-        abuf zero, the LUT (zero beyond its image) -- the golden model's `Npu.reset()`."""
+        pbuf from its image (zero beyond), abuf zero, the LUT (zero beyond its image) -- the golden
+        model's `Npu.reset()`."""
         cfg = program.config
         await self.write_rows(HostTarget.IMEM, program.code.tobytes())
         await self.write_rows(HostTarget.WBUF, program.wbuf + bytes(cfg.wbuf_bytes - len(program.wbuf)))
+        await self.write_rows(HostTarget.PBUF, program.pbuf + bytes(cfg.pbuf_bytes - len(program.pbuf)))
         await self.write_rows(HostTarget.SBUF, program.sbuf + bytes(cfg.sbuf_bytes - len(program.sbuf)))
         await self.write_rows(HostTarget.ABUF, bytes(cfg.abuf_bytes))
         lut = np.zeros(cfg.lut_entries, "<i2")
@@ -167,7 +178,7 @@ class Monitor:
                 np.int8 if port.dtype == "i8" else np.int16).reshape(port.shape)
         buffers = {}
         for name in ("abuf", "sbuf"):
-            raw = await self.driver.read_rows(_TARGET[name], 0, -(-cfg.buffer_bytes(name) // ROW_BYTES))
-            buffers[name] = np.frombuffer(raw[:cfg.buffer_bytes(name)], np.uint8).copy()
+            raw = await self.driver.read_bytes(_TARGET[name], 0, cfg.buffer_bytes(name))
+            buffers[name] = np.frombuffer(raw, np.uint8).copy()
         return Observed(frame=frame, fault=fault, issue=issue, retire=retire, counters=self.counters(),
                         outputs=outputs, buffers=buffers, timeout=timeout, clock_cycles=clock_cycles)

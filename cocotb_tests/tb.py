@@ -35,7 +35,7 @@ async def cosim(dut):
     if job.get("inputs"):
         with np.load(workdir / job["inputs"]) as z:
             inputs = {k: z[k] for k in z.files}
-    driver = HostDriver(dut, workdir)
+    driver = HostDriver(dut, workdir, program.config)
     monitor = Monitor(driver, program)
     await driver.settle()
     await driver.load_program(program)

@@ -109,6 +109,7 @@ class ProgramBuilder:
         self.config = config
         self.wbuf = _Pool("wbuf", config.wbuf_bytes)
         self.sbuf = _Pool("sbuf", config.sbuf_bytes)
+        self.pbuf = _Pool("pbuf", config.pbuf_bytes)
         self.abuf = Arena("abuf", config.abuf_bytes)
         self.code: list[bytes] = []
         self.lut: list[int] = []
@@ -138,7 +139,7 @@ class ProgramBuilder:
         return offset
 
     def params(self, bias, mult, shift) -> int:
-        """Parameter records (one per lane or one shared), deduplicated; returns the address."""
+        """Parameter records in pbuf (one per lane or one shared), deduplicated; returns the address."""
         bias, mult, shift = np.broadcast_arrays(np.asarray(bias, np.int64), np.asarray(mult, np.int64),
                                                 np.asarray(shift, np.int64))
         bad = out_of_range(bias=bias, mult=mult, shift=shift)
@@ -147,7 +148,7 @@ class ProgramBuilder:
         records = np.zeros(bias.size, PARAM_RECORD)
         for field, values in (("bias", bias), ("mult", mult), ("shift", shift)):
             records[field] = values.reshape(-1)
-        return self.wbuf.add(records.tobytes(), layer=self.current_layer, align=RECORD_BYTES, dedupe=True)
+        return self.pbuf.add(records.tobytes(), layer=self.current_layer, align=RECORD_BYTES, dedupe=True)
 
     def constant(self, values, dtype=np.int8) -> int:
         """A small read-only constant vector (zeros, ones) shared by every layer that needs it."""
@@ -253,6 +254,7 @@ class ProgramBuilder:
         """The finished program; raises FitError naming the first buffer that does not fit."""
         self.wbuf.check("wbuf_bytes")
         self.sbuf.check("sbuf_bytes")
+        self.pbuf.check("pbuf_bytes")
         self.abuf.check("abuf_bytes")
         need = len(self.code) * INSTRUCTION_BYTES
         if need > self.config.imem_bytes:
@@ -264,7 +266,7 @@ class ProgramBuilder:
                            f"entries, the configuration has {self.config.lut_entries:,} (lut_entries)")
         meta = (meta or ProgramMeta()).replace(abuf_peak_bytes=self.abuf.peak)
         return Program(config=self.config, code=np.frombuffer(b"".join(self.code), np.uint8),
-                       wbuf=bytes(self.wbuf.image), sbuf=bytes(self.sbuf.image),
+                       wbuf=bytes(self.wbuf.image), sbuf=bytes(self.sbuf.image), pbuf=bytes(self.pbuf.image),
                        lut=np.array(self.lut, np.int16), inputs=self.inputs, outputs=self.outputs,
                        symbols=self.symbols, layers=self.layers, meta=meta)
 

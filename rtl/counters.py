@@ -11,18 +11,17 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from npu_model.arch.config import BUFFER_NAMES, NpuConfig
+from npu_model.arch.config import COUNTED_BUFFERS, NpuConfig
 from npu_model.arch.isa import FIELD_BY_NAME
-from npu_model.arch.timing import PORT_CONFLICT_FACTOR
 
-from .decoder import HWM_BITS, RD_BYTES_BITS
+from .decoder import HWM_BITS, OCC_BITS, RD_BYTES_BITS
 from .layout import COUNTER_BITS, CYCLE_BITS, ParamSignature, check_config
 
 __all__ = ["PerfCounters", "COUNTER_NAMES", "CountersSignature"]
 
 COUNTER_NAMES = (
     ["cycles", "instructions", "mac_cycles", "macs", "stall_cycles", "conflict_cycles"]
-    + [f"{buf}_{what}" for buf in BUFFER_NAMES for what in ("hwm", "read_bytes", "write_bytes")]
+    + [f"{buf}_{what}" for buf in COUNTED_BUFFERS for what in ("hwm", "read_bytes", "write_bytes")]
 )
 
 
@@ -37,13 +36,14 @@ class PerfCounters(wiring.Component):
     def __init__(self, *, config: NpuConfig):
         check_config(config)
         self.config = config
-        n_bufs = len(BUFFER_NAMES)
+        n_bufs = len(COUNTED_BUFFERS)
         members = {
             "clear": In(1),
             "cycle": In(CYCLE_BITS),
             "issue": In(1),
             "is_mac": In(1),
-            "conflict": In(1),
+            "is_compute": In(1),
+            "occ": In(OCC_BITS),
             "r": In(FIELD_BY_NAME["r"].bits),
             "macs_inc": In(FIELD_BY_NAME["r"].bits + FIELD_BY_NAME["n"].bits),
             "stall": In(1),
@@ -51,7 +51,7 @@ class PerfCounters(wiring.Component):
             "retire_pipe": In(1),
             "counters": Out(CountersSignature()),
         }
-        # Per data buffer (BUFFER_NAMES order): bytes read and written, high-water candidate.
+        # Per counted buffer (COUNTED_BUFFERS order): bytes read and written, high-water candidate.
         members["rd_inc"] = In(RD_BYTES_BITS).array(n_bufs)
         members["wr_inc"] = In(RD_BYTES_BITS).array(n_bufs)
         members["hwm_cand"] = In(HWM_BITS).array(n_bufs)
@@ -66,10 +66,10 @@ class PerfCounters(wiring.Component):
             "mac_cycles": Mux(self.issue & self.is_mac, self.r, 0),
             "macs": Mux(self.issue, self.macs_inc, 0),
             "stall_cycles": self.stall,
-            # (k - 1) * r, k = PORT_CONFLICT_FACTOR when A and B share a buffer's read port.
-            "conflict_cycles": Mux(self.issue & self.conflict, self.r * (PORT_CONFLICT_FACTOR - 1), 0),
+            # The cycles beyond one per step: lane groups, A and B sharing a read port, write groups.
+            "conflict_cycles": Mux(self.issue & self.is_compute, self.occ - self.r, 0),
         }
-        for i, buf in enumerate(BUFFER_NAMES):
+        for i, buf in enumerate(COUNTED_BUFFERS):
             incs[f"{buf}_read_bytes"] = Mux(self.issue, self.rd_inc[i], 0)
             incs[f"{buf}_write_bytes"] = Mux(self.issue, self.wr_inc[i], 0)
         with m.If(self.clear):
@@ -77,7 +77,7 @@ class PerfCounters(wiring.Component):
         with m.Else():
             for name, inc in incs.items():
                 m.d.sync += cnt[name].eq(cnt[name] + inc)
-            for i, buf in enumerate(BUFFER_NAMES):
+            for i, buf in enumerate(COUNTED_BUFFERS):
                 cand = self.hwm_cand[i]
                 with m.If(self.issue & (cand > cnt[f"{buf}_hwm"])):
                     m.d.sync += cnt[f"{buf}_hwm"].eq(cand)

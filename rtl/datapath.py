@@ -1,6 +1,7 @@
 """The lane pipeline from the operand read to the destination write (PIPELINE_LATENCY cycles).
 
-    stage 0  sequencer: lane addresses to the buffers' read ports, record index to wbuf
+    stage 0  sequencer: lane addresses to the buffers' read ports (the instruction's records
+             were read from pbuf at its issue and stay on `s1_rec`)
     stage 1  operands and records arrive; A and B are picked from their buffers (A of a
              conflicting step arrived one cycle earlier and was held);
              MAC array multiplies, vector ALU operates
@@ -28,7 +29,7 @@ from .lut import LutReadSignature
 from .mac_array import MacArray
 from .postproc import PostProcess
 from .sequencer import BeatSignature
-from .sram import ElementWriteSignature
+from .databuf import ElementWriteSignature
 from .valu import VectorAlu
 
 __all__ = ["Datapath", "WRITE_STAGE"]
@@ -120,7 +121,7 @@ class Datapath(wiring.Component):
 
         # --- stage 3: post-processing, LUT lookup ----------------------------------------------
         m.d.comb += [
-            post.s3_en.eq(Mux(s3_beat.valid & s3_beat.write, s3_beat.mask, 0)),
+            post.s3_en.eq(Mux(s3_beat.valid & s3_beat.write, s3_beat.wmask, 0)),
             post.s3_act.eq(s3_beat.act),
             post.s3_lut_base.eq(s3_beat.lut_base),
             post.s3_lut_log2.eq(s3_beat.lut_log2),
@@ -143,7 +144,7 @@ class Datapath(wiring.Component):
         })
         wr = wr_sig.create(path=("s4_wr",))
         m.d.comb += [
-            wr.en.eq(Mux(s4_beat.valid & s4_beat.write, s4_beat.mask, 0)),
+            wr.en.eq(Mux(s4_beat.valid & s4_beat.write, s4_beat.wmask, 0)),
             wr.dtype.eq(s4_beat.d_dtype),
             wr.buf.eq(s4_beat.d_buf),
             wr.retire.eq(s4_beat.valid & s4_beat.last),

@@ -16,26 +16,30 @@ from dataclasses import dataclass
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import ceil_log2
+from amaranth.utils import ceil_log2, exact_log2
 
-from npu_model.arch.config import NpuConfig
+from npu_model.arch.config import COUNTED_BUFFERS, PBUF, NpuConfig
 from npu_model.arch.faults import Fault
 from amaranth.lib import data
 
 from npu_model.arch.isa import (ADDRESS_BITS, FIELD_BY_NAME, FORMAT_FIELDS, LOOP_SLOTS, LUT_LOG2_MAX, OPCODES, Act,
                                 Buffer, DType, Format, OpClass, Opcode)
 from npu_model.arch.record import RECORD_BYTES
+from npu_model.arch.timing import PORT_CONFLICT_FACTOR
 
 from .footprint import Footprint
+from .groups import GROUP_LOG2_BITS, lane_group_log2
 from .layout import (ADDR_BITS, FaultShape, ParamSignature, buffer_bytes, check_config, data_buffers, field_shape,
                      instruction_layout, opcode_is, opcodes_of)
 
-__all__ = ["Decoder", "DecodedSignature", "RD_BYTES_BITS", "HWM_BITS"]
+__all__ = ["Decoder", "DecodedSignature", "RD_BYTES_BITS", "HWM_BITS", "OCC_BITS"]
 
 #: Largest per-instruction read increment: 2 operands * r * n * 2 bytes + n records.
 RD_BYTES_BITS = 24
 #: A high-water mark is 1 + the highest byte address: up to 2**ADDR_BITS.
 HWM_BITS = ADDR_BITS + 1
+#: An occupancy: r * groups * 2 + groups - 1 with r < 2**16, groups <= 16.
+OCC_BITS = FIELD_BY_NAME["r"].bits + 7
 
 
 class DecodedSignature(ParamSignature):
@@ -56,6 +60,11 @@ def _decoded_members(config: NpuConfig) -> dict:
         "fence": Out(1), "is_eof": Out(1), "is_sync_in": Out(1), "is_sync_out": Out(1),
         "conflict": Out(1),     # A and B share one read port: every step takes two cycles
         "n": Out(_f("n")), "r": Out(_f("r")),
+        # Lane groups (docs/timing.md rule 1): log2 of a step's group, groups per step; a
+        # MAC's destination groups; the occupancy r * groups * (1 + conflict) + wgroups - 1.
+        "gshift": Out(GROUP_LOG2_BITS), "groups": Out(range(config.lanes + 1)),
+        "wshift": Out(GROUP_LOG2_BITS), "wgroups": Out(range(config.lanes + 1)),
+        "occ": Out(OCC_BITS),
     }
     for op in "abd":
         for part in ("buf", "dtype", "base", "rstride", "lstride"):
@@ -66,7 +75,7 @@ def _decoded_members(config: NpuConfig) -> dict:
         members[name] = Out(_f(name))
     members["fault"] = Out(FaultShape)
     members["macs"] = Out(FIELD_BY_NAME["n"].bits + FIELD_BY_NAME["r"].bits)
-    n_bufs = len(data_buffers())
+    n_bufs = len(COUNTED_BUFFERS)               # the data buffers, then pbuf
     members["rd_bytes"] = Out(RD_BYTES_BITS).array(n_bufs)
     members["wr_bytes"] = Out(RD_BYTES_BITS).array(n_bufs)
     members["hwm"] = Out(HWM_BITS).array(n_bufs)
@@ -99,6 +108,7 @@ class Decoder(wiring.Component):
         fault, p_records, p_end = _fault(m, w, cls, fps, self.config)
         _accounting(m, w, cls, fps, p_records, p_end, self.insn)
         _outputs(m, w, cls, fps, fault, self.insn)
+        _lane_groups(m, w, cls, self.config, self.insn)
         return m
 
 
@@ -164,7 +174,7 @@ def _size_of(w, op):
 
 def _fault(m, w, cls: _Classes, fps: dict, cfg: NpuConfig):
     """The fault code (docs/isa.md "Faults": the first failing check in order), the parameter
-    records the instruction reads and the end of their bytes in wbuf."""
+    records the instruction reads and the end of their bytes in pbuf."""
 
     def buf_limit(op):
         """Bytes of the buffer an operand names (0 for imem: nothing fits there)."""
@@ -233,7 +243,7 @@ def _fault(m, w, cls: _Classes, fps: dict, cfg: NpuConfig):
         (w.a_buf == Buffer.IMEM) | (reads_b & (w.b_buf == Buffer.IMEM))
         | outside("a") | (reads_b & outside("b")) | outside("d")
         | odd("a") | (reads_b & odd("b")) | odd("d")
-        | (w.p_base[:ceil_log2(RECORD_BYTES)] != 0) | (dec_p_end > cfg.wbuf_bytes)
+        | (w.p_base[:ceil_log2(RECORD_BYTES)] != 0) | (dec_p_end > cfg.pbuf_bytes)
     ))
 
     # --- code 4: LUT range ----------------------------------------------------------------------
@@ -263,7 +273,7 @@ def _fault(m, w, cls: _Classes, fps: dict, cfg: NpuConfig):
 
 
 def _accounting(m, w, cls: _Classes, fps: dict, p_records, p_end, out) -> None:
-    """The counter increments of docs/timing.md "Counters per frame", per data buffer."""
+    """The counter increments of docs/timing.md "Counters per frame", per data buffer and pbuf."""
     def read_bytes(op):
         per_step = Mux(w[f"{op}_lstride"] == 0, 1, w.n) * _size_of(w, op)
         return w.r * per_step
@@ -278,14 +288,56 @@ def _accounting(m, w, cls: _Classes, fps: dict, p_records, p_end, out) -> None:
         hwm = Mux(a_in, fps["a"].hi + 1, 0)
         hwm = Mux(b_in & (fps["b"].hi + 1 > hwm), fps["b"].hi + 1, hwm)
         hwm = Mux(d_in & (fps["d"].hi + 1 > hwm), fps["d"].hi + 1, hwm)
-        if code == Buffer.WBUF:
-            rd = rd + RECORD_BYTES * p_records
-            hwm = Mux(p_end > hwm, p_end, hwm)
         m.d.comb += [
             out.rd_bytes[i].eq(Mux(cls.compute, rd, 0)),
             out.wr_bytes[i].eq(Mux(d_in, dec_wr, 0)),
             out.hwm[i].eq(Mux(cls.compute, hwm, 0)),
         ]
+    pb = COUNTED_BUFFERS.index(PBUF)
+    m.d.comb += [
+        out.rd_bytes[pb].eq(Mux(cls.compute, RECORD_BYTES * p_records, 0)),
+        out.wr_bytes[pb].eq(0),
+        out.hwm[pb].eq(Mux(cls.compute, p_end, 0)),
+    ]
+
+
+def _lane_groups(m, w, cls: _Classes, cfg: NpuConfig, out) -> None:
+    """Lane groups of docs/timing.md rule 1, from each operand's lane stride and buffer."""
+    top = exact_log2(cfg.lanes)
+
+    def operand_log2(op):
+        logs = {code: lane_group_log2(m, w[f"{op}_lstride"], cfg.lanes, cfg.bank_org(name), name=f"dec_{op}_{name}")
+                for code, name in data_buffers()}
+        value = Const(top, GROUP_LOG2_BITS)
+        for code, log in logs.items():
+            value = Mux(w[f"{op}_buf"] == code, log, value)
+        return value
+
+    def smaller(x, y):
+        return Mux(x < y, x, y)
+
+    def count(shift):
+        return (w.n + (Const(1, 8) << shift) - 1) >> shift
+
+    a, b, d = operand_log2("a"), operand_log2("b"), operand_log2("d")
+    dec_rlog = Signal(GROUP_LOG2_BITS)
+    dec_glog = Signal(GROUP_LOG2_BITS)
+    dec_wlog = Signal(GROUP_LOG2_BITS)
+    m.d.comb += [
+        dec_rlog.eq(Mux(cls.reads_b, smaller(a, b), a)),
+        dec_glog.eq(Mux(cls.is_mac, dec_rlog, smaller(dec_rlog, d))),
+        dec_wlog.eq(Mux(cls.writes, d, top)),
+    ]
+    groups = Signal.like(out.groups, name="dec_groups")
+    wgroups = Signal.like(out.wgroups, name="dec_wgroups")
+    m.d.comb += [
+        groups.eq(Mux(cls.compute, count(dec_glog), 1)),
+        wgroups.eq(Mux(cls.is_mac & cls.writes, count(dec_wlog), 1)),
+        out.gshift.eq(dec_glog), out.wshift.eq(dec_wlog), out.groups.eq(groups), out.wgroups.eq(wgroups),
+        out.occ.eq(Mux(cls.compute,
+                       w.r * groups * Mux(cls.reads_b & (w.a_buf == w.b_buf), PORT_CONFLICT_FACTOR, 1)
+                       + wgroups - 1, 1)),
+    ]
 
 
 def _outputs(m, w, cls: _Classes, fps: dict, fault, out) -> None:

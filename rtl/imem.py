@@ -1,16 +1,19 @@
 """Instruction memory: one 256-bit instruction word per row, `pc` counts rows.
 
-One synchronous read port for the front end's fetch, and one write and one read port of whole
-rows for the host (a host row is exactly one instruction word).
+Single-port macros (tiled to the depth): the front end fetches while the NPU runs, the host
+writes (a host row is one instruction word) and reads while it is idle. The fetched word stays
+on the output (the macros' output latch) until the next fetch, which is what the fetch register
+of the front end is.
 """
-from amaranth.hdl import Module
-from amaranth.lib import memory, wiring
+from amaranth.hdl import Module, Mux
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from npu_model.arch.isa import INSTRUCTION_BITS
 
+from .databuf import HostPortSignature
 from .layout import ParamSignature, check_positive
-from .sram import HostPortSignature
+from .macro import SramArray
 
 __all__ = ["InstructionMemory", "FetchSignature"]
 
@@ -24,11 +27,11 @@ class FetchSignature(ParamSignature):
 
 
 class InstructionMemory(wiring.Component):
-    def __init__(self, *, words, pc_bits, host_addr_bits):
+    def __init__(self, *, words, pc_bits, macro_words, host_addr_bits):
         check_positive("Words", words)
         if words > 1 << pc_bits:
             raise ValueError(f"{words} words need more than {pc_bits} PC bits")
-        self.words = words
+        self.words, self.macro_words = words, macro_words
         super().__init__({
             "fetch": In(FetchSignature(pc_bits=pc_bits)),
             "host": In(HostPortSignature(addr_bits=host_addr_bits)),
@@ -36,14 +39,15 @@ class InstructionMemory(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.mem = mem = memory.Memory(shape=INSTRUCTION_BITS, depth=self.words, init=[])
-        fetch = mem.read_port()
-        m.d.comb += [fetch.addr.eq(self.fetch.pc), fetch.en.eq(self.fetch.en),
-                     self.fetch.word.eq(fetch.data)]
-        wport = mem.write_port()
-        m.d.comb += [wport.addr.eq(self.host.addr), wport.data.eq(self.host.wdata),
-                     wport.en.eq(self.host.we & (self.host.addr < self.words))]
-        rport = mem.read_port()
-        m.d.comb += [rport.addr.eq(self.host.addr), rport.en.eq(self.host.re),
-                     self.host.rdata.eq(rport.data)]
+        m.submodules.array = arr = SramArray(kind="1rw", width=INSTRUCTION_BITS, depth=self.words,
+                                             granularity=INSTRUCTION_BITS, macro_words=self.macro_words)
+        host = self.host
+        in_range = host.addr < self.words
+        hw = host.we & in_range
+        m.d.comb += [
+            arr.ce.eq(self.fetch.en | hw | host.re), arr.we.eq(hw),
+            arr.addr.eq(Mux(self.fetch.en, self.fetch.pc, host.addr)),
+            arr.wmask.eq(hw), arr.wdata.eq(host.wdata),
+            self.fetch.word.eq(arr.rdata), host.rdata.eq(arr.rdata),
+        ]
         return m

@@ -19,11 +19,11 @@ from npu_model.arch.config import BUFFER_NAMES, NpuConfig
 from npu_model.arch.faults import FAULT_BITS, Fault
 from npu_model.arch.isa import (DATA_BUFFERS, FIELD_BY_NAME, INSTRUCTION_BITS, OPCODES, RESERVED_BITS, Act, Buffer,
                                 DType, Format, OpClass, Opcode, field_layout)
-from npu_model.arch.record import RECORD_FIELDS
+from npu_model.arch.record import RECORD_BYTES, RECORD_FIELDS
 
 __all__ = [
     "ADDR_BITS", "ELEM_BITS", "COUNTER_BITS", "CYCLE_BITS", "SEQ_BITS", "HOST_DATA_BITS", "HOST_WORD_BYTES",
-    "MEM_WORD_BITS", "record_layout", "HostTarget", "instruction_layout", "OpcodeShape", "ActShape", "BufferShape",
+    "LUT_WORD_BITS", "host_row_bytes", "target_bytes", "record_layout", "HostTarget", "instruction_layout", "OpcodeShape", "ActShape", "BufferShape",
     "DTypeShape", "FaultShape", "field_shape", "check_positive", "check_config", "ParamSignature",
     "opcodes_of", "data_buffers", "host_rows", "host_addr_bits", "TRACE_ENTRY_BITS", "TRACE_ENTRIES_PER_ROW",
     "buffer_bytes", "opcode_is",
@@ -39,27 +39,26 @@ COUNTER_BITS = 32
 CYCLE_BITS = COUNTER_BITS
 #: Width of an instance's sequence number (its place in the frame's executed stream).
 SEQ_BITS = COUNTER_BITS
-#: Data SRAMs, the LUT and the trace are built from 64-bit rows with byte (or wider) enables:
-#: one row holds a whole parameter record, and an int16 element never straddles two rows
-#: because int16 operands are 2-aligned (fault 3 otherwise).
-MEM_WORD_BITS = 64
-#: The host port moves one instruction word (256 bits, 32 bytes) per cycle, whatever the target.
+#: The host port's data is one instruction word (256 bits, 32 bytes) wide; a target's rows are
+#: `host_row_bytes` of it (one word of every bank of a banked memory, at most 32 bytes).
 HOST_DATA_BITS = INSTRUCTION_BITS
 HOST_WORD_BYTES = HOST_DATA_BITS // 8
+#: A LUT copy's macro word: four int16 entries.
+LUT_WORD_BITS = 64
 #: A trace entry is an issue and a retire cycle; a host row holds four.
 TRACE_ENTRY_BITS = 2 * CYCLE_BITS
 TRACE_ENTRIES_PER_ROW = HOST_DATA_BITS // TRACE_ENTRY_BITS
 
 
 class HostTarget(enum.IntEnum):
-    """What the host port's `addr` points into (`host.sel`). Rows are 256 bits (32 bytes) wide:
-    one instruction word, 32 buffer bytes, 16 LUT entries or 4 trace entries."""
+    """What the host port's `addr` points into (`host.sel`); a row of each is `host_row_bytes`."""
     IMEM = 0
     WBUF = 1
     ABUF = 2
     SBUF = 3
     LUT = 4
     TRACE = 5
+    PBUF = 6
 
 
 def record_layout() -> data.StructLayout:
@@ -163,12 +162,36 @@ def buffer_bytes(config: NpuConfig, buf: Buffer) -> int:
     return config.buffer_bytes(buf.label)
 
 
+def host_row_bytes(config: NpuConfig, target: HostTarget) -> int:
+    """Bytes of one host row of `target`: what one cycle of its memories writes or reads (an
+    instruction word; one word of every bank of a data buffer, at most 32 bytes; one record of
+    each of up to four pbuf banks; one word of the LUT's macros, written into every copy; four
+    trace entries)."""
+    target = HostTarget(target)
+    if target in (HostTarget.IMEM, HostTarget.TRACE):
+        return HOST_WORD_BYTES
+    if target is HostTarget.LUT:
+        return LUT_WORD_BITS // 8
+    if target is HostTarget.PBUF:
+        return RECORD_BYTES * min(config.lanes, 4)
+    return min(config.bank_org(target.name.lower()).stripe_bytes, HOST_WORD_BYTES)
+
+
+def target_bytes(config: NpuConfig, target: HostTarget, trace_depth: int) -> int:
+    """Bytes the host can reach in `target`."""
+    target = HostTarget(target)
+    if target is HostTarget.IMEM:
+        return config.imem_bytes
+    if target is HostTarget.TRACE:
+        return trace_depth * TRACE_ENTRY_BITS // 8
+    if target is HostTarget.LUT:
+        return 2 * config.lut_entries
+    return config.buffer_bytes(target.name.lower())
+
+
 def host_rows(config: NpuConfig, trace_depth: int) -> int:
-    """Rows of the largest host-port target (imem words, trace, LUT, the data buffers): the
-    testbench's staging array holds one whole target."""
-    rows = [config.imem_words, -(-trace_depth // TRACE_ENTRIES_PER_ROW), -(-config.lut_entries * 2 // HOST_WORD_BYTES)]
-    rows += [-(-config.buffer_bytes(name) // HOST_WORD_BYTES) for name in BUFFER_NAMES]
-    return max(rows)
+    """Rows of the largest host-port target: the testbench's staging array holds one whole target."""
+    return max(-(-target_bytes(config, t, trace_depth) // host_row_bytes(config, t)) for t in HostTarget)
 
 
 def host_addr_bits(config: NpuConfig, trace_depth: int) -> int:

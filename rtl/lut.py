@@ -1,20 +1,23 @@
 """The lookup-table unit: `lut_entries` int16 entries, one lookup per lane per cycle.
 
-Activation tables (sigmoid, tanh, exp) are shared by all lanes, but every lane looks up its own
-index, so the memory has one synchronous read port per lane. Entries are stored four to a
-64-bit row so that the host loads 16 entries per 256-bit host row, like the data buffers.
+Every lane looks up its own index in every cycle (a table activation of n elements), and the
+index is data, so a shared table would need `lanes` read ports or data-dependent waits. The unit
+therefore holds one copy of the table per lane, each a single-port macro of 64-bit words (four
+entries): the honest price of a per-lane activation table. The host writes a row (one word, four
+entries) into every copy at once and reads copy 0.
 """
-from amaranth.hdl import Cat, Module, Signal, signed
-from amaranth.lib import memory, wiring
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from .layout import ELEM_BITS, MEM_WORD_BITS, ParamSignature, check_positive
-from .sram import HOST_WORDS_PER_ROW, HostPortSignature
+from .databuf import HostPortSignature
+from .layout import ELEM_BITS, LUT_WORD_BITS, ParamSignature, check_positive
+from .macro import SramArray
 
 __all__ = ["LutUnit", "LutReadSignature"]
 
-_ENTRIES_PER_WORD = MEM_WORD_BITS // ELEM_BITS
+_ENTRIES_PER_WORD = LUT_WORD_BITS // ELEM_BITS
 
 
 class LutReadSignature(ParamSignature):
@@ -30,11 +33,10 @@ class LutReadSignature(ParamSignature):
 
 
 class LutUnit(wiring.Component):
-    def __init__(self, *, entries, lanes, host_addr_bits):
+    def __init__(self, *, entries, lanes, macro_words, host_addr_bits):
         check_positive("Entries", entries)
         check_positive("Lanes", lanes)
-        self.entries = entries
-        self.lanes = lanes
+        self.entries, self.lanes, self.macro_words = entries, lanes, macro_words
         self.depth = max(1, -(-entries // _ENTRIES_PER_WORD))
         super().__init__({
             "rd": In(LutReadSignature(entries=entries)).array(lanes),
@@ -43,28 +45,22 @@ class LutUnit(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.mem = mem = memory.Memory(shape=MEM_WORD_BITS, depth=self.depth, init=[])
         sub_bits = ceil_log2(_ENTRIES_PER_WORD)
+        host = self.host
         for lane in range(self.lanes):
+            m.submodules[f"copy{lane}"] = arr = SramArray(kind="1rw", width=LUT_WORD_BITS, depth=self.depth,
+                                                         granularity=LUT_WORD_BITS, macro_words=self.macro_words)
             req = self.rd[lane]
-            port = mem.read_port()
             lut_sub = Signal(sub_bits, name=f"lut{lane}_sub")
-            m.d.comb += [port.addr.eq(req.index >> sub_bits), port.en.eq(req.en)]
             with m.If(req.en):
                 m.d.sync += lut_sub.eq(req.index[:sub_bits])
-            m.d.comb += req.data.eq(port.data.word_select(lut_sub, ELEM_BITS).as_signed())
-
-        host_rdata = []
-        for j in range(HOST_WORDS_PER_ROW):
-            word = self.host.addr * HOST_WORDS_PER_ROW + j
-            wport = mem.write_port()
+            reading = host.re if lane == 0 else 0            # the host reads copy 0
             m.d.comb += [
-                wport.addr.eq(word),
-                wport.data.eq(self.host.wdata[j * MEM_WORD_BITS:(j + 1) * MEM_WORD_BITS]),
-                wport.en.eq(self.host.we & (word < self.depth)),
+                arr.ce.eq(req.en | host.we | reading), arr.we.eq(host.we),
+                arr.addr.eq(Mux(req.en, req.index >> sub_bits, host.addr)),
+                arr.wmask.eq(host.we), arr.wdata.eq(host.wdata[:LUT_WORD_BITS]),
+                req.data.eq(arr.rdata.word_select(lut_sub, ELEM_BITS).as_signed()),
             ]
-            rport = mem.read_port()
-            m.d.comb += [rport.addr.eq(word), rport.en.eq(self.host.re)]
-            host_rdata.append(rport.data)
-        m.d.comb += self.host.rdata.eq(Cat(*host_rdata))
+            if lane == 0:
+                m.d.comb += host.rdata.eq(arr.rdata)
         return m

@@ -16,11 +16,12 @@ from .counters import CountersSignature, PerfCounters
 from .datapath import Datapath
 from .frontend import Frontend
 from .imem import InstructionMemory
+from .databuf import DataBuffer
 from .layout import (HOST_DATA_BITS, FaultShape, HostTarget, ParamSignature, buffer_bytes, check_config, check_positive,
-                     data_buffers, host_addr_bits)
+                     data_buffers, host_addr_bits, host_row_bytes)
 from .lut import LutUnit
+from .params import ParamMemory
 from .sequencer import Sequencer
-from .sram import Sram
 from .trace import TraceMemory
 
 __all__ = ["Npu", "HostBusSignature", "Fault", "HostTarget"]
@@ -77,17 +78,21 @@ class Npu(wiring.Component):
         m.submodules.sequencer = seq = Sequencer(config=cfg)
         m.submodules.datapath = dp = Datapath(config=cfg)
         m.submodules.counters = cnt = PerfCounters(config=cfg)
-        m.submodules.imem = imem = InstructionMemory(words=cfg.imem_words, pc_bits=cfg.pc_bits,
+        mw = cfg.macro_words
+        m.submodules.imem = imem = InstructionMemory(words=cfg.imem_words, pc_bits=cfg.pc_bits, macro_words=mw,
                                                      host_addr_bits=hab)
-        m.submodules.lut = lut = LutUnit(entries=cfg.lut_entries, lanes=lanes, host_addr_bits=hab)
+        m.submodules.lut = lut = LutUnit(entries=cfg.lut_entries, lanes=lanes, macro_words=mw, host_addr_bits=hab)
+        m.submodules.pbuf = pbuf = ParamMemory(size=cfg.pbuf_bytes, lanes=lanes, macro_words=mw, host_addr_bits=hab,
+                                               host_row_bytes=host_row_bytes(cfg, HostTarget.PBUF))
         trace = None
         if self.trace_depth:
             m.submodules.trace = trace = TraceMemory(depth=self.trace_depth, host_addr_bits=hab)
         srams = {}
         for code, name in data_buffers():
-            srams[code] = m.submodules[name] = Sram(
-                size=buffer_bytes(cfg, code), lanes=lanes, host_addr_bits=hab,
-                records=code == Buffer.WBUF, writable=code != Buffer.WBUF)
+            srams[code] = m.submodules[name] = DataBuffer(
+                size=buffer_bytes(cfg, code), org=cfg.bank_org(name), lanes=lanes, macro_words=mw,
+                host_addr_bits=hab, host_row_bytes=host_row_bytes(cfg, HostTarget[name.upper()]),
+                writable=code != Buffer.WBUF)
 
         # --- front end -> sequencer --------------------------------------------------------------
         wiring.connect(m, fe.imem, imem.fetch)
@@ -117,11 +122,9 @@ class Npu(wiring.Component):
                         port.dtype.eq(dp.wr[lane].dtype),
                         port.data.eq(dp.wr[lane].data),
                     ]
-                if sram.records:
-                    m.d.comb += [sram.rec[lane].en.eq(rq.p_en[lane]),
-                                 sram.rec[lane].index.eq(rq.p_index[lane]),
-                                 dp.s1_rec[lane].eq(sram.rec[lane].data)]
+        wiring.connect(m, seq.records, pbuf.rec)
         for lane in range(lanes):
+            m.d.comb += dp.s1_rec[lane].eq(pbuf.rec.data[lane])
             wiring.connect(m, dp.lut[lane], lut.rd[lane])
 
         # --- counters and trace ------------------------------------------------------------------
@@ -131,18 +134,19 @@ class Npu(wiring.Component):
             cnt.cycle.eq(seq.cycle),
             cnt.issue.eq(seq.issue),
             cnt.is_mac.eq(cur.is_mac),
-            cnt.conflict.eq(cur.conflict),
+            cnt.is_compute.eq(~cur.is_ctl),
+            cnt.occ.eq(cur.occ),
             cnt.r.eq(cur.r),
             cnt.macs_inc.eq(cur.macs),
             cnt.stall.eq(seq.stall),
             cnt.retire_ctl.eq(seq.ctl_retire),
             cnt.retire_pipe.eq(dp.retire),
         ]
-        for i in range(len(data_buffers())):
+        for i in range(len(cur.rd_bytes)):
             m.d.comb += [cnt.rd_inc[i].eq(cur.rd_bytes[i]), cnt.wr_inc[i].eq(cur.wr_bytes[i]),
                          cnt.hwm_cand[i].eq(cur.hwm[i])]
         wiring.connect(m, wiring.flipped(self.counters), cnt.counters)
-        targets = {HostTarget.IMEM: imem.host, HostTarget.LUT: lut.host}
+        targets = {HostTarget.IMEM: imem.host, HostTarget.LUT: lut.host, HostTarget.PBUF: pbuf.host}
         if trace is not None:
             m.d.comb += [
                 trace.issue_en.eq(seq.issue),

@@ -8,14 +8,17 @@ This block implements docs/timing.md "Rules" directly:
   overlapping its A or B footprint (rule 3); `sync_in`, `sync_out` and `eof` wait until the
   frame cycle is past the retire cycle of every earlier instruction (rule 4); `nop` never waits.
   A waiting cycle counts as a stall cycle.
-* It then occupies the stage for occ = r * k cycles (rule 1): one step per cycle, or one step
-  every two cycles when A and B are in the same buffer (k = PORT_CONFLICT_FACTOR). A step's
-  last operand read is in the last cycle of the step, which is what makes an element-wise write
-  of step s land in cycle t + s*k + (k-1) + PIPELINE_LATENCY.
-* Each step emits a beat: the control word that travels down the lane pipeline to the write
-  port. The read requests go to the buffers' lane ports: A and B in the beat's cycle, except
-  that a conflicting step (A and B in one buffer, whose one read port serves them on alternate
-  cycles) reads A in its first cycle and B in its second; parameter records with every beat.
+* It then occupies the stage for occ = r * g * c + g_D - 1 cycles (rule 1, the decoder's
+  `occ`): each of the r steps is g lane groups (lanes that never meet in a bank; the decoder's
+  `gshift`/`groups`), each group one cycle, or two when A and B are in one buffer (c =
+  PORT_CONFLICT_FACTOR: A in the first, B in the second); a MAC whose destination needs g_D
+  write groups adds g_D - 1 write-only cycles after its last step. A group's last operand read
+  is in its last cycle, which is what makes an element-wise write of step s, group j land in
+  cycle t + (s*g + j)*c + (c-1) + PIPELINE_LATENCY.
+* Each group of a step emits a beat: the control word that travels down the lane pipeline to
+  the write port, with the lanes it reads (`mask`) and writes (`wmask`). The read requests go to
+  the buffers' lane ports for the group's lanes. The parameter records are read from pbuf once,
+  in the issue cycle.
 * A faulting instruction (its fault code comes from the decoder) stops the NPU in cycle e(i),
   before it issues; instructions already issued drain, then `done` rises with `fault` set.
 
@@ -23,7 +26,7 @@ The frame cycle counter lives here because the scoreboard, the fences and the tr
 """
 import enum
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -38,6 +41,7 @@ from .decoder import DecodedSignature
 from .frontend import InstructionStreamSignature
 from .layout import (ADDR_BITS, CYCLE_BITS, SEQ_BITS, FaultShape, ParamSignature, bundle_values, check_config,
                      data_buffers, field_shape)
+from .params import RecordsSignature
 from .scoreboard import Scoreboard
 
 __all__ = ["Sequencer", "BeatSignature", "ReadRequestsSignature", "RunState"]
@@ -70,10 +74,11 @@ class BeatSignature(ParamSignature):
             "seq": Out(SEQ_BITS),       # the instance: its place in the frame's executed stream
             "first": Out(1),            # step 0: a MAC starts from the bias or ACC
             "conflict": Out(1),         # A was read one cycle before B (same buffer)
-            "last": Out(1),             # last step: the instruction retires when this beat is written
+            "last": Out(1),             # the instruction retires when this beat is written
             "is_mac": Out(1),
             "opcode": Out(_f("opcode")),
-            "mask": Out(config.lanes),  # active lanes (l < n)
+            "mask": Out(config.lanes),  # lanes that read (and accumulate) in this beat
+            "wmask": Out(config.lanes),  # lanes whose destination this beat writes
             "a_buf": Out(_f("a_buf")),
             "b_buf": Out(_f("b_buf")),
             "write": Out(1),            # this beat writes D
@@ -89,7 +94,7 @@ class BeatSignature(ParamSignature):
 
 class ReadRequestsSignature(ParamSignature):
     """Read requests of one cycle: per data buffer (in `data_buffers()` order) its lane ports'
-    enables, element type and addresses, A or B; the parameter records from wbuf."""
+    enables, element type and addresses, A or B."""
 
     def __init__(self, *, config: NpuConfig):
         check_config(config)
@@ -98,7 +103,6 @@ class ReadRequestsSignature(ParamSignature):
         super().__init__({
             "en": Out(lanes).array(n_bufs), "dtype": Out(_f("a_dtype")).array(n_bufs),
             "addr": Out(ADDR_BITS).array(n_bufs, lanes),
-            "p_en": Out(lanes), "p_index": Out(ADDR_BITS - _RECORD_SHIFT).array(lanes),
         }, config=config)
 
 
@@ -118,6 +122,7 @@ class Sequencer(wiring.Component):
             # Stage 0.
             "beat": Out(BeatSignature(config=config)),
             "reads": Out(ReadRequestsSignature(config=config)),
+            "records": Out(RecordsSignature(lanes=config.lanes)),
             # Events.
             "issue": Out(1), "issue_pc": Out(pcb), "issue_seq": Out(SEQ_BITS), "stall": Out(1),
             "ctl_retire": Out(1),
@@ -151,24 +156,30 @@ class Sequencer(wiring.Component):
             st.seq_issue.eq(st.seq_waiting & ~st.seq_faulting & st.seq_can_issue),
         ]
         st.seq_active = Signal()
+        st.seq_read_beat = Signal()      # a group of a step: reads, and (element-wise) writes
+        st.seq_tail_beat = Signal()      # a MAC's write-only beat of destination group wgrp
         st.seq_beat = Signal()
-        st.seq_last_beat = Signal()
+        st.seq_step_end = Signal()       # the step's last group
+        st.seq_last_read = Signal()
         st.seq_insn_done = Signal()
+        compute = st.active_compute = Signal()
         m.d.comb += [
             st.seq_active.eq(st.running & st.seq_valid & (st.seq_started | st.seq_issue)),
-            st.seq_beat.eq(st.seq_active & ~st.ins.is_ctl & (~st.ins.conflict | st.seq_phase)),
-            st.seq_last_beat.eq(st.seq_beat & (st.seq_left == 1)),
-            st.seq_insn_done.eq(st.seq_active & (st.ins.is_ctl | st.seq_last_beat)),
+            compute.eq(st.seq_active & ~st.ins.is_ctl),
+            st.seq_read_beat.eq(compute & ~st.seq_tail & (~st.ins.conflict | st.seq_phase)),
+            st.seq_tail_beat.eq(compute & st.seq_tail),
+            st.seq_beat.eq(st.seq_read_beat | st.seq_tail_beat),
+            st.seq_step_end.eq(st.seq_read_beat & (st.seq_grp == st.ins.groups - 1)),
+            st.seq_last_read.eq(st.seq_step_end & (st.seq_left == 1)),
+            st.seq_insn_done.eq(st.seq_active & (
+                st.ins.is_ctl | (st.seq_last_read & (st.ins.wgroups == 1))
+                | (st.seq_tail_beat & (st.seq_wgrp == st.ins.wgroups - 1)))),
             self.insn.ready.eq(st.running & (~st.seq_valid | st.seq_insn_done)),
         ]
 
-        # occ = r * k; retire = t + occ - 1 + PIPELINE_LATENCY (rule 6).
-        st.seq_occ = Signal(FIELD_BY_NAME["r"].bits + 1)
+        # retire = t + occ - 1 + PIPELINE_LATENCY (rule 6).
         st.seq_retire = Signal(CYCLE_BITS)
-        m.d.comb += [
-            st.seq_occ.eq(Mux(st.ins.conflict, st.ins.r * PORT_CONFLICT_FACTOR, st.ins.r)),
-            st.seq_retire.eq(st.seq_cycle + st.seq_occ + (PIPELINE_LATENCY - 1)),
-        ]
+        m.d.comb += st.seq_retire.eq(st.seq_cycle + st.ins.occ + (PIPELINE_LATENCY - 1))
 
     def _scoreboard(self, m, st):
         """Scoreboard."""
@@ -199,7 +210,7 @@ class Sequencer(wiring.Component):
                 agen.base.eq(getattr(self.insn.payload, f"{op}_base")),
                 agen.lstride.eq(getattr(self.insn.payload, f"{op}_lstride")),
                 agen.rstride.eq(getattr(self.insn.payload, f"{op}_rstride")),
-                agen.step.eq(st.seq_beat),
+                agen.step.eq(st.seq_step_end),
             ]
         with m.If(st.frame_start):
             m.d.sync += st.seq_valid.eq(0)
@@ -211,15 +222,24 @@ class Sequencer(wiring.Component):
                 st.seq_pc.eq(self.insn.pc),
                 st.seq_started.eq(0),
                 st.seq_left.eq(self.insn.payload.r),
+                st.seq_grp.eq(0),
                 st.seq_phase.eq(0),
                 st.seq_first.eq(1),
+                st.seq_tail.eq(0),
+                st.seq_wgrp.eq(1),
             ]
         with m.Else():
             with m.If(st.seq_issue):
                 m.d.sync += st.seq_started.eq(1)
-            with m.If(st.seq_beat):
-                m.d.sync += [st.seq_left.eq(st.seq_left - 1), st.seq_first.eq(0)]
-            with m.If(st.seq_active & st.ins.conflict):
+            with m.If(st.seq_step_end):
+                m.d.sync += [st.seq_left.eq(st.seq_left - 1), st.seq_first.eq(0), st.seq_grp.eq(0)]
+                with m.If((st.seq_left == 1) & (st.ins.wgroups != 1)):
+                    m.d.sync += st.seq_tail.eq(1)
+            with m.Elif(st.seq_read_beat):
+                m.d.sync += st.seq_grp.eq(st.seq_grp + 1)
+            with m.If(st.seq_tail_beat):
+                m.d.sync += st.seq_wgrp.eq(st.seq_wgrp + 1)
+            with m.If(st.active_compute & ~st.seq_tail & st.ins.conflict):
                 m.d.sync += st.seq_phase.eq(~st.seq_phase)
 
     def _run_control(self, m, st):
@@ -253,8 +273,17 @@ class Sequencer(wiring.Component):
 
     def _stage0(self, m, st):
         """Stage 0: beat and read requests."""
-        st.seq_mask = Signal(st.lanes)
-        m.d.comb += st.seq_mask.eq(Cat(*[st.ins.n > lane for lane in range(st.lanes)]))
+        lanes = st.lanes
+
+        def group_lanes(shift, index, name):
+            """Active lanes (l < n) of lane group `index` of 2**shift lanes."""
+            mask = Signal(lanes, name=name)
+            m.d.comb += mask.eq(Cat(*[(st.ins.n > lane) & ((Const(lane, 8) >> shift) == index)
+                                      for lane in range(lanes)]))
+            return mask
+
+        st.seq_mask = group_lanes(st.ins.gshift, st.seq_grp, "seq_rmask")
+        seq_dmask = group_lanes(st.ins.wshift, Mux(st.seq_tail, st.seq_wgrp, 0), "seq_dmask")
         beat = self.beat
         m.d.comb += [
             beat.valid.eq(st.seq_beat),
@@ -263,14 +292,16 @@ class Sequencer(wiring.Component):
             beat.seq.eq(st.seq_count - st.seq_started),
             beat.first.eq(st.seq_first),
             beat.conflict.eq(st.ins.conflict),
-            beat.last.eq(st.seq_last_beat),
+            beat.last.eq(st.seq_insn_done),
             beat.is_mac.eq(st.ins.is_mac),
             beat.opcode.eq(st.ins.opcode),
-            beat.mask.eq(st.seq_mask),
+            beat.mask.eq(Mux(st.seq_tail, 0, st.seq_mask)),
+            # A MAC writes once, after its last step, in destination groups: the first with the
+            # last read beat, the others in write-only beats (and not at all when it holds).
+            beat.wmask.eq(Mux(st.ins.is_ew, st.seq_mask, Mux(st.seq_tail | st.seq_last_read, seq_dmask, 0))),
             beat.a_buf.eq(st.ins.a_buf),
             beat.b_buf.eq(st.ins.b_buf),
-            # A MAC writes once, after its last step (and not at all when it holds).
-            beat.write.eq(st.ins.is_ew | (st.seq_last_beat & st.ins.writes)),
+            beat.write.eq(st.ins.is_ew | st.seq_tail | (st.seq_last_read & st.ins.writes)),
             beat.d_buf.eq(st.ins.d_buf),
             beat.d_dtype.eq(st.ins.d_dtype),
             beat.acc_in.eq(st.ins.acc_in),
@@ -285,8 +316,8 @@ class Sequencer(wiring.Component):
         st.seq_read_a = Signal()
         st.seq_read_b = Signal()
         m.d.comb += [
-            st.seq_read_a.eq(st.seq_active & ~st.ins.is_ctl & ~(st.ins.conflict & st.seq_phase)),
-            st.seq_read_b.eq(st.seq_beat & st.ins.reads_b),
+            st.seq_read_a.eq(st.active_compute & ~st.seq_tail & ~(st.ins.conflict & st.seq_phase)),
+            st.seq_read_b.eq(st.seq_read_beat & st.ins.reads_b),
         ]
         for i, (code, _name) in enumerate(data_buffers()):
             a_here = st.seq_read_a & (st.ins.a_buf == code)
@@ -296,12 +327,13 @@ class Sequencer(wiring.Component):
             for lane in range(st.lanes):
                 m.d.comb += rq.addr[i][lane].eq(
                     Mux(a_here, st.agens["a"].addr[lane], st.agens["b"].addr[lane]))
-        m.d.comb += rq.p_en.eq(Mux(st.seq_beat, st.seq_mask, 0))
         for lane in range(st.lanes):
             m.d.comb += beat.d_addr[lane].eq(st.agens["d"].addr[lane])
-        p_first = st.ins.p_base >> _RECORD_SHIFT
-        for lane in range(st.lanes):
-            m.d.comb += rq.p_index[lane].eq(Mux(st.ins.p_vec, p_first + lane, p_first))
+        m.d.comb += [
+            self.records.read.eq(st.seq_issue & ~st.ins.is_ctl),
+            self.records.index.eq(st.ins.p_base >> _RECORD_SHIFT),
+            self.records.vec.eq(st.ins.p_vec),
+        ]
 
     def _outputs(self, m, st):
         """Outputs."""
@@ -348,6 +380,9 @@ class _IssueState:
         self.seq_insn = self.dec_sig.create(path=("seq_insn",))
         self.seq_pc = Signal(self.cfg.pc_bits)
         self.seq_left = Signal(FIELD_BY_NAME["r"].bits)
+        self.seq_grp = Signal(range(self.lanes + 1))     # lane group of the step
+        self.seq_tail = Signal()                         # a MAC's write-only beats
+        self.seq_wgrp = Signal(range(self.lanes + 1))    # destination group of a write-only beat
         self.seq_phase = Signal()
         self.seq_first = Signal()
         self.seq_last_retire = Signal(CYCLE_BITS)

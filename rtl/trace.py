@@ -21,7 +21,7 @@ from amaranth.lib.wiring import In
 from amaranth.utils import ceil_log2
 
 from .layout import CYCLE_BITS, HOST_DATA_BITS, SEQ_BITS, TRACE_ENTRIES_PER_ROW, check_positive
-from .sram import HostPortSignature
+from .databuf import HostPortSignature
 
 __all__ = ["TraceMemory", "MAX_TRACE_DEPTH"]
 

@@ -1,13 +1,16 @@
-"""Verilog generation: `Npu` through `amaranth.back.verilog`, memories as plain Verilog arrays.
+"""Verilog generation: `Npu` through `amaranth.back.verilog`, SRAM macros as modules of their own.
 
-Amaranth writes a memory's initial contents into the RTLIL it hands to Yosys, one bit per
-character, and Yosys then writes one `initial` assignment per row: for a 4 MiB imem that is
-minutes of conversion and hundreds of megabytes of Verilog, all zeros. The NPU's memories have
-no meaningful initial contents (the host loads them), so generation swaps every `Memory` for an
-instance of a small generated module (`platform.get_memory()`, Amaranth's documented override)
-that declares the array, its synchronous read ports and its byte-enable write ports and nothing
-else. Simulation with amaranth.sim keeps Amaranth's own memories; both are non-transparent,
-synchronous-read memories, so behaviour is the same.
+Every SRAM of the NPU is an `rtl.macro.SramMacro`; under `MacroPlatform` each is an instance of
+a module named for its kind and shape (`sram_1rw_w16_d4096_g8`), written once at the end of the
+Verilog with a behavioural body: a plain array with the macro's ports (1rw: one address, read or
+write; 1r1w: a read and a write port), synchronous, non-transparent reads whose output holds.
+A synthesis flow black-boxes these modules (`blackbox sram_*` in Yosys, see `rtl.synth`) and an
+integrator replaces them by the memory compiler's macros; Verilator simulates the bodies.
+Amaranth would also write every memory's all-zero initial contents into the Verilog (minutes
+and hundreds of MB for a large memory); the macro modules have none. The debug trace, a
+verification aid left out of silicon, is the one Amaranth `Memory` left: `get_memory` writes it
+as a plain array too. Simulation with amaranth.sim keeps Amaranth's memories; the behaviour is
+the same.
 """
 from __future__ import annotations
 
@@ -19,18 +22,35 @@ from npu_model.arch.config import NpuConfig
 
 from .npu import Npu
 
-__all__ = ["MemoryPlatform", "generate_verilog", "waiver_text", "WAIVED_RULES"]
+__all__ = ["MacroPlatform", "generate_verilog", "waiver_text", "WAIVED_RULES", "MACRO_PREFIX"]
+
+#: Every SRAM macro module's name starts with this (what a synthesis flow black-boxes).
+MACRO_PREFIX = "sram_"
 
 #: Verilator lint rules the Amaranth/Yosys output trips (width-changing assignments are
 #: intended truncations and extensions; case statements are written without defaults).
 WAIVED_RULES = ("WIDTH", "CASEINCOMPLETE")
 
 
-class MemoryPlatform:
-    """A minimal Amaranth platform that only overrides memories (see the module docstring)."""
+class MacroPlatform:
+    """A minimal Amaranth platform that supplies the SRAM macros and plain-array memories (see
+    the module docstring)."""
 
     def __init__(self):
         self.modules: dict[str, str] = {}
+
+    def get_sram_macro(self, macro):
+        name = macro.name
+        if name not in self.modules:
+            self.modules[name] = _macro_module(name, macro.kind, macro.width, macro.depth, macro.granularity)
+        ports = {"i_clk": ClockSignal("sync"), "i_wmask": macro.wmask, "i_wdata": macro.wdata, "o_rdata": macro.rdata}
+        if macro.kind == "1rw":
+            ports.update(i_ce=macro.ce, i_we=macro.we, i_addr=macro.addr)
+        else:
+            ports.update(i_re=macro.re, i_raddr=macro.raddr, i_waddr=macro.waddr)
+        m = Module()
+        m.submodules.macro = Instance(name, **ports)
+        return m
 
     def get_memory(self, memory):
         width = Shape.cast(memory.shape).width
@@ -64,6 +84,35 @@ class MemoryPlatform:
 
     def verilog_modules(self) -> str:
         return "\n".join(self.modules[name] for name in sorted(self.modules))
+
+
+def _macro_module(name, kind, width, depth, gran) -> str:
+    """The behavioural model of one SRAM macro (rtl.macro): the array, its ports, nothing else."""
+    aw = max(1, ceil_log2(depth))
+    granules = width // gran
+    common = [f"input wire [{granules - 1}:0] wmask", f"input wire [{width - 1}:0] wdata",
+              f"output reg [{width - 1}:0] rdata"]
+    if kind == "1rw":
+        decls = ["input wire clk", "input wire ce", "input wire we", f"input wire [{aw - 1}:0] addr"] + common
+    else:
+        decls = ["input wire clk", "input wire re", f"input wire [{aw - 1}:0] raddr",
+                 f"input wire [{aw - 1}:0] waddr"] + common
+    mask = (f"{{{width}{{wmask}}}}" if granules == 1 else
+            "{ " + ", ".join(f"{{{gran}{{wmask[{j}]}}}}" for j in reversed(range(granules))) + " }")
+    lines = [f"// SRAM macro, {kind}: {depth} words x {width} bits, {gran}-bit write enables; "
+             "behavioural model (black-box it for synthesis).",
+             f"module {name} ("] + [f"  {d}," for d in decls[:-1]] + [f"  {decls[-1]}", ");",
+                                                                     f"  reg [{width - 1}:0] mem [0:{depth - 1}];",
+                                                                     f"  wire [{width - 1}:0] m = {mask};",
+                                                                     "  always @(posedge clk) begin"]
+    if kind == "1rw":
+        lines += ["    if (ce && !we) rdata <= mem[addr];",
+                  "    if (ce && we) mem[addr] = (mem[addr] & ~m) | (wdata & m);"]
+    else:
+        lines += ["    if (re) rdata <= mem[raddr];",
+                  "    if (|wmask) mem[waddr] = (mem[waddr] & ~m) | (wdata & m);"]
+    lines += ["  end", "endmodule", ""]
+    return "\n".join(lines)
 
 
 def _memory_module(name, width, depth, aw, n_read, n_write, gran) -> str:
@@ -171,7 +220,7 @@ def _split_items(body):
 
 def generate_verilog(config: NpuConfig, *, trace_depth=0, name="npu") -> str:
     """Verilog text of a freshly built `Npu` (a component's memories elaborate only once)."""
-    platform = MemoryPlatform()
+    platform = MacroPlatform()
     npu = Npu(config=config, trace_depth=trace_depth)
     top = _ResetlessTop(npu)
     text = verilog.convert(top, name=name, platform=platform,

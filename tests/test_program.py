@@ -12,7 +12,7 @@ from npu_model.arch import isa
 from npu_model.arch.config import NpuConfig
 from npu_model.arch.errors import NpuError, ProgramFormatError
 from npu_model.arch.meta import ProgramMeta
-from npu_model.arch.program import MAGIC, Layer, Port, Program, Symbol
+from npu_model.arch.program import SectionKind, MAGIC, Layer, Port, Program, Symbol
 
 
 def small_program(**changes):
@@ -63,7 +63,7 @@ def test_rejects_truncation(keep):
 
 def test_rejects_every_single_corrupted_byte_in_the_payload():
     data = small_program().to_bytes()
-    header_and_table = 16 + 12 * 9
+    header_and_table = 16 + 12 * len(SectionKind)
     for at in range(header_and_table, len(data) - 4, 7):
         bad = bytearray(data)
         bad[at] ^= 0x10

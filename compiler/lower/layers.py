@@ -18,7 +18,7 @@ from .conv import conv1d, conv_transpose1d, dense
 from .eltwise import copy, elementwise
 from .emit import KernelResult, Operand, Records, emit_compute
 from .errors import LoweringError
-from .tensor import Post, TensorRef
+from .tensor import Post, TensorRef, row_pitch
 
 __all__ = ["post_of", "dtype_of", "vector_op", "copy_block", "lower_conv1d", "lower_conv_transpose1d",
            "lower_complex_conv_time", "lower_magnitude", "lower_add", "lower_activation", "lower_concat",
@@ -156,7 +156,8 @@ def lower_magnitude(ctx, layer):
     rec = Records(b, post, 1)
     act = rec.act_fields()
     dbase = b.weights(f"{layer.name}.directions", np.ascontiguousarray(dirs))
-    blk = length * c * size                                    # one direction's result, channel-last
+    row = row_pitch(b.config, Buffer.ABUF, c * size, size) if length > 1 else c * size
+    blk = length * row                                         # one direction's result, channel-last
     left = (ndir + 1) // 2
     abuf = ctx.temp(f"{layer.name}.proj", left * blk) if ndir > 1 else None
     sbuf_off = ctx.sbuf_scratch(f"{layer.name}.proj_hi", (ndir - left) * blk) if ndir > 1 else None
@@ -167,8 +168,8 @@ def lower_magnitude(ctx, layer):
         if ndir == 1:
             return out
         if k < left:
-            return TensorRef(Buffer.ABUF, abuf + k * blk, length, c, odt)
-        return TensorRef(Buffer.SBUF, sbuf_off + (k - left) * blk, length, c, odt)
+            return TensorRef(Buffer.ABUF, abuf + k * blk, length, c, odt, row_stride=row)
+        return TensorRef(Buffer.SBUF, sbuf_off + (k - left) * blk, length, c, odt, row_stride=row)
 
     over_pos = -(-length // lanes) * c < length * -(-c // lanes)
     ctx.note("lanes over positions" if over_pos else "lanes over channels")
@@ -192,7 +193,7 @@ def lower_magnitude(ctx, layer):
     if ndir == 1:
         return out
     ident = Post()
-    nelem = length * c
+    nelem = blk // size                        # a block's elements, row padding included
 
     def vec(buf, off, count):
         return TensorRef(buf, off, 1, count, odt)
@@ -201,7 +202,7 @@ def lower_magnitude(ctx, layer):
     width = ndir
     m = ndir - left
     if width == 2:
-        _tree_step(b, vec(Buffer.ABUF, abuf, nelem), vec(Buffer.SBUF, sbuf_off, nelem), out, nelem)
+        _tree_step(b, vec(Buffer.ABUF, abuf, nelem), vec(Buffer.SBUF, sbuf_off, nelem), out, nelem, row)
         return out
     vector_op(b, Opcode.MAX, vec(Buffer.ABUF, abuf, m * nelem), vec(Buffer.SBUF, sbuf_off, m * nelem),
               vec(Buffer.ABUF, abuf, m * nelem), ident)
@@ -211,16 +212,17 @@ def lower_magnitude(ctx, layer):
         vector_op(b, Opcode.MAX, vec(Buffer.ABUF, abuf, h * nelem),
                   vec(Buffer.ABUF, abuf + (width - h) * blk, h * nelem), vec(Buffer.ABUF, abuf, h * nelem), ident)
         width -= h
-    _tree_step(b, vec(Buffer.ABUF, abuf, nelem), vec(Buffer.ABUF, abuf + blk, nelem), out, nelem)
+    _tree_step(b, vec(Buffer.ABUF, abuf, nelem), vec(Buffer.ABUF, abuf + blk, nelem), out, nelem, row)
     return out
 
 
-def _tree_step(b, a, bb, out, nelem):
-    """The last level: max of two blocks into the output tensor (channel-last or not)."""
-    if out.contiguous:
+def _tree_step(b, a, bb, out, nelem, row):
+    """The last level: max of two blocks (rows `row` bytes apart) into the output tensor: one
+    flat vector when it is laid out like them, a tensor operation otherwise."""
+    if out.rows_contiguous and out.row_stride == row and out.positions * row == nelem * out.size:
         vector_op(b, Opcode.MAX, a, bb, TensorRef(out.buf, out.offset, 1, nelem, out.dtype), Post())
     else:
-        shape = dict(positions=out.positions, channels=out.channels, dtype=out.dtype)
+        shape = dict(positions=out.positions, channels=out.channels, dtype=out.dtype, row_stride=row)
         elementwise(b, Opcode.MAX, TensorRef(a.buf, a.offset, **shape), TensorRef(bb.buf, bb.offset, **shape), out)
 
 

@@ -45,7 +45,7 @@ from .errors import LoweringError
 from .gru import lower_gru
 from .layers import LOWER_SIMPLE, copy_block, dtype_of
 from .report import LayerRecord, listing, summarise_program
-from .tensor import TensorRef
+from .tensor import TensorRef, row_pitch
 
 __all__ = ["compile_network", "LayerContext", "COMPILER_VERSION"]
 
@@ -110,10 +110,9 @@ class LayerContext:
                 dtype = dtype_of(ep.out_dtype if ep is not None else t.dtype)
                 parts += [(name, t.shape[0] * dtype_of(t.dtype).size), (f"{layer.output}.{name}", t.shape[0] * dtype.size)]
             if parts:
-                row = -(-max(b for _, b in parts) // 2) * 2
+                row = row_pitch(self.b.config, Buffer.ABUF, max(b for _, b in parts), 2)
                 for key, nbytes in parts:
-                    if nbytes < row:
-                        self.row_bytes[key] = max(row, self.row_bytes.get(key, 0))
+                    self.row_bytes[key] = max(row, self.row_bytes.get(key, 0))
 
     def dead_after(self, name: str) -> bool:
         """No layer after the current one reads `name` (directly), and it is not an output."""
@@ -157,22 +156,30 @@ class LayerContext:
         return self._alloc(name, positions, channels, dtype, owner=name)
 
     def _alloc(self, key, positions, channels, dtype, *, owner):
-        """A channel-last abuf tensor; rows padded to the stride planned for a concatenation's
-        parts (`row_bytes`)."""
+        """A channel-last abuf tensor, rows `row_pitch` apart (the stride planned for a
+        concatenation's parts, `row_bytes`, if it is one)."""
         dtype = DType(dtype)
-        row = self.row_bytes.get(key, channels * dtype.size)
+        row = self.row_bytes.get(key) or self._pitch(Buffer.ABUF, positions, channels, dtype)
         off = self.b.alloc(key, (positions, row // dtype.size), dtype.numpy)
         self.owned.setdefault(owner, []).append(key)
         return TensorRef(Buffer.ABUF, off, positions, channels, dtype, row_stride=row)
 
+    def _pitch(self, buf, positions, channels, dtype) -> int:
+        """Row stride of a channel-last tensor: padded against bank conflicts (`row_pitch`)
+        unless it has one position."""
+        row = channels * dtype.size
+        return row if positions == 1 else row_pitch(self.b.config, buf, row, dtype.size)
+
     def temp_tensor(self, name: str, positions: int, channels: int, dtype, *,
                     keep_with: str | None = None) -> TensorRef:
         """A channel-last abuf temporary, freed at the end of the layer (or with `keep_with`)."""
+        dtype = DType(dtype)
         if keep_with is not None:
-            return self._alloc(name, positions, channels, DType(dtype), owner=keep_with)
-        off = self.b.alloc(name, (positions, channels), DType(dtype).numpy)
+            return self._alloc(name, positions, channels, dtype, owner=keep_with)
+        row = self._pitch(Buffer.ABUF, positions, channels, dtype)
+        off = self.b.alloc(name, (positions, row // dtype.size), dtype.numpy)
         self._temps.append(name)
-        return TensorRef(Buffer.ABUF, off, positions, channels, DType(dtype))
+        return TensorRef(Buffer.ABUF, off, positions, channels, dtype, row_stride=row)
 
     def temp(self, name: str, nbytes: int) -> int:
         """Raw abuf bytes for the current layer; returns the offset."""
@@ -186,8 +193,9 @@ class LayerContext:
 
     def sbuf_tensor(self, name: str, positions: int, channels: int, dtype) -> TensorRef:
         dtype = DType(dtype)
-        off = self.b.state(name, np.zeros((positions, channels), dtype.numpy))
-        return TensorRef(Buffer.SBUF, off, positions, channels, dtype)
+        row = self._pitch(Buffer.SBUF, positions, channels, dtype)
+        off = self.b.state(name, np.zeros((positions, row // dtype.size), dtype.numpy))
+        return TensorRef(Buffer.SBUF, off, positions, channels, dtype, row_stride=row)
 
     def state_tensor(self, name: str, positions: int, channels: int, dtype) -> TensorRef:
         """A tensor kept across frames (zero at load), channel-last in sbuf."""
@@ -274,7 +282,7 @@ class LayerContext:
         """One builder layer; afterwards free its temporaries and dead tensors, and record it."""
         b = self.b
         self._temps, self._notes = [], []
-        w0, s0 = len(b.wbuf.image), len(b.sbuf.image)
+        w0, s0, p0 = len(b.wbuf.image), len(b.sbuf.image), len(b.pbuf.image)
         with b.layer(name, op):
             yield
             extent = max((o + n for o, n in b.abuf.live.values()), default=0)
@@ -285,6 +293,7 @@ class LayerContext:
         layer = b.layers[-1]
         records.append(LayerRecord(name=name, op=op, pc_start=layer.pc_start, pc_end=layer.pc_end,
                                    macs=layer.macs, wbuf_bytes=len(b.wbuf.image) - w0,
+                                   pbuf_bytes=len(b.pbuf.image) - p0,
                                    sbuf_bytes=len(b.sbuf.image) - s0, abuf_bytes=extent, abuf_live_bytes=live,
                                    mapping="; ".join(self._notes)))
 

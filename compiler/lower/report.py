@@ -17,6 +17,7 @@ from npu_model.arch.config import BUFFER_NAMES
 from npu_model.arch.isa import INSTRUCTION_BYTES
 from npu_model.golden.analysis import analyse
 from npu_model.golden.asm import disassemble
+from npu_model.golden.costs import instruction_costs as golden_costs
 from npu_model.golden.loops import executed
 from npu_model.golden.schedule import schedule
 
@@ -33,7 +34,8 @@ class LayerRecord:
     pc_start: int
     pc_end: int
     macs: int
-    wbuf_bytes: int = 0          # weights, parameter records and constants this layer placed
+    wbuf_bytes: int = 0          # weights and constants this layer placed
+    pbuf_bytes: int = 0          # parameter records this layer placed
     sbuf_bytes: int = 0          # state / scratch this layer placed in sbuf
     abuf_bytes: int = 0          # abuf extent (highest live byte + 1) while the layer runs
     abuf_live_bytes: int = 0     # abuf bytes live while the layer runs (its tensors, the skips...)
@@ -130,7 +132,7 @@ class CompileSummary:
         if self.cycles is not None:
             line = (f"cycles per frame: {self.cycles:,} = {self.time_us:,.1f} us at {self.config['clock_mhz']:g} MHz; "
                     f"MAC-lane utilisation {100 * self.utilisation:.1f} %; stalls {self.stall_cycles:,}, "
-                    f"port conflicts {self.conflict_cycles:,} cycles")
+                    f"memory conflicts {self.conflict_cycles:,} cycles")
             if self.frame_ms:
                 line += (f"; real-time load {self.time_us / 10 / self.frame_ms:.1f} % "
                          f"(frame time / the {self.frame_ms:g} ms hop)")
@@ -212,6 +214,7 @@ def summarise_program(program, qnet, records, builder, *, model=None, schedule: 
         "wbuf": {"used": len(program.wbuf), "capacity": cfg.wbuf_bytes},
         "abuf": {"used": builder.abuf.peak, "capacity": cfg.abuf_bytes},
         "sbuf": {"used": len(program.sbuf), "capacity": cfg.sbuf_bytes},
+        "pbuf": {"used": len(program.pbuf), "capacity": cfg.pbuf_bytes},
         "imem": {"used": program.n_instructions * INSTRUCTION_BYTES, "capacity": cfg.imem_bytes},
         "lut": {"used": 2 * len(program.lut), "capacity": 2 * cfg.lut_entries},
     }
@@ -238,8 +241,7 @@ def _add_timing(program, summary: CompileSummary) -> None:
     summary.cycles, summary.stall_cycles, summary.conflict_cycles = st.cycles, st.stall_cycles, st.conflict_cycles
     issue = np.append(sched.issue, st.cycles)
     stall = np.concatenate([[0], np.cumsum(sched.stall)])
-    conflict = np.concatenate([[0], np.cumsum((sched.port_factor - 1) * np.maximum(sched.occupancy, 0)
-                                              // np.maximum(sched.port_factor, 1))])
+    conflict = np.concatenate([[0], np.cumsum(golden_costs(an)["conflict"])])
     for rec in summary.layers:
         k0, k1 = an.span(rec.pc_start, rec.pc_end)
         start = 0 if rec is summary.layers[0] else int(issue[k0])   # the fetch latency: the frame start

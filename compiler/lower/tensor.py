@@ -18,8 +18,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from npu_model.arch.isa import Act, Buffer, DType
+from npu_model.arch.memory import lane_group
 
-__all__ = ["TensorRef", "Post", "alloc_tensor", "IDENTITY"]
+__all__ = ["TensorRef", "Post", "alloc_tensor", "IDENTITY", "row_pitch"]
 
 
 @dataclass(frozen=True)
@@ -103,11 +104,34 @@ class TensorRef:
         return min(ends), max(ends) + self.size - 1
 
 
+def row_pitch(config, buf: Buffer, row_bytes: int, align: int) -> int:
+    """The row stride (bytes) to give a channel-last tensor of `row_bytes` per position in `buf`:
+    the smallest multiple of `align` from `row_bytes` up whose lanes, one position apart, fall in
+    the largest lane groups of the buffer's banking (`npu_model.arch.memory.lane_group`): the
+    seed paper's memory re-ordering, so that lanes over positions (a convolution with few output
+    channels, the magnitude, attention's keys) read and write without bank conflicts. It pads a
+    row by at most one stripe of the banks."""
+    org = config.bank_org(Buffer(buf).label)
+    lanes = config.lanes
+    best, best_p = row_bytes, lane_group(row_bytes, lanes, org)
+    pitch = row_bytes + (-row_bytes % align)
+    while pitch <= row_bytes + org.stripe_bytes and best_p < lanes:
+        p = lane_group(pitch, lanes, org)
+        if p > best_p:
+            best, best_p = pitch, p
+        pitch += align
+    return best
+
+
 def alloc_tensor(builder, name: str, positions: int, channels: int, dtype=DType.I8) -> TensorRef:
-    """A fresh channel-last tensor in abuf (freed with `builder.free(name)`)."""
+    """A fresh channel-last tensor in abuf (freed with `builder.free(name)`), rows `row_pitch`
+    apart (its memory-map symbol covers the padding: (positions, row_stride / element size))."""
     dtype = DType(dtype)
-    offset = builder.alloc(name, (positions, channels), np.int8 if dtype is DType.I8 else np.int16)
-    return TensorRef(Buffer.ABUF, offset, positions, channels, dtype)
+    row = channels * dtype.size
+    if positions > 1:
+        row = row_pitch(builder.config, Buffer.ABUF, row, dtype.size)
+    offset = builder.alloc(name, (positions, row // dtype.size), dtype.numpy)
+    return TensorRef(Buffer.ABUF, offset, positions, channels, dtype, row_stride=row)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..arch.config import BUFFER_NAMES, NpuConfig
+from ..arch.config import BUFFER_NAMES, COUNTED_BUFFERS, NpuConfig
 from ..arch.errors import NpuError
 from ..arch.files import write_bytes
 from ..arch.isa import DTYPES
@@ -43,7 +43,7 @@ OTHER_ROW = "(outside layers)"
 #: Per-layer CSV columns, in order (documented with units in docs/reports.md).
 LAYER_COLUMNS = (["layer", "op", "pc_start", "pc_end", "code_words", "instructions", "macs", "npu_macs", "mac_cycles",
                   "start_cycle", "cycles", "stall_cycles", "conflict_cycles", "utilisation_pct", "weight_bytes"]
-                 + [f"{b}_{k}" for b in BUFFER_NAMES for k in ("live_bytes", "read_bytes", "write_bytes")])
+                 + [f"{b}_{k}" for b in COUNTED_BUFFERS for k in ("live_bytes", "read_bytes", "write_bytes")])
 
 
 # Per-instruction costs --------------------------------------------------------------------------------
@@ -160,7 +160,7 @@ def layer_rows(npu, costs: dict | None = None, lifetimes: list | None = None) ->
     def seg(key, s, e):
         return _segment_sum(costs[key], s, e, cache, key)
 
-    resident = {b: resident_bytes(program, b) for b in ("wbuf", "sbuf")}
+    resident = {b: resident_bytes(program, b) for b in ("wbuf", "sbuf", "pbuf")}
     weights_by_layer: dict[str, int] = {}
     for sym in program.symbols:
         if sym.buf == "wbuf":
@@ -186,7 +186,7 @@ def layer_rows(npu, costs: dict | None = None, lifetimes: list | None = None) ->
             "utilisation_pct": round(100.0 * npu_macs / (lanes * cyc), 3) if cyc else 0.0,
             "weight_bytes": weights_by_layer.get(name, 0),
         }
-        for b in BUFFER_NAMES:
+        for b in COUNTED_BUFFERS:
             if b in resident:
                 live = resident[b]
             elif cover is None:
@@ -392,17 +392,20 @@ def memory_timeline(npu, lifetimes) -> dict:
         acc += ev.get(t, 0)
         live.append(acc)
     program = npu.program
-    return {"wbuf": (np.array([0, cycles]), np.array([resident_bytes(program, "wbuf")] * 2)),
-            "abuf": (np.array(times), np.array(live)),
-            "sbuf": (np.array([0, cycles]), np.array([resident_bytes(program, "sbuf")] * 2))}
+    flat = {b: (np.array([0, cycles]), np.array([resident_bytes(program, b)] * 2)) for b in ("wbuf", "sbuf", "pbuf")}
+    return {**flat, "abuf": (np.array(times), np.array(live))}
+
+
+def image_bytes(program: Program, buf: str) -> int:
+    """Bytes of the program's initial image of a buffer (0 for abuf)."""
+    return len({"wbuf": program.wbuf, "sbuf": program.sbuf, "pbuf": program.pbuf}.get(buf, b""))
 
 
 def resident_bytes(program: Program, buf: str) -> int:
-    """Bytes of wbuf or sbuf holding data for the whole frame: the larger of the buffer's initial
-    image and the end of its highest memory-map symbol."""
-    image = len(program.wbuf) if buf == "wbuf" else len(program.sbuf)
+    """Bytes of wbuf, sbuf or pbuf holding data for the whole frame: the larger of the buffer's
+    initial image and the end of its highest memory-map symbol."""
     ends = [s.offset + s.nbytes for s in program.symbols if s.buf == buf]
-    return max([image] + ends)
+    return max([image_bytes(program, buf)] + ends)
 
 
 def build_report(npu, *, program_path: str = "program", hop: int | None = None,
@@ -422,12 +425,12 @@ def build_report(npu, *, program_path: str = "program", hop: int | None = None,
     bound = math.ceil(bound_macs / cfg.lanes) if bound_macs else 0
     tb = timebase(program.meta, hop=hop, sample_rate=sample_rate, fallback=fallback)
     memory = {}
-    for b in BUFFER_NAMES:
+    for b in COUNTED_BUFFERS:
         bs = st.buffers[b]
         memory[b] = BufferMemory(
             capacity_bytes=cfg.buffer_bytes(b), hwm_bytes=bs.hwm,
             peak_live_bytes=int(timeline[b][1].max()) if len(timeline[b][1]) else 0,
-            image_bytes=len(program.wbuf) if b == "wbuf" else len(program.sbuf) if b == "sbuf" else 0,
+            image_bytes=image_bytes(program, b),
             resident_bytes=resident_bytes(program, b) if b != "abuf" else 0,
             read_bytes=bs.read_bytes, write_bytes=bs.write_bytes)
     summary = ReportSummary(

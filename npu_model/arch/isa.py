@@ -193,7 +193,7 @@ OPERATE_FIELDS: tuple[Field, ...] = (
     *_operand_fields("a", "operand A"),
     *_operand_fields("b", "operand B"),
     *_operand_fields("d", "destination D"),
-    Field("p_base", ADDRESS_BITS, False, "byte address in wbuf of the 8-byte parameter record (bias, mult, shift)",
+    Field("p_base", ADDRESS_BITS, False, "byte address in pbuf of the 8-byte parameter record (bias, mult, shift)",
           _OPERATE),
     Field("p_vec", 1, False, "1: lane l uses the record at p_base + 8*l; 0: all lanes share one record", _OPERATE),
     Field("act", 2, False, "activation after requantisation (0 none, 1 relu, 2 lut)", _OPERATE),

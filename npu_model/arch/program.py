@@ -1,7 +1,7 @@
 """The program container `prog.bin` (format documented in docs/program-format.md).
 
 A program carries everything an NPU needs besides its input frames: the configuration it was
-compiled for, the instruction words, the initial images of wbuf, sbuf and the LUT, the host I/O
+compiled for, the instruction words, the initial images of wbuf, sbuf, pbuf and the LUT, the host I/O
 port table, a memory map and a layer table (for reports). Reading checks magic, version,
 checksum, structure and sizes and says in one line what is wrong.
 """
@@ -49,6 +49,7 @@ class SectionKind(enum.IntEnum):
     SYMBOLS = 7   # JSON: [symbol...], the memory map
     LAYERS = 8    # JSON: [layer...], pc ranges of the network's layers
     META = 9      # JSON: free-form (compiler version, model name, summary figures)
+    PBUF = 10     # initial pbuf image (parameter records) from address 0
 
 
 _REQUIRED = (SectionKind.CONFIG, SectionKind.CODE, SectionKind.IO)
@@ -155,6 +156,7 @@ class Program:
     code: np.ndarray                       # (M, 32) uint8
     wbuf: bytes = b""
     sbuf: bytes = b""
+    pbuf: bytes = b""
     lut: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
     inputs: list = field(default_factory=list)
     outputs: list = field(default_factory=list)
@@ -165,7 +167,7 @@ class Program:
     def __post_init__(self):
         self.code = np.ascontiguousarray(self.code, dtype=np.uint8).reshape(-1, INSTRUCTION_BYTES)
         self.lut = np.ascontiguousarray(self.lut, dtype=np.int16).reshape(-1)
-        self.wbuf, self.sbuf = bytes(self.wbuf), bytes(self.sbuf)
+        self.wbuf, self.sbuf, self.pbuf = bytes(self.wbuf), bytes(self.sbuf), bytes(self.pbuf)
 
     @property
     def n_instructions(self) -> int:
@@ -182,6 +184,7 @@ class Program:
         need = [("code", self.code.nbytes, cfg.imem_bytes, "imem_bytes"),
                 ("wbuf image", len(self.wbuf), cfg.wbuf_bytes, "wbuf_bytes"),
                 ("sbuf image", len(self.sbuf), cfg.sbuf_bytes, "sbuf_bytes"),
+                ("pbuf image", len(self.pbuf), cfg.pbuf_bytes, "pbuf_bytes"),
                 ("LUT image", len(self.lut), cfg.lut_entries, "lut_entries")]
         for what, size, limit, key in need:
             if size > limit:
@@ -222,6 +225,7 @@ class Program:
             (SectionKind.CODE, self.code.tobytes()),
             (SectionKind.WBUF, self.wbuf),
             (SectionKind.SBUF, self.sbuf),
+            (SectionKind.PBUF, self.pbuf),
             (SectionKind.LUT, self.lut.astype("<i2").tobytes()),
             (SectionKind.IO, _json(self._io_dict())),
             (SectionKind.SYMBOLS, _json([s.to_dict() for s in self.symbols])),
@@ -268,7 +272,8 @@ class Program:
         layers = [Layer(**d) for d in layers]
         meta = ProgramMeta.from_dict(_load_json(sections.get(SectionKind.META, b"{}"), source, "META"), source=source)
         program = cls(config=config, code=np.frombuffer(code, np.uint8), wbuf=sections.get(SectionKind.WBUF, b""),
-                      sbuf=sections.get(SectionKind.SBUF, b""), lut=np.frombuffer(lut, "<i2").astype(np.int16),
+                      sbuf=sections.get(SectionKind.SBUF, b""), pbuf=sections.get(SectionKind.PBUF, b""),
+                      lut=np.frombuffer(lut, "<i2").astype(np.int16),
                       inputs=inputs, outputs=outputs, symbols=symbols, layers=layers, meta=meta)
         program.validate(source)
         return program

@@ -1,4 +1,4 @@
-"""The parameter record, defined once: the 8 bytes every compute instruction reads from wbuf.
+"""The parameter record, defined once: the 8 bytes every compute instruction reads from pbuf.
 
 The compiler packs records with `PARAM_RECORD`, the assembler's `.param` checks `RECORD_FIELDS`'
 ranges, the golden model reads them at `field_offset`, the RTL builds its `StructLayout` from

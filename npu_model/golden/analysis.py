@@ -29,9 +29,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..arch.config import NpuConfig
+from ..arch.config import BUFFER_NAMES, NpuConfig
 from ..arch.errors import NpuFault, ProgramFormatError
 from ..arch.faults import Fault
+from ..arch.memory import lane_group_array
 from ..arch.isa import (FIELDS, LUT_LOG2_MAX, OPCODES, Act, Buffer, DType, Instruction, OpClass, Opcode, decode,
                         decode_words)
 from ..arch.program import Program
@@ -119,7 +120,7 @@ def fault_codes(f: dict, config: NpuConfig) -> np.ndarray:
         odd = (size == 2) & (((f[f"{x}_base"] | f[f"{x}_rstride"] | f[f"{x}_lstride"]) & 1) != 0)
         addr |= present & ((buf == Buffer.IMEM) | (lo < 0) | (hi >= sizes[buf]) | odd)
     nrec = np.where(f["p_vec"] != 0, n, 1)
-    addr |= comp & (((f["p_base"] % RECORD_BYTES) != 0) | (f["p_base"] + RECORD_BYTES * nrec > config.wbuf_bytes))
+    addr |= comp & (((f["p_base"] % RECORD_BYTES) != 0) | (f["p_base"] + RECORD_BYTES * nrec > config.pbuf_bytes))
 
     lutr = comp & (act == Act.LUT) & (f["lut_base"] + (np.int64(1) << np.minimum(f["lut_log2"], 62))
                                       > config.lut_entries)
@@ -208,9 +209,9 @@ def instruction_fault(ins, reserved: int, config: NpuConfig):
         return Fault.ADDRESS, f"p_base 0x{ins.p_base:x} is not a multiple of {RECORD_BYTES}"
     nrec = n if ins.p_vec else 1
     end = ins.p_base + RECORD_BYTES * nrec
-    if end > config.wbuf_bytes:
-        return Fault.ADDRESS, (f"parameter records wbuf[0x{ins.p_base:x}..0x{end - 1:x}] ({nrec} record(s)) "
-                               f"outside wbuf ({config.wbuf_bytes} bytes)")
+    if end > config.pbuf_bytes:
+        return Fault.ADDRESS, (f"parameter records pbuf[0x{ins.p_base:x}..0x{end - 1:x}] ({nrec} record(s)) "
+                               f"outside pbuf ({config.pbuf_bytes} bytes)")
     if ins.act == Act.LUT and ins.lut_base + (1 << ins.lut_log2) > config.lut_entries:
         end = ins.lut_base + (1 << ins.lut_log2)
         return Fault.LUT_RANGE, (f"LUT table lut_base {ins.lut_base} + 2**{ins.lut_log2} = {end} entries > "
@@ -264,10 +265,12 @@ class Analysis:
     is_fence: np.ndarray
     reads_b: np.ndarray
     writes: np.ndarray      # compute and not a holding MAC
-    port_factor: np.ndarray  # k of docs/timing.md (1 for control instructions)
+    port_factor: np.ndarray  # c of docs/timing.md: 2 when A and B share a buffer (1 for control instructions)
+    groups: np.ndarray       # g: lane groups per step (1 for control instructions)
+    write_groups: np.ndarray  # a MAC's destination lane groups (1 otherwise)
     occupancy: np.ndarray
     operands: dict          # 'a'/'b'/'d' -> dict(present, buf, size, lo, hi, glo, ghi)
-    p_lo: np.ndarray        # parameter records in wbuf (compute only)
+    p_lo: np.ndarray        # parameter records in pbuf (compute only)
     p_hi: np.ndarray
     offsets: np.ndarray     # buffer_offsets(config)
 
@@ -319,7 +322,8 @@ def analyse(program: Program, *, source: str = "program") -> Analysis:
     writes = is_compute & ~(is_mac & (f["acc_out"] != 0))
     same_port = reads_b & (f["a_buf"] == f["b_buf"])
     k = np.where(same_port, PORT_CONFLICT_FACTOR, 1).astype(np.int64)
-    occ = np.where(is_compute, r * k, 1).astype(np.int64)
+    groups, write_groups = lane_groups(f, config, is_mac, reads_b, writes)
+    occ = np.where(is_compute, r * groups * k + write_groups - 1, 1).astype(np.int64)
     offsets = buffer_offsets(config)
     operands = {}
     for x, present in (("a", is_compute), ("b", reads_b), ("d", is_compute)):
@@ -338,8 +342,32 @@ def analyse(program: Program, *, source: str = "program") -> Analysis:
     return Analysis(program=program, config=config, pc=run.pc, loops=structure, fields=f, opcode=op,
                     is_mac=is_mac, is_ew=is_ew,
                     is_ctl=~is_compute, is_compute=is_compute, is_fence=is_fence, reads_b=reads_b,
-                    writes=writes, port_factor=k, occupancy=occ, operands=operands, p_lo=p_lo, p_hi=p_hi,
+                    writes=writes, port_factor=k, groups=groups, write_groups=write_groups, occupancy=occ, operands=operands, p_lo=p_lo, p_hi=p_hi,
                     offsets=offsets)
+
+
+def lane_groups(f: dict, config: NpuConfig, is_mac, reads_b, writes) -> tuple[np.ndarray, np.ndarray]:
+    """(g, g_D) of docs/timing.md rule 1: lane groups per step, and a MAC's destination groups.
+
+    Each operand's group size comes from its lane stride and its buffer's banking
+    (`npu_model.arch.memory.lane_group`); the reads of a step use the smaller of A's and B's,
+    an element-wise instruction also D's (a step's lanes are read and written together), a
+    MAC writes its destination once, in groups of its own after the last step."""
+    n = np.maximum(f["n"], 1)
+    lanes = config.lanes
+    size = {}
+    for x in ("a", "b", "d"):
+        p = np.full(len(n), lanes, np.int64)
+        for code, name in enumerate(BUFFER_NAMES):
+            here = f[f"{x}_buf"] == code
+            if here.any():
+                p = np.where(here, lane_group_array(f[f"{x}_lstride"], lanes, config.bank_org(name)), p)
+        size[x] = p
+    read = np.minimum(size["a"], np.where(reads_b, size["b"], lanes))
+    dest = np.where(writes, size["d"], lanes)
+    groups = -(-n // np.where(is_mac, read, np.minimum(read, dest)))
+    write_groups = np.where(is_mac & writes, -(-n // dest), 1)
+    return groups.astype(np.int64), write_groups.astype(np.int64)
 
 
 def _fault_at(program: Program, run: Expansion, structure: LoopStructure, k: int, code: int) -> NpuFault:

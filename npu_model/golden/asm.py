@@ -7,6 +7,7 @@ included — has a text form that assembles back to the same bits.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -115,8 +116,9 @@ def disassemble(program: Program, *, full: bool = False) -> str:
     """The program as assembly. With full=True the data images are included too, so that
     assembling the text gives back the same program."""
     cfg = program.config
-    lines = ["# NPU program: %d instructions, wbuf image %d bytes, sbuf image %d bytes, %d LUT entries"
-             % (program.n_instructions, len(program.wbuf), len(program.sbuf), len(program.lut)),
+    lines = ["# NPU program: %d instructions, wbuf image %d bytes, sbuf image %d bytes, %d parameter records, "
+             "%d LUT entries" % (program.n_instructions, len(program.wbuf), len(program.sbuf),
+                                 len(program.pbuf) // PARAM_RECORD.itemsize, len(program.lut)),
              ".config " + " ".join(f"{k}={v}" for k, v in cfg.to_dict().items())]
     for kind, ports in ((".input", program.inputs), (".output", program.outputs)):
         for p in ports:
@@ -132,6 +134,10 @@ def disassemble(program: Program, *, full: bool = False) -> str:
             data = np.frombuffer(image, np.int8)
             for at in range(0, len(data), 32):
                 lines.append(f".data {buf} {at:#x} i8 " + " ".join(map(str, data[at:at + 32])))
+        whole = len(program.pbuf) // PARAM_RECORD.itemsize * PARAM_RECORD.itemsize
+        records = np.frombuffer(program.pbuf[:whole], PARAM_RECORD)
+        for i, rec in enumerate(records):
+            lines.append(f".param {i * PARAM_RECORD.itemsize:#x} {rec['bias']} {rec['mult']} {rec['shift']}")
         for at in range(0, len(program.lut), 16):
             lines.append(f".lut {at} " + " ".join(map(str, program.lut[at:at + 16])))
     starts = {}
@@ -260,7 +266,7 @@ class _AsmState:
         self.source = source
         self.code: list[bytes] = []
         self.config_fields: dict = {}
-        self.images = {"wbuf": bytearray(), "sbuf": bytearray()}
+        self.images = {"wbuf": bytearray(), "sbuf": bytearray(), "pbuf": bytearray()}
         self.lut: dict[int, int] = {}
         self.inputs, self.outputs, self.symbols = [], [], []
         self.layer_marks: list = []           # (pc, name, op, macs, length or None)
@@ -277,10 +283,12 @@ class _AsmState:
             raise AsmError(f"{where}: bad {name} directive ({exc})") from None
 
     def _d_config(self, args, where, line):
+        kinds = {f.name: f.type for f in dataclasses.fields(NpuConfig)}
         for token in args:
             key, _, value = token.partition("=")
-            number = float(value) if key == "clock_mhz" else _int(value, where)
-            self.config_fields[key] = number
+            kind = kinds.get(key, "int")
+            self.config_fields[key] = value if kind in ("str", str) else float(value) if kind in ("float", float) \
+                else _int(value, where)
 
     def _port(self, args, where):
         name, buf, offset, dtype, shape = args
@@ -296,8 +304,6 @@ class _AsmState:
         self.outputs.append(self._port(args, where))
 
     def _write(self, buf, offset, data, where):
-        if buf not in self.images:
-            raise AsmError(f"{where}: initial data goes into wbuf or sbuf, not {buf!r}")
         image = self.images[buf]
         if offset < 0:
             raise AsmError(f"{where}: negative offset {offset}")
@@ -310,6 +316,8 @@ class _AsmState:
 
     def _d_data(self, args, where, line):
         buf, offset, dtype, *values = args
+        if buf not in ("wbuf", "sbuf"):
+            raise AsmError(f"{where}: initial data goes into wbuf or sbuf, not {buf!r} (records: .param)")
         if dtype not in DTYPES:
             raise AsmError(f"{where}: .data type must be i8 or i16, not {dtype!r}")
         np_type = np.dtype("<i1" if dtype == "i8" else "<i2")
@@ -327,8 +335,10 @@ class _AsmState:
         if bad:
             name, lo, hi = bad
             raise AsmError(f"{where}: .param {name} {values[name]} outside {lo}..{hi}")
+        if offset % PARAM_RECORD.itemsize:
+            raise AsmError(f"{where}: .param offset {offset:#x} is not a multiple of {PARAM_RECORD.itemsize}")
         record = np.array([(bias, mult, shift, 0)], PARAM_RECORD).tobytes()
-        self._write("wbuf", offset, record, where)
+        self._write("pbuf", offset, record, where)
 
     def _d_lut(self, args, where, line):
         index, *values = (_int(a, where) for a in args)
@@ -379,7 +389,8 @@ class _AsmState:
             layers.append(Layer(name=name, op=op, pc_start=pc, pc_end=end, macs=macs))
         code = np.frombuffer(b"".join(self.code), np.uint8)
         program = Program(config=config, code=code, wbuf=bytes(self.images["wbuf"]),
-                          sbuf=bytes(self.images["sbuf"]), lut=lut, inputs=self.inputs, outputs=self.outputs,
+                          sbuf=bytes(self.images["sbuf"]), pbuf=bytes(self.images["pbuf"]), lut=lut,
+                          inputs=self.inputs, outputs=self.outputs,
                           symbols=self.symbols, layers=layers,
                           meta=ProgramMeta.from_dict(self.meta, source=self.source))
         program.validate(self.source)

@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..arch.config import BUFFER_NAMES
+from ..arch.config import BUFFER_NAMES, PBUF
 from ..arch.record import RECORD_BYTES
 
 __all__ = ["instruction_costs"]
 
 
 def instruction_costs(analysis) -> dict[str, np.ndarray]:
-    """Per-pc int64 arrays of an `Analysis`: `npu_macs` (n x r of a MAC), `mac_cycles` (r of a
-    MAC), `conflict` (the cycles a shared read port adds: (k - 1) r), and `<buf>_read` /
+    """Per-instance int64 arrays of an `Analysis`: `npu_macs` (n x r of a MAC), `mac_cycles` (r of a
+    MAC), `conflict` (the cycles memory conflicts add to the r steps: A and B sharing a buffer,
+    lanes in groups, a MAC's destination written in groups: occupancy - r), and `<buf>_read` /
     `<buf>_write`, the bytes read from and written to each data buffer (a broadcast operand,
-    lstride 0, reads one element per step; wbuf reads include the parameter records)."""
+    lstride 0, reads one element per step) and pbuf (the parameter records; never written)."""
     a = analysis
     f = a.fields
     n, r = f["n"], f["r"]
@@ -24,7 +25,7 @@ def instruction_costs(analysis) -> dict[str, np.ndarray]:
     costs = {
         "npu_macs": np.where(mac, n * r, 0).astype(np.int64),
         "mac_cycles": np.where(mac, r, 0).astype(np.int64),
-        "conflict": np.where(a.is_compute, (a.port_factor - 1) * r, 0).astype(np.int64),
+        "conflict": np.where(a.is_compute, a.occupancy - r, 0).astype(np.int64),
     }
     ops = a.operands
     for code, name in enumerate(BUFFER_NAMES):
@@ -36,8 +37,8 @@ def instruction_costs(analysis) -> dict[str, np.ndarray]:
         d = ops["d"]
         live = d["present"] & (d["buf"] == code) & a.writes
         write = np.where(live, np.where(mac, n, r * n) * d["size"], 0).astype(np.int64)
-        if name == "wbuf":
-            read += np.where(a.is_compute, RECORD_BYTES * np.where(f["p_vec"] != 0, n, 1), 0)
         costs[f"{name}_read"] = read
         costs[f"{name}_write"] = write
+    costs[f"{PBUF}_read"] = np.where(a.is_compute, RECORD_BYTES * np.where(f["p_vec"] != 0, n, 1), 0).astype(np.int64)
+    costs[f"{PBUF}_write"] = np.zeros(a.n_instructions, np.int64)
     return costs

@@ -5,7 +5,7 @@ hardware equivalent to running the instructions one after the other in program o
 reading all its operands before it writes. The executor exploits that:
 
 * Everything that does not depend on data is computed once, at load: element index arrays,
-  parameter records, requantisation constants, and every operand value read from `wbuf`
+  parameter records (pbuf), requantisation constants, and every operand value read from `wbuf`
   (read-only while running: writing it is fault 2), already converted to float64.
 * Consecutive compute instructions are grouped into *batches* in which no instruction reads or
   writes a byte (footprint) that an earlier one of the batch writes. A batch gathers all its
@@ -277,6 +277,9 @@ class Executor:
         s0 = self.offsets["sbuf"]
         init[s0:s0 + len(program.sbuf)] = np.frombuffer(program.sbuf, np.uint8)
         self.initial = init
+        records = np.zeros(cfg.pbuf_bytes, np.uint8)        # read-only while running: never copied
+        records[:len(program.pbuf)] = np.frombuffer(program.pbuf, np.uint8)
+        self.records = records
         lut = np.zeros(cfg.lut_entries, I64)
         lut[:len(program.lut)] = program.lut
         self.lut = lut
@@ -352,7 +355,7 @@ def _compile(an, ex):
     cfg = ex.config
     lanes = cfg.lanes
     init_views = Executor.views(ex.initial)
-    wimg = ex.initial[:cfg.wbuf_bytes]
+    pimg = ex.records
     offsets = an.offsets
 
     # Element indices of every operand: index = ebase + s*ers + l*els in the view of its type.
@@ -363,7 +366,7 @@ def _compile(an, ex):
         gbase = f[f"{x}_base"] + offsets[buf]
         el[x] = dict(dt=dt, base=gbase >> dt, rs=f[f"{x}_rstride"] >> dt, ls=f[f"{x}_lstride"] >> dt,
                      const=f[f"{x}_buf"] == Buffer.WBUF, bc=f[f"{x}_lstride"] == 0)
-    ctx = _Context(an, ex, el, init_views, wimg, lanes)
+    ctx = _Context(an, ex, el, init_views, pimg, lanes)
 
     bid = _form_batches(an, pcs)
     cuts = np.flatnonzero(np.diff(bid)) + 1
@@ -374,15 +377,15 @@ def _compile(an, ex):
 
 
 class _Context:
-    def __init__(self, an, ex, el, init_views, wimg, lanes):
+    def __init__(self, an, ex, el, init_views, pimg, lanes):
         self.an, self.ex, self.el, self.iv, self.lanes = an, ex, el, init_views, lanes
         f = an.fields
         self.f = f
         self.n, self.r = f["n"], f["r"]
-        # Parameter records of every (instruction, lane): lane l reads p_base + 8*l*p_vec.
-        self.wimg = wimg
-        self.w32 = wimg.view("<i4")
-        self.w16 = wimg.view("<i2")
+        # Parameter records of every (instruction, lane): lane l reads p_base + 8*l*p_vec of pbuf.
+        self.pimg = pimg
+        self.p32 = pimg.view("<i4")
+        self.p16 = pimg.view("<i2")
         self.half = 1 << (ex.acc_bits - 1)
         self.mask = (1 << ex.acc_bits) - 1
         self.limit = (1 << (ex.acc_bits - 1)) - 1
@@ -413,9 +416,9 @@ class _Context:
     def records(self, pcs, lanes_of):
         """bias, mult, shift of the record read by (pcs[i], lanes_of[i])."""
         addr = self.f["p_base"][pcs] + RECORD_BYTES * lanes_of * (self.f["p_vec"][pcs] != 0)
-        bias = self.w32[(addr + field_offset("bias")) >> 2].astype(I64)
-        mult = self.w16[(addr + field_offset("mult")) >> 1].astype(I64)
-        shift = (self.wimg[addr + field_offset("shift")] & ((1 << SHIFT_BITS) - 1)).astype(I64)
+        bias = self.p32[(addr + field_offset("bias")) >> 2].astype(I64)
+        mult = self.p16[(addr + field_offset("mult")) >> 1].astype(I64)
+        shift = (self.pimg[addr + field_offset("shift")] & ((1 << SHIFT_BITS) - 1)).astype(I64)
         return bias, mult, shift
 
     def operand(self, x, pcs, swap):

@@ -44,9 +44,11 @@ class Npu:
         self.frame = 0
 
     def buffer(self, name: str) -> np.ndarray:
-        """A copy of a data buffer's bytes ('wbuf', 'abuf', 'sbuf')."""
+        """A copy of a buffer's bytes ('wbuf', 'abuf', 'sbuf', or 'pbuf', the records)."""
+        if name == "pbuf":
+            return self.executor.records.copy()
         if name not in self.executor.offsets:
-            raise NpuError(f"unknown buffer {name!r} (wbuf, abuf, sbuf)")
+            raise NpuError(f"unknown buffer {name!r} (wbuf, abuf, sbuf, pbuf)")
         start = self.executor.offsets[name]
         return self._mem[start:start + self.config.buffer_bytes(name)].copy()
 

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..arch.config import BUFFER_NAMES
-from ..arch.isa import Buffer
+from ..arch.config import BUFFER_NAMES, PBUF
 from ..arch.timing import FETCH_LATENCY, PIPELINE_LATENCY
 from .costs import instruction_costs
 from .stats import BufferStats, FrameStats
@@ -123,6 +122,9 @@ def schedule(analysis) -> Schedule:
     buffers = {name: BufferStats(hwm=_high_water_mark(analysis, code), read_bytes=int(costs[f"{name}_read"].sum()),
                                  write_bytes=int(costs[f"{name}_write"].sum()))
                for code, name in enumerate(BUFFER_NAMES)}
+    records = analysis.p_hi[analysis.is_compute]
+    buffers[PBUF] = BufferStats(hwm=int(records.max()) + 1 if len(records) else 0,
+                                read_bytes=int(costs[f"{PBUF}_read"].sum()), write_bytes=0)
     stats = FrameStats(cycles=cycles, instructions=m, mac_cycles=int(costs["mac_cycles"].sum()), macs=macs,
                        utilisation=macs / (lanes * cycles), stall_cycles=int(stall.sum()),
                        conflict_cycles=int(costs["conflict"].sum()),
@@ -132,7 +134,7 @@ def schedule(analysis) -> Schedule:
 
 
 def _high_water_mark(analysis, code: int) -> int:
-    """1 + the highest byte of buffer `code` any instruction touches (wbuf: records included)."""
+    """1 + the highest byte of data buffer `code` any instruction touches."""
     hwm = 0
     for x in ("a", "b", "d"):
         o = analysis.operands[x]
@@ -141,6 +143,4 @@ def _high_water_mark(analysis, code: int) -> int:
             live &= analysis.writes
         if live.any():
             hwm = max(hwm, int(o["hi"][live].max()) + 1)
-    if code == Buffer.WBUF and analysis.is_compute.any():     # wbuf holds the parameter records
-        hwm = max(hwm, int(analysis.p_hi[analysis.is_compute].max()) + 1)
     return hwm

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..arch.config import BUFFER_NAMES
+from ..arch.config import COUNTED_BUFFERS
 
 __all__ = ["BufferStats", "FrameStats", "FrameResult"]
 
@@ -30,7 +30,7 @@ class FrameStats:
     conflict_cycles: int
     lanes: int
     clock_mhz: float
-    buffers: dict = field(default_factory=dict)     # name -> BufferStats
+    buffers: dict = field(default_factory=dict)     # name -> BufferStats (COUNTED_BUFFERS)
 
     @property
     def time_us(self) -> float:
@@ -42,7 +42,7 @@ class FrameStats:
         out = {"cycles": self.cycles, "instructions": self.instructions, "mac_cycles": self.mac_cycles,
                "macs": self.macs, "utilisation": self.utilisation, "stall_cycles": self.stall_cycles,
                "conflict_cycles": self.conflict_cycles}
-        for name in BUFFER_NAMES:
+        for name in COUNTED_BUFFERS:
             b = self.buffers[name]
             out[f"{name}_hwm"] = b.hwm
             out[f"{name}_read_bytes"] = b.read_bytes

@@ -17,7 +17,7 @@ FRAMES = 2
 @pytest.mark.parametrize("model, lanes, code", [("trunet", 4, "loops"), ("trunet", 8, "loops"), ("trunet", 8, "unrolled"),
                                                 ("trunet_paper", 4, "loops"), ("trunet_paper", 8, "loops")])
 def test_trunet_exact(model, lanes, code):
-    config = NpuConfig(lanes=lanes, imem_bytes=1 << 20) if code == "unrolled" else None
+    config = NpuConfig(lanes=lanes, imem_bytes=2 << 20) if code == "unrolled" else None
     work = model_workload(ROOT / "models" / f"{model}.yaml", lanes=lanes, frames=FRAMES, code=code, config=config)
     loops = (work.program.code[:, 0] & 0x1F) == Opcode.LOOP
     assert loops.any() == (code == "loops")

@@ -8,6 +8,7 @@ import pytest
 
 from compiler.builder import ProgramBuilder
 from compiler.lower import Post, TensorRef, alloc_tensor
+from compiler.lower.tensor import row_pitch
 from npu_model.arch.config import NpuConfig
 from npu_model.arch.isa import Act, Buffer, DType, Opcode
 
@@ -31,19 +32,29 @@ def run_kernel(lanes: int, inputs: dict, kernel, outputs, *, state: dict | None 
     """inputs: name -> (P, C) int8/int16 array placed in abuf (host input ports);
     state: name -> array placed in sbuf (also an input port, so tests can set it);
     kernel(builder, refs) -> KernelResult, with refs name -> TensorRef, and it must create the
-    output tensors named in `outputs` as refs[name] = TensorRef (dense allocations)."""
+    output tensors named in `outputs` as refs[name] = TensorRef (`alloc_tensor`, or dense).
+    Tensors in abuf have the compiler's padded rows (`alloc_tensor`); their ports cover the
+    padding, which the harness fills with zeros on input and cuts off the outputs."""
     from npu_model.golden.machine import Npu
 
     b = ProgramBuilder(NpuConfig(lanes=lanes, **config))
     refs = {}
+    feed = {}
     for name, arr in inputs.items():
         ref = alloc_tensor(b, name, arr.shape[0], arr.shape[1], dtype_of(arr))
-        b.input_port(name, "abuf", ref.offset, arr.shape, arr.dtype)
+        padded = _padded(ref)
+        b.input_port(name, "abuf", ref.offset, padded, arr.dtype)
+        feed[name] = np.zeros(padded, arr.dtype)
+        feed[name][:, :arr.shape[1]] = arr
         refs[name] = ref
     for name, arr in (state or {}).items():
-        off = b.state(name, np.zeros_like(arr))
-        ref = TensorRef(Buffer.SBUF, off, arr.shape[0], arr.shape[1], dtype_of(arr))
-        b.input_port(name, "sbuf", off, arr.shape, arr.dtype)
+        dt = dtype_of(arr)
+        row = row_pitch(b.config, Buffer.SBUF, arr.shape[1] * dt.size, dt.size)
+        off = b.state(name, np.zeros((arr.shape[0], row // dt.size), arr.dtype))
+        ref = TensorRef(Buffer.SBUF, off, arr.shape[0], arr.shape[1], dt, row_stride=row)
+        b.input_port(name, "sbuf", off, _padded(ref), arr.dtype)
+        feed[name] = np.zeros(_padded(ref), arr.dtype)
+        feed[name][:, :arr.shape[1]] = arr
         refs[name] = ref
     for port in range(len(b.inputs)):
         b.emit(Opcode.SYNC_IN, port=port)
@@ -51,15 +62,21 @@ def run_kernel(lanes: int, inputs: dict, kernel, outputs, *, state: dict | None 
         result = kernel(b, refs)
     for name in outputs:
         ref = refs[name]
-        b.output_port(name, ref.buf.name.lower(), ref.offset, ref.shape, ref.np_dtype)
+        b.output_port(name, ref.buf.name.lower(), ref.offset, _padded(ref), ref.np_dtype)
     for port in range(len(b.outputs)):
         b.emit(Opcode.SYNC_OUT, port=port)
     b.emit(Opcode.EOF)
     program = b.build()
     npu = Npu(program)
-    feed = {**inputs, **(state or {})}
     res = npu.run_frame(feed)
-    return Run(res.outputs, res.stats, result, program, npu)
+    out = {name: res.outputs[name][:, :refs[name].channels] for name in outputs}
+    return Run(out, res.stats, result, program, npu)
+
+
+def _padded(ref) -> tuple[int, int]:
+    """The port shape of a channel-last tensor: its rows, padding included."""
+    assert ref.col_stride == ref.size and ref.row_stride % ref.size == 0
+    return ref.positions, ref.row_stride // ref.size
 
 
 @pytest.fixture

@@ -90,7 +90,7 @@ def test_transpose_and_concat_copies(run, rng, lanes):
     x, s = arr(rng, np.int8, 16, 64), arr(rng, np.int16, 16, 40)
 
     def kernel(builder, refs):
-        t = alloc_tensor(builder, "t", 64, 16)                         # x transposed, dense
+        t = TensorRef(Buffer.ABUF, builder.alloc("t", (64, 16), np.int8), 64, 16)     # x transposed, dense
         refs["t"] = t
         res = copy(builder, refs["x"], TensorRef(Buffer.ABUF, t.offset, 16, 64, DType.I8).transposed_store())
         cat = alloc_tensor(builder, "cat", 16, 104, DType.I16)

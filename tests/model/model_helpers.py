@@ -109,9 +109,14 @@ class Image:
         return bytes(self.data)
 
 
-def program(instrs, cfg=None, wbuf=b"", sbuf=b"", lut=(), inputs=(), outputs=()) -> Program:
+def program(instrs, cfg=None, wbuf=b"", sbuf=b"", lut=(), inputs=(), outputs=(), pbuf=None) -> Program:
+    """A program of `instrs` and the images given. The tests write their parameter records and
+    weights into one image; unless `pbuf` is given, pbuf gets a copy of the wbuf image (so a
+    record at wbuf offset x is at pbuf offset x)."""
+    cfg = cfg or config()
     code = np.concatenate([np.frombuffer(isa.encode(i), np.uint8) for i in instrs])
-    return Program(config=cfg or config(), code=code, wbuf=bytes(wbuf), sbuf=bytes(sbuf),
+    pbuf = bytes(wbuf)[:cfg.pbuf_bytes] if pbuf is None else bytes(pbuf)
+    return Program(config=cfg, code=code, wbuf=bytes(wbuf), sbuf=bytes(sbuf), pbuf=pbuf,
                    lut=np.asarray(lut, np.int16), inputs=list(inputs), outputs=list(outputs))
 
 
@@ -164,6 +169,8 @@ class Reference:
         self.mem = {"wbuf": bytearray(self.cfg.wbuf_bytes), "abuf": bytearray(self.cfg.abuf_bytes),
                     "sbuf": bytearray(self.cfg.sbuf_bytes)}
         self.mem["wbuf"][:len(prog.wbuf)] = prog.wbuf
+        self.pbuf = bytearray(self.cfg.pbuf_bytes)
+        self.pbuf[:len(prog.pbuf)] = prog.pbuf
         self.mem["sbuf"][:len(prog.sbuf)] = prog.sbuf
         self.lut = [0] * self.cfg.lut_entries
         for i, v in enumerate(prog.lut.tolist()):
@@ -183,7 +190,7 @@ class Reference:
 
     def record(self, ins, lane):
         a = ins.p_base + (8 * lane if ins.p_vec else 0)
-        w = self.mem["wbuf"]
+        w = self.pbuf
         return (int.from_bytes(w[a:a + 4], "little", signed=True), int.from_bytes(w[a + 4:a + 6], "little", signed=True),
                 w[a + 6] & 63)
 

@@ -102,7 +102,7 @@ ADDRESS = [
     ("odd int16 rstride", mov(4, 2, ("abuf", "i16", 0, 9, 2), ("abuf", "i8", 64, 4, 1)), "odd rstride"),
     ("odd int16 lstride", mov(4, 1, ("abuf", "i8", 0, 0, 1), ("abuf", "i16", 64, 0, 3)), "odd lstride"),
     ("p_base alignment", GOOD.replace(p_base=4), "p_base 0x4 is not a multiple of 8"),
-    ("records past wbuf", GOOD.replace(p_base=8192 - 16, p_vec=1), "parameter records wbuf[0x1ff0..0x200f]"),
+    ("records past pbuf", GOOD.replace(p_base=32768 - 16, p_vec=1), "parameter records pbuf[0x7ff0..0x800f]"),
 ]
 
 

@@ -155,7 +155,8 @@ def test_counters_of_a_small_program():
     assert st.stall_cycles == (t2 - (t1 + 16)) + (t4 - (t3 + K * 4)) == 2 * P
     assert st.conflict_cycles == (K - 1) * 4
     d = st.to_dict()
-    assert (d["wbuf_hwm"], d["wbuf_read_bytes"], d["wbuf_write_bytes"]) == (0x100 + 15 * 8 + 8, 128 + 64 + 8 + 8, 0)
+    assert (d["wbuf_hwm"], d["wbuf_read_bytes"], d["wbuf_write_bytes"]) == (0x100 + 15 * 8 + 8, 128, 0)
+    assert (d["pbuf_hwm"], d["pbuf_read_bytes"], d["pbuf_write_bytes"]) == (64, 64 + 8 + 8, 0)
     assert (d["abuf_hwm"], d["abuf_read_bytes"], d["abuf_write_bytes"]) == (0x400 + 3 * 8 + 8, 16 + 24 + 4 + 32, 16)
     assert (d["sbuf_hwm"], d["sbuf_read_bytes"], d["sbuf_write_bytes"]) == (0x40 + 16 + 8, 12, 24)
     json.dumps(d)

@@ -52,13 +52,15 @@ def footprint(ins: Instruction, x: str) -> tuple[int, int]:
 
 
 def program_of(cfg: NpuConfig, instructions, *, wbuf=b"", sbuf=b"", lut=()) -> Program:
-    """A program of `instructions` (eof appended if missing) with the images given; input port
-    0 is the whole of abuf, output port 0 its first byte."""
+    """A program of `instructions` (eof appended if missing) with the images given (pbuf: a
+    copy of the wbuf image, as the RTL harness loads it); input port 0 is the whole of abuf,
+    output port 0 its first byte."""
     instructions = list(instructions)
     if not instructions or instructions[-1].opcode != Opcode.EOF:
         instructions.append(_EOF)
     code = np.frombuffer(b"".join(encode(i) for i in instructions), np.uint8)
-    return Program(config=cfg, code=code, wbuf=bytes(wbuf), sbuf=bytes(sbuf), lut=np.asarray(lut, np.int16),
+    return Program(config=cfg, code=code, wbuf=bytes(wbuf), sbuf=bytes(sbuf), pbuf=bytes(wbuf)[:cfg.pbuf_bytes],
+                   lut=np.asarray(lut, np.int16),
                    inputs=[Port("abuf", "abuf", 0, "i8", (cfg.abuf_bytes,))],
                    outputs=[Port("out", "abuf", 0, "i8", (1,))])
 

@@ -7,7 +7,7 @@ from amaranth.sim import Simulator
 
 from npu_model.arch.config import NpuConfig
 from npu_model.arch.isa import INSTRUCTION_BYTES, Instruction, encode
-from rtl.layout import HOST_WORD_BYTES, TRACE_ENTRIES_PER_ROW, HostTarget
+from rtl.layout import HOST_WORD_BYTES, TRACE_ENTRIES_PER_ROW, HostTarget, host_row_bytes
 from rtl.npu import Npu
 
 __all__ = ["small_config", "Host", "run_npu", "I", "record"]
@@ -18,6 +18,7 @@ def small_config(lanes=8, **kw) -> NpuConfig:
     base = dict(lanes=lanes, wbuf_bytes=2048, abuf_bytes=2048, sbuf_bytes=512,
                 imem_bytes=64 * INSTRUCTION_BYTES, lut_entries=256, acc_bits=32)
     base.update(kw)
+    base.setdefault("pbuf_bytes", base["wbuf_bytes"])
     return NpuConfig(**base)
 
 
@@ -36,12 +37,16 @@ class Host:
     def __init__(self, ctx, dut: Npu):
         self.ctx, self.dut = ctx, dut
 
+    def row_bytes(self, target) -> int:
+        return host_row_bytes(self.dut.config, target)
+
     async def write_rows(self, target, data: bytes, row0=0):
         ctx, host = self.ctx, self.dut.host
-        data = bytes(data) + bytes(-len(data) % HOST_WORD_BYTES)
+        size = self.row_bytes(target)
+        data = bytes(data) + bytes(-len(data) % size)
         ctx.set(host.sel, target)
-        for i in range(len(data) // HOST_WORD_BYTES):
-            chunk = data[i * HOST_WORD_BYTES:(i + 1) * HOST_WORD_BYTES]
+        for i in range(len(data) // size):
+            chunk = data[i * size:(i + 1) * size]
             ctx.set(host.addr, row0 + i)
             ctx.set(host.wdata, int.from_bytes(chunk, "little"))
             ctx.set(host.we, 1)
@@ -56,20 +61,26 @@ class Host:
         for i in range(rows):
             ctx.set(host.addr, row0 + i)
             await ctx.tick()
-            out += ctx.get(host.rdata).to_bytes(HOST_WORD_BYTES, "little")
+            out += ctx.get(host.rdata).to_bytes(HOST_WORD_BYTES, "little")[:self.row_bytes(target)]
         ctx.set(host.re, 0)
         return bytes(out)
 
     async def read_bytes(self, target, offset, count) -> bytes:
-        row0 = offset // HOST_WORD_BYTES
-        rows = (offset + count + HOST_WORD_BYTES - 1) // HOST_WORD_BYTES - row0
+        size = self.row_bytes(target)
+        row0 = offset // size
+        rows = (offset + count + size - 1) // size - row0
         raw = await self.read_rows(target, rows, row0)
-        skip = offset - row0 * HOST_WORD_BYTES
+        skip = offset - row0 * size
         return raw[skip:skip + count]
 
-    async def load_program(self, code, *, wbuf=b"", sbuf=b"", abuf=b"", lut=()):
+    async def load_program(self, code, *, wbuf=b"", sbuf=b"", abuf=b"", lut=(), pbuf=None):
+        """imem and the images given; pbuf gets the wbuf image unless given (the tests write
+        their parameter records and weights into one image, records at the same offsets)."""
         words = b"".join(encode(ins) if isinstance(ins, Instruction) else ins for ins in code)
         await self.write_rows(HostTarget.IMEM, words)
+        pbuf = bytes(wbuf)[:self.dut.config.pbuf_bytes] if pbuf is None else pbuf
+        if pbuf:
+            await self.write_rows(HostTarget.PBUF, pbuf)
         if wbuf:
             await self.write_rows(HostTarget.WBUF, wbuf)
         if sbuf:

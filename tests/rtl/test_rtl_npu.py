@@ -87,7 +87,9 @@ def test_program_1(lanes):
             "cycles": 24, "instructions": 7, "mac_cycles": 3, "macs": 12, "stall_cycles": 4 + 3 + 4,
             "conflict_cycles": 1,
             # wbuf: B 3*4 bytes + 4 records, then 1 record each for add and mov; top: mov's record.
-            "wbuf_hwm": 0x430, "wbuf_read_bytes": 12 + 32 + 8 + 8, "wbuf_write_bytes": 0,
+            "wbuf_hwm": 12, "wbuf_read_bytes": 12, "wbuf_write_bytes": 0,
+            # pbuf: 4 per-lane records of the MAC, one shared record each of add and mov.
+            "pbuf_hwm": 0x430, "pbuf_read_bytes": 32 + 8 + 8, "pbuf_write_bytes": 0,
             # abuf: A broadcast 3 bytes + add's A and B 4 + 4; writes 4 (MAC) + 8 (mov).
             "abuf_hwm": 0x208, "abuf_read_bytes": 3 + 8, "abuf_write_bytes": 12,
             "sbuf_hwm": 16, "sbuf_read_bytes": 16, "sbuf_write_bytes": 8,

@@ -17,11 +17,20 @@ from rtl.imem import FetchSignature, InstructionMemory
 from rtl.lut import LutReadSignature, LutUnit
 from rtl.npu import HostBusSignature, Npu
 from rtl.sequencer import BeatSignature, ReadRequestsSignature
-from rtl.sram import ElementReadSignature, HostPortSignature, Sram
+from npu_model.arch.memory import bank_org
+from rtl.databuf import DataBuffer, ElementReadSignature, HostPortSignature
 from rtl.loops import LoopUnit
+from rtl.macro import SramArray, SramMacro, SramSignature
+from rtl.params import ParamMemory, RecordsSignature
 from rtl.trace import TraceMemory
 
 CFG = NpuConfig(lanes=4)
+ORG = bank_org("lane", 4, writable=True)
+
+
+def databuf(**changes):
+    kw = dict(size=64, org=ORG, lanes=4, macro_words=16, host_addr_bits=4, host_row_bytes=8)
+    return DataBuffer(**{**kw, **changes})
 
 
 def refused(make, exc, message=None):
@@ -41,6 +50,9 @@ def refused(make, exc, message=None):
     (lambda: LutReadSignature(entries=256), "LutReadSignature(entries=256)"),
     (lambda: ElementReadSignature(), "ElementReadSignature()"),
     (lambda: CountersSignature(), "CountersSignature()"),
+    (lambda: RecordsSignature(lanes=4), "RecordsSignature(lanes=4)"),
+    (lambda: SramSignature(kind="1rw", width=16, depth=64, granularity=8),
+     "SramSignature(kind='1rw', width=16, depth=64, granularity=8)"),
 ])
 def test_signatures_compare_by_parameters(make, text):
     assert make() == make() and repr(make()) == text
@@ -62,9 +74,19 @@ def test_config_signatures():
     (lambda: FetchSignature(pc_bits=True), r"^PC width must be a positive integer, not True$"),
     (lambda: LutReadSignature(entries=-1), r"^Entries must be a positive integer, not -1$"),
     (lambda: DecodedSignature(config={"lanes": 4}), r"^config must be an NpuConfig, not \{'lanes': 4\}$"),
-    (lambda: Sram(size=0, lanes=4, host_addr_bits=4), r"^Size must be a positive integer, not 0$"),
-    (lambda: Sram(size=64, lanes=0, host_addr_bits=4), r"^Lanes must be a positive integer, not 0$"),
-    (lambda: LutUnit(entries=16, lanes=4, host_addr_bits=0), r"^Address width must be a positive integer, not 0$"),
+    (lambda: databuf(size=0), r"^Size must be a positive integer, not 0$"),
+    (lambda: databuf(lanes=0), r"^Lanes must be a positive integer, not 0$"),
+    (lambda: databuf(org="lane"), r"^Organisation must be a BankOrg, not 'lane'$"),
+    (lambda: databuf(size=63), r"^Size must be a multiple of the 2-byte word, not 63$"),
+    (lambda: databuf(host_row_bytes=3), r"^A host row of 3 bytes is not whole words of a stripe"),
+    (lambda: LutUnit(entries=16, lanes=4, macro_words=16, host_addr_bits=0),
+     r"^Address width must be a positive integer, not 0$"),
+    (lambda: SramMacro(kind="2rw", width=8, depth=4, granularity=8), r"^Macro kind must be one of 1rw, 1r1w, not '2rw'$"),
+    (lambda: SramMacro(kind="1rw", width=12, depth=4, granularity=8), r"^Width 12 is not a multiple of the granularity 8$"),
+    (lambda: SramArray(kind="1rw", width=8, depth=4, granularity=8, macro_words=0),
+     r"^Macro words must be a positive integer, not 0$"),
+    (lambda: ParamMemory(size=20, lanes=4, macro_words=16, host_addr_bits=4, host_row_bytes=32),
+     r"^Size must be a multiple of the 8-byte record, not 20$"),
     (lambda: TraceMemory(depth=0, host_addr_bits=4), r"^Depth must be a positive integer, not 0$"),
     (lambda: LoopUnit(pc_bits=0), r"^PC width must be a positive integer, not 0$"),
     (lambda: PerfCounters(config=None), r"^config must be an NpuConfig, not None$"),
@@ -75,13 +97,12 @@ def test_bad_parameters_are_type_errors(make, message):
 
 
 def test_bad_values_are_value_errors():
-    refused(lambda: Sram(size=12, lanes=4, host_addr_bits=4), ValueError,
-            r"^Size must be a multiple of the 8-byte row, not 12$")
-    refused(lambda: InstructionMemory(words=17, pc_bits=4, host_addr_bits=4), ValueError,
+    refused(lambda: InstructionMemory(words=17, pc_bits=4, macro_words=16, host_addr_bits=4), ValueError,
             r"^17 words need more than 4 PC bits$")
 
 
 def test_parameters_are_keyword_only():
-    refused(lambda: Sram(64, 4, host_addr_bits=4), TypeError, "positional")
+    refused(lambda: DataBuffer(64, ORG, 4, macro_words=16, host_addr_bits=4, host_row_bytes=8), TypeError,
+            "positional")
     refused(lambda: Npu(CFG), TypeError, "positional")
     refused(lambda: HostPortSignature(8), TypeError, "positional")
