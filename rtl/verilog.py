@@ -107,10 +107,10 @@ def _macro_module(name, kind, width, depth, gran) -> str:
                                                                      "  always @(posedge clk) begin"]
     if kind == "1rw":
         lines += ["    if (ce && !we) rdata <= mem[addr];",
-                  "    if (ce && we) mem[addr] = (mem[addr] & ~m) | (wdata & m);"]
+                  "    if (ce && we) mem[addr] <= (mem[addr] & ~m) | (wdata & m);"]
     else:
         lines += ["    if (re) rdata <= mem[raddr];",
-                  "    if (|wmask) mem[waddr] = (mem[waddr] & ~m) | (wdata & m);"]
+                  "    if (|wmask) mem[waddr] <= (mem[waddr] & ~m) | (wdata & m);"]
     lines += ["  end", "endmodule", ""]
     return "\n".join(lines)
 

@@ -39,7 +39,7 @@ FAULT_CAUSES = {
     Fault.WRITE_PROTECT: "the destination is `wbuf` (weights) or `imem` (instructions)",
     Fault.ADDRESS: (
         "an operand in `imem`; a footprint outside its buffer; an int16 operand with an odd base or stride; "
-        f"`p_base` not a multiple of {RECORD_BYTES} or its records outside `wbuf`"),
+        f"`p_base` not a multiple of {RECORD_BYTES} or its records outside `pbuf`"),
     Fault.LUT_RANGE: "act = lut and `lut_base + 2**lut_log2 > lut_entries`: the table indexes past the LUT memory",
     Fault.OVERLAP: (
         "an element-wise instruction whose destination footprint overlaps a source footprint in the same "

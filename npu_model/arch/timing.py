@@ -13,12 +13,12 @@ FETCH_LATENCY = 2
 #: Cycles from an instruction's last read step to the cycle of its last write (operand registers,
 #: multiply/ALU, accumulate, requantise, activation/LUT + write).
 PIPELINE_LATENCY = 4
-#: Cycles per step when A and B are read through the same buffer's single read port.
+#: Cycles per lane group when A and B are read through the same buffer's banks (one read each per cycle).
 PORT_CONFLICT_FACTOR = 2
 
 #: (name, value, meaning) for docs/timing.md.
 CONSTANTS = (
     ("FETCH_LATENCY", FETCH_LATENCY, "cycles from frame start to the issue of pc 0"),
     ("PIPELINE_LATENCY", PIPELINE_LATENCY, "cycles from an instruction's last read step to its last write"),
-    ("PORT_CONFLICT_FACTOR", PORT_CONFLICT_FACTOR, "cycles per step when A and B share one buffer's read port"),
+    ("PORT_CONFLICT_FACTOR", PORT_CONFLICT_FACTOR, "cycles per lane group when A and B share one buffer's read port"),
 )
