@@ -22,7 +22,7 @@ help:
 	@echo "make demo    compile TRU-Net for $(LANES) lanes, run the golden model, write the report"
 	@echo "make test    run the whole test suite (what CI runs)"
 	@echo "make sim     cosimulate the RTL under Verilator against the golden model"
-	@echo "make bench   print speed figures of the golden model and the RTL simulation"
+	@echo "make bench   print code sizes with hardware loops, speed figures of the golden model and the RTL"
 	@echo "make docs    regenerate the tables in docs/ from the code"
 	@echo "make fuzz    $(FUZZ_CASES) structure-aware malformed inputs against every loader and command line"
 	@echo "make soak    1,000 random programs cosimulated on the RTL; 1,000 TRU-Net frames on the golden model"
@@ -53,6 +53,7 @@ demo: $(STAMP)
 	@echo "make demo: everything is in $(DEMO)/: the program, enhanced.wav, report/report.md with plots"
 
 bench: $(STAMP)
+	$(RUN) $(PY) bench/code_size.py
 	$(RUN) $(PY) bench/run.py
 
 sim: $(STAMP)

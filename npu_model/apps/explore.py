@@ -48,6 +48,7 @@ from ..arch.config import KIB, MAX_CLOCK_MHZ, ConfigError, NpuConfig
 from ..arch.errors import NpuError
 from ..arch.files import check_output, write_bytes
 from ..arch.isa import DTYPES
+from ..arch.memory import ORGANISATIONS
 from ..arch.meta import CODE_FORMS, MAX_FFT, MAX_SAMPLE_RATE
 from ..arch.program import Program
 from ..golden.machine import Npu
@@ -75,6 +76,7 @@ class SweepPoint:
     wbuf_kib: float
     sbuf_kib: float
     imem_kib: float
+    org: str = "lane"                  # the data buffers' organisation (wbuf/abuf/sbuf when they differ)
     code: str = "loops"                # the compiler's --code
     clock_mhz: float = 0.0
     status: str = "ok"                 # "ok", "does not fit" or "error"
@@ -106,7 +108,7 @@ class SweepPoint:
     @property
     def shape(self) -> tuple:
         """What identifies the configuration (everything but the clock)."""
-        return self.lanes, self.abuf_kib, self.wbuf_kib, self.sbuf_kib, self.imem_kib, self.code
+        return self.lanes, self.abuf_kib, self.wbuf_kib, self.sbuf_kib, self.imem_kib, self.org, self.code
 
     def csv_row(self) -> dict:
         return {k: "" if v is None else v for k, v in dataclasses.asdict(self).items()}
@@ -196,11 +198,11 @@ def evaluate_point(task: dict) -> SweepPoint:
     cfg = NpuConfig.from_dict(task["config"])
     code = task.get("code", "loops")
     base = SweepPoint(lanes=cfg.lanes, abuf_kib=cfg.abuf_bytes / KIB, wbuf_kib=cfg.wbuf_bytes / KIB,
-                      sbuf_kib=cfg.sbuf_bytes / KIB, imem_kib=cfg.imem_bytes / KIB, code=code)
+                      sbuf_kib=cfg.sbuf_bytes / KIB, imem_kib=cfg.imem_bytes / KIB, org=org_label(cfg), code=code)
     workdir = Path(task["workdir"])
     workdir.mkdir(parents=True, exist_ok=True)
     prog_path = workdir / f"lanes{cfg.lanes}_abuf{cfg.abuf_bytes}_wbuf{cfg.wbuf_bytes}_" \
-                          f"sbuf{cfg.sbuf_bytes}_imem{cfg.imem_bytes}_{code}.bin"
+                          f"sbuf{cfg.sbuf_bytes}_imem{cfg.imem_bytes}_{base.org.replace('/', '-')}_{code}.bin"
     t0 = time.perf_counter()
     try:
         status, message = compile_point(task, cfg, prog_path)
@@ -239,6 +241,12 @@ def evaluate_point(task: dict) -> SweepPoint:
         area_mm2=round(area_mm2(cfg.lanes, sram, lane_um2=task["lane_um2"],
                                 sram_um2_per_byte=task["sram_um2_per_byte"]), 4),
         hop_us=s.real_time.hop_us or None, sim_ms_per_frame=round(sim_ms, 2) if sim_ms is not None else None)
+
+
+def org_label(cfg: NpuConfig) -> str:
+    """The data buffers' organisation: one name, or wbuf/abuf/sbuf when they differ."""
+    orgs = [getattr(cfg, f"{b}_org") for b in ("wbuf", "abuf", "sbuf")]
+    return orgs[0] if len(set(orgs)) == 1 else "/".join(orgs)
 
 
 def _zeros(port, frames):
@@ -383,12 +391,13 @@ def explore_markdown(rows, clocks, plots: dict, *, model: str, command: str, lan
 
 
 _DIM_HEAD = {"abuf_kib": "abuf KiB", "wbuf_kib": "wbuf KiB", "sbuf_kib": "sbuf KiB", "imem_kib": "imem KiB",
-             "code": "code"}
+             "org": "memory", "code": "code"}
 
 
 def _swept(rows) -> list[str]:
     """The configuration columns to show: abuf always, the others where the sweep varies them."""
-    return ["abuf_kib"] + [d for d in ("wbuf_kib", "sbuf_kib", "imem_kib", "code") if len({getattr(r, d) for r in rows}) > 1]
+    return ["abuf_kib"] + [d for d in ("wbuf_kib", "sbuf_kib", "imem_kib", "org", "code")
+                           if len({getattr(r, d) for r in rows}) > 1]
 
 
 def _dim_value(r, d) -> str:
@@ -413,6 +422,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wbuf-kib", type=_KIB, metavar="KIB,..", help="weight buffer sizes in KiB")
     p.add_argument("--sbuf-kib", type=_KIB, metavar="KIB,..", help="state buffer sizes in KiB")
     p.add_argument("--imem-kib", type=_KIB, metavar="KIB,..", help="instruction memory sizes in KiB")
+    p.add_argument("--org", type=_organisations, metavar="ORG,..",
+                   help=f"memory organisations of the data buffers ({', '.join(ORGANISATIONS)}; default: the "
+                        "configuration's): each swept value organises wbuf, abuf and sbuf alike")
     p.add_argument("--code", type=_code_forms, default=["loops"], metavar="FORM,..",
                    help="code forms of the compiler: loops (default), unrolled, or both (loops,unrolled)")
     p.add_argument("--clock-mhz", type=bounded_list(float, 0, MAX_CLOCK_MHZ, low_open=True), metavar="MHZ,..",
@@ -437,6 +449,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights-anywhere", action="store_true",
                    help="let the model file read its weights .npz from outside its own folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _organisations(text: str) -> list[str]:
+    orgs = [t.strip() for t in text.split(",")]
+    bad = [o for o in orgs if o not in ORGANISATIONS]
+    if bad or not orgs:
+        raise argparse.ArgumentTypeError(f"expected organisations among {', '.join(ORGANISATIONS)}, not {text[:40]!r}")
+    return list(dict.fromkeys(orgs))
 
 
 def _code_forms(text: str) -> list[str]:
@@ -474,7 +494,9 @@ def main_explore(args) -> int:
                         for ik in args.imem_kib or [base.imem_bytes / KIB]:
                             cfg = base.replace(lanes=lanes, abuf_bytes=_bytes(act), wbuf_bytes=_bytes(wk),
                                                sbuf_bytes=_bytes(sk), imem_bytes=_bytes(ik))
-                            configs += [(cfg, code) for code in args.code]
+                            for org in args.org or [None]:
+                                one = cfg if org is None else cfg.replace(wbuf_org=org, abuf_org=org, sbuf_org=org)
+                                configs += [(one, code) for code in args.code]
     except ConfigError as exc:
         raise NpuError(f"sweep point: {exc}") from None
     out = Path(args.output)
@@ -519,6 +541,8 @@ def _argv_tail(args) -> list[str]:
                         ("--sbuf-kib", args.sbuf_kib), ("--imem-kib", args.imem_kib), ("--clock-mhz", args.clock_mhz)):
         if value:
             parts += [flag, ",".join(f"{v:g}" for v in value)]
+    if args.org:
+        parts += ["--org", ",".join(args.org)]
     if args.code != ["loops"]:
         parts += ["--code", ",".join(args.code)]
     if args.config:

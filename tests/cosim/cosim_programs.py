@@ -25,7 +25,7 @@ def _values(rng, count, lo, hi):
     return " ".join(str(rng.randint(lo, hi)) for _ in range(count))
 
 
-def opcode_program(lanes: int, seed: int = 7):
+def opcode_program(lanes: int, seed: int = 7, org: str = "lane"):
     L = lanes
     h = max(1, L // 2)
     rng = random.Random(seed + L)
@@ -74,13 +74,18 @@ def opcode_program(lanes: int, seed: int = 7):
         f"mov n={L} r=1 a=abuf.i8[0x0+1l] d=abuf.i8[0x800+1l] p=0x8",
         f"loop count=2 body=1 b_inc={8 * L} d_inc={L} p_inc=0",
         f"mac n={L} r=8 a=abuf.i8[0x0+1r] b=wbuf.i8[0x1000+{L}r+1l] d=abuf.i8[{0x800 + L:#x}+1l] p=0x100+8l act=relu",
+        # Bank conflicts: lanes 16 bytes apart (lane groups of the reads and writes), and a MAC
+        # whose destination lanes are 32 bytes apart (written in groups after its last step).
+        f"mov n={L} r=2 a=abuf.i16[0x40+2r+16l] d=sbuf.i16[0x300+{2 * L}r+2l] p=0x8 act=relu",
+        f"mac n={L} r=4 a=abuf.i8[0x0+1r] b=wbuf.i8[0x1000+{L}r+1l] d=abuf.i16[0xa00+32l] p=0x100+8l",
         "sync_out port=0",
         # State carried to the next frame, updated in place.
         f"add n={L} r=1 a=sbuf.i16[0x0+2l] b=abuf.i8[0x400+1l] d=sbuf.i16[0x0+2l] p=0x0",
         "sync_out port=1",
         "eof",
     ]
-    return assemble("\n".join(lines), source=f"opcodes_l{L}", config=NpuConfig(lanes=L))
+    config = NpuConfig(lanes=L, wbuf_org=org, abuf_org=org, sbuf_org=org)
+    return assemble("\n".join(lines), source=f"opcodes_l{L}", config=config)
 
 
 def opcode_inputs(frames: int, seed: int = 11) -> dict:
