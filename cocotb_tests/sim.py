@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from npu_model.arch.config import LANE_CHOICES
+from npu_model.arch.config import COUNTED_BUFFERS, LANE_CHOICES
 from npu_model.arch.errors import NpuError, cli_errors
 from npu_model.arch.program import Program
 
@@ -84,7 +84,7 @@ def frame_table(result) -> list[str]:
              f"{'RTL cyc/s':>9}  footprint (hwm bytes) RTL / model"]
     for f in result.frames:
         cr, cm = f["counters_rtl"], f["counters_model"]
-        fp = "  ".join(f"{b} {cr.get(b + '_hwm', 0):,}/{cm.get(b + '_hwm', 0):,}" for b in ("wbuf", "abuf", "sbuf"))
+        fp = "  ".join(f"{b} {cr.get(b + '_hwm', 0):,}/{cm.get(b + '_hwm', 0):,}" for b in COUNTED_BUFFERS)
         rate = f["clock_cycles"] / f["seconds_rtl"] if f["seconds_rtl"] else 0
         flag = {True: "match", False: "MISMATCH"}
         if f["fault_model"] or f["fault_rtl"]:

@@ -138,21 +138,27 @@ class DataBuffer(wiring.Component):
         wr_mask = [Signal(wb, name=f"bk_wmask{b}") for b in range(nb)]
         wr_data = [Signal(8 * wb, name=f"bk_wdata{b}") for b in range(nb)]
         if self.writable:
+            # Each lane places its element in a word of its bank (data and byte enables shifted to
+            # its byte offset); a bank ORs the words of the lanes that write it. Within a lane
+            # group the lanes writing one bank write one word, and never the same byte (a
+            # destination's lanes do not overlap: a fault), so the OR merges their bytes.
+            lane_bank, lane_row, lane_word, lane_mask = [], [], [], []
+            for lane in range(lanes):
+                req = self.wr[lane]
+                bank, row, off = split(req.addr)
+                i16 = req.dtype == DType.I16
+                word, mask = Signal(8 * wb, name=f"wr{lane}_word"), Signal(wb, name=f"wr{lane}_mask")
+                m.d.comb += [word.eq(Mux(i16, req.data[:16], req.data[:8]) << (off * 8)),
+                             mask.eq(Mux(req.en, Mux(i16, 0b11, 0b01) << off, 0))]
+                lane_bank.append(bank), lane_row.append(row), lane_word.append(word), lane_mask.append(mask)
             for b in range(nb):
-                addr = Const(0, row_bits)
-                masks, datas = [Const(0, 1)] * wb, [Const(0, 8)] * wb
-                for lane in reversed(range(lanes)):
-                    req = self.wr[lane]
-                    bank, row, off = split(req.addr)
-                    hit = req.en & (bank == b)
-                    addr = Mux(hit, row, addr)
-                    i16 = req.dtype == DType.I16
-                    for k in range(wb):
-                        low = hit & (off == k)
-                        high = hit & i16 & (off == k - 1) if k else Const(0, 1)
-                        masks[k] = masks[k] | low | high
-                        datas[k] = Mux(low, req.data[:8], Mux(high, req.data[8:16], datas[k]))
-                m.d.comb += [wr_addr[b].eq(addr), wr_mask[b].eq(Cat(*masks)), wr_data[b].eq(Cat(*datas))]
+                addr, mask, data = Const(0, row_bits), Const(0, wb), Const(0, 8 * wb)
+                for lane in range(lanes):
+                    hit = self.wr[lane].en & (lane_bank[lane] == b)
+                    addr = addr | Mux(hit, lane_row[lane], 0)
+                    mask = mask | Mux(hit, lane_mask[lane], 0)
+                    data = data | Mux(hit, lane_word[lane], 0)
+                m.d.comb += [wr_addr[b].eq(addr), wr_mask[b].eq(mask), wr_data[b].eq(data)]
 
         # --- host rows --------------------------------------------------------------------------
         # Row h holds words h*k .. h*k + k-1 (k words per row): banks `first` .. first + k-1 of

@@ -28,10 +28,12 @@ def _npy(a) -> bytes:
 
 
 def _npz(members: dict) -> bytes:
+    """An .npz of the given members; each ZipInfo keeps its fixed 1980 stamp (writestr with a name
+    would stamp the current time, and one seed must give the same bytes in any second)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         for name, data in members.items():
-            z.writestr(name if name.endswith(".npy") or "/" in name else name + ".npy", data)
+            z.writestr(zipfile.ZipInfo(name if name.endswith(".npy") or "/" in name else name + ".npy"), data)
     return buf.getvalue()
 
 

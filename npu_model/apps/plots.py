@@ -11,7 +11,7 @@ import numpy as np
 
 __all__ = ["report_plots", "explore_plots", "png"]
 
-_BUF_COLOURS = {"wbuf": "tab:blue", "abuf": "tab:orange", "sbuf": "tab:green", "code": "tab:gray"}
+_BUF_COLOURS = {"wbuf": "tab:blue", "abuf": "tab:orange", "sbuf": "tab:green", "pbuf": "tab:purple", "code": "tab:gray"}
 
 
 def _figure(w, h):
@@ -110,35 +110,51 @@ def pareto_front(points):
     return front
 
 
-def explore_plots(rows: list, clocks: list, fmt: str = "png") -> dict:
-    """{title: (file name, bytes)} from the sweep's rows (`explore.SweepPoint`s, status 'ok' only)."""
+def explore_plots(rows: list, clocks: list, fmt: str = "png", *, series: dict | None = None) -> dict:
+    """{title: (file name, bytes)} from the sweep's rows (`explore.SweepPoint`s, status 'ok' only).
+
+    series: the configuration columns the sweep varies besides the lanes, column -> its label
+    ({"abuf_kib": "abuf KiB", "org": "memory"}): one curve per combination of their values.
+    Default: abuf only."""
+    series = series or {"abuf_kib": "abuf KiB"}
     ok = [r for r in rows if r.status == "ok"]
     out = {}
     if not ok:
         return out
     ext = fmt
-    acts = sorted({r.abuf_kib for r in ok})
     clock0 = clocks[0]
+
+    def config_of(r):
+        return tuple(getattr(r, d) for d in series)
+
+    def label_of(config):
+        return ", ".join(f"{head} {v if isinstance(v, str) else f'{v:g}'}" for head, v in zip(series.values(), config))
+
+    def lanes_label(r):
+        """`8 lanes`, and the point's configuration when the sweep has several."""
+        return f"{r.lanes} lanes" + (f" ({label_of(config_of(r))})" if len(configs) > 1 else "")
+
     # One row per compiled point: the first clock's rows carry everything that does not depend on it.
     points = []
     seen = set()
-    for r in ok:                                   # one compiled program per (lanes, abuf) is plotted
-        if r.clock_mhz == clock0 and (r.lanes, r.abuf_kib) not in seen:
-            seen.add((r.lanes, r.abuf_kib))
+    for r in ok:
+        if r.clock_mhz == clock0 and (r.lanes,) + config_of(r) not in seen:
+            seen.add((r.lanes,) + config_of(r))
             points.append(r)
+    configs = sorted({config_of(r) for r in points}, key=lambda c: tuple(str(v) for v in c))
     lanes_all = sorted({r.lanes for r in points})
-    # Per lane count, the point with the largest abuf that was built (for the per-lane plots).
+    # Per lane count, one point for the per-lane plots: the fastest, then the least SRAM.
     per_lanes = {}
-    for r in sorted(points, key=lambda r: r.abuf_kib):
+    for r in sorted(points, key=lambda r: (-r.cycles, -r.sram_bytes)):
         per_lanes[r.lanes] = r
     per_lanes = [per_lanes[l] for l in lanes_all]
 
     fig = _figure(6.5, 4.2)
     ax = fig.add_subplot()
-    for act in acts:
-        pts = sorted((r for r in points if r.abuf_kib == act), key=lambda r: r.lanes)
+    for config in configs:
+        pts = sorted((r for r in points if config_of(r) == config), key=lambda r: r.lanes)
         ax.plot([r.lanes for r in pts], [r.cycles for r in pts], "o-",
-                label=f"compiled, abuf {act:g} KiB" if len(acts) > 1 else "compiled program")
+                label=f"compiled, {label_of(config)}" if len(configs) > 1 else "compiled program")
     for r in per_lanes:
         if r.bound_ratio is not None:
             ax.annotate(f"{float(r.bound_ratio):.3f}x bound", (r.lanes, r.cycles), fontsize=7,
@@ -164,7 +180,7 @@ def explore_plots(rows: list, clocks: list, fmt: str = "png") -> dict:
         if r.hop_us is None:
             continue
         rtf = r.cycles / (float(r.hop_us) * cl)
-        line, = ax.plot(cl, rtf, label=f"{r.lanes} lanes")
+        line, = ax.plot(cl, rtf, label=lanes_label(r))
         ax.plot(clocks, [r.cycles / (float(r.hop_us) * c) for c in clocks], "o", color=line.get_color(), ms=4)
     ax.axhline(1.0, color="black", ls="--", lw=1, label="real time")
     ax.set_xscale("log")
@@ -180,7 +196,8 @@ def explore_plots(rows: list, clocks: list, fmt: str = "png") -> dict:
     ax = fig.add_subplot()
     pts = per_lanes
     x = np.arange(len(pts))
-    keys = [("wbuf_hwm", "wbuf"), ("abuf_hwm", "abuf"), ("sbuf_hwm", "sbuf"), ("code_bytes", "code")]
+    keys = [("wbuf_hwm", "wbuf"), ("abuf_hwm", "abuf"), ("sbuf_hwm", "sbuf"), ("pbuf_hwm", "pbuf"),
+            ("code_bytes", "code")]
     w = 0.8 / len(keys)
     for i, (k, label) in enumerate(keys):
         ax.bar(x + (i - (len(keys) - 1) / 2) * w, [getattr(r, k) / 1024 for r in pts], w, label=label,
@@ -189,7 +206,7 @@ def explore_plots(rows: list, clocks: list, fmt: str = "png") -> dict:
     ax.set_yscale("log")
     ax.set_xlabel("MAC lanes")
     ax.set_ylabel("KiB (high-water mark; code: instruction bytes)")
-    ax.set_title("Memory per frame per buffer")
+    ax.set_title("Memory per frame per buffer" + (" (each lane count's fastest point)" if len(configs) > 1 else ""))
     ax.grid(axis="y", alpha=0.3, which="both")
     _legend(ax, fontsize=8)
     out["Memory per frame per buffer"] = (f"memory_vs_lanes.{ext}", png(fig, fmt))
@@ -205,7 +222,9 @@ def explore_plots(rows: list, clocks: list, fmt: str = "png") -> dict:
         front = pareto_front(xy)
         ax.plot([xy[i][0] for i in front], [xy[i][1] for i in front], "-", color=sc.get_facecolor()[0], alpha=0.9)
         for i in front:
-            ax.annotate(f"{pts[i].lanes}L", xy[i], fontsize=6, xytext=(3, 3), textcoords="offset points")
+            names = [v for v in config_of(pts[i]) if isinstance(v, str)] if len(configs) > 1 else []
+            ax.annotate(" ".join([f"{pts[i].lanes}L"] + names), xy[i], fontsize=6, xytext=(3, 3),
+                        textcoords="offset points")
     ax.axhline(1.0, color="black", ls="--", lw=1)
     ax.set_yscale("log")
     ax.set_xlabel("area proxy, mm² (lanes x lane area + SRAM bytes x area per byte)")

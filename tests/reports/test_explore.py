@@ -39,7 +39,9 @@ def test_sweep_with_a_point_that_does_not_fit(tiny_model, tmp_path, capsys):
         assert float(fast["real_time_factor"]) == pytest.approx(cycles / (hop_us * 50), rel=1e-3)
         assert float(slow["min_clock_mhz"]) == pytest.approx(cycles / hop_us, rel=1e-3)
         assert float(slow["area_mm2"]) == pytest.approx(area_mm2(lanes, int(slow["sram_bytes"])), abs=1e-4)
-        assert int(slow["sram_bytes"]) >= int(slow["code_bytes"]) + int(slow["wbuf_hwm"])
+        used = sum(int(slow[f"{b}_hwm"]) for b in ("wbuf", "abuf", "sbuf", "pbuf"))
+        assert int(slow["pbuf_hwm"]) > 0                       # the parameter records count too
+        assert int(slow["sram_bytes"]) == used + int(slow["code_bytes"]) + 2 * int(slow["lut_entries"])
     assert int(ok[(4, 1.0)]["cycles"]) < int(ok[(1, 1.0)]["cycles"])
     md = (out / "exploration.md").read_text()
     assert "**does not fit**" in md and "model does not fit" in md
@@ -87,3 +89,21 @@ def test_cli_compiler_path(tiny_model, tmp_path, capsys):
     assert [r["status"] for r in rows] == ["does not fit", "ok"]
     assert "needs abuf" in rows[0]["message"] and not rows[0]["message"].startswith("error")
     assert int(rows[1]["cycles"]) > 0
+
+
+def test_organisation_and_code_are_swept(tiny_model, tmp_path, capsys):
+    out = tmp_path / "exp"
+    assert main(["explore", str(tiny_model), "--lanes", "4", "--org", "lane,row", "--code", "loops,unrolled",
+                 "-o", str(out), "--jobs", "1", "--no-progress"]) == 0
+    rows = _rows(out / "sweep.csv")
+    assert sorted((r["org"], r["code"]) for r in rows) == [("lane", "loops"), ("lane", "unrolled"),
+                                                            ("row", "loops"), ("row", "unrolled")]
+    assert all(r["status"] == "ok" for r in rows)
+    by = {(r["org"], r["code"]): r for r in rows}
+    for org in ("lane", "row"):
+        loops, flat = by[(org, "loops")], by[(org, "unrolled")]
+        assert int(loops["code_bytes"]) < int(flat["code_bytes"])          # the loops fold the code
+        assert int(flat["cycles"]) <= int(loops["cycles"])                 # and cost their issue cycles
+    md = (out / "exploration.md").read_text()
+    assert "| lanes | abuf KiB | memory | code | status |" in md
+    assert (out / "cycles_vs_lanes.png").read_bytes()[:4] == b"\x89PNG"

@@ -11,7 +11,7 @@ import rtl_golden as golden
 from rtl_harness import record
 
 COMPUTE = [Opcode.MAC, Opcode.ADD, Opcode.SUB, Opcode.MUL, Opcode.MAX, Opcode.MIN, Opcode.MOV]
-PARAM_RECORDS = 32     # records at the top of wbuf
+PARAM_RECORDS = 32     # records at the top of the image (loaded into wbuf and pbuf)
 
 
 def param_area(cfg):
@@ -19,7 +19,8 @@ def param_area(cfg):
 
 
 def initial_images(cfg, rng):
-    """Random buffer contents, with sensible parameter records at the top of wbuf."""
+    """Random buffer contents, with sensible parameter records at the top of the wbuf image
+    (the harness and `rtl_golden.program_of` load the same image into pbuf)."""
     wbuf = bytearray(rng.randbytes(param_area(cfg)))
     for i in range(PARAM_RECORDS):
         kind = rng.random()

@@ -86,7 +86,7 @@ def test_program_1(lanes):
         assert c == {
             "cycles": 24, "instructions": 7, "mac_cycles": 3, "macs": 12, "stall_cycles": 4 + 3 + 4,
             "conflict_cycles": 1,
-            # wbuf: B 3*4 bytes + 4 records, then 1 record each for add and mov; top: mov's record.
+            # wbuf: the MAC's B, 3 x 4 bytes (the records are read from pbuf, which holds the same image).
             "wbuf_hwm": 12, "wbuf_read_bytes": 12, "wbuf_write_bytes": 0,
             # pbuf: 4 per-lane records of the MAC, one shared record each of add and mov.
             "pbuf_hwm": 0x430, "pbuf_read_bytes": 32 + 8 + 8, "pbuf_write_bytes": 0,
