@@ -11,11 +11,12 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .ops import OPS, LayerSpec
+from .ops import OPS, LayerSpec, is_stateful
+from .ops.elementwise import TABLE_FUNCTIONS
 from .reference.linear import complex_as_real
 from .spec import ModelSpec
 
-__all__ = ["FoldedLayer", "fold_layer", "fold_model", "bn_scale_shift"]
+__all__ = ["FoldedLayer", "fold_layer", "fold_model", "bn_scale_shift", "CONV_OPS"]
 
 
 @dataclass
@@ -42,13 +43,27 @@ def bn_scale_shift(weights: dict, prefix: str, eps: float):
     return scale, b - m * scale
 
 
+CONV_OPS = ("conv1d", "conv_transpose1d", "conv2d", "conv_transpose2d")
+
+
 def _scale_conv_out(op, w, scale, groups):
-    """Multiply a conv's weights by a per-output-channel factor."""
-    if op == "conv1d":
-        return w * scale[:, None, None]
-    cin, cout_g, k = w.shape
+    """Multiply a conv's weights (1-D or 2-D, PyTorch layout) by a per-output-channel factor."""
+    if op in ("conv1d", "conv2d"):
+        return w * scale.reshape((-1,) + (1,) * (w.ndim - 1))
+    cin, cout_g = w.shape[:2]
     s = scale.reshape(groups, 1, cout_g, 1)
-    return (w.reshape(groups, cin // groups, cout_g, k) * s).reshape(w.shape)
+    return (w.reshape(groups, cin // groups, cout_g, -1) * s).reshape(w.shape)
+
+
+def _time_attrs(attrs: dict) -> dict:
+    """A 2-D convolution's fields in the 1-D spelling the kernels share: stride, padding (left,
+    right), dilation along frequency, plus time_dilation (the weight's third axis is time)."""
+    out = dict(attrs)
+    out["stride"], out["dilation"] = attrs["stride"][1], attrs["dilation"][1]
+    out["time_dilation"] = attrs["dilation"][0]
+    out["padding"] = tuple(out.pop("padding_freq"))
+    out["kernel"] = attrs["kernel"][1]
+    return out
 
 
 def fold_layer(layer: LayerSpec, weights: dict, spec: ModelSpec, *, with_bn=True, with_act=True) -> FoldedLayer:
@@ -57,8 +72,8 @@ def fold_layer(layer: LayerSpec, weights: dict, spec: ModelSpec, *, with_bn=True
     opdef = OPS[layer.op]
     base = FoldedLayer(name=layer.name, op=layer.op, inputs=layer.inputs, output=layer.name,
                        attrs=dict(layer.attrs), fused=(layer.name,), host=opdef.host,
-                       stateful=layer.op == "complex_conv_time" or (layer.op == "gru" and layer["axis"] == "time"))
-    if layer.op in ("conv1d", "conv_transpose1d"):
+                       stateful=is_stateful(layer))
+    if layer.op in CONV_OPS:
         cout = layer["out_channels"]
         w = p["weight"]
         b = p.get("bias", np.zeros(cout))
@@ -68,6 +83,8 @@ def fold_layer(layer: LayerSpec, weights: dict, spec: ModelSpec, *, with_bn=True
             b = b * scale + shift
         base.params = {"weight": w, "bias": b}
         base.attrs.setdefault("output_padding", 0)
+        if layer.op in ("conv2d", "conv_transpose2d"):
+            base.attrs = _time_attrs(base.attrs)
         if not with_act:
             base.attrs["activation"] = "none"
         base.attrs["bn_folded"] = bool(layer["batchnorm"])
@@ -81,6 +98,12 @@ def fold_layer(layer: LayerSpec, weights: dict, spec: ModelSpec, *, with_bn=True
     elif layer.op in ("relu", "sigmoid", "tanh"):
         base.op = "activation"
         base.attrs = {"activation": layer.op}
+    elif layer.op in ("leaky_relu", "prelu"):
+        c = spec.shapes[layer.inputs[0]][0]
+        slope = np.full(c, layer["negative_slope"]) if layer.op == "leaky_relu" else np.broadcast_to(p["weight"], (c,))
+        base.op, base.attrs, base.params = "prelu", {}, {"slope": np.array(slope, np.float64)}
+    elif layer.op in TABLE_FUNCTIONS:
+        base.op, base.attrs = "table", {"function": layer.op, **layer.attrs}
     elif layer.op == "complex_conv_time":
         cout = layer["out_channels"]
         base.params = {"weight": complex_as_real(p["weight_real"], p["weight_imag"]),
@@ -102,7 +125,7 @@ def fold_model(spec: ModelSpec, weights: dict) -> list[FoldedLayer]:
         target = producer.get(layer.inputs[0]) if len(layer.inputs) == 1 else None
         fusable = (target is not None and len(spec.consumers(layer.inputs[0])) == 1
                    and layer.inputs[0] not in spec.outputs)
-        if layer.op == "batchnorm" and fusable and target.op in ("conv1d", "conv_transpose1d") \
+        if layer.op == "batchnorm" and fusable and target.op in CONV_OPS \
                 and target.attrs["activation"] == "none" and not target.attrs["bn_folded"]:
             scale, shift = bn_scale_shift({k[len(layer.name) + 1:]: v for k, v in weights.items()
                                            if k.startswith(layer.name + ".")}, "", layer["eps"])
@@ -113,7 +136,7 @@ def fold_model(spec: ModelSpec, weights: dict) -> list[FoldedLayer]:
             _rename(target, layer, producer)
             continue
         if layer.op in ("relu", "sigmoid", "tanh") and fusable \
-                and target.op in ("conv1d", "conv_transpose1d", "add") and target.attrs["activation"] == "none":
+                and target.op in (*CONV_OPS, "add") and target.attrs["activation"] == "none":
             target.attrs["activation"] = layer.op
             _rename(target, layer, producer)
             continue

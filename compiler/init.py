@@ -20,7 +20,7 @@ import numpy as np
 
 from npu_model.host import HostFeatures, generated_frames
 
-from .fold import fold_layer
+from .fold import CONV_OPS, fold_layer
 from .ops import OPS
 from .reference.float_layers import FLOAT_LAYERS
 from .spec import ModelSpec
@@ -52,7 +52,7 @@ def _set_bn_statistics(spec: ModelSpec, weights: dict, seed: int):
             continue
         ins = [tensors[i] for i in layer.inputs]
         prefix = None
-        if layer.op in ("conv1d", "conv_transpose1d") and layer["batchnorm"]:
+        if layer.op in CONV_OPS and layer["batchnorm"]:
             pre = _run(fold_layer(layer, weights, spec, with_bn=False, with_act=False), ins)
             prefix = f"{layer.name}.bn."
         elif layer.op == "batchnorm":

@@ -19,6 +19,12 @@ Lanes run over output channels, or over output positions of the same class when 
 lanes busy (few output channels, e.g. a mask convolution with one output channel): then A steps by
 the input positions between lanes and the weights of one output channel are broadcast.
 
+A 2-D convolution causal along time (conv2d, conv_transpose2d) is the same plan over a *frame
+stack* (`FrameStack`): the current frame and the past ones, oldest first, as the row blocks of one
+tensor. Each weight block repeats its taps for every time tap, and an output's pairs gather the
+rows of every frame it reads: one plan, one reduction per lane tile, whatever the kernel's time
+extent (the seed paper's per-frame memory of past inputs, read in place).
+
 Instructions are emitted output position by output position (lane tiles inner), so consecutive
 instructions never read what the previous ones wrote, and a layer starts by reading the head of
 its input, which the previous layer wrote first.
@@ -35,7 +41,7 @@ from .emit import KernelResult, Operand, Records, emit_compute
 from .tensor import Post, TensorRef
 
 __all__ = ["conv1d", "conv_transpose1d", "depthwise_conv1d", "dense", "conv_output_length",
-           "conv_transpose_output_length"]
+           "conv_transpose_output_length", "FrameStack"]
 
 _I16 = (1 << 15) - 1
 
@@ -45,9 +51,39 @@ def conv_output_length(length: int, kernel: int, stride: int = 1, padding=0, dil
     return (length + pl + pr - dilation * (kernel - 1) - 1) // stride + 1
 
 
-def conv_transpose_output_length(length: int, kernel: int, stride: int = 1, padding: int = 0,
+def conv_transpose_output_length(length: int, kernel: int, stride: int = 1, padding=0,
                                  dilation: int = 1, output_padding: int = 0) -> int:
-    return (length - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+    pl, pr = _pads(padding)
+    return (length - 1) * stride - pl - pr + dilation * (kernel - 1) + output_padding + 1
+
+
+@dataclass(frozen=True)
+class FrameStack:
+    """Where a 2-D convolution finds its frames: the input tensor holds frame slots of `positions`
+    rows each (slot 0 the oldest), and time tap k of the weights reads slot `taps[k]`."""
+
+    taps: tuple[int, ...]
+    positions: int
+
+    @staticmethod
+    def single(positions: int) -> "FrameStack":
+        """A kernel of one frame (kt = 1): the current frame only."""
+        return FrameStack((0,), positions)
+
+
+def _stack_plan(blocks, plan, frames: FrameStack, kf: int):
+    """A plan over one frame's positions -> the plan over the frame stack: every block repeats its
+    taps for each time tap (weight row k*kf + t, slots in ascending order), and every output reads
+    the same positions in each tap's slot (sorted, so that runs over contiguous rows merge)."""
+    order = sorted(range(len(frames.taps)), key=lambda k: frames.taps[k])
+    stacked = [[k * kf + t for k in order for t in blk] for blk in blocks]
+    out = []
+    for e in plan:
+        n = len(blocks[e.blk])
+        rows = sorted((frames.taps[k] * frames.positions + i, rank * n + r)
+                      for rank, k in enumerate(order) for i, r in e.rows)
+        out.append(_Entry(e.o, e.blk, tuple(rows)))
+    return stacked, out
 
 
 def _pads(padding) -> tuple[int, int]:
@@ -75,7 +111,9 @@ def _conv_plan(pin, pout, k, stride, padding, dilation):
 
 
 def _conv_transpose_plan(pin, pout, k, stride, padding, dilation):
-    """Polyphase: output o gets x[i] * w[t] for o + padding = i*stride + t*dilation."""
+    """Polyphase: output o gets x[i] * w[t] for o + padding = i*stride + t*dilation (padding: the
+    positions cropped at the start)."""
+    padding, _ = _pads(padding)
     blocks = []
     for c in range(stride):
         blocks.append(sorted((t for t in range(k) if (t * dilation) % stride == c), reverse=True))
@@ -237,11 +275,35 @@ def _dense_core(builder, inputs, wk, blocks, plan, out, post, name, lanes=None, 
     return res
 
 
-def _weights_kcc(w: np.ndarray) -> np.ndarray:
-    """(Cout, Cin, K) -> (K, Cin, Cout), keeping int8/int16."""
+def _weights_kcc(w: np.ndarray, transposed: bool = False) -> np.ndarray:
+    """(Cout, Cin, [kt,] K), or (Cin, Cout, [kt,] K) if transposed -> (kt*K, Cin, Cout), keeping
+    int8/int16: weight row k*K + t is time tap k, frequency tap t."""
     if w.dtype not in (np.int8, np.int16):
         raise TypeError(f"weights must be int8 or int16, not {w.dtype}")
-    return np.ascontiguousarray(np.transpose(w, (2, 1, 0)))
+    w4 = w if w.ndim == 4 else w[:, :, None, :]
+    perm = (2, 3, 0, 1) if transposed else (2, 3, 1, 0)
+    kcc = np.transpose(w4, perm)
+    return np.ascontiguousarray(kcc.reshape(-1, *kcc.shape[2:]))
+
+
+def _depthwise_weights(w: np.ndarray) -> np.ndarray:
+    """(C, 1, [kt,] K) -> (kt*K, C): row k*K + t as in `_weights_kcc`."""
+    return np.ascontiguousarray(w[:, 0].reshape(w.shape[0], -1).T)
+
+
+def _frames_for(weight: np.ndarray, inputs, frames):
+    """The frame stack of a 2-D kernel (one slot of the input's rows for kt = 1), checked."""
+    if weight.ndim == 3:
+        if frames is not None:
+            raise ValueError("a frame stack needs a 2-D (time, frequency) kernel")
+        return None, inputs[0].positions
+    frames = frames or FrameStack.single(inputs[0].positions)
+    if len(frames.taps) != weight.shape[2]:
+        raise ValueError(f"{weight.shape[2]} time taps, a frame stack for {len(frames.taps)}")
+    if (max(frames.taps) + 1) * frames.positions > inputs[0].positions:
+        raise ValueError(f"the frame stack has {inputs[0].positions} rows, its slots need "
+                         f"{(max(frames.taps) + 1) * frames.positions}")
+    return frames, frames.positions
 
 
 def _split_inputs(inputs, wk, axis_len):
@@ -258,58 +320,66 @@ def _split_inputs(inputs, wk, axis_len):
 
 # Public kernels -----------------------------------------------------------------------------
 def conv1d(builder, x, weight: np.ndarray, post: Post, out: TensorRef, *, stride: int = 1, padding=0,
-           dilation: int = 1, groups: int = 1, name: str = "conv", cache: dict | None = None) -> KernelResult:
+           dilation: int = 1, groups: int = 1, name: str = "conv", cache: dict | None = None,
+           frames: FrameStack | None = None) -> KernelResult:
     """out = post(conv1d(x, weight)) along positions.
 
     x: a TensorRef, or a list of TensorRefs concatenated along channels (no copy).
     weight: (Cout, Cin/groups, K) int8 or int16 (PyTorch layout). padding: int or (left, right).
     groups = 1 (dense), = Cin = Cout (depthwise, lanes over channels), or any divisor (one dense
     convolution per group on channel views).
+    A 2-D weight (Cout, Cin/groups, kt, K) convolves over the frames of `frames` (x is the frame
+    stack; without `frames`, kt = 1 and x is the current frame).
     cache (groups = 1): a dict shared by calls with the same weights and input split (e.g. a GRU's
     recurrent weights at every step), so that their blocks are placed in wbuf only once.
     """
     inputs = _as_list(x)
     weight = np.asarray(weight)
-    cout, cin_g, k = weight.shape
-    pin = inputs[0].positions
-    if any(t.positions != pin for t in inputs):
+    cout, cin_g, k = weight.shape[0], weight.shape[1], weight.shape[-1]
+    if any(t.positions != inputs[0].positions for t in inputs):
         raise ValueError("concatenated inputs must have the same positions")
+    frames, pin = _frames_for(weight, inputs, frames)
     cin = sum(t.channels for t in inputs)
     pout = conv_output_length(pin, k, stride, padding, dilation)
     if pout < 1:
         raise ValueError("the convolution has no output position")
     _check_out(out, inputs, pout, cout)
-    if groups == 1:
+
+    def planned():
         blocks, plan = _conv_plan(pin, pout, k, stride, padding, dilation)
+        return _stack_plan(blocks, plan, frames, k) if frames else (blocks, plan)
+
+    if groups == 1:
         wk = _split_inputs(inputs, _weights_kcc(weight), cin_g)
-        return _dense_core(builder, inputs, wk, blocks, plan, out, post, name, cache=cache)
+        return _dense_core(builder, inputs, wk, *planned(), out, post, name, cache=cache)
     if cin % groups or cout % groups or cin // groups != cin_g:
         raise ValueError(f"groups={groups} does not fit {cin} -> {cout} channels with weights {weight.shape}")
     if groups == cin == cout:
         if len(inputs) != 1:
             raise ValueError("a depthwise convolution over concatenated inputs is not supported")
-        blocks, plan = _conv_plan(pin, pout, k, stride, padding, dilation)
-        return _depthwise_core(builder, inputs[0], weight[:, 0, :].T, blocks, plan, out, post, name)
+        return _depthwise_core(builder, inputs[0], _depthwise_weights(weight), *planned(), out, post, name)
     cout_g = cout // groups
     return _per_group(inputs, out, groups, lambda xv, g, ov: conv1d(
         builder, xv, weight[g * cout_g:(g + 1) * cout_g], _slice_post(post, cout_g, g * cout_g), ov,
-        stride=stride, padding=padding, dilation=dilation, name=f"{name}.g{g}"))
+        stride=stride, padding=padding, dilation=dilation, name=f"{name}.g{g}", frames=frames))
 
 
 def conv_transpose1d(builder, x, weight: np.ndarray, post: Post, out: TensorRef, *, stride: int = 1,
-                     padding: int = 0, output_padding: int = 0, dilation: int = 1, groups: int = 1,
-                     name: str = "convT") -> KernelResult:
+                     padding=0, output_padding: int = 0, dilation: int = 1, groups: int = 1,
+                     name: str = "convT", frames: FrameStack | None = None) -> KernelResult:
     """out = post(conv_transpose1d(x, weight)), lowered polyphase (no products with inserted zeros).
 
     x: a TensorRef or a list (concatenated along channels). weight: (Cin, Cout/groups, K) int8 or
-    int16 (PyTorch layout). groups = 1, = Cin = Cout (depthwise) or any divisor.
+    int16 (PyTorch layout), or (Cin, Cout/groups, kt, K) over the frames of `frames` as in
+    `conv1d`. padding: positions cropped, int or (left, right). groups = 1, = Cin = Cout
+    (depthwise) or any divisor.
     """
     inputs = _as_list(x)
     weight = np.asarray(weight)
-    cin_w, cout_g, k = weight.shape
-    pin = inputs[0].positions
-    if any(t.positions != pin for t in inputs):
+    cin_w, cout_g, k = weight.shape[0], weight.shape[1], weight.shape[-1]
+    if any(t.positions != inputs[0].positions for t in inputs):
         raise ValueError("concatenated inputs must have the same positions")
+    frames, pin = _frames_for(weight, inputs, frames)
     cin = sum(t.channels for t in inputs)
     cout = cout_g * groups
     pout = conv_transpose_output_length(pin, k, stride, padding, dilation, output_padding)
@@ -319,18 +389,20 @@ def conv_transpose1d(builder, x, weight: np.ndarray, post: Post, out: TensorRef,
         raise ValueError(f"inputs have {cin} channels, the weights {cin_w}")
     _check_out(out, inputs, pout, cout)
     blocks, plan = _conv_transpose_plan(pin, pout, k, stride, padding, dilation)
+    if frames:
+        blocks, plan = _stack_plan(blocks, plan, frames, k)
     if groups == 1:
-        wk = _split_inputs(inputs, np.ascontiguousarray(np.transpose(weight, (2, 0, 1))), cin)
+        wk = _split_inputs(inputs, _weights_kcc(weight, transposed=True), cin)
         return _dense_core(builder, inputs, wk, blocks, plan, out, post, name)
     if cin % groups:
         raise ValueError(f"groups={groups} does not divide {cin} input channels")
     if groups == cin == cout and len(inputs) == 1:
-        return _depthwise_core(builder, inputs[0], weight[:, 0, :].T, blocks, plan, out, post, name)
+        return _depthwise_core(builder, inputs[0], _depthwise_weights(weight), blocks, plan, out, post, name)
     cin_g = cin // groups
     return _per_group(inputs, out, groups, lambda xv, g, ov: conv_transpose1d(
         builder, xv, weight[g * cin_g:(g + 1) * cin_g], _slice_post(post, cout_g, g * cout_g), ov,
         stride=stride, padding=padding, output_padding=output_padding, dilation=dilation,
-        name=f"{name}.g{g}"))
+        name=f"{name}.g{g}", frames=frames))
 
 
 def dense(builder, x, weight: np.ndarray, post: Post, out: TensorRef, *, name: str = "dense",

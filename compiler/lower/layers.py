@@ -93,26 +93,34 @@ def _single(ctx, name, layer):
 
 
 def _conv_input(ctx, layer):
-    """A dense convolution reads a concatenation kept as parts; a grouped one needs it in one piece."""
+    """What a convolution reads: a dense one a concatenation kept as parts, a grouped one the
+    tensor in one piece; a 2-D one with past frames the frame stack (the frame copied in)."""
     x = ctx.value(layer.inputs[0])
-    return ctx.materialise(layer.inputs[0]) if isinstance(x, list) and layer.groups != 1 else x
+    if getattr(layer, "state", None):
+        stack, frames = ctx.frame_stack(layer, x)
+        ctx.note(f"{len(frames.taps)} frames in sbuf")
+        return stack, frames
+    return (ctx.materialise(layer.inputs[0]) if isinstance(x, list) and layer.groups != 1 else x), None
 
 
 def lower_conv1d(ctx, layer):
-    x = _conv_input(ctx, layer)
+    """conv1d, and conv2d (a 2-D kernel over the frame stack)."""
+    x, frames = _conv_input(ctx, layer)
     out = ctx.output(layer.output)
     res = conv1d(ctx.b, x, layer.weight, post_of(layer.ep, ctx.luts), out, stride=layer.stride,
-                 padding=layer.padding, dilation=layer.dilation, groups=layer.groups, name=layer.name)
+                 padding=layer.padding, dilation=layer.dilation, groups=layer.groups, name=layer.name,
+                 frames=frames)
     ctx.note(res.mode)
     return out
 
 
 def lower_conv_transpose1d(ctx, layer):
-    x = _conv_input(ctx, layer)
+    """conv_transpose1d, and conv_transpose2d (a 2-D kernel over the frame stack)."""
+    x, frames = _conv_input(ctx, layer)
     out = ctx.output(layer.output)
     res = conv_transpose1d(ctx.b, x, layer.weight, post_of(layer.ep, ctx.luts), out, stride=layer.stride,
                            padding=layer.padding, output_padding=layer.output_padding,
-                           dilation=layer.dilation, groups=layer.groups, name=layer.name)
+                           dilation=layer.dilation, groups=layer.groups, name=layer.name, frames=frames)
     ctx.note(f"polyphase x{layer.stride}, {res.mode}" if layer.stride > 1 else res.mode)
     return out
 
@@ -228,10 +236,38 @@ def _tree_step(b, a, bb, out, nelem, row):
 
 # Element-wise layers ------------------------------------------------------------------------------
 def lower_add(ctx, layer):
+    """a + b; with `align`, one input is first requantised into an int16 temporary (a `mov`)."""
+    ins = [_single(ctx, n, layer) for n in layer.inputs]
+    if layer.align is not None:
+        i, ep = layer.align
+        x = ins[i]
+        ins[i] = ctx.temp_tensor(f"{layer.name}.align", x.positions, x.channels, DType.I16)
+        copy(ctx.b, x, ins[i], post_of(ep, ctx.luts))
+        ctx.note(f"'{layer.inputs[i]}' requantised to the other's scale")
+    out = ctx.output(layer.output)
+    res = elementwise(ctx.b, Opcode.ADD, ins[0], ins[1], out, post_of(layer.ep, ctx.luts))
+    ctx.note(f"lanes over {res.mode}")
+    return out
+
+
+def lower_mul(ctx, layer):
     a, bb = (_single(ctx, n, layer) for n in layer.inputs)
     out = ctx.output(layer.output)
-    res = elementwise(ctx.b, Opcode.ADD, a, bb, out, post_of(layer.ep, ctx.luts))
+    res = elementwise(ctx.b, Opcode.MUL, a, bb, out, post_of(layer.ep, ctx.luts))
     ctx.note(f"lanes over {res.mode}")
+    return out
+
+
+def lower_prelu(ctx, layer):
+    """n = (slope - 1) * min(x, 0) (a `min` against a zero constant, per-channel multiplier) into an
+    int16 temporary, then out = x + n (an `add`)."""
+    x = _single(ctx, layer.inputs[0], layer)
+    zero = TensorRef(Buffer.WBUF, ctx.b.constant(np.zeros(8, np.int8)), 1, 1, DType.I8)
+    n = ctx.temp_tensor(f"{layer.name}.neg", x.positions, x.channels, DType.I16)
+    elementwise(ctx.b, Opcode.MIN, x, zero, n, post_of(layer.ep_neg, ctx.luts))
+    out = ctx.output(layer.output)
+    res = elementwise(ctx.b, Opcode.ADD, x, n, out, post_of(layer.ep, ctx.luts))
+    ctx.note(f"min, add; lanes over {res.mode}")
     return out
 
 
@@ -273,7 +309,8 @@ def lower_concat(ctx, layer):
 
 
 LOWER_SIMPLE = {
-    "conv1d": lower_conv1d, "conv_transpose1d": lower_conv_transpose1d,
+    "conv1d": lower_conv1d, "conv_transpose1d": lower_conv_transpose1d, "conv2d": lower_conv1d,
+    "conv_transpose2d": lower_conv_transpose1d,
     "complex_conv_time": lower_complex_conv_time, "magnitude": lower_magnitude, "add": lower_add,
-    "activation": lower_activation, "concat": lower_concat,
+    "activation": lower_activation, "concat": lower_concat, "mul": lower_mul, "prelu": lower_prelu,
 }

@@ -40,6 +40,7 @@ from npu_model.arch.meta import HostLayer, ProgramMeta
 from ..builder import ProgramBuilder
 from ..quant.intmath import ACC_BITS
 from .attention import lower_attention
+from .conv import FrameStack
 from .eltwise import copy
 from .errors import LoweringError
 from .gru import lower_gru
@@ -52,7 +53,7 @@ __all__ = ["compile_network", "LayerContext", "COMPILER_VERSION"]
 COMPILER_VERSION = "trunet-npu-compiler 1"
 
 LOWER = {**LOWER_SIMPLE, "gru": lower_gru, "attention": lower_attention}
-_DENSE_READERS = ("conv1d", "conv_transpose1d")
+_DENSE_READERS = ("conv1d", "conv_transpose1d", "conv2d", "conv_transpose2d")
 _NEVER = 1 << 30
 
 
@@ -220,6 +221,31 @@ class LayerContext:
                 copy_block(b, (Buffer.SBUF, off + (f + 1) * frame), (Buffer.SBUF, off + f * frame), frame)
         self.end_of_frame.append((layer.name, shift))
         return block
+
+    def frame_stack(self, layer, x) -> tuple[TensorRef, FrameStack]:
+        """The frames a 2-D convolution reads: its (kt-1)*dt past input frames and the current
+        one, oldest first, as one channel-last sbuf tensor of (frames x positions) rows. Copies
+        the current frame (a tensor or a concatenation's parts) into the last slot and queues the
+        shift of the slots (slot f <- slot f+1) for the end of the frame."""
+        parts = x if isinstance(x, list) else [x]
+        kt, dt = layer.weight.shape[2], layer.time_dilation
+        past = (kt - 1) * dt
+        length, channels, dtype = parts[0].positions, sum(p.channels for p in parts), parts[0].dtype
+        stack = self.sbuf_tensor(layer.state, (past + 1) * length, channels, dtype)
+        cur = stack.view(pos=past * length, positions=length)
+        c0 = 0
+        for p in parts:
+            copy(self.b, p, cur.view(ch=c0, channels=p.channels))
+            c0 += p.channels
+        transposed = layer.op == "conv_transpose2d"
+        taps = tuple((kt - 1 - k) * dt if transposed else k * dt for k in range(kt))
+        slot = length * stack.row_stride
+
+        def shift(b=self.b):
+            for f in range(past):                   # oldest first: slot f <- slot f+1
+                copy_block(b, (Buffer.SBUF, stack.offset + (f + 1) * slot), (Buffer.SBUF, stack.offset + f * slot), slot)
+        self.end_of_frame.append((layer.name, shift))
+        return stack, FrameStack(taps, length)
 
     def note(self, text: str) -> None:
         if text and text not in self._notes:

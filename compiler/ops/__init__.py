@@ -4,7 +4,8 @@ from __future__ import annotations
 from .attention import Attention
 from .base import ACTIVATIONS, BN_SUFFIXES, LayerSpec, OpDef, Shape
 from .conv import Conv1d, ConvTranspose1d
-from .elementwise import ACTIVATION_OPS, Activation, Add, BatchNorm, Concat
+from .conv2d import Conv2d, ConvTranspose2d
+from .elementwise import ACTIVATION_OPS, Activation, Add, BatchNorm, Concat, Elu, LeakyRelu, Mul, Prelu, Softplus
 from .fields import REQUIRED, Field
 from .gru import Gru
 from .host import MaskReconstruct
@@ -15,14 +16,12 @@ __all__ = ["OPS", "OpDef", "LayerSpec", "Shape", "Field", "REQUIRED", "ACTIVATIO
 
 OPS: dict[str, OpDef] = {
     d.op: d for d in (
-        Conv1d(), ConvTranspose1d(), Gru(), Attention(), ComplexConvTime(), Magnitude(),
-        Concat(), Add(), BatchNorm(), MaskReconstruct(), *(Activation(a) for a in ACTIVATION_OPS),
+        Conv1d(), ConvTranspose1d(), Conv2d(), ConvTranspose2d(), Gru(), Attention(), ComplexConvTime(), Magnitude(),
+        Concat(), Add(), Mul(), LeakyRelu(), Prelu(), Softplus(), Elu(), BatchNorm(), MaskReconstruct(), *(Activation(a) for a in ACTIVATION_OPS),
     )
 }
 
 
 def is_stateful(layer: LayerSpec) -> bool:
     """Layers whose output depends on earlier frames (state the NPU keeps in sbuf)."""
-    if layer.op == "gru":
-        return layer["axis"] == "time"
-    return OPS[layer.op].stateful
+    return OPS[layer.op].keeps_state(layer)

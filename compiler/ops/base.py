@@ -55,6 +55,10 @@ class OpDef:
     def output_shape(self, layer: LayerSpec, ins: list[Shape]) -> Shape:
         raise NotImplementedError
 
+    def keeps_state(self, layer: LayerSpec) -> bool:
+        """This layer's output depends on earlier frames (state the NPU keeps in sbuf)."""
+        return self.stateful
+
     def check_against_input(self, layer: LayerSpec, ins: list[Shape], inp) -> None:
         """Refuse input shapes that disagree with the model's input (an `InputSpec`); most ops
         do not care (a host op that combines outputs with the input's STFT does)."""

@@ -21,13 +21,15 @@ REQUIRED = object()
 #: fields can overflow or allocate before the sizes are checked.
 MAX_INT = 1 << 16
 
-_KIND_NAMES = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}
+_KIND_NAMES = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
+               "pair": "an integer or a list of two integers"}
 
 
 @dataclass(frozen=True)
 class Field:
-    """One field: its kind ('int', 'float', 'bool', 'str'), default, allowed values, bounds
-    (an int field's maximum defaults to MAX_INT; a float field must be finite)."""
+    """One field: its kind ('int', 'float', 'bool', 'str', or 'pair': an integer n for (n, n) or
+    a list [a, b], parsed as a tuple), default, allowed values, bounds (an int or pair field's
+    maximum defaults to MAX_INT; a float field must be finite)."""
 
     kind: str
     default: Any = REQUIRED
@@ -44,6 +46,8 @@ class Field:
 def parse_value(value, spec: Field, *, source, layer, field):
     """Check one value against its field; returns it converted (int for float fields is allowed)."""
     kind = spec.kind
+    if kind == "pair":
+        return _parse_pair(value, spec, source=source, layer=layer, field=field)
     ok = {
         "int": isinstance(value, int) and not isinstance(value, bool),
         "float": isinstance(value, (int, float)) and not isinstance(value, bool),
@@ -66,6 +70,16 @@ def parse_value(value, spec: Field, *, source, layer, field):
     if maximum is not None and value > maximum:
         fail(source, f"must be at most {maximum:g}, not {shown(value)}", layer=layer, field=field)
     return value
+
+
+def _parse_pair(value, spec: Field, *, source, layer, field) -> tuple[int, int]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value, value]
+    if not (isinstance(value, list) and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+        fail(source, f"expected {_KIND_NAMES['pair']}, got {shown(value)}", layer=layer, field=field)
+    one = Field("int", minimum=spec.minimum, maximum=spec.maximum)
+    return tuple(parse_value(v, one, source=source, layer=layer, field=field) for v in value)
 
 
 def parse_fields(raw: dict, fields: dict[str, Field], *, source, layer, known_extra=()) -> dict:

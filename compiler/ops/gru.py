@@ -28,6 +28,9 @@ class Gru(OpDef):
         "bidirectional": Field("bool", False, doc="frequency axis only: both directions"),
     }
 
+    def keeps_state(self, layer) -> bool:
+        return layer["axis"] == "time"
+
     def directions(self, layer) -> tuple[str, ...]:
         return ("", "_reverse") if layer["bidirectional"] else ("",)
 

@@ -15,9 +15,10 @@ from npu_model.arch.isa import Act, DType
 
 from ..errors import QuantisationError
 from .fixedpoint import multiplier, quantise_bias, quantise_weights
-from .luts import EXP_OUT, RECIP_OUT, SIGMOID_OUT, TANH_OUT, Lut, reciprocal_lut
+from ..ops.elementwise import TABLE_FUNCTIONS
+from .luts import EXP_OUT, RECIP_OUT, SIGMOID_OUT, TANH_OUT, Lut, make_lut, reciprocal_lut
 from .qnet import (Epilogue, QActivation, QAdd, QAttention, QComplexConvTime, QConcat, QConv1d, QConvTranspose1d, QGru,
-                   QGruCell, QMagnitude, QProjection, QState, QTensor)
+                   QGruCell, QMagnitude, QMul, QPrelu, QProjection, QState, QTensor)
 from .scales import GRU_STATE_SCALE
 
 __all__ = ["BuildContext", "BUILDERS"]
@@ -84,30 +85,46 @@ def build_conv1d(fl, ctx):
     else:
         wq, ep = _projection(ctx, fl.name, fl.params["weight"], fl.params["bias"], x, y, fl.attrs["activation"])
     a = fl.attrs
-    return QConv1d(name=fl.name, op="conv1d", inputs=fl.inputs, output=fl.output, fused=fl.fused, weight=wq,
-                   stride=a["stride"], padding=a["padding"], dilation=a["dilation"], groups=a["groups"], ep=ep)
+    return QConv1d(name=fl.name, op=fl.op, inputs=fl.inputs, output=fl.output, fused=fl.fused, weight=wq,
+                   stride=a["stride"], padding=a["padding"], dilation=a["dilation"], groups=a["groups"], ep=ep,
+                   **_past_frames(fl, ctx, x))
+
+
+def _past_frames(fl, ctx, x: QTensor) -> dict:
+    """A 2-D convolution's time dilation and the state of its past input frames (none for kt = 1)."""
+    w = fl.params["weight"]
+    if w.ndim == 3:
+        return {}
+    dt = fl.attrs["time_dilation"]
+    past = (w.shape[2] - 1) * dt
+    if not past:
+        return {"time_dilation": dt}
+    state = f"{fl.name}.past"
+    ctx.states[state] = QState(name=state, layer=fl.name, shape=(past,) + x.shape, dtype=x.dtype, scale=x.scale)
+    return {"time_dilation": dt, "state": state}
 
 
 def build_conv_transpose1d(fl, ctx):
     x, y = ctx.tensors[fl.inputs[0]], ctx.tensors[fl.output]
     a = fl.attrs
-    w = fl.params["weight"]                                  # (Cin, Cout/g, K)
-    cin, cout_g, k = w.shape
+    w = fl.params["weight"]                                  # (Cin, Cout/g, [kt,] K)
+    cin, cout_g = w.shape[:2]
     g = a["groups"]
     if fl.name in ctx.fitted:
         wq, sw = ctx.fitted[fl.name]
     else:
-        wg = w.reshape(g, cin // g, cout_g, k)
+        wg = w.reshape(g, cin // g, cout_g, -1)
         amax = np.abs(wg).max(axis=(1, 3)).reshape(-1)           # per output channel
         sw = np.where(amax > 0, amax / 127.0, 1.0)
         wq = np.clip(np.round(wg / sw.reshape(g, 1, cout_g, 1)), -127, 127).astype(np.int8).reshape(w.shape)
     ep = _epilogue(x.scale * sw, y, a["activation"], ctx.luts, bias=fl.params["bias"], where=ctx.where(fl.name))
     # worst case per output channel: sum over the input channels of its group and the taps
-    per_out = np.abs(wq.astype(np.int64)).reshape(g, cin // g, cout_g, k).sum(axis=(1, 3)).reshape(-1)
+    per_out = np.abs(wq.astype(np.int64)).reshape(g, cin // g, cout_g, -1).sum(axis=(1, 3)).reshape(-1)
     _check_acc(ctx, fl.name, per_out.reshape(-1, 1), x, ep.bias)
-    return QConvTranspose1d(name=fl.name, op="conv_transpose1d", inputs=fl.inputs, output=fl.output,
+    return QConvTranspose1d(name=fl.name, op=fl.op, inputs=fl.inputs, output=fl.output,
                             fused=fl.fused, weight=wq, stride=a["stride"], padding=a["padding"],
-                            output_padding=a["output_padding"], dilation=a["dilation"], groups=g, ep=ep)
+                            output_padding=a["output_padding"], dilation=a["dilation"], groups=g, ep=ep,
+                            **_past_frames(fl, ctx, x))
 
 
 def build_complex_conv_time(fl, ctx):
@@ -237,10 +254,49 @@ def _elementwise_ep(fl, ctx, x: QTensor, y: QTensor, act: str):
 
 
 def build_add(fl, ctx):
+    """Inputs of one scale add as they are; otherwise the one of smaller range is requantised onto
+    the other's scale in int16 (within its range, at up to 256 x the int8 resolution)."""
     a, b, y = ctx.tensors[fl.inputs[0]], ctx.tensors[fl.inputs[1]], ctx.tensors[fl.output]
-    assert a.scale == b.scale and a.dtype == b.dtype
+    align = None
+    if (a.scale, a.dtype) != (b.scale, b.dtype):
+        big, small = (0, 1) if a.scale * _DTYPE_MAX[a.dtype] >= b.scale * _DTYPE_MAX[b.dtype] else (1, 0)
+        ref, other = (a, b)[big], (a, b)[small]
+        wide = QTensor(other.name, other.shape, "int16", ref.scale)
+        align = (small, _elementwise_ep(fl, ctx, other, wide, "none"))
+        a = ref
     return QAdd(name=fl.name, op="add", inputs=fl.inputs, output=fl.output, fused=fl.fused,
-                ep=_elementwise_ep(fl, ctx, a, y, fl.attrs["activation"]))
+                ep=_elementwise_ep(fl, ctx, a, y, fl.attrs["activation"]), align=align)
+
+
+def build_mul(fl, ctx):
+    a, b, y = (ctx.tensors[n] for n in (*fl.inputs, fl.output))
+    ep = _epilogue(np.float64(a.scale * b.scale), y, "none", ctx.luts, where=ctx.where(fl.name))
+    return QMul(name=fl.name, op="mul", inputs=fl.inputs, output=fl.output, fused=fl.fused, ep=ep)
+
+
+def build_prelu(fl, ctx):
+    x, y = ctx.tensors[fl.inputs[0]], ctx.tensors[fl.output]
+    factor = np.asarray(fl.params["slope"], np.float64) - 1.0
+    mult, shift = multiplier(np.abs(factor), where=ctx.where(fl.name))
+    ep_neg = Epilogue(bias=np.zeros(factor.shape, np.int32), mult=(np.sign(factor) * mult).astype(np.int16),
+                      shift=shift, out_dtype="int16")
+    return QPrelu(name=fl.name, op="prelu", inputs=fl.inputs, output=fl.output, fused=fl.fused, ep_neg=ep_neg,
+                  ep=_elementwise_ep(fl, ctx, x, y, "none"))
+
+
+def build_table(fl, ctx):
+    """A per-layer table over every value the input can hold: entry i stands for (i - 2**(k-1)) *
+    step with step = the input's largest value / 2**(k-1), and holds f at the output's scale."""
+    x, y = ctx.tensors[fl.inputs[0]], ctx.tensors[fl.output]
+    k = ctx.config.lut_log2["table"]
+    half = 1 << (k - 1)
+    step = x.scale * _DTYPE_MAX[x.dtype] / half
+    fn = TABLE_FUNCTIONS[fl.attrs["function"]]
+    lut = make_lut(f"{fl.name}.{fl.attrs['function']}", lambda v: fn(v, fl.attrs), k, step, 0.0, y.scale)
+    ctx.luts[lut.name] = lut
+    mult, shift = multiplier(x.scale / step, where=ctx.where(fl.name))
+    ep = Epilogue.scalar(mult=mult[0], shift=shift[0], act=Act.LUT, lut=lut.name, out_dtype=y.dtype)
+    return QActivation(name=fl.name, op="activation", inputs=fl.inputs, output=fl.output, fused=fl.fused, ep=ep)
 
 
 def build_activation(fl, ctx):
@@ -250,7 +306,9 @@ def build_activation(fl, ctx):
 
 
 BUILDERS = {
-    "conv1d": build_conv1d, "conv_transpose1d": build_conv_transpose1d, "gru": build_gru,
+    "conv1d": build_conv1d, "conv_transpose1d": build_conv_transpose1d, "conv2d": build_conv1d,
+    "conv_transpose2d": build_conv_transpose1d, "gru": build_gru,
     "attention": build_attention, "complex_conv_time": build_complex_conv_time, "magnitude": build_magnitude,
-    "concat": build_concat, "add": build_add, "activation": build_activation,
+    "concat": build_concat, "add": build_add, "activation": build_activation, "mul": build_mul,
+    "prelu": build_prelu, "table": build_table,
 }

@@ -18,7 +18,8 @@ class QuantConfig:
     range_method: 'mse' picks each int8 tensor's clipping range minimising the quantisation
     error on those frames; 'absmax' takes the largest value. int16_headroom: margin on the
     largest value seen for int16 tensors and intermediates (GRU gate sums, attention scores).
-    lut_log2: table sizes (the default four tables fill the NPU's 4096 LUT entries).
+    lut_log2: table sizes (the four shared tables fill the NPU's default 4096 LUT entries; a model
+    uses only those it needs); "table": the size of each softplus or elu layer's own table.
     int16_raw: the tensors before the first normalised layer (the input features and what the
     convolutions without batch norm make of them: phase encoder, first conv) are int16: their
     range is the raw features' (log power, magnitudes, large per-channel offsets), and their
@@ -32,7 +33,8 @@ class QuantConfig:
     range_method: str = "mse"
     int16_headroom: float = 1.5
     activations: str = "int8"
-    lut_log2: dict = field(default_factory=lambda: {"sigmoid": 10, "tanh": 10, "exp": 10, "reciprocal": 10})
+    lut_log2: dict = field(default_factory=lambda: {"sigmoid": 10, "tanh": 10, "exp": 10, "reciprocal": 10,
+                                                    "table": 10})
     int16_raw: bool = True
     int16_tensors: tuple = ()
     reconstruct: bool = True

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..reference.linear import conv1d, conv_transpose1d, exact_int
+from ..reference.linear import conv1d, conv_transpose1d, exact_int, time_conv
 from .intmath import finish
 
 __all__ = ["INT_LAYERS", "gru_cell_int"]
@@ -20,16 +20,28 @@ def _f(a):
 
 
 def _conv(layer, ins, state, luts):
-    acc = exact_int(conv1d(_f(ins[0]), _f(layer.weight), stride=layer.stride, padding=layer.padding,
-                           dilation=layer.dilation, groups=layer.groups))
-    return finish(acc, layer.ep, luts), None
+    acc, new_state = _over_time(layer, ins[0], state, lambda x, w: conv1d(
+        x, w, stride=layer.stride, padding=layer.padding, dilation=layer.dilation, groups=layer.groups))
+    return finish(exact_int(acc), layer.ep, luts), new_state
 
 
 def _conv_t(layer, ins, state, luts):
-    acc = exact_int(conv_transpose1d(_f(ins[0]), _f(layer.weight), stride=layer.stride, padding=layer.padding,
-                                     output_padding=layer.output_padding, dilation=layer.dilation,
-                                     groups=layer.groups))
-    return finish(acc, layer.ep, luts), None
+    acc, new_state = _over_time(layer, ins[0], state, lambda x, w: conv_transpose1d(
+        x, w, stride=layer.stride, padding=layer.padding, output_padding=layer.output_padding,
+        dilation=layer.dilation, groups=layer.groups), transposed=True)
+    return finish(exact_int(acc), layer.ep, luts), new_state
+
+
+def _over_time(layer, x, state, one, transposed=False):
+    """The exact accumulation of a 1-D convolution, or of a 2-D one over the current and past
+    frames (int64 past frames in `state`, zeros at the start) -> (float64 integer sums, new state)."""
+    w = _f(layer.weight)
+    if w.ndim == 3:
+        return one(_f(x), w), None
+    dt = layer.time_dilation
+    past = np.zeros(((w.shape[2] - 1) * dt,) + x.shape[1:], np.int64) if state is None else state
+    acc, new_state = time_conv(one, _f(x), w, _f(past), transposed=transposed, dilation=dt)
+    return acc, new_state.astype(np.int64)
 
 
 def _complex_conv_time(layer, ins, state, luts):
@@ -118,7 +130,20 @@ def _concat(layer, ins, state, luts):
 
 
 def _add(layer, ins, state, luts):
-    return finish(ins[0] + ins[1], layer.ep, luts), None
+    a, b = ins
+    if layer.align is not None:
+        i, ep = layer.align
+        a, b = (finish(a, ep), b) if i == 0 else (a, finish(b, ep))
+    return finish(a + b, layer.ep, luts), None
+
+
+def _mul(layer, ins, state, luts):
+    return finish(ins[0] * ins[1], layer.ep, luts), None
+
+
+def _prelu(layer, ins, state, luts):
+    x = ins[0]
+    return finish(x + finish(np.minimum(x, 0), layer.ep_neg), layer.ep), None
 
 
 def _activation(layer, ins, state, luts):
@@ -126,7 +151,8 @@ def _activation(layer, ins, state, luts):
 
 
 INT_LAYERS = {
-    "conv1d": _conv, "conv_transpose1d": _conv_t, "complex_conv_time": _complex_conv_time,
+    "conv1d": _conv, "conv_transpose1d": _conv_t, "conv2d": _conv, "conv_transpose2d": _conv_t,
+    "complex_conv_time": _complex_conv_time,
     "magnitude": _magnitude, "gru": _gru, "attention": _attention, "concat": _concat, "add": _add,
-    "activation": _activation,
+    "activation": _activation, "mul": _mul, "prelu": _prelu,
 }

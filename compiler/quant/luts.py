@@ -49,8 +49,11 @@ _FUNCTIONS = {
 
 
 def make_lut(name, function, log2, step, offset, out_scale) -> Lut:
+    """`function`: a name of the shared tables, or a callable (a layer's own table, e.g. softplus)."""
     x = offset + (np.arange(1 << log2) - (1 << (log2 - 1))) * step
-    table = np.clip(np.round(_FUNCTIONS[function](x) / out_scale), -32768, 32767).astype(np.int16)
+    f = function if callable(function) else _FUNCTIONS[function]
+    table = np.clip(np.round(f(x) / out_scale), -32768, 32767).astype(np.int16)
+    function = name if callable(function) else function
     return Lut(name=name, function=function, log2=log2, step=step, offset=offset, out_scale=out_scale,
                table=table)
 

@@ -19,7 +19,7 @@ from npu_model.arch.isa import Act, DType
 from .luts import Lut
 
 __all__ = ["QTensor", "QState", "Epilogue", "QLayer", "QConv1d", "QConvTranspose1d", "QComplexConvTime",
-           "QMagnitude", "QGruCell", "QGru", "QProjection", "QAttention", "QConcat", "QAdd", "QActivation",
+           "QMagnitude", "QGruCell", "QGru", "QProjection", "QAttention", "QConcat", "QAdd", "QMul", "QPrelu", "QActivation",
            "QuantizedNetwork"]
 
 
@@ -94,29 +94,41 @@ class QLayer:
 
 @dataclass(frozen=True, eq=False)
 class QConv1d(QLayer):
-    """acc[o, l] = sum_{c, k} weight[o, c, k] * x[g(o)*Cin/groups + c, l*stride + k*dilation - padding]
-    (zero outside), then `ep` per output channel. weight int8 (Cout, Cin/groups, K)."""
+    """acc[o, l] = sum_{c, k} weight[o, c, k] * x[g(o)*Cin/groups + c, l*stride + k*dilation - pad_left]
+    (zero outside), then `ep` per output channel. weight int8 (Cout, Cin/groups, K); padding an int
+    (both ends) or (left, right).
+
+    conv2d: weight (Cout, Cin/groups, kt, K), tap j of the time axis over the frame
+    t - (kt-1-j)*time_dilation; `state` holds the (kt-1)*time_dilation past input frames (oldest
+    first, zero at the start; None when kt = 1)."""
 
     weight: np.ndarray
     stride: int
-    padding: int
+    padding: int | tuple
     dilation: int
     groups: int
     ep: Epilogue
+    time_dilation: int = 1
+    state: str | None = None
 
 
 @dataclass(frozen=True, eq=False)
 class QConvTranspose1d(QLayer):
-    """acc[o, j*stride + k*dilation - padding] += weight[c, o mod Cout/groups, k] * x[c, j] over the
-    input channels c of o's group, then `ep` per output channel. weight int8 (Cin, Cout/groups, K)."""
+    """acc[o, j*stride + k*dilation - pad_left] += weight[c, o mod Cout/groups, k] * x[c, j] over the
+    input channels c of o's group, then `ep` per output channel. weight int8 (Cin, Cout/groups, K).
+
+    conv_transpose2d: weight (Cin, Cout/groups, kt, K), tap j of the time axis over the frame
+    t - j*time_dilation; `state` as for QConv1d."""
 
     weight: np.ndarray
     stride: int
-    padding: int
+    padding: int | tuple
     output_padding: int
     dilation: int
     groups: int
     ep: Epilogue
+    time_dilation: int = 1
+    state: str | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -226,8 +238,29 @@ class QConcat(QLayer):
 
 @dataclass(frozen=True, eq=False)
 class QAdd(QLayer):
-    """out = finish(a + b, ep): the inputs share one scale (unified), `ep` is shared (scalar)."""
+    """out = finish(a + b, ep), `ep` shared (scalar). The inputs share one scale, or `align`
+    requantises one of them first onto the other's scale (int16): with align = (i, ep_i),
+    input i becomes finish(input_i, ep_i)."""
 
+    ep: Epilogue
+    align: tuple | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class QMul(QLayer):
+    """out = finish(a * b, ep), `ep` shared: the product of the two scales onto the output's.
+    A 1-channel or 1-position input broadcasts."""
+
+    ep: Epilogue
+
+
+@dataclass(frozen=True, eq=False)
+class QPrelu(QLayer):
+    """out = finish(x + n, ep) with n = finish(min(x, 0), ep_neg): ep_neg per channel multiplies by
+    (slope - 1) (a signed multiplier) into int16 at x's scale, so out = x for x >= 0 and
+    slope * x below (leaky_relu: one slope for every channel)."""
+
+    ep_neg: Epilogue
     ep: Epilogue
 
 

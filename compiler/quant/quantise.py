@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..fold import replace_params
+from ..fold import CONV_OPS, replace_params
 from .builders import BUILDERS, BuildContext
 from .calibrate import Calibration, calibrate
 from .config import QuantConfig
@@ -69,7 +69,7 @@ def wide_tensors(model, config) -> tuple[str, ...]:
     if config.int16_raw:
         raw = {model.spec.input.name}
         for fl in model.layers:
-            if (not fl.host and fl.op in ("conv1d", "conv_transpose1d", "complex_conv_time", "magnitude")
+            if (not fl.host and fl.op in (*CONV_OPS, "complex_conv_time", "magnitude")
                     and all(i in raw for i in fl.inputs) and not fl.attrs.get("bn_folded")
                     and fl.attrs.get("activation", "none") == "none"):
                 raw.add(fl.output)

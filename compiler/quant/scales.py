@@ -4,7 +4,9 @@ Most tensors are int8 with a calibrated scale. Some are fixed by the arithmetic:
 is its int16 hidden state (2**-14), a sigmoid/tanh output is the table's int16 output. Inputs of
 a concat, and the two inputs of an add, must share one scale because the NPU adds and stacks
 integers as they are: those are joined into groups (union-find) that take the largest range of
-their members, or the fixed format of a fixed member. A concat does not join its inputs: each
+their members, or the fixed format of a fixed member. An add with a fixed-format input (a GRU's
+state, a table's output) is not joined: it requantises the input of smaller range onto the
+other's scale first (`build_add`). A concat does not join its inputs: each
 keeps its own format and is requantised (a `mov`) into the concat's format when they differ, so
 that a small-range skip tensor keeps its resolution for its other consumers.
 """
@@ -49,11 +51,11 @@ def assign_tensors(model, calib: Calibration, activations: str, wide, *,
     def join(a, b):
         parent[find(a)] = find(b)
 
-    for fl in npu:
-        if fl.op == "add":
+    fixed = {fl.output: (_fixed_format(fl), fl) for fl in npu if _fixed_format(fl)}
+    for fl in npu:   # an add of a fixed-format tensor (a GRU's state) aligns the other one instead
+        if fl.op == "add" and not any(i in fixed for i in fl.inputs):
             join(fl.inputs[0], fl.inputs[1])
 
-    fixed = {fl.output: (_fixed_format(fl), fl) for fl in npu if _fixed_format(fl)}
     groups: dict[str, list[str]] = {}
     for n in names:
         groups.setdefault(find(n), []).append(n)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .linear import conv1d, conv_transpose1d
+from ..ops.elementwise import TABLE_FUNCTIONS
+from .linear import conv1d, conv_transpose1d, time_conv
 
 __all__ = ["FLOAT_LAYERS", "activate", "sigmoid", "gru_cell"]
 
@@ -35,19 +36,32 @@ def _no_probe(name, value):
 
 def _conv(fl, ins, state, probe):
     a = fl.attrs
-    pre = conv1d(ins[0], fl.params["weight"], stride=a["stride"], padding=a["padding"],
-                 dilation=a["dilation"], groups=a["groups"]) + fl.params["bias"][:, None]
+    pre, new_state = _over_time(fl, ins[0], state, lambda x, w: conv1d(
+        x, w, stride=a["stride"], padding=a["padding"], dilation=a["dilation"], groups=a["groups"]))
+    pre = pre + fl.params["bias"][:, None]
     probe("pre", pre)
-    return activate(pre, a["activation"]), None
+    return activate(pre, a["activation"]), new_state
 
 
 def _conv_t(fl, ins, state, probe):
     a = fl.attrs
-    pre = conv_transpose1d(ins[0], fl.params["weight"], stride=a["stride"], padding=a["padding"],
-                           output_padding=a["output_padding"], dilation=a["dilation"],
-                           groups=a["groups"]) + fl.params["bias"][:, None]
+    pre, new_state = _over_time(fl, ins[0], state, lambda x, w: conv_transpose1d(
+        x, w, stride=a["stride"], padding=a["padding"], output_padding=a["output_padding"],
+        dilation=a["dilation"], groups=a["groups"]), transposed=True)
+    pre = pre + fl.params["bias"][:, None]
     probe("pre", pre)
-    return activate(pre, a["activation"]), None
+    return activate(pre, a["activation"]), new_state
+
+
+def _over_time(fl, x, state, one, transposed=False):
+    """A convolution along frequency (3-D weight), or over (time, frequency) with its past frames
+    (4-D weight: conv2d, conv_transpose2d) -> (pre-activation without bias, new state)."""
+    w = fl.params["weight"]
+    if w.ndim == 3:
+        return one(x, w), None
+    dt = fl.attrs["time_dilation"]
+    past = np.zeros(((w.shape[2] - 1) * dt,) + x.shape[1:]) if state is None else state
+    return time_conv(one, x, w, past, transposed=transposed, dilation=dt)
 
 
 def gru_cell(gx, gh, h, axis):
@@ -147,8 +161,21 @@ def _activation(fl, ins, state, probe):
     return activate(ins[0], fl.attrs["activation"]), None
 
 
+def _prelu(fl, ins, state, probe):
+    x = ins[0]
+    return x + (fl.params["slope"][:, None] - 1.0) * np.minimum(x, 0.0), None
+
+
+def _table(fl, ins, state, probe):
+    return TABLE_FUNCTIONS[fl.attrs["function"]](ins[0], fl.attrs), None
+
+
+def _mul(fl, ins, state, probe):
+    return ins[0] * ins[1], None
+
+
 FLOAT_LAYERS = {
-    "conv1d": _conv, "conv_transpose1d": _conv_t, "gru": _gru, "attention": _attention,
+    "conv1d": _conv, "conv_transpose1d": _conv_t, "conv2d": _conv, "conv_transpose2d": _conv_t, "gru": _gru, "attention": _attention,
     "complex_conv_time": _complex_conv_time, "magnitude": _magnitude, "concat": _concat,
-    "add": _add, "activation": _activation,
+    "add": _add, "activation": _activation, "prelu": _prelu, "table": _table, "mul": _mul,
 }

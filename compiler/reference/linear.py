@@ -10,23 +10,50 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["conv1d", "conv_transpose1d", "complex_as_real", "exact_int", "conv1d_length",
-           "conv_transpose1d_length"]
+           "conv_transpose1d_length", "pads", "time_conv"]
+
+
+def pads(padding) -> tuple[int, int]:
+    """An int (both ends) or a (left, right) pair."""
+    if isinstance(padding, (tuple, list)):
+        return int(padding[0]), int(padding[1])
+    return int(padding), int(padding)
 
 
 def conv1d_length(length, kernel, stride=1, padding=0, dilation=1) -> int:
-    return (length + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+    pl, pr = pads(padding)
+    return (length + pl + pr - dilation * (kernel - 1) - 1) // stride + 1
 
 
 def conv_transpose1d_length(length, kernel, stride=1, padding=0, dilation=1, output_padding=0) -> int:
-    return (length - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+    pl, pr = pads(padding)
+    return (length - 1) * stride - pl - pr + dilation * (kernel - 1) + output_padding + 1
+
+
+def time_conv(one, x, w, past, *, transposed: bool, dilation: int = 1):
+    """A convolution causal along time over frames (T, C, L): tap k of w's time axis (axis 2)
+    reads frame t - (kt-1-k)*dilation (transposed: t - k*dilation); `past` holds the
+    (kt-1)*dilation frames before the first (zeros at the start). `one(frames, w_k)` is the
+    frequency convolution of one tap. Returns (sum over taps, the new past frames)."""
+    kt = w.shape[2]
+    t = x.shape[0]
+    keep = (kt - 1) * dilation
+    xs = np.concatenate([past, x], axis=0) if keep else x
+    out = 0.0
+    for k in range(kt):
+        start = (kt - 1 - k) * dilation if transposed else k * dilation
+        out = out + one(xs[start: start + t], w[:, :, k])
+    return out, xs[xs.shape[0] - keep:]
 
 
 def conv1d(x, w, *, stride=1, padding=0, dilation=1, groups=1):
-    """x (T, Cin, L), w (Cout, Cin/groups, K) -> (T, Cout, Lout), zero padding, no bias."""
+    """x (T, Cin, L), w (Cout, Cin/groups, K) -> (T, Cout, Lout), zero padding (an int for both
+    ends or (left, right)), no bias."""
     t, cin, length = x.shape
     cout, cin_g, k = w.shape
     lout = conv1d_length(length, k, stride, padding, dilation)
-    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding))) if padding else x
+    pl, pr = pads(padding)
+    xp = np.pad(x, ((0, 0), (0, 0), (pl, pr))) if pl or pr else x
     if cin_g == 1 and cout == groups:  # depthwise: K multiply-adds of whole tensors (batched tiny
         out = np.zeros((t, cout, lout))  # matmuls are slow in numpy)
         end = (lout - 1) * stride + 1
@@ -42,7 +69,8 @@ def conv1d(x, w, *, stride=1, padding=0, dilation=1, groups=1):
 
 
 def conv_transpose1d(x, w, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
-    """x (T, Cin, L), w (Cin, Cout/groups, K) (PyTorch layout) -> (T, Cout, Lout), no bias.
+    """x (T, Cin, L), w (Cin, Cout/groups, K) (PyTorch layout) -> (T, Cout, Lout), no bias;
+    padding (an int or (left, right)) crops the full output.
 
     Computed as each input position scattering K products: no multiplications by zeros.
     """
@@ -53,12 +81,13 @@ def conv_transpose1d(x, w, *, stride=1, padding=0, output_padding=0, dilation=1,
     xg = x.reshape(t, groups, cin_g, length).transpose(0, 1, 3, 2)                   # (T,g,L,ci)
     wg = w.reshape(groups, cin_g, cout_g * k)
     contrib = np.matmul(xg, wg).reshape(t, groups, length, cout_g, k)
-    full_len = max((length - 1) * stride + dilation * (k - 1) + 1 + output_padding, padding + lout)
+    pl, _ = pads(padding)
+    full_len = max((length - 1) * stride + dilation * (k - 1) + 1 + output_padding, pl + lout)
     full = np.zeros((t, groups, cout_g, full_len))
     span = (length - 1) * stride + 1
     for tap in range(k):  # K is small; the work inside is vectorised
         full[..., tap * dilation: tap * dilation + span: stride] += contrib[..., tap].transpose(0, 1, 3, 2)
-    return full[..., padding: padding + lout].reshape(t, groups * cout_g, lout)
+    return full[..., pl: pl + lout].reshape(t, groups * cout_g, lout)
 
 
 def complex_as_real(w_real, w_imag):

@@ -40,7 +40,7 @@ def test_good_model_parses(write_model):
 
 
 @pytest.mark.parametrize("layers,layer,field,words", [
-    ("  - {name: a, op: conv2d, input: input, out_channels: 4, kernel: 3}", "a", "op", "unknown op"),
+    ("  - {name: a, op: conv3d, input: input, out_channels: 4, kernel: 3}", "a", "op", "unknown op"),
     ("  - {name: a, op: conv1d, input: input, out_channels: 4, kernel: '3'}", "a", "kernel", "expected an integer"),
     ("  - {name: a, op: conv1d, input: input, out_channels: 4, kernel: 3, batchnorm: 1}", "a", "batchnorm",
      "expected true or false"),
@@ -139,7 +139,7 @@ def test_npz_unused_array(write_model, tmp_path):
 
 
 def test_cli_one_line_exit_2(write_model):
-    path = write_model(HEAD + "layers:\n  - {name: a, op: conv2d, input: input}\n")
+    path = write_model(HEAD + "layers:\n  - {name: a, op: conv3d, input: input}\n")
     proc = subprocess.run([sys.executable, "-m", "compiler", str(path)], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stdout == ""
