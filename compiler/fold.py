@@ -43,12 +43,12 @@ def bn_scale_shift(weights: dict, prefix: str, eps: float):
     return scale, b - m * scale
 
 
-CONV_OPS = ("conv1d", "conv_transpose1d", "conv2d", "conv_transpose2d")
+CONV_OPS = ("conv1d", "conv_transpose1d", "conv2d", "conv_transpose2d", "dense")
 
 
 def _scale_conv_out(op, w, scale, groups):
     """Multiply a conv's weights (1-D or 2-D, PyTorch layout) by a per-output-channel factor."""
-    if op in ("conv1d", "conv2d"):
+    if op in ("conv1d", "conv2d", "dense"):
         return w * scale.reshape((-1,) + (1,) * (w.ndim - 1))
     cin, cout_g = w.shape[:2]
     s = scale.reshape(groups, 1, cout_g, 1)
@@ -73,7 +73,11 @@ def fold_layer(layer: LayerSpec, weights: dict, spec: ModelSpec, *, with_bn=True
     base = FoldedLayer(name=layer.name, op=layer.op, inputs=layer.inputs, output=layer.name,
                        attrs=dict(layer.attrs), fused=(layer.name,), host=opdef.host,
                        stateful=is_stateful(layer))
-    if layer.op in CONV_OPS:
+    if layer.op == "dense":
+        cout = layer["out_features"]
+        base.params = {"weight": p["weight"][:, :, None], "bias": p.get("bias", np.zeros(cout))}
+        base.attrs.update(kernel=1, stride=1, padding=0, dilation=1, groups=1, output_padding=0, bn_folded=False)
+    elif layer.op in CONV_OPS:
         cout = layer["out_channels"]
         w = p["weight"]
         b = p.get("bias", np.zeros(cout))
@@ -102,6 +106,9 @@ def fold_layer(layer: LayerSpec, weights: dict, spec: ModelSpec, *, with_bn=True
         c = spec.shapes[layer.inputs[0]][0]
         slope = np.full(c, layer["negative_slope"]) if layer.op == "leaky_relu" else np.broadcast_to(p["weight"], (c,))
         base.op, base.attrs, base.params = "prelu", {}, {"slope": np.array(slope, np.float64)}
+    elif layer.op in ("flatten", "reshape"):
+        base.op = "reshape"
+        base.attrs = {"order": layer["order"], "shape": spec.shapes[layer.name]}
     elif layer.op in TABLE_FUNCTIONS:
         base.op, base.attrs = "table", {"function": layer.op, **layer.attrs}
     elif layer.op == "complex_conv_time":

@@ -52,7 +52,7 @@ def _set_bn_statistics(spec: ModelSpec, weights: dict, seed: int):
             continue
         ins = [tensors[i] for i in layer.inputs]
         prefix = None
-        if layer.op in CONV_OPS and layer["batchnorm"]:
+        if layer.op in CONV_OPS and layer.attrs.get("batchnorm"):
             pre = _run(fold_layer(layer, weights, spec, with_bn=False, with_act=False), ins)
             prefix = f"{layer.name}.bn."
         elif layer.op == "batchnorm":

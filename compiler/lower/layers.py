@@ -98,7 +98,8 @@ def _conv_input(ctx, layer):
     x = ctx.value(layer.inputs[0])
     if getattr(layer, "state", None):
         stack, frames = ctx.frame_stack(layer, x)
-        ctx.note(f"{len(frames.taps)} frames in sbuf")
+        past = max(frames.taps)
+        ctx.note(f"{past} past frame{'s' if past > 1 else ''} in sbuf")
         return stack, frames
     return (ctx.materialise(layer.inputs[0]) if isinstance(x, list) and layer.groups != 1 else x), None
 
@@ -250,6 +251,34 @@ def lower_add(ctx, layer):
     return out
 
 
+def _flat(t: TensorRef, positions: int, channels: int, order: str) -> TensorRef:
+    """A contiguous vector `t` (one position) seen as a (positions, channels) tensor whose element
+    (p, c) sits at flat index c*positions + p ('channel_major') or p*channels + c."""
+    size = t.size
+    if order == "channel_major":
+        return TensorRef(t.buf, t.offset, positions, channels, t.dtype, row_stride=size, col_stride=positions * size)
+    return TensorRef(t.buf, t.offset, positions, channels, t.dtype, row_stride=channels * size, col_stride=size)
+
+
+def lower_reshape(ctx, layer):
+    """flatten / reshape: one strided copy into or out of a flat vector (two through a flat
+    temporary when neither side has one position)."""
+    x = ctx.materialise(layer.inputs[0])
+    out = ctx.output(layer.output)
+    if out.positions == 1 and out.rows_contiguous:
+        copy(ctx.b, x, _flat(out, x.positions, x.channels, layer.order))
+        ctx.note("flattened by a strided copy")
+    elif x.positions == 1 and x.rows_contiguous:
+        copy(ctx.b, _flat(x, out.positions, out.channels, layer.order), out)
+        ctx.note("unflattened by a strided copy")
+    else:
+        flat = ctx.temp_tensor(f"{layer.name}.flat", 1, x.positions * x.channels, x.dtype)
+        copy(ctx.b, x, _flat(flat, x.positions, x.channels, layer.order))
+        copy(ctx.b, _flat(flat, out.positions, out.channels, layer.order), out)
+        ctx.note("two strided copies through a flat vector")
+    return out
+
+
 def lower_mul(ctx, layer):
     a, bb = (_single(ctx, n, layer) for n in layer.inputs)
     out = ctx.output(layer.output)
@@ -313,4 +342,5 @@ LOWER_SIMPLE = {
     "conv_transpose2d": lower_conv_transpose1d,
     "complex_conv_time": lower_complex_conv_time, "magnitude": lower_magnitude, "add": lower_add,
     "activation": lower_activation, "concat": lower_concat, "mul": lower_mul, "prelu": lower_prelu,
+    "dense": lower_conv1d, "reshape": lower_reshape,
 }

@@ -53,7 +53,7 @@ __all__ = ["compile_network", "LayerContext", "COMPILER_VERSION"]
 COMPILER_VERSION = "trunet-npu-compiler 1"
 
 LOWER = {**LOWER_SIMPLE, "gru": lower_gru, "attention": lower_attention}
-_DENSE_READERS = ("conv1d", "conv_transpose1d", "conv2d", "conv_transpose2d")
+_DENSE_READERS = ("conv1d", "conv_transpose1d", "conv2d", "conv_transpose2d", "dense")
 _NEVER = 1 << 30
 
 

@@ -18,7 +18,7 @@ from .fixedpoint import multiplier, quantise_bias, quantise_weights
 from ..ops.elementwise import TABLE_FUNCTIONS
 from .luts import EXP_OUT, RECIP_OUT, SIGMOID_OUT, TANH_OUT, Lut, make_lut, reciprocal_lut
 from .qnet import (Epilogue, QActivation, QAdd, QAttention, QComplexConvTime, QConcat, QConv1d, QConvTranspose1d, QGru,
-                   QGruCell, QMagnitude, QMul, QPrelu, QProjection, QState, QTensor)
+                   QGruCell, QMagnitude, QMul, QPrelu, QProjection, QReshape, QState, QTensor)
 from .scales import GRU_STATE_SCALE
 
 __all__ = ["BuildContext", "BUILDERS"]
@@ -268,6 +268,13 @@ def build_add(fl, ctx):
                 ep=_elementwise_ep(fl, ctx, a, y, fl.attrs["activation"]), align=align)
 
 
+def build_reshape(fl, ctx):
+    x, y = ctx.tensors[fl.inputs[0]], ctx.tensors[fl.output]
+    assert (x.dtype, x.scale) == (y.dtype, y.scale)
+    return QReshape(name=fl.name, op="reshape", inputs=fl.inputs, output=fl.output, fused=fl.fused,
+                    shape=tuple(fl.attrs["shape"]), order=fl.attrs["order"])
+
+
 def build_mul(fl, ctx):
     a, b, y = (ctx.tensors[n] for n in (*fl.inputs, fl.output))
     ep = _epilogue(np.float64(a.scale * b.scale), y, "none", ctx.luts, where=ctx.where(fl.name))
@@ -310,5 +317,5 @@ BUILDERS = {
     "conv_transpose2d": build_conv_transpose1d, "gru": build_gru,
     "attention": build_attention, "complex_conv_time": build_complex_conv_time, "magnitude": build_magnitude,
     "concat": build_concat, "add": build_add, "activation": build_activation, "mul": build_mul,
-    "prelu": build_prelu, "table": build_table,
+    "prelu": build_prelu, "table": build_table, "dense": build_conv1d, "reshape": build_reshape,
 }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..reference.linear import conv1d, conv_transpose1d, exact_int, time_conv
+from ..reference.linear import conv1d, conv_transpose1d, exact_int, reshape_frames, time_conv
 from .intmath import finish
 
 __all__ = ["INT_LAYERS", "gru_cell_int"]
@@ -137,6 +137,10 @@ def _add(layer, ins, state, luts):
     return finish(a + b, layer.ep, luts), None
 
 
+def _reshape(layer, ins, state, luts):
+    return reshape_frames(ins[0], layer.shape, layer.order), None
+
+
 def _mul(layer, ins, state, luts):
     return finish(ins[0] * ins[1], layer.ep, luts), None
 
@@ -154,5 +158,5 @@ INT_LAYERS = {
     "conv1d": _conv, "conv_transpose1d": _conv_t, "conv2d": _conv, "conv_transpose2d": _conv_t,
     "complex_conv_time": _complex_conv_time,
     "magnitude": _magnitude, "gru": _gru, "attention": _attention, "concat": _concat, "add": _add,
-    "activation": _activation, "mul": _mul, "prelu": _prelu,
+    "activation": _activation, "mul": _mul, "prelu": _prelu, "dense": _conv, "reshape": _reshape,
 }

@@ -19,7 +19,7 @@ from npu_model.arch.isa import Act, DType
 from .luts import Lut
 
 __all__ = ["QTensor", "QState", "Epilogue", "QLayer", "QConv1d", "QConvTranspose1d", "QComplexConvTime",
-           "QMagnitude", "QGruCell", "QGru", "QProjection", "QAttention", "QConcat", "QAdd", "QMul", "QPrelu", "QActivation",
+           "QMagnitude", "QGruCell", "QGru", "QProjection", "QAttention", "QConcat", "QAdd", "QMul", "QPrelu", "QReshape", "QActivation",
            "QuantizedNetwork"]
 
 
@@ -244,6 +244,15 @@ class QAdd(QLayer):
 
     ep: Epilogue
     align: tuple | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class QReshape(QLayer):
+    """The same integers as a (channels, positions) = `shape` tensor, element (c, l) of both at
+    flat index c*L + l ('channel_major') or l*C + c ('position_major'); same format."""
+
+    shape: tuple[int, int]
+    order: str
 
 
 @dataclass(frozen=True, eq=False)

@@ -25,7 +25,7 @@ from ..reference.linear import conv1d_length, conv_transpose1d_length
 
 __all__ = ["fit_conv", "conv1d_columns", "conv_transpose1d_columns", "gptq_round", "FITTED_OPS"]
 
-FITTED_OPS = ("conv1d", "conv_transpose1d")
+FITTED_OPS = ("conv1d", "conv_transpose1d", "dense")
 _QMAX = 127
 _MAX_ROWS = 6000   # positions used for the fit's statistics
 _MAX_COLS = 1024   # wider layers keep round-to-nearest (an (n, n) inverse and n rounding steps)
@@ -108,10 +108,10 @@ def fit_conv(fl, x, y, ridge=0.3):
     when the layer is not fitted (grouped transposed convolutions, more than _MAX_COLS inputs)."""
     a = fl.attrs
     w = np.asarray(fl.params["weight"], np.float64)
-    columns = w[0].size if fl.op == "conv1d" else w.shape[0] * w.shape[2]
+    columns = w[0].size if fl.op in ("conv1d", "dense") else w.shape[0] * w.shape[2]
     if columns > _MAX_COLS:
         return None
-    if fl.op == "conv1d":
+    if fl.op in ("conv1d", "dense"):
         cout, cin_g, k = w.shape
         g = a["groups"]
         cols = conv1d_columns(x, k, a["stride"], a["padding"], a["dilation"], g)      # (g, N, cin_g*k)

@@ -55,6 +55,8 @@ def assign_tensors(model, calib: Calibration, activations: str, wide, *,
     for fl in npu:   # an add of a fixed-format tensor (a GRU's state) aligns the other one instead
         if fl.op == "add" and not any(i in fixed for i in fl.inputs):
             join(fl.inputs[0], fl.inputs[1])
+        if fl.op == "reshape":     # a layout change: the same integers
+            join(fl.inputs[0], fl.output)
 
     groups: dict[str, list[str]] = {}
     for n in names:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops.elementwise import TABLE_FUNCTIONS
-from .linear import conv1d, conv_transpose1d, time_conv
+from .linear import conv1d, conv_transpose1d, reshape_frames, time_conv
 
 __all__ = ["FLOAT_LAYERS", "activate", "sigmoid", "gru_cell"]
 
@@ -170,6 +170,10 @@ def _table(fl, ins, state, probe):
     return TABLE_FUNCTIONS[fl.attrs["function"]](ins[0], fl.attrs), None
 
 
+def _reshape(fl, ins, state, probe):
+    return reshape_frames(ins[0], fl.attrs["shape"], fl.attrs["order"]), None
+
+
 def _mul(fl, ins, state, probe):
     return ins[0] * ins[1], None
 
@@ -178,4 +182,5 @@ FLOAT_LAYERS = {
     "conv1d": _conv, "conv_transpose1d": _conv_t, "conv2d": _conv, "conv_transpose2d": _conv_t, "gru": _gru, "attention": _attention,
     "complex_conv_time": _complex_conv_time, "magnitude": _magnitude, "concat": _concat,
     "add": _add, "activation": _activation, "prelu": _prelu, "table": _table, "mul": _mul,
+    "dense": _conv, "reshape": _reshape,
 }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["conv1d", "conv_transpose1d", "complex_as_real", "exact_int", "conv1d_length",
-           "conv_transpose1d_length", "pads", "time_conv"]
+           "conv_transpose1d_length", "pads", "time_conv", "reshape_frames"]
 
 
 def pads(padding) -> tuple[int, int]:
@@ -44,6 +44,15 @@ def time_conv(one, x, w, past, *, transposed: bool, dilation: int = 1):
         start = (kt - 1 - k) * dilation if transposed else k * dilation
         out = out + one(xs[start: start + t], w[:, :, k])
     return out, xs[xs.shape[0] - keep:]
+
+
+def reshape_frames(x, shape, order: str):
+    """(T, C, L) -> (T, *shape) through the flat index c*L + l ('channel_major') or l*C + c
+    ('position_major') of both shapes."""
+    t = x.shape[0]
+    if order == "channel_major":
+        return x.reshape(t, *shape)
+    return x.transpose(0, 2, 1).reshape(t, shape[1], shape[0]).transpose(0, 2, 1)
 
 
 def conv1d(x, w, *, stride=1, padding=0, dilation=1, groups=1):
