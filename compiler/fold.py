@@ -117,11 +117,34 @@ def fold_layer(layer: LayerSpec, weights: dict, spec: ModelSpec, *, with_bn=True
                        "bias": np.concatenate([p.get("bias_real", np.zeros(cout)),
                                                p.get("bias_imag", np.zeros(cout))])}
     elif layer.op == "gru":
-        base.params = p
+        base.params = ungroup_gru(p, layer["groups"]) if layer["groups"] > 1 else p
         base.attrs["directions"] = OPS["gru"].directions(layer)
     else:
         base.params = p
     return base
+
+
+def ungroup_gru(params: dict, groups: int, gates: int = 3) -> dict:
+    """A grouped recurrent layer's weights (leading group axis) as one layer's block-diagonal
+    matrices, rows gate-major (gate k of group g's unit j at row k*H + g*H/P + j), so that the
+    references and the quantiser treat it as one layer; the lowering multiplies the blocks only."""
+    out = {}
+    for name, w in params.items():
+        hg = w.shape[1] // gates
+        h = hg * groups
+        if name.startswith("bias"):
+            full = np.zeros(gates * h)
+            for g in range(groups):
+                for k in range(gates):
+                    full[k * h + g * hg: k * h + (g + 1) * hg] = w[g, k * hg:(k + 1) * hg]
+        else:
+            cols = w.shape[2]
+            full = np.zeros((gates * h, cols * groups))
+            for g in range(groups):
+                for k in range(gates):
+                    full[k * h + g * hg: k * h + (g + 1) * hg, g * cols:(g + 1) * cols] = w[g, k * hg:(k + 1) * hg]
+        out[name] = full
+    return out
 
 
 def fold_model(spec: ModelSpec, weights: dict) -> list[FoldedLayer]:

@@ -55,17 +55,24 @@ class ModelSummary:
         return next(l for l in self.layers if l.name == name)
 
     def format(self) -> str:
-        head = f"{'layer':<12} {'op':<18} {'in':>8} {'out':>8} {'k':>2} {'s':>2} {'params':>9} {'folded':>9} {'MACs':>11} where"
+        head = f"{'layer':<12} {'op':<18} {'in':>8} {'out':>8} {'k':>4} {'s':>4} {'params':>9} {'folded':>9} {'MACs':>11} where"
         lines = [f"model {self.name}", head, "-" * len(head)]
         for l in self.layers:
             shape = lambda s: f"{s[0]}x{s[1]}"
             lines.append(f"{l.name:<12} {l.op:<18} {shape(l.in_shape):>8} {shape(l.out_shape):>8} "
-                         f"{'' if l.kernel is None else l.kernel:>2} {'' if l.stride is None else l.stride:>2} "
+                         f"{_dims(l.kernel):>4} {_dims(l.stride):>4} "
                          f"{l.params:>9,} {l.params_folded:>9,} {l.macs:>11,} {l.where}")
         lines.append("-" * len(head))
-        lines.append(f"{'total':<52} {self.params:>9,} {self.params_folded:>9,} {self.macs:>11,}")
+        lines.append(f"{'total':<56} {self.params:>9,} {self.params_folded:>9,} {self.macs:>11,}")
         lines.append("host: " + "; ".join(self.host))
         return "\n".join(lines)
+
+
+def _dims(v) -> str:
+    """A kernel or stride: an int, (time, frequency) as 'txf', or nothing."""
+    if v is None:
+        return ""
+    return "x".join(map(str, v)) if isinstance(v, tuple) else str(v)
 
 
 def _layer_params(spec: ModelSpec, layer) -> tuple[int, int]:

@@ -41,7 +41,7 @@ from .emit import KernelResult, Operand, Records, emit_compute
 from .tensor import Post, TensorRef
 
 __all__ = ["conv1d", "conv_transpose1d", "depthwise_conv1d", "dense", "conv_output_length",
-           "conv_transpose_output_length", "FrameStack"]
+           "conv_transpose_output_length", "FrameStack", "slice_post"]
 
 _I16 = (1 << 15) - 1
 
@@ -360,7 +360,7 @@ def conv1d(builder, x, weight: np.ndarray, post: Post, out: TensorRef, *, stride
         return _depthwise_core(builder, inputs[0], _depthwise_weights(weight), *planned(), out, post, name)
     cout_g = cout // groups
     return _per_group(inputs, out, groups, lambda xv, g, ov: conv1d(
-        builder, xv, weight[g * cout_g:(g + 1) * cout_g], _slice_post(post, cout_g, g * cout_g), ov,
+        builder, xv, weight[g * cout_g:(g + 1) * cout_g], slice_post(post, cout_g, g * cout_g), ov,
         stride=stride, padding=padding, dilation=dilation, name=f"{name}.g{g}", frames=frames))
 
 
@@ -400,7 +400,7 @@ def conv_transpose1d(builder, x, weight: np.ndarray, post: Post, out: TensorRef,
         return _depthwise_core(builder, inputs[0], _depthwise_weights(weight), blocks, plan, out, post, name)
     cin_g = cin // groups
     return _per_group(inputs, out, groups, lambda xv, g, ov: conv_transpose1d(
-        builder, xv, weight[g * cin_g:(g + 1) * cin_g], _slice_post(post, cout_g, g * cout_g), ov,
+        builder, xv, weight[g * cin_g:(g + 1) * cin_g], slice_post(post, cout_g, g * cout_g), ov,
         stride=stride, padding=padding, output_padding=output_padding, dilation=dilation,
         name=f"{name}.g{g}", frames=frames))
 
@@ -426,7 +426,8 @@ def depthwise_conv1d(builder, x: TensorRef, weight: np.ndarray, post: Post, out:
                   groups=weight.shape[0], name=name)
 
 
-def _slice_post(post: Post, channels: int, start: int) -> Post:
+def slice_post(post: Post, channels: int, start: int) -> Post:
+    """The records of output channels start .. start + channels - 1 (a shared record stays)."""
     def part(v):
         v = np.asarray(v)
         return v if v.ndim == 0 or v.size == 1 else v.reshape(-1)[start:start + channels]

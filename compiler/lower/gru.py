@@ -27,14 +27,14 @@ from __future__ import annotations
 
 from npu_model.arch.isa import Buffer, DType, Opcode
 
-from .conv import dense
+from .conv import dense, slice_post
 from .eltwise import copy, elementwise
 from .errors import LoweringError
 from .layers import post_of, vector_op
 from .schedule import Recorder, interleave
 from .tensor import TensorRef
 
-__all__ = ["lower_gru"]
+__all__ = ["lower_gru", "grouped_dense"]
 
 
 def lower_gru(ctx, layer):
@@ -48,11 +48,26 @@ def lower_gru(ctx, layer):
     raise LoweringError(layer.name, f"unknown GRU axis {layer.axis!r}")
 
 
-def _gates(ctx, cell, x, name):
+def _gates(ctx, cell, x, name, groups):
     """gx = finish(W_ih x, ep_x) for every position: (positions, 3H) int16 in abuf."""
     gx = ctx.temp_tensor(name, x.positions, cell.w_ih.shape[0], DType.I16)
-    res = dense(ctx.b, x, cell.w_ih, post_of(cell.ep_x, ctx.luts), gx, name=name)
-    return gx, res
+    grouped_dense(ctx.b, x, cell.w_ih, post_of(cell.ep_x, ctx.luts), gx, groups, name=name)
+    return gx
+
+
+def grouped_dense(b, x, w, post, out, groups: int, *, name, cache=None, gates: int = 3):
+    """out = post(W x) for a recurrent layer's gate matrix W (rows gate-major): with groups, only
+    its diagonal blocks (`compiler.fold.ungroup_gru`), one dense product per group and gate."""
+    if groups == 1:
+        return dense(b, x, w, post, out, name=name, cache=cache)
+    cache = {} if cache is None else cache
+    h = w.shape[0] // gates
+    hg, ig = h // groups, w.shape[1] // groups
+    for g in range(groups):
+        for k in range(gates):
+            r0 = k * h + g * hg
+            dense(b, x.view(ch=g * ig, channels=ig), w[r0:r0 + hg, g * ig:(g + 1) * ig], slice_post(post, hg, r0),
+                  out.view(ch=r0, channels=hg), name=f"{name}.g{g}.{k}", cache=cache.setdefault((g, k), {}))
 
 
 def _time_gru(ctx, layer, x):
@@ -63,9 +78,9 @@ def _time_gru(ctx, layer, x):
     luts = ctx.luts
     b = ctx.b
     h = ctx.state_tensor(layer.state, length, hid, DType.I16)        # sbuf, (positions, H)
-    gx, _ = _gates(ctx, cell, x, f"{layer.name}.gx")
+    gx = _gates(ctx, cell, x, f"{layer.name}.gx", layer.groups)
     gh = ctx.temp_tensor(f"{layer.name}.gh", length, 3 * hid, DType.I16)
-    dense(b, h, cell.w_hh, post_of(cell.ep_h, luts), gh, name=f"{layer.name}.hh")
+    grouped_dense(b, h, cell.w_hh, post_of(cell.ep_h, luts), gh, layer.groups, name=f"{layer.name}.hh")
     xr, xz, xn = (gx.view(ch=i * hid, channels=hid) for i in range(3))
     hr, hz, hn = (gh.view(ch=i * hid, channels=hid) for i in range(3))
     P = lambda ep: post_of(ep, luts)  # noqa: E731
@@ -87,10 +102,11 @@ def _frequency_gru(ctx, layer, x):
     zero = TensorRef(Buffer.WBUF, b.constant([0, 0, 0, 0], "<i2"), 1, 1, DType.I16, row_stride=0, col_stride=0)
     streams = []
     for di, cell in enumerate(layer.cells):
-        gx, _ = _gates(ctx, cell, x, f"{layer.name}.gx{di}")
+        gx = _gates(ctx, cell, x, f"{layer.name}.gx{di}", layer.groups)
         gh = ctx.temp_tensor(f"{layer.name}.gh{di}", 1, 3 * hid, DType.I16)
         rec = Recorder(b)
-        _direction(rec, ctx, cell, gx, gh, out.view(ch=di * hid, channels=hid), zero, f"{layer.name}.d{di}")
+        _direction(rec, ctx, cell, gx, gh, out.view(ch=di * hid, channels=hid), zero, f"{layer.name}.d{di}",
+                   layer.groups)
         streams.append(rec)
     interleave(b, streams)
     ctx.note(f"{len(streams)} direction(s) interleaved, {length} steps")
@@ -99,7 +115,7 @@ def _frequency_gru(ctx, layer, x):
     return out
 
 
-def _direction(rec, ctx, cell, gx, gh, out, zero, name):
+def _direction(rec, ctx, cell, gx, gh, out, zero, name, groups):
     """Record one direction's steps into `rec` (a Recorder)."""
     hid, length = out.channels, out.positions
     luts = ctx.luts
@@ -115,7 +131,7 @@ def _direction(rec, ctx, cell, gx, gh, out, zero, name):
             h = zero
         else:
             h = out.view(pos=prev, positions=1)
-            dense(rec, h, cell.w_hh, post_h, gh, name=f"{name}.hh", cache=cache)
+            grouped_dense(rec, h, cell.w_hh, post_h, gh, groups, name=f"{name}.hh", cache=cache)
         xr, xz, xn = (gx.view(pos=p, positions=1, ch=i * hid, channels=hid) for i in range(3))
         hp = out.view(pos=p, positions=1)
         vector_op(rec, Opcode.ADD, xr, hr, xr, P(cell.ep_r))         # r

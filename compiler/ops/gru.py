@@ -8,6 +8,9 @@ Gates are PyTorch-style (r, z, n rows in that order; separate input and hidden b
 axis 'frequency': one sequence per frame over the positions (optionally both directions, outputs
 stacked forward then backward), state reset every frame (the FGRU). axis 'time': every position
 is an independent sequence over frames sharing one set of weights, state kept (the TGRU).
+groups P (CGCRN's P-GRU, GTCRN's grouped RNN): P independent GRUs of hidden/P units, group g on
+input features g*I/P .. (g+1)*I/P - 1; outputs concatenated by group. Their weights carry a
+leading group axis, (P, 3H/P, I/P) and so on.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ class Gru(OpDef):
         "hidden": Field("int", minimum=1, doc="hidden units per direction"),
         "axis": Field("str", choices=("frequency", "time"), doc="what the recurrence runs over"),
         "bidirectional": Field("bool", False, doc="frequency axis only: both directions"),
+        "groups": Field("int", 1, minimum=1, doc="independent GRUs on equal slices of the input"),
     }
 
     def keeps_state(self, layer) -> bool:
@@ -37,19 +41,26 @@ class Gru(OpDef):
     def output_shape(self, layer, ins):
         if layer["bidirectional"] and layer["axis"] == "time":
             layer.fail("bidirectional", "a GRU along time runs frame by frame and cannot look ahead")
+        g = layer["groups"]
+        if layer["hidden"] % g:
+            layer.fail("groups", f"{layer['hidden']} hidden units are not divisible by {g} groups")
+        if ins[0][0] % g:
+            layer.fail("groups", f"shape mismatch: {ins[0][0]} input channels are not divisible by {g} groups")
         return layer["hidden"] * len(self.directions(layer)), ins[0][1]
 
     def weight_shapes(self, layer, ins):
-        i, h = ins[0][0], layer["hidden"]
+        g = layer["groups"]
+        i, h = ins[0][0] // g, layer["hidden"] // g
+        lead = (g,) if g > 1 else ()
         shapes = {}
         for d in self.directions(layer):
-            shapes.update({f"weight_ih{d}": (3 * h, i), f"weight_hh{d}": (3 * h, h),
-                           f"bias_ih{d}": (3 * h,), f"bias_hh{d}": (3 * h,)})
+            shapes.update({f"weight_ih{d}": (*lead, 3 * h, i), f"weight_hh{d}": (*lead, 3 * h, h),
+                           f"bias_ih{d}": (*lead, 3 * h), f"bias_hh{d}": (*lead, 3 * h)})
         return shapes
 
     def macs(self, layer, ins, out):
         i, h = ins[0][0], layer["hidden"]
-        return ins[0][1] * len(self.directions(layer)) * 3 * h * (i + h)
+        return ins[0][1] * len(self.directions(layer)) * 3 * h * (i + h) // layer["groups"]
 
     def init(self, layer, ins, rng):
         bound = 1.0 / np.sqrt(layer["hidden"])

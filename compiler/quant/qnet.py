@@ -192,6 +192,7 @@ class QGru(QLayer):
     hidden: int
     cells: tuple[QGruCell, ...]
     state: str | None
+    groups: int = 1      # block-diagonal weights (compiler.fold.ungroup_gru): P independent GRUs
 
 
 @dataclass(frozen=True, eq=False)
