@@ -390,7 +390,6 @@ def _host_meta(qnet, model) -> dict:
                       **{name: float(qnet.tensors[name].scale) for name in qnet.outputs if name in qnet.tensors}}}
     if model is not None:
         out["input"] = model.spec.input
-    for fl in qnet.host_layers:
-        if fl.op == "mask_reconstruct":
-            out["host_layer"] = HostLayer(op=fl.op, inputs=tuple(fl.inputs))
+    for fl in qnet.host_layers:            # the host's mask op (one per model)
+        out["host_layer"] = HostLayer(op=fl.op, inputs=tuple(fl.inputs))
     return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from npu_model.host import HostFeatures, mask_reconstruct
+from npu_model.host import HOST_MASKS, HostFeatures
 
 from .float_layers import FLOAT_LAYERS
 
@@ -53,9 +53,7 @@ class FloatModel:
 
 
 def run_host_layer(fl, ins, stft):
-    if fl.op == "mask_reconstruct":
-        return mask_reconstruct(stft, ins[0], ins[1])
-    raise ValueError(fl.op)
+    return HOST_MASKS[fl.op][0](stft, *ins)
 
 
 def _ignore(what, value):

@@ -29,7 +29,7 @@ from ..arch.isa import DTYPES
 from ..arch.meta import HostLayer, InputSpec
 from ..arch.program import Program
 from ..golden.machine import Npu
-from ..host import HostFeatures, istft, mask_reconstruct, read_wav, stft, write_wav
+from ..host import HOST_MASKS, HostFeatures, istft, read_wav, stft, write_wav
 
 from .arguments import MAX_FRAMES, bounded
 
@@ -44,40 +44,40 @@ class HostSide:
     input_port: str
     input_scale: float
     output_scales: dict            # port name -> scale (real value = scale * integer)
-    mag_port: str
-    phase_port: str
+    mask_op: str                   # the host's mask op (npu_model.host.HOST_MASKS)
+    mask_ports: tuple              # the output ports it reads, in its input order
     source: str                    # "META" or the model file
     reference: object = None       # compiler.quant.IntModel to check the program against, if known
     notes: list = field(default_factory=list)
 
     @classmethod
     def from_meta(cls, program) -> "HostSide | None":
-        """From META's `input`, `scales` (port -> scale) and, if present, `host_layer` (which
-        outputs are the magnitude and phase masks); None if META lacks any of them."""
+        """From META's `input`, `scales` (port -> scale) and, if present, `host_layer` (the mask op
+        and the outputs it reads); None if META lacks any of them."""
         meta = program.meta
         spec, scales = meta.input, meta.scales
         if spec is None or scales is None:
             return None
-        mag, phase = _reconstruct_ports(meta.host_layer, [p.name for p in program.outputs])
-        if len(program.inputs) != 1 or mag is None:
+        op, ports = _mask_ports(meta.host_layer, [p.name for p in program.outputs])
+        if len(program.inputs) != 1 or op is None:
             return None
         port = program.inputs[0].name
-        if port not in scales or mag not in scales or phase not in scales:
+        if port not in scales or any(p not in scales for p in ports):
             return None
-        return cls(spec, port, float(scales[port]), {k: float(v) for k, v in scales.items()}, mag, phase, "META")
+        return cls(spec, port, float(scales[port]), {k: float(v) for k, v in scales.items()}, op, ports, "META")
 
     @classmethod
     def from_model(cls, path, program, *, weights_anywhere: bool = False) -> "HostSide":
         """Re-quantise the model file as the compiler does (compiler.quantise with its defaults)."""
         model = load_model(path, weights_anywhere=weights_anywhere)
         qnet = quantise(model)
-        hosts = [fl for fl in qnet.host_layers if fl.op == "mask_reconstruct"]
+        hosts = [fl for fl in qnet.host_layers if fl.op in HOST_MASKS]
         if not hosts:
-            raise NpuError(f"{path}: the model has no mask_reconstruct host layer: enhance cannot turn its "
-                           "outputs into a spectrum")
-        mag, phase = hosts[0].inputs
+            raise NpuError(f"{path}: the model has no host mask layer ({', '.join(HOST_MASKS)}): enhance cannot "
+                           "turn its outputs into a spectrum")
+        ports = tuple(hosts[0].inputs)
         have = {p.name for p in program.outputs}
-        for name in (mag, phase):
+        for name in ports:
             if name not in have:
                 raise NpuError(f"{path}: the program has no output port {name!r} (it has "
                                f"{', '.join(sorted(have)) or 'none'}): was it compiled from this model?")
@@ -88,20 +88,22 @@ class HostSide:
             raise NpuError(f"{path}: the model's input is {qnet.input.shape}, the program's input port "
                            f"{port.name!r} is {port.shape}: was it compiled from this model?")
         scales = {name: float(qnet.tensors[name].scale) for name in qnet.outputs if name in qnet.tensors}
-        return cls(model.spec.input, port.name, float(qnet.input.scale), scales, mag, phase, str(path),
+        return cls(model.spec.input, port.name, float(qnet.input.scale), scales, hosts[0].op, ports, str(path),
                    reference=IntModel(qnet))
 
 
-def _reconstruct_ports(host_layer: HostLayer | None, outputs):
-    if host_layer is not None and host_layer.op == "mask_reconstruct":
-        ins = list(host_layer.inputs)
-        if len(ins) == 2 and all(i in outputs for i in ins):
-            return ins[0], ins[1]
+def _mask_ports(host_layer: HostLayer | None, outputs):
+    """(mask op, its output ports) from META's host_layer; without one, a program whose outputs
+    are named like a magnitude and a phase mask is taken as MEA's (mask_reconstruct)."""
+    if host_layer is not None and host_layer.op in HOST_MASKS:
+        ins = tuple(host_layer.inputs)
+        if len(ins) == len(HOST_MASKS[host_layer.op][1]) and all(i in outputs for i in ins):
+            return host_layer.op, ins
     mags = [o for o in outputs if "mag" in o]
     phases = [o for o in outputs if "phase" in o]
     if len(mags) == 1 and len(phases) == 1:
-        return mags[0], phases[0]
-    return None, None
+        return "mask_reconstruct", (mags[0], phases[0])
+    return None, ()
 
 
 def enhance(program, host: HostSide, x: np.ndarray, *, check_frames: int = 3, progress: bool = False):
@@ -119,9 +121,7 @@ def enhance(program, host: HostSide, x: np.ndarray, *, check_frames: int = 3, pr
                        f"holds {port.shape}")
     npu = Npu(program)
     frames = len(xq)
-    mag = np.zeros((frames, inp.bins))
-    phase = np.zeros((frames, inp.bins))
-    outs = {host.mag_port: [], host.phase_port: []}
+    outs = {name: [] for name in host.mask_ports}
     bar = None
     if progress:
         from tqdm import tqdm
@@ -130,27 +130,26 @@ def enhance(program, host: HostSide, x: np.ndarray, *, check_frames: int = 3, pr
     for t in range(frames):
         r = npu.run_frame({port.name: xq[t].reshape(port.shape)})
         for name in outs:
-            outs[name].append(r.outputs[name].reshape(-1))
+            outs[name].append(r.outputs[name])
         if bar is not None:
             bar.update(1)
     sim = time.perf_counter() - t0
     if bar is not None:
         bar.close()
-    m_int = np.stack(outs[host.mag_port])
-    p_int = np.stack(outs[host.phase_port])
+    ints = {name: np.stack(v) for name, v in outs.items()}          # (T, C, F) per port
     if host.reference is not None and check_frames:
         k = min(check_frames, frames)
         ref, _ = host.reference.run(xq[:k].astype(np.int64))
-        for name, got in ((host.mag_port, m_int), (host.phase_port, p_int)):
+        for name, got in ints.items():
             want = np.asarray(ref[name]).reshape(k, -1)
-            if not np.array_equal(want, got[:k].astype(np.int64)):
-                f = int(np.flatnonzero((want != got[:k]).any(axis=1))[0])
+            if not np.array_equal(want, got[:k].reshape(k, -1).astype(np.int64)):
+                f = int(np.flatnonzero((want != got[:k].reshape(k, -1)).any(axis=1))[0])
                 raise NpuError(f"output {name!r} differs from the model's integer reference at frame {f}: the "
                                f"program was not compiled from {host.source} with the current quantisation "
                                "(recompile it)")
-    mag = (m_int.astype(np.float64) * host.output_scales[host.mag_port])[:, :inp.bins]
-    phase = (p_int.astype(np.float64) * host.output_scales[host.phase_port])[:, :inp.bins]
-    s = mask_reconstruct(spec, mag[:, None, :], phase[:, None, :])
+    masks = [(ints[name].astype(np.float64) * host.output_scales[name]).reshape(frames, -1, inp.bins)
+             for name in host.mask_ports]
+    s = HOST_MASKS[host.mask_op][0](spec, *masks)
     y = istft(s[:, 0] + 1j * s[:, 1], inp.fft_size, inp.hop, len(x), pad)
     st = npu.stats
     info = {"frames": frames, "seconds": len(x) / inp.sample_rate, "sim_s": sim, "cycles": st.cycles,

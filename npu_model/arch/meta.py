@@ -50,7 +50,7 @@ INPUT_SCHEMA = Schema("input", (
           low=0, high=1),
 ))
 HOST_LAYER_SCHEMA = Schema("host_layer", (
-    Field("op", "name", "the host's op (`mask_reconstruct`)"),
+    Field("op", "name", "the host's mask op (`mask_reconstruct`, `mask_magnitude`, `mask_complex`)"),
     Field("inputs", "list", "the output ports it reads", low=1, high=16, items=Field("port", "name", "")),
 ))
 _COUNT = dict(low=0, high=1 << 62)

@@ -1,9 +1,17 @@
-"""MEA's reconstruction on the host: masks applied to the input STFT's magnitude and phase."""
+"""The host's last step: the NPU's masks applied to the input STFT, giving the enhanced spectrum.
+
+Every mask op takes the frame's unprocessed STFT X (T, F) complex and the mask tensors (T, C, F)
+and returns S as (T, 2, F): real and imaginary parts.
+
+    mask_reconstruct  MEA (TRU-Net): |S| = |X| m, angle S = angle X + phi   (2 inputs, 1 channel each)
+    mask_magnitude    a real mask on |X|, the noisy phase kept: S = m X        (1 input, 1 channel)
+    mask_complex      a complex ratio mask: S = (m_r + j m_i) X               (1 input, 2 channels: re, im)
+"""
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["mask_reconstruct"]
+__all__ = ["mask_reconstruct", "mask_magnitude", "mask_complex", "HOST_MASKS"]
 
 
 def mask_reconstruct(stft: np.ndarray, mag_mask: np.ndarray, phase_mask: np.ndarray) -> np.ndarray:
@@ -14,3 +22,23 @@ def mask_reconstruct(stft: np.ndarray, mag_mask: np.ndarray, phase_mask: np.ndar
     mag = np.abs(stft) * mag_mask[:, 0]
     phase = np.arctan2(stft.imag, stft.real) + phase_mask[:, 0]
     return np.stack([mag * np.cos(phase), mag * np.sin(phase)], axis=1)
+
+
+def mask_magnitude(stft: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """stft (T, F), mask (T, 1, F) -> (T, 2, F): S = mask X."""
+    s = stft * mask[:, 0]
+    return np.stack([s.real, s.imag], axis=1)
+
+
+def mask_complex(stft: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """stft (T, F), mask (T, 2, F) as (real, imaginary) -> (T, 2, F): S = (m_r + j m_i) X."""
+    s = stft * (mask[:, 0] + 1j * mask[:, 1])
+    return np.stack([s.real, s.imag], axis=1)
+
+
+#: op name -> (function, channels of each input)
+HOST_MASKS = {
+    "mask_reconstruct": (mask_reconstruct, (1, 1)),
+    "mask_magnitude": (mask_magnitude, (1,)),
+    "mask_complex": (mask_complex, (2,)),
+}
