@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from npu_model.arch.config import ConfigError, NpuConfig
+from npu_model.arch.config import MAX_DATA_BUFFER_BYTES, ConfigError, NpuConfig
 
 
 def test_defaults_are_valid_and_frozen():
@@ -21,8 +21,8 @@ def test_keyword_only():
     ({"lanes": 3}, "lanes: must be one of 1, 2, 4, 8, 16, not 3"),
     ({"lanes": 8.0}, "lanes: must be an integer, not float 8.0"),
     ({"lanes": True}, "lanes: must be an integer, not bool True"),
-    ({"abuf_bytes": 100}, "abuf_bytes: must be a multiple of 16 between 16 and 1048576"),
-    ({"wbuf_bytes": 2 << 20}, "wbuf_bytes: must be a multiple of 16 between 16 and 1048576"),
+    ({"abuf_bytes": 100}, f"abuf_bytes: must be a multiple of 16 between 16 and {MAX_DATA_BUFFER_BYTES}"),
+    ({"wbuf_bytes": 2 * MAX_DATA_BUFFER_BYTES}, f"wbuf_bytes: must be a multiple of 16 between 16 and {MAX_DATA_BUFFER_BYTES}"),
     ({"imem_bytes": 33}, "imem_bytes: must be a positive multiple of 32"),
     ({"lut_entries": 1000}, "lut_entries: must be a power of two between 2 and 16384, not 1000"),
     ({"acc_bits": 64}, "acc_bits: must be between 16 and 48, not 64"),

@@ -17,7 +17,7 @@ __all__ = ["Field", "REQUIRED", "parse_fields", "parse_value", "MAX_INT"]
 
 REQUIRED = object()
 #: Largest integer a field takes unless it says otherwise: far beyond any size of a speech
-#: network on this NPU (its largest buffer is 1 MiB), small enough that no shape computed from
+#: network on this NPU (its largest buffer is 4 MiB), small enough that no shape computed from
 #: fields can overflow or allocate before the sizes are checked.
 MAX_INT = 1 << 16
 

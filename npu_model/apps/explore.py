@@ -406,7 +406,7 @@ def _dim_value(r, d) -> str:
 
 
 # Command line ---------------------------------------------------------------------------------------
-#: A buffer size in KiB (up to the ISA's 1 MiB per buffer, 64 MiB of imem: NpuConfig says which).
+#: A buffer size in KiB (up to the ISA's 4 MiB per buffer, 64 MiB of imem: NpuConfig says which).
 _KIB = bounded_list(float, 0, 64 * KIB, low_open=True)
 #: An area constant in um^2 (a lane or an SRAM byte: far below a square millimetre).
 _AREA = bounded(float, 0, 1e6, low_open=True)

@@ -158,7 +158,7 @@ class Field:
 
 
 #: Width of a byte address in a data buffer (the base fields); loop increments wrap modulo 2**ADDRESS_BITS.
-ADDRESS_BITS = 20
+ADDRESS_BITS = 22
 #: Deepest nesting of hardware loops (a loop inside a loop's body is one level deeper).
 LOOP_DEPTH = 2
 #: The address fields a loop advances, in the order of its increment fields.

@@ -10,7 +10,7 @@ import numpy as np
 
 from npu_model.arch import isa
 from npu_model.arch.config import NpuConfig
-from npu_model.arch.isa import Act, Buffer, DType, Instruction, Opcode
+from npu_model.arch.isa import ADDRESS_BITS, Act, Buffer, DType, Instruction, Opcode
 from npu_model.arch.program import Program
 
 BUF = {"wbuf": Buffer.WBUF, "abuf": Buffer.ABUF, "sbuf": Buffer.SBUF, "imem": Buffer.IMEM}
@@ -148,7 +148,7 @@ def executed(code):
         moved = {}
         for j, slot in enumerate(isa.LOOP_SLOTS):
             if slot in uses:
-                moved[slot] = (getattr(ins, slot) + sum(lp["i"] * lp["inc"][j] for lp in stack)) % (1 << 20)
+                moved[slot] = (getattr(ins, slot) + sum(lp["i"] * lp["inc"][j] for lp in stack)) % (1 << ADDRESS_BITS)
         yield pc, ins.replace(**moved)
         pc += 1
         while stack and pc == stack[-1]["end"] + 1:

@@ -81,14 +81,14 @@ def test_increments_move_only_the_address_fields_an_instruction_uses():
     assert len(an.pc) == 1 + 3 * 3 + 1
 
 
-def test_addresses_wrap_modulo_2_to_the_20():
-    """An increment of -1 from address 0 is address 2**20 - 1: outside abuf, a fault in iteration 1."""
+def test_addresses_wrap_modulo_2_to_the_address_bits():
+    """An increment of -1 from address 0 is address 2**ADDRESS_BITS - 1: outside abuf, a fault in iteration 1."""
     body = [loop(2, 1, a=-1), mov(1, 1, ("abuf", "i8", 0, 0, 1), ("abuf", "i8", 64, 0, 1)), EOF]
     with pytest.raises(NpuFault) as exc:
         Npu(program(body, CFG, WBUF))
     e = exc.value
     assert (e.pc, e.kind) == (1, "address")
-    assert "a=abuf.i8[0xfffff+1l]" in str(e) and "(iteration 1 of the loop at pc 0)" in str(e)
+    assert f"a=abuf.i8[{(1 << isa.ADDRESS_BITS) - 1:#x}+1l]" in str(e) and "(iteration 1 of the loop at pc 0)" in str(e)
 
 
 def test_a_fault_names_the_iterations_of_every_loop_around_it():

@@ -5,7 +5,7 @@ import pytest
 from amaranth.sim import Simulator
 from rtl_harness import small_config
 
-from npu_model.arch.isa import Act, DType
+from npu_model.arch.isa import ADDRESS_BITS, Act, DType
 from npu_model.arch.timing import PIPELINE_LATENCY
 from rtl.addrgen import AddressGenerator
 from rtl.footprint import Footprint
@@ -80,7 +80,7 @@ def test_address_generator(lanes):
 
     async def tb(ctx):
         for _ in range(20):
-            base = rng.randrange(2 ** 20)
+            base = rng.randrange(2 ** ADDRESS_BITS)
             rs, ls = rng.randint(-2 ** 15, 2 ** 15 - 1), rng.randint(-2 ** 15, 2 ** 15 - 1)
             ctx.set(dut.load, 1)
             ctx.set(dut.base, base)
@@ -93,14 +93,14 @@ def test_address_generator(lanes):
             ctx.set(dut.lstride, 0)
             for s in range(5):
                 for lane in range(lanes):
-                    assert ctx.get(dut.addr[lane]) == (base + s * rs + lane * ls) % 2 ** 20
+                    assert ctx.get(dut.addr[lane]) == (base + s * rs + lane * ls) % 2 ** ADDRESS_BITS
                 step = rng.random() < 0.7
                 ctx.set(dut.step, step)
                 await ctx.tick()
                 ctx.set(dut.step, 0)
                 if not step:
                     for lane in range(lanes):
-                        assert ctx.get(dut.addr[lane]) == (base + s * rs + lane * ls) % 2 ** 20
+                        assert ctx.get(dut.addr[lane]) == (base + s * rs + lane * ls) % 2 ** ADDRESS_BITS
                     ctx.set(dut.step, 1)
                     await ctx.tick()
                     ctx.set(dut.step, 0)
@@ -117,7 +117,7 @@ def test_footprint():
 
     async def tb(ctx):
         for _ in range(300):
-            base = rng.randrange(2 ** 20)
+            base = rng.randrange(2 ** ADDRESS_BITS)
             rs, ls = rng.randint(-2 ** 15, 2 ** 15 - 1), rng.randint(-2 ** 15, 2 ** 15 - 1)
             r, n = rng.randint(1, 2 ** 16 - 1), rng.randint(1, 31)
             dtype = rng.choice([DType.I8, DType.I16])

@@ -9,7 +9,7 @@ from amaranth.sim import Simulator
 from rtl_harness import small_config
 from rtl_progen import legal_and_faulting, random_instruction
 
-from npu_model.arch.isa import (FIELD_BY_NAME, FORMAT_FIELDS, INSTRUCTION_BITS, LOOP_SLOTS, OPERATE_FIELDS,
+from npu_model.arch.isa import (ADDRESS_BITS, FIELD_BY_NAME, FORMAT_FIELDS, INSTRUCTION_BITS, LOOP_SLOTS, OPERATE_FIELDS,
                                 RESERVED_BITS, Act, Buffer, DType, Format, Instruction, Opcode, encode, format_of)
 from npu_model.arch.config import COUNTED_BUFFERS
 from npu_model.arch.memory import ORGANISATIONS, lane_group
@@ -164,7 +164,7 @@ def test_footprints_and_accounting(lanes):
 
 
 def test_loop_offsets_advance_the_address_fields_an_instruction_uses():
-    """The decoder adds the loop offsets (modulo 2**20) to A, B, D and the record address of a
+    """The decoder adds the loop offsets (modulo 2**ADDRESS_BITS) to A, B, D and the record address of a
     compute instruction, to none of a mov's unused B, and checks the instance."""
     cfg = small_config(lanes=4)
     add = Instruction(opcode=Opcode.ADD, n=2, r=2, a_buf=Buffer.ABUF, a_rstride=1, a_lstride=2, b_buf=Buffer.SBUF,
@@ -175,7 +175,7 @@ def test_loop_offsets_advance_the_address_fields_an_instruction_uses():
     cases = [
         (word_of(add), (4, 6, 8, 16), (add.replace(a_base=4, b_base=6, d_base=0x48, p_base=add.p_base + 16), 0)),
         (word_of(mov), (4, 6, 8, 16), (mov.replace(a_base=4, d_base=0x88, p_base=mov.p_base + 16), 0)),
-        (word_of(mov), ((1 << 20) - 1, 0, 0, 0), (mov.replace(a_base=(1 << 20) - 1), 3)),    # wraps: outside abuf
+        (word_of(mov), ((1 << ADDRESS_BITS) - 1, 0, 0, 0), (mov.replace(a_base=(1 << ADDRESS_BITS) - 1), 3)),    # wraps: outside abuf
         (word_of(add), (0, 0, 0, 4), (add.replace(p_base=add.p_base + 4), 3)),               # record misaligned
         (word_of(Instruction(opcode=Opcode.NOP)), (4, 6, 8, 16), (Instruction(opcode=Opcode.NOP), 0)),
     ]
