@@ -174,13 +174,15 @@ class CompileSummary:
 
 
 def _qnet_params(qnet) -> dict:
-    """int8 weights and per-channel int32 biases stored for the network (folded, real form)."""
+    """int8 weights and per-channel int32 biases stored for the network (folded, real form; of a
+    grouped GRU's block-diagonal matrices only the blocks, which are all the NPU stores)."""
     count = {"weights": 0, "biases": 0}
+    blocks = 1
 
     def walk(v):
         if isinstance(v, np.ndarray):
             if v.dtype == np.int8:
-                count["weights"] += int(v.size)
+                count["weights"] += int(v.size) // blocks
         elif isinstance(v, Epilogue):
             if np.ndim(v.bias) > 0:
                 count["biases"] += int(np.size(v.bias))
@@ -192,6 +194,7 @@ def _qnet_params(qnet) -> dict:
                 walk(item)
 
     for layer in qnet.layers:
+        blocks = getattr(layer, "groups", 1) if layer.op == "gru" else 1
         walk(layer)
     return count
 

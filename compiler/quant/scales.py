@@ -52,11 +52,14 @@ def assign_tensors(model, calib: Calibration, activations: str, wide, *,
         parent[find(a)] = find(b)
 
     fixed = {fl.output: (_fixed_format(fl), fl) for fl in npu if _fixed_format(fl)}
-    for fl in npu:   # an add of a fixed-format tensor (a GRU's state) aligns the other one instead
-        if fl.op == "add" and not any(i in fixed for i in fl.inputs):
-            join(fl.inputs[0], fl.inputs[1])
+    for fl in npu:
         if fl.op == "reshape":     # a layout change: the same integers
             join(fl.inputs[0], fl.output)
+    fixed_roots = {find(n) for n in fixed}
+    for fl in npu:   # an add of a fixed-format tensor (a GRU's state) aligns the other one instead
+        if fl.op == "add" and not any(find(i) in fixed_roots for i in fl.inputs):
+            join(fl.inputs[0], fl.inputs[1])
+            fixed_roots = {find(n) for n in fixed}
 
     groups: dict[str, list[str]] = {}
     for n in names:

@@ -15,6 +15,7 @@ __all__ = ["HostFeatures", "HOST_MATHS", "FEATURE_CHANNELS"]
 HOST_MATHS = {
     "compressed_complex": "|X|^c (log, exp), X/|X| (sqrt, divide)",
     "log_power": "log(|X|^2 + eps)",
+    "magnitude": "|X| (sqrt)",
     "pcen": "PCEN: smoother state, power, divide",
     "demod_phase_cos": "cos(angle(X_t conj X_t-1) - bin advance) (atan2, cos)",
     "demod_phase_sin": "sin(angle(X_t conj X_t-1) - bin advance) (atan2, sin)",
@@ -47,6 +48,8 @@ class HostFeatures:
                 chans += [(stft.real * gain), (stft.imag * gain)]
             elif kind == "log_power":
                 chans.append(np.log(power + _EPS))
+            elif kind == "magnitude":
+                chans.append(np.abs(stft))
             elif kind == "pcen":
                 chans.append(self._pcen(power, state))
             elif kind in ("demod_phase_cos", "demod_phase_sin"):
