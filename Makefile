@@ -12,6 +12,7 @@ LANES  ?= 8
 MODEL  ?= models/trunet.yaml
 FRAMES ?= 3
 WAVES  ?= 0
+CONFIG ?=
 
 FUZZ_CASES ?= 5000
 FUZZ_SEED  ?= 1
@@ -21,7 +22,8 @@ FUZZ_SEED  ?= 1
 help:
 	@echo "make demo    compile TRU-Net for $(LANES) lanes, run the golden model, write the report"
 	@echo "make test    run the whole test suite (what CI runs)"
-	@echo "make sim     cosimulate the RTL under Verilator against the golden model"
+	@echo "make sim     cosimulate the RTL under Verilator against the golden model (MODEL=, LANES=, FRAMES=,"
+	@echo "             CONFIG=npu.json for a model that needs other buffer sizes, WAVES=1)"
 	@echo "make bench   print code sizes with hardware loops, speed figures of the golden model and the RTL"
 	@echo "make docs    regenerate the tables in docs/ from the code"
 	@echo "make fuzz    $(FUZZ_CASES) structure-aware malformed inputs against every loader and command line"
@@ -57,7 +59,7 @@ bench: $(STAMP)
 	$(RUN) $(PY) bench/run.py
 
 sim: $(STAMP)
-	$(RUN) $(PY) -m cocotb_tests.sim --lanes $(LANES) --model $(MODEL) --frames $(FRAMES) --waves $(WAVES)
+	$(RUN) $(PY) -m cocotb_tests.sim --lanes $(LANES) --model $(MODEL) --frames $(FRAMES) --waves $(WAVES) $(if $(CONFIG),--config $(CONFIG))
 
 fuzz: $(STAMP)
 	$(RUN) $(PY) -m fuzz --cases $(FUZZ_CASES) --seed $(FUZZ_SEED)

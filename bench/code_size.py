@@ -2,7 +2,8 @@
 
     python bench/code_size.py [--models models/*.yaml] [--lanes 1,2,4,8,16]
 
-Prints, per model and lane count, the program's instruction words and bytes with hardware loops
+Each model is compiled in the configuration it names beside itself (`<model>.npu.json`, e.g. a
+larger wbuf for CGCRN; `compiler.companion_config`). Prints, per model and lane count, the program's instruction words and bytes with hardware loops
 (the compiler's default) against the default instruction memory, the instructions a frame
 executes, the cycles and the MAC utilisation; and at 8 lanes the same program unrolled (`--code
 unrolled`): its bytes, the ratio, and the cycles the loop instructions cost. The targets of the
@@ -30,7 +31,7 @@ def main(argv=None) -> int:
     p.add_argument("--lanes", default="1,2,4,8,16")
     args = p.parse_args(argv)
 
-    from compiler import load_model, quantise
+    from compiler import companion_config, load_model, quantise
     from compiler.lower.network import compile_network
     from npu_model.arch.config import NpuConfig
 
@@ -44,7 +45,7 @@ def main(argv=None) -> int:
         qnet = quantise(model)
         name = Path(path).stem
         for lanes in lanes_list:
-            _, _, s = compile_network(qnet, NpuConfig(lanes=lanes), model=model, with_listing=False)
+            _, _, s = compile_network(qnet, companion_config(path, lanes=lanes), model=model, with_listing=False)
             size = s.code_words * 32
             mark = ""
             if lanes == 8:
@@ -53,8 +54,9 @@ def main(argv=None) -> int:
             print(f"{name:<16} {lanes:>5} {s.code_words:>6,} {size / 1024:>6.1f} {'yes' if size <= imem else 'NO':>5} "
                   f"{s.instructions:>9,} {s.cycles:>11,} {100 * s.utilisation:>5.1f}%{mark}")
         if 8 in lanes_list:
-            _, _, loops = compile_network(qnet, NpuConfig(lanes=8), model=model, with_listing=False)
-            _, _, flat = compile_network(qnet, NpuConfig(lanes=8, imem_bytes=1 << 24), model=model,
+            config = companion_config(path, lanes=8)
+            _, _, loops = compile_network(qnet, config, model=model, with_listing=False)
+            _, _, flat = compile_network(qnet, config.replace(imem_bytes=1 << 24), model=model,
                                          with_listing=False, code="unrolled")
             print(f"{'':<16} unrolled at 8 lanes: {flat.code_words * 32 / 1024:,.1f} KiB, "
                   f"{flat.code_words * 32 / (loops.code_words * 32):.0f} x the code with loops, which costs "

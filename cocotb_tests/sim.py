@@ -1,9 +1,10 @@
 """`make sim`: cosimulate a compiled model on the RTL (Verilator) against the golden model.
 
-    python -m cocotb_tests.sim --lanes 8 --model models/trunet.yaml --frames 3 [--waves 1]
+    python -m cocotb_tests.sim --lanes 8 --model models/trunet.yaml --frames 3 [--config npu.json] [--waves 1]
 
 Builds the NPU for the lanes (reused when up to date), compiles the model with the compiler
-(`python -m compiler MODEL -o build/sim/<model>_l<N>.bin --lanes N`), makes the compiler's
+(`python -m compiler MODEL -o build/sim/<model>_l<N>.bin --lanes N [--config npu.json]`: a model
+that needs other buffer sizes, such as models/cgcrn.yaml, names its configuration), makes the compiler's
 quantised input frames, runs them under Verilator and prints per frame whether outputs, the
 schedule and the counters match, the cycles and the memory footprint per buffer (RTL and
 model). Exit status 0 when everything matched, 1 on a mismatch (the first diverging
@@ -38,6 +39,8 @@ def _parser():
     p.add_argument("--frames", type=int, default=3, help="consecutive frames, state carried (default 3)")
     p.add_argument("--waves", type=int, default=0, choices=(0, 1),
                    help="1: on a mismatch, dump an FST window around it into traces/")
+    p.add_argument("--config", metavar="NPU.JSON",
+                   help="NPU configuration to compile for (buffer sizes, ...; --lanes overrides its lanes)")
     p.add_argument("--program", help="use this compiled program instead of compiling the model")
     return p
 
@@ -56,8 +59,9 @@ def main(argv=None) -> int:
     else:
         prog_path = ROOT / "build" / "sim" / f"{model.stem}_l{args.lanes}.bin"
         print(f"== compiling {model} for {args.lanes} lanes -> {prog_path.relative_to(ROOT)}")
+        extra = ["--config", str(Path(args.config).resolve())] if args.config else []
         done = subprocess.run([sys.executable, "-m", "compiler", str(model), "-o", str(prog_path),
-                               "--lanes", str(args.lanes), "--quiet"], cwd=ROOT)
+                               "--lanes", str(args.lanes), "--quiet", *extra], cwd=ROOT)
         if done.returncode:
             raise NpuError(f"{model}: the compiler failed (exit code {done.returncode})")
 

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+
+from npu_model.arch.config import NpuConfig
 
 from .fold import FoldedLayer, fold_model
 from .init import init_random
@@ -11,7 +14,7 @@ from .parse import parse_model
 from .spec import ModelSpec
 from .weights import load_npz
 
-__all__ = ["Model", "load_model", "build_model"]
+__all__ = ["Model", "load_model", "build_model", "companion_config"]
 
 
 @dataclass
@@ -45,3 +48,12 @@ def build_model(spec: ModelSpec, weights: dict | None = None, *, weights_anywher
 def load_model(path, *, weights_anywhere: bool = False) -> Model:
     """Parse, validate, load or initialise weights, fold: the usual entry point."""
     return build_model(parse_model(path), weights_anywhere=weights_anywhere)
+
+
+def companion_config(path, *, lanes: int | None = None) -> NpuConfig:
+    """The NPU configuration a model file names beside itself (`<model>.npu.json`, for a model
+    that needs buffers other than the defaults, such as models/cgcrn.yaml), else the defaults;
+    `lanes` overrides its lanes. What the bundled models are tested and benchmarked with."""
+    side = Path(path).with_suffix(".npu.json")
+    config = NpuConfig.load(side) if side.exists() else NpuConfig()
+    return config if lanes is None else config.replace(lanes=lanes)

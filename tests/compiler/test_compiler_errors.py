@@ -62,6 +62,32 @@ def test_good_model_parses(write_model):
     ("  - {name: a, op: conv1d, input: input, out_channels: 3, kernel: 1}\n"
      "  - {name: b, op: magnitude, input: a}", "b", "input", "even channel count"),
     ("  - {name: a, op: attention, input: input, heads: 3, dim: 8}", "a", "heads", "not divisible"),
+    ("  - {name: a, op: conv2d, input: input, out_channels: 4, kernel: [2, 40]}", "a", "kernel", "shape mismatch"),
+    ("  - {name: a, op: conv2d, input: input, out_channels: 4, kernel: [2, 3, 1]}", "a", "kernel",
+     "an integer or a list of two integers"),
+    ("  - {name: a, op: conv2d, input: input, out_channels: 4, kernel: [0, 3]}", "a", "kernel", "at least 1"),
+    ("  - {name: a, op: conv2d, input: input, out_channels: 4, kernel: [2, 3], stride: [2, 1]}", "a", "stride",
+     "along time must be 1"),
+    ("  - {name: a, op: conv2d, input: input, out_channels: 4, kernel: [2, 3], padding: 1}", "a", "padding",
+     "unknown field"),
+    ("  - {name: a, op: conv2d, input: input, out_channels: 3, kernel: [2, 3], groups: 2}", "a", "groups",
+     "not divisible by 2 groups"),
+    ("  - {name: a, op: conv_transpose2d, input: input, out_channels: 4, kernel: [2, 3], stride: [1, 2], "
+     "output_padding: 2}", "a", "output_padding", "smaller than the stride"),
+    ("  - {name: a, op: reshape, input: input, channels: 5}", "a", "channels", "not a multiple"),
+    ("  - {name: a, op: flatten, input: input, order: rows}", "a", "order", "must be one of"),
+    ("  - {name: a, op: gru, input: input, hidden: 5, axis: time, groups: 2}", "a", "groups", "not divisible"),
+    ("  - {name: a, op: conv1d, input: input, out_channels: 3, kernel: 1}\n"
+     "  - {name: b, op: gru, input: a, hidden: 4, axis: time, groups: 2}", "b", "groups", "shape mismatch"),
+    ("  - {name: a, op: mul, inputs: [input, b]}\n  - {name: b, op: relu, input: input}", "a", "inputs", "used before"),
+    ("  - {name: a, op: conv1d, input: input, out_channels: 3, kernel: 3}\n"
+     "  - {name: b, op: mul, inputs: [a, input]}", "b", "inputs", "shape mismatch"),
+    ("  - {name: a, op: leaky_relu, input: input, negative_slope: fast}", "a", "negative_slope", "expected a number"),
+    ("  - {name: a, op: softplus, input: input, beta: 0}", "a", "beta", "at least"),
+    ("  - {name: a, op: mask_complex, input: b}\n  - {name: b, op: relu, input: input}", "a", "input", "used before"),
+    ("  - {name: a, op: conv1d, input: input, out_channels: 1, kernel: 1}\n"
+     "  - {name: b, op: mask_complex, input: a}", "b", "input", "must have 2 channels"),
+    ("  - {name: a, op: dense, input: input, out_features: 0}", "a", "out_features", "at least 1"),
     ("  - {name: a, op: gru, input: input, hidden: 4, axis: time, bidirectional: true}", "a", "bidirectional",
      "cannot look ahead"),
     ("  - {name: a, op: gru, input: input, hidden: 4, axis: diagonal}", "a", "axis", "must be one of"),
