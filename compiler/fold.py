@@ -116,9 +116,10 @@ def fold_layer(layer: LayerSpec, weights: dict, spec: ModelSpec, *, with_bn=True
         base.params = {"weight": complex_as_real(p["weight_real"], p["weight_imag"]),
                        "bias": np.concatenate([p.get("bias_real", np.zeros(cout)),
                                                p.get("bias_imag", np.zeros(cout))])}
-    elif layer.op == "gru":
-        base.params = ungroup_gru(p, layer["groups"]) if layer["groups"] > 1 else p
-        base.attrs["directions"] = OPS["gru"].directions(layer)
+    elif layer.op in ("gru", "lstm"):
+        gates = OPS[layer.op].gates
+        base.params = ungroup_gru(p, layer["groups"], gates) if layer["groups"] > 1 else p
+        base.attrs["directions"] = OPS[layer.op].directions(layer)
     else:
         base.params = p
     return base

@@ -44,6 +44,7 @@ from .conv import FrameStack
 from .eltwise import copy
 from .errors import LoweringError
 from .gru import lower_gru
+from .lstm import lower_lstm
 from .layers import LOWER_SIMPLE, copy_block, dtype_of
 from .report import LayerRecord, listing, summarise_program
 from .tensor import TensorRef, row_pitch
@@ -52,7 +53,7 @@ __all__ = ["compile_network", "LayerContext", "COMPILER_VERSION"]
 
 COMPILER_VERSION = "trunet-npu-compiler 1"
 
-LOWER = {**LOWER_SIMPLE, "gru": lower_gru, "attention": lower_attention}
+LOWER = {**LOWER_SIMPLE, "gru": lower_gru, "lstm": lower_lstm, "attention": lower_attention}
 _DENSE_READERS = ("conv1d", "conv_transpose1d", "conv2d", "conv_transpose2d", "dense")
 _NEVER = 1 << 30
 

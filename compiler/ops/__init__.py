@@ -9,6 +9,7 @@ from .dense import Dense, Flatten, Reshape
 from .elementwise import ACTIVATION_OPS, Activation, Add, BatchNorm, Concat, Elu, LeakyRelu, Mul, Prelu, Softplus
 from .fields import REQUIRED, Field
 from .gru import Gru
+from .lstm import Lstm
 from .host import HOST_OPS, HostMask
 from .phase import ComplexConvTime, Magnitude
 
@@ -17,7 +18,7 @@ __all__ = ["OPS", "OpDef", "LayerSpec", "Shape", "Field", "REQUIRED", "ACTIVATIO
 
 OPS: dict[str, OpDef] = {
     d.op: d for d in (
-        Conv1d(), ConvTranspose1d(), Conv2d(), ConvTranspose2d(), Dense(), Flatten(), Reshape(), Gru(), Attention(), ComplexConvTime(), Magnitude(),
+        Conv1d(), ConvTranspose1d(), Conv2d(), ConvTranspose2d(), Dense(), Flatten(), Reshape(), Gru(), Lstm(), Attention(), ComplexConvTime(), Magnitude(),
         Concat(), Add(), Mul(), LeakyRelu(), Prelu(), Softplus(), Elu(), BatchNorm(), *(HostMask(o) for o in HOST_OPS), *(Activation(a) for a in ACTIVATION_OPS),
     )
 }

@@ -24,6 +24,7 @@ __all__ = ["Gru"]
 
 class Gru(OpDef):
     op = "gru"
+    gates = 3
     doc = "gated recurrent unit along frequency (per frame) or along time (state across frames)"
     fields = {
         "hidden": Field("int", minimum=1, doc="hidden units per direction"),
@@ -40,7 +41,7 @@ class Gru(OpDef):
 
     def output_shape(self, layer, ins):
         if layer["bidirectional"] and layer["axis"] == "time":
-            layer.fail("bidirectional", "a GRU along time runs frame by frame and cannot look ahead")
+            layer.fail("bidirectional", f"a {self.op} along time runs frame by frame and cannot look ahead")
         g = layer["groups"]
         if layer["hidden"] % g:
             layer.fail("groups", f"{layer['hidden']} hidden units are not divisible by {g} groups")
@@ -54,16 +55,17 @@ class Gru(OpDef):
         lead = (g,) if g > 1 else ()
         shapes = {}
         for d in self.directions(layer):
-            shapes.update({f"weight_ih{d}": (*lead, 3 * h, i), f"weight_hh{d}": (*lead, 3 * h, h),
-                           f"bias_ih{d}": (*lead, 3 * h), f"bias_hh{d}": (*lead, 3 * h)})
+            rows = self.gates * h
+            shapes.update({f"weight_ih{d}": (*lead, rows, i), f"weight_hh{d}": (*lead, rows, h),
+                           f"bias_ih{d}": (*lead, rows), f"bias_hh{d}": (*lead, rows)})
         return shapes
 
     def macs(self, layer, ins, out):
         i, h = ins[0][0], layer["hidden"]
-        return ins[0][1] * len(self.directions(layer)) * 3 * h * (i + h) // layer["groups"]
+        return ins[0][1] * len(self.directions(layer)) * self.gates * h * (i + h) // layer["groups"]
 
     def init(self, layer, ins, rng):
-        bound = 1.0 / np.sqrt(layer["hidden"])
+        bound = 1.0 / np.sqrt(layer["hidden"] // layer["groups"])
         return {k: rng.uniform(-bound, bound, s) for k, s in self.weight_shapes(layer, ins).items()}
 
 

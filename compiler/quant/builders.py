@@ -18,7 +18,7 @@ from .fixedpoint import multiplier, quantise_bias, quantise_weights
 from ..ops.elementwise import TABLE_FUNCTIONS
 from .luts import EXP_OUT, RECIP_OUT, SIGMOID_OUT, TANH_OUT, Lut, make_lut, reciprocal_lut
 from .qnet import (Epilogue, QActivation, QAdd, QAttention, QComplexConvTime, QConcat, QConv1d, QConvTranspose1d, QGru,
-                   QGruCell, QMagnitude, QMul, QPrelu, QProjection, QReshape, QState, QTensor)
+                   QGruCell, QLstm, QLstmCell, QMagnitude, QMul, QPrelu, QProjection, QReshape, QState, QTensor)
 from .scales import GRU_STATE_SCALE
 
 __all__ = ["BuildContext", "BUILDERS"]
@@ -150,12 +150,14 @@ def build_magnitude(fl, ctx):
                       directions=d, ep=ep)
 
 
-def _gru_cell(ctx, fl, d: str, x: QTensor) -> QGruCell:
+def _gate_products(ctx, fl, d: str, x: QTensor, gates: str):
+    """The two gate products of a recurrent cell: (gate scales, w_ih, ep_x, w_hh, ep_h). Each
+    gate's rows share one int16 scale, the larger range of its input and hidden parts."""
     h = fl.attrs["hidden"]
     name, p = fl.name, fl.params
     gate_scale = {g: max(ctx.int16_range(f"{name}.gx{d}.{g}"), ctx.int16_range(f"{name}.gh{d}.{g}")) / 32767.0
-                  for g in "rzn"}
-    row_scale = np.repeat([gate_scale[g] for g in "rzn"], h)
+                  for g in gates}
+    row_scale = np.repeat([gate_scale[g] for g in gates], h)
 
     def half(w, b, in_scale, in_dtype):
         wq, sw = quantise_weights(w, axis=0)
@@ -168,16 +170,55 @@ def _gru_cell(ctx, fl, d: str, x: QTensor) -> QGruCell:
 
     w_ih, ep_x = half(p[f"weight_ih{d}"], p[f"bias_ih{d}"], x.scale, x.dtype)
     w_hh, ep_h = half(p[f"weight_hh{d}"], p[f"bias_hh{d}"], GRU_STATE_SCALE, "int16")
+    return gate_scale, w_ih, ep_x, w_hh, ep_h
 
-    def to_table(scale, table):
-        mult, shift = multiplier(scale / ctx.luts[table].step, where=ctx.where(name))
-        return Epilogue.scalar(mult=mult[0], shift=shift[0], act=Act.LUT, lut=table)
 
+def _to_table(ctx, name, scale, table):
+    mult, shift = multiplier(scale / ctx.luts[table].step, where=ctx.where(name))
+    return Epilogue.scalar(mult=mult[0], shift=shift[0], act=Act.LUT, lut=table)
+
+
+def _gru_cell(ctx, fl, d: str, x: QTensor) -> QGruCell:
+    gate_scale, w_ih, ep_x, w_hh, ep_h = _gate_products(ctx, fl, d, x, "rzn")
     q15 = Epilogue.scalar(mult=1, shift=15)
     ident = Epilogue.scalar()
     return QGruCell(reverse=d == "_reverse", w_ih=w_ih, w_hh=w_hh, ep_x=ep_x, ep_h=ep_h,
-                    ep_r=to_table(gate_scale["r"], "sigmoid"), ep_z=to_table(gate_scale["z"], "sigmoid"),
-                    ep_rn=q15, ep_n=to_table(gate_scale["n"], "tanh"), ep_d=ident, ep_zd=q15, ep_hnew=ident)
+                    ep_r=_to_table(ctx, fl.name, gate_scale["r"], "sigmoid"),
+                    ep_z=_to_table(ctx, fl.name, gate_scale["z"], "sigmoid"),
+                    ep_rn=q15, ep_n=_to_table(ctx, fl.name, gate_scale["n"], "tanh"), ep_d=ident, ep_zd=q15,
+                    ep_hnew=ident)
+
+
+#: The LSTM cell state's scale 2**-k: k from calibration, within these bounds (c beyond 2**(15-k)
+#: saturates; k = 14 is the tanh table's own scale).
+LSTM_C_LOG2 = (6, 14)
+
+
+def _lstm_cell(ctx, fl, d: str, x: QTensor, c_log2: int) -> QLstmCell:
+    gate_scale, w_ih, ep_x, w_hh, ep_h = _gate_products(ctx, fl, d, x, "ifgo")
+    q15 = Epilogue.scalar(mult=1, shift=15)
+    table = {g: _to_table(ctx, fl.name, gate_scale[g], "tanh" if g == "g" else "sigmoid") for g in "ifgo"}
+    return QLstmCell(reverse=d == "_reverse", w_ih=w_ih, w_hh=w_hh, ep_x=ep_x, ep_h=ep_h, ep_i=table["i"],
+                     ep_f=table["f"], ep_g=table["g"], ep_o=table["o"], ep_fc=q15,
+                     ep_ig=Epilogue.scalar(mult=1, shift=29 - c_log2), ep_c=Epilogue.scalar(),
+                     ep_tc=_to_table(ctx, fl.name, 2.0 ** -c_log2, "tanh"), ep_hnew=q15)
+
+
+def build_lstm(fl, ctx):
+    assert SIGMOID_OUT == 2.0 ** -15 and TANH_OUT == GRU_STATE_SCALE == 2.0 ** -14  # the shifts rely on these
+    x = ctx.tensors[fl.inputs[0]]
+    dirs = fl.attrs["directions"]
+    cmax = max(ctx.int16_range(f"{fl.name}.c{d}") for d in dirs)
+    c_log2 = int(np.clip(np.floor(np.log2(32767.0 / cmax)), *LSTM_C_LOG2))
+    cells = tuple(_lstm_cell(ctx, fl, d, x, c_log2) for d in dirs)
+    state = None
+    if fl.attrs["axis"] == "time":
+        state = f"{fl.name}.hc"
+        ctx.states[state] = QState(name=state, layer=fl.name, shape=(2, fl.attrs["hidden"], x.shape[1]),
+                                   dtype="int16", scale=GRU_STATE_SCALE)
+    return QLstm(name=fl.name, op="lstm", inputs=fl.inputs, output=fl.output, fused=fl.fused, axis=fl.attrs["axis"],
+                 hidden=fl.attrs["hidden"], cells=cells, state=state, c_log2=c_log2,
+                 groups=fl.attrs.get("groups", 1))
 
 
 def build_gru(fl, ctx):
@@ -318,4 +359,5 @@ BUILDERS = {
     "attention": build_attention, "complex_conv_time": build_complex_conv_time, "magnitude": build_magnitude,
     "concat": build_concat, "add": build_add, "activation": build_activation, "mul": build_mul,
     "prelu": build_prelu, "table": build_table, "dense": build_conv1d, "reshape": build_reshape,
+    "lstm": build_lstm,
 }

@@ -12,7 +12,7 @@ import numpy as np
 from ..reference.linear import conv1d, conv_transpose1d, exact_int, reshape_frames, time_conv
 from .intmath import finish
 
-__all__ = ["INT_LAYERS", "gru_cell_int"]
+__all__ = ["INT_LAYERS", "gru_cell_int", "lstm_cell_int"]
 
 
 def _f(a):
@@ -106,6 +106,44 @@ def _gru(layer, ins, state, luts):
     return np.concatenate(outs, axis=1), new_state
 
 
+def lstm_cell_int(cell, gx, gh, h, c, luts, axis):
+    """One integer LSTM step (`QLstmCell`); gates stacked i, f, g, o along `axis`. -> (h', c')."""
+    xi, xf, xg, xo = np.split(gx, 4, axis=axis)
+    hi, hf, hg, ho = np.split(gh, 4, axis=axis)
+    i = finish(xi + hi, cell.ep_i, luts)
+    f = finish(xf + hf, cell.ep_f, luts)
+    g = finish(xg + hg, cell.ep_g, luts)
+    o = finish(xo + ho, cell.ep_o, luts)
+    c = finish(finish(f * c, cell.ep_fc) + finish(i * g, cell.ep_ig), cell.ep_c)
+    return finish(o * finish(c, cell.ep_tc, luts), cell.ep_hnew), c
+
+
+def _lstm(layer, ins, state, luts):
+    x = ins[0]
+    t, _, length = x.shape
+    hid = layer.hidden
+    outs, new_state = [], None
+    for cell in layer.cells:
+        gx = finish(exact_int(np.matmul(_f(cell.w_ih), _f(x))), cell.ep_x)          # (T, 4H, L)
+        w_hh = _f(cell.w_hh)
+        out = np.zeros((t, hid, length), np.int64)
+        if layer.axis == "frequency":
+            h, c = np.zeros((t, hid), np.int64), np.zeros((t, hid), np.int64)
+            for pos in (range(length - 1, -1, -1) if cell.reverse else range(length)):
+                gh = finish(exact_int(_f(h) @ w_hh.T), cell.ep_h, channel_axis=False)   # (T, 4H)
+                h, c = lstm_cell_int(cell, gx[:, :, pos], gh, h, c, luts, axis=-1)
+                out[:, :, pos] = h
+        else:
+            h, c = (np.zeros((hid, length), np.int64),) * 2 if state is None else (state[0], state[1])
+            for step in range(t):
+                gh = finish(exact_int(w_hh @ _f(h)), cell.ep_h)                          # (4H, L)
+                h, c = lstm_cell_int(cell, gx[step], gh, h, c, luts, axis=0)
+                out[step] = h
+            new_state = np.stack([h, c])
+        outs.append(out)
+    return np.concatenate(outs, axis=1), new_state
+
+
 def _attention(layer, ins, state, luts):
     x = ins[0]
     t, _, length = x.shape
@@ -159,4 +197,5 @@ INT_LAYERS = {
     "complex_conv_time": _complex_conv_time,
     "magnitude": _magnitude, "gru": _gru, "attention": _attention, "concat": _concat, "add": _add,
     "activation": _activation, "mul": _mul, "prelu": _prelu, "dense": _conv, "reshape": _reshape,
+    "lstm": _lstm,
 }

@@ -19,7 +19,7 @@ from npu_model.arch.isa import Act, DType
 from .luts import Lut
 
 __all__ = ["QTensor", "QState", "Epilogue", "QLayer", "QConv1d", "QConvTranspose1d", "QComplexConvTime",
-           "QMagnitude", "QGruCell", "QGru", "QProjection", "QAttention", "QConcat", "QAdd", "QMul", "QPrelu", "QReshape", "QActivation",
+           "QMagnitude", "QGruCell", "QGru", "QLstmCell", "QLstm", "QProjection", "QAttention", "QConcat", "QAdd", "QMul", "QPrelu", "QReshape", "QActivation",
            "QuantizedNetwork"]
 
 
@@ -193,6 +193,50 @@ class QGru(QLayer):
     cells: tuple[QGruCell, ...]
     state: str | None
     groups: int = 1      # block-diagonal weights (compiler.fold.ungroup_gru): P independent GRUs
+
+
+@dataclass(frozen=True, eq=False)
+class QLstmCell:
+    """One direction's integer LSTM step (int16 values: h at 2**-14, gates i, f, o at 2**-15 and
+    g at 2**-14 (the tables'), c at 2**-c_log2, a power of two from calibration).
+
+        gx = finish(w_ih @ x, ep_x)          (4H) int16, rows i, f, g, o; bias = b_ih
+        gh = finish(w_hh @ h, ep_h)          (4H) int16, same row scales;  bias = b_hh
+        i  = finish(gx_i + gh_i, ep_i)       add -> sigmoid LUT      (f, o alike)
+        g  = finish(gx_g + gh_g, ep_g)       add -> tanh LUT
+        fc = finish(f * c, ep_fc)            mul (>> 15)
+        ig = finish(i * g, ep_ig)            mul (>> 29 - c_log2)
+        c' = finish(fc + ig, ep_c)           add (saturated to int16)
+        tc = finish(c', ep_tc)               mov -> tanh LUT
+        h' = finish(o * tc, ep_hnew)         mul (>> 15)
+    """
+
+    reverse: bool
+    w_ih: np.ndarray  # int8 (4H, I)
+    w_hh: np.ndarray  # int8 (4H, H)
+    ep_x: Epilogue
+    ep_h: Epilogue
+    ep_i: Epilogue
+    ep_f: Epilogue
+    ep_g: Epilogue
+    ep_o: Epilogue
+    ep_fc: Epilogue
+    ep_ig: Epilogue
+    ep_c: Epilogue
+    ep_tc: Epilogue
+    ep_hnew: Epilogue
+
+
+@dataclass(frozen=True, eq=False)
+class QLstm(QLayer):
+    """As `QGru`; along time `state` holds h and c stacked, (2, H, positions), zero at the start."""
+
+    axis: str
+    hidden: int
+    cells: tuple[QLstmCell, ...]
+    state: str | None
+    c_log2: int
+    groups: int = 1
 
 
 @dataclass(frozen=True, eq=False)

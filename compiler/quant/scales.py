@@ -27,7 +27,7 @@ _DTYPE_MAX = {d.long_name: d.max for d in DType}
 
 
 def _fixed_format(fl):
-    if fl.op == "gru":
+    if fl.op in ("gru", "lstm"):
         return "int16", GRU_STATE_SCALE
     return _FIXED_ACT.get(fl.attrs.get("activation", "none"))
 

@@ -74,8 +74,8 @@ def gru_cell(gx, gh, h, axis):
     return (1.0 - z) * n + z * h, r, z, n
 
 
-def _probe_gates(probe, name, g, axis):
-    for gate, block in zip("rzn", np.split(g, 3, axis=axis)):
+def _probe_gates(probe, name, g, axis, names="rzn"):
+    for gate, block in zip(names, np.split(g, len(names), axis=axis)):
         probe(f"{name}.{gate}", block)
 
 
@@ -107,6 +107,47 @@ def _gru(fl, ins, state, probe):
                 h = gru_cell(gx[step], gh, h, axis=0)[0]
                 out[step] = h
             new_state = h
+        outs.append(out)
+    return np.concatenate(outs, axis=1), new_state
+
+
+def lstm_cell(gx, gh, h, c, axis):
+    """PyTorch LSTM update; gx, gh hold the i, f, g, o blocks along `axis`. Returns (h', c')."""
+    xi, xf, xg, xo = np.split(gx, 4, axis=axis)
+    hi, hf, hg, ho = np.split(gh, 4, axis=axis)
+    c = sigmoid(xf + hf) * c + sigmoid(xi + hi) * np.tanh(xg + hg)
+    return sigmoid(xo + ho) * np.tanh(c), c
+
+
+def _lstm(fl, ins, state, probe):
+    """As `_gru`; the state along time is (h, c), each (H, L)."""
+    x = ins[0]
+    t, _, length = x.shape
+    hid = fl.attrs["hidden"]
+    outs, new_state = [], None
+    for d in fl.attrs["directions"]:
+        w_ih, w_hh = fl.params[f"weight_ih{d}"], fl.params[f"weight_hh{d}"]
+        b_ih, b_hh = fl.params[f"bias_ih{d}"], fl.params[f"bias_hh{d}"]
+        gx = np.matmul(w_ih, x) + b_ih[:, None]                         # (T, 4H, L)
+        _probe_gates(probe, f"gx{d}", gx, axis=1, names="ifgo")
+        out = np.zeros((t, hid, length))
+        if fl.attrs["axis"] == "frequency":
+            h, c = np.zeros((t, hid)), np.zeros((t, hid))
+            for pos in (range(length - 1, -1, -1) if d else range(length)):
+                gh = h @ w_hh.T + b_hh
+                _probe_gates(probe, f"gh{d}", gh, axis=-1, names="ifgo")
+                h, c = lstm_cell(gx[:, :, pos], gh, h, c, axis=-1)
+                probe(f"c{d}", c)
+                out[:, :, pos] = h
+        else:
+            h, c = (np.zeros((hid, length)), np.zeros((hid, length))) if state is None else state
+            for step in range(t):
+                gh = w_hh @ h + b_hh[:, None]
+                _probe_gates(probe, f"gh{d}", gh, axis=0, names="ifgo")
+                h, c = lstm_cell(gx[step], gh, h, c, axis=0)
+                probe(f"c{d}", c)
+                out[step] = h
+            new_state = (h, c)
         outs.append(out)
     return np.concatenate(outs, axis=1), new_state
 
@@ -182,5 +223,5 @@ FLOAT_LAYERS = {
     "conv1d": _conv, "conv_transpose1d": _conv_t, "conv2d": _conv, "conv_transpose2d": _conv_t, "gru": _gru, "attention": _attention,
     "complex_conv_time": _complex_conv_time, "magnitude": _magnitude, "concat": _concat,
     "add": _add, "activation": _activation, "prelu": _prelu, "table": _table, "mul": _mul,
-    "dense": _conv, "reshape": _reshape,
+    "dense": _conv, "reshape": _reshape, "lstm": _lstm,
 }

@@ -77,6 +77,8 @@ def test_good_model_parses(write_model):
     ("  - {name: a, op: reshape, input: input, channels: 5}", "a", "channels", "not a multiple"),
     ("  - {name: a, op: flatten, input: input, order: rows}", "a", "order", "must be one of"),
     ("  - {name: a, op: gru, input: input, hidden: 5, axis: time, groups: 2}", "a", "groups", "not divisible"),
+    ("  - {name: a, op: lstm, input: input, hidden: 4, axis: time, bidirectional: true}", "a", "bidirectional",
+     "lstm along time"),
     ("  - {name: a, op: conv1d, input: input, out_channels: 3, kernel: 1}\n"
      "  - {name: b, op: gru, input: a, hidden: 4, axis: time, groups: 2}", "b", "groups", "shape mismatch"),
     ("  - {name: a, op: mul, inputs: [input, b]}\n  - {name: b, op: relu, input: input}", "a", "inputs", "used before"),

@@ -2,7 +2,8 @@
 convolutions causal along time (time dilation, grouped, depthwise, asymmetric frequency padding,
 transposed with cropping and output padding, kt = 1), leaky ReLU, PReLU, softplus, ELU, mul with
 broadcasting, an add of a GRU state and a calibrated tensor (aligned), flatten / reshape in both
-orders, dense, grouped GRUs along time and frequency, and the complex and magnitude host masks.
+orders, dense, grouped GRUs and LSTMs along time and frequency (bidirectional), and the complex
+and magnitude host masks.
 Golden model == integer reference bit for bit at 1, 4 and 16 lanes, int8 and int16 activations;
 the float reference streams (frame by frame == all frames at once) and matches a direct 2-D
 convolution."""
@@ -25,6 +26,10 @@ layers:
   - {name: g, op: gru, input: d, hidden: 32, axis: time, groups: 4}
   - {name: r, op: reshape, input: g, channels: 2}
   - {name: fg, op: gru, input: e3, hidden: 4, axis: frequency, bidirectional: true, groups: 2}
+  - {name: tl, op: lstm, input: fg, hidden: 6, axis: time}
+  - {name: fl, op: lstm, input: tl, hidden: 4, axis: frequency, bidirectional: true, groups: 2}
+  - {name: f3, op: flatten, input: fl}
+  - {name: gl, op: lstm, input: f3, hidden: 8, axis: time, groups: 4}
   - {name: f2, op: flatten, input: fg, order: position_major}
   - {name: r2, op: reshape, input: f2, channels: 4, order: position_major}
   - {name: cat, op: concat, inputs: [r, e3]}
@@ -37,7 +42,7 @@ layers:
   - {name: gate, op: sigmoid, input: u2}
   - {name: crm, op: mul, inputs: [gate, input]}
   - {name: enhanced, op: mask_complex, input: crm}
-outputs: [crm, res, r2]
+outputs: [crm, res, r2, gl]
 """
 
 
@@ -58,7 +63,7 @@ def test_seed_ops_bit_exact(tmp_path, act):
     model = _model(tmp_path, act)
     qnet = quantise(model)
     assert {l.op for l in qnet.layers} >= {"conv2d", "conv_transpose2d", "prelu", "activation", "mul", "reshape",
-                                          "dense", "gru", "add"}
+                                          "dense", "gru", "lstm", "add"}
     assert any(getattr(l, "align", None) for l in qnet.layers if l.op == "add") or act == "int16"
     frames = 6
     feats, _ = HostFeatures(model.spec.input)(generated_frames(model.spec.input, frames, 11))
