@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SEED_MODELS = ("cgcrn",)
+SEED_MODELS = ("cgcrn", "dgru")
 FRAMES = 20
 
 
