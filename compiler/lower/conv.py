@@ -130,15 +130,24 @@ def _conv_transpose_plan(pin, pout, k, stride, padding, dilation):
 
 
 def _groups(plan, lanes):
-    """Chunks of up to `lanes` entries with the same block and relative rows whose output and first
-    input positions both advance by constant steps: candidates for lanes over positions."""
+    """Chunks of up to `lanes` entries with the same block and the same pairs relative to their
+    first input position whose output and first input positions both advance by constant steps:
+    candidates for lanes over positions. Entries left alone then group the same way with pairs
+    relative to their first weight row too, the row advancing by a constant step: every lane
+    reads its own weight row (a transposed convolution from one position, where each output
+    takes a different tap)."""
+    first = _chunks(plan, lanes, lambda e: (e.blk, tuple((i - e.rows[0][0], r) for i, r in e.rows)))
+    alone = [g[0] for g in first if len(g) == 1]
+    second = _chunks(alone, lanes, lambda e: (e.blk, tuple((i - e.rows[0][0], r - e.rows[0][1]) for i, r in e.rows)))
+    return [g for g in first if len(g) > 1] + second
+
+
+def _chunks(entries, lanes, signature):
+    """Runs of up to `lanes` entries of one signature whose steps (`_steps`) are constant."""
     by_sig = {}
-    for e in plan:
-        if not e.rows:
-            continue
-        i0 = e.rows[0][0]
-        sig = (e.blk, tuple((i - i0, r) for i, r in e.rows))
-        by_sig.setdefault(sig, []).append(e)
+    for e in entries:
+        if e.rows:
+            by_sig.setdefault(signature(e), []).append(e)
     out = []
     for es in by_sig.values():
         es.sort(key=lambda e: e.o)
@@ -146,15 +155,19 @@ def _groups(plan, lanes):
         while i < len(es):
             g = [es[i]]
             if i + 1 < len(es):
-                do, di = es[i + 1].o - es[i].o, es[i + 1].rows[0][0] - es[i].rows[0][0]
+                step = _steps(es[i], es[i + 1])
                 j = i + 1
-                while (j < len(es) and len(g) < lanes and es[j].o - es[j - 1].o == do
-                       and es[j].rows[0][0] - es[j - 1].rows[0][0] == di):
+                while j < len(es) and len(g) < lanes and _steps(es[j - 1], es[j]) == step:
                     g.append(es[j])
                     j += 1
             out.append(g)
             i += len(g)
     return out
+
+
+def _steps(a: _Entry, b: _Entry) -> tuple[int, int, int]:
+    """(output, first input position, first weight row) steps from entry a to entry b."""
+    return b.o - a.o, b.rows[0][0] - a.rows[0][0], b.rows[0][1] - a.rows[0][1]
 
 
 def _runs(rows, merge: bool, same_step_only: bool = False):
@@ -253,17 +266,36 @@ def _dense_core(builder, inputs, wk, blocks, plan, out, post, name, lanes=None, 
             d = Operand(out.buf, out.dtype, out.addr(e.o, c0), 0, out.col_stride)
             chain(macs, n, d, rec.p(c0, True))
 
+    def block_lanes(i, b, co, runs, dr, n):
+        """The weight rows of a group whose lane l reads block row r + l*dr for every row r of
+        `runs` (lane 0's), interleaved [row][cin][lane] run after run, so that the lanes read
+        consecutive words (no bank conflict). Returns the wbuf address of each run's first row."""
+        key = ("l", i, b, co, tuple((r, c) for _, r, c, _, _ in runs), dr, n)
+        if key not in cache:
+            rows = np.concatenate([np.arange(r, r + c) for _, r, c, _, _ in runs])
+            idx = np.asarray(blocks[b])[rows[:, None] + dr * np.arange(n)[None, :]]
+            w = wk[i][idx][..., co].transpose(0, 2, 1)                      # [row][cin][lane]
+            base = builder.weights(f"{name}.w{i}.b{b}.o{co}.r{runs[0][1]}d{dr}", np.ascontiguousarray(w))
+            row_bytes = wk[i].shape[1] * n * wdt[i].size
+            starts = np.cumsum([0] + [c for _, _, c, _, _ in runs[:-1]])
+            cache[key] = [base + int(k) * row_bytes for k in starts]
+        return cache[key]
+
     def position_group(g):
         e0, n = g[0], len(g)
-        do = g[1].o - e0.o
-        di = g[1].rows[0][0] - e0.rows[0][0]
+        do, di, dr = _steps(e0, g[1])
         for co in range(cout):
             macs = []
             for i, x in enumerate(inputs):
                 cin, ws = x.channels, wdt[i].size
-                for ip, row, cnt, _, _ in _runs(e0.rows, x.contiguous):
+                runs = _runs(e0.rows, x.contiguous)
+                lane_rows = block_lanes(i, e0.blk, co, runs, dr, n) if dr else None
+                for j, (ip, row, cnt, _, _) in enumerate(runs):
                     a = Operand(x.buf, x.dtype, x.addr(ip), x.col_stride, di * x.row_stride)
-                    b = Operand(Buffer.WBUF, wdt[i], block_chan(i, e0.blk, co) + row * cin * ws, ws, 0)
+                    if dr:
+                        b = Operand(Buffer.WBUF, wdt[i], lane_rows[j], n * ws, ws)
+                    else:
+                        b = Operand(Buffer.WBUF, wdt[i], block_chan(i, e0.blk, co) + row * cin * ws, ws, 0)
                     macs.append((cnt * cin, a, b))
             d = Operand(out.buf, out.dtype, out.addr(e0.o, co), 0, do * out.row_stride)
             chain(macs, n, d, rec.p(co, False))
@@ -271,7 +303,7 @@ def _dense_core(builder, inputs, wk, blocks, plan, out, post, name, lanes=None, 
     # Lanes over output positions only where it needs fewer cycles than lanes over channels
     # (ties go to channels, whose weight blocks are shared by every output position).
     _emit_plan(plan, lanes, cout, max(x.row_stride for x in inputs), out.row_stride, res,
-               position_group, channel_tiles)
+               position_group, channel_tiles, max(x.channels * w.size for x, w in zip(inputs, wdt)))
     return res
 
 
@@ -446,7 +478,8 @@ def _per_group(inputs, out, groups, one):
     return res
 
 
-def _emit_plan(plan, lanes, channels, in_row_stride, out_row_stride, res, position_group, channel_tiles):
+def _emit_plan(plan, lanes, channels, in_row_stride, out_row_stride, res, position_group, channel_tiles,
+               weight_row_bytes):
     """Emit a plan in output order, each output either in a group spread over the lanes (when
     that takes fewer instructions than tiling `channels` over the lanes and the lane strides fit
     16 bits) or as channel tiles; sets `res.mode` to say which was used."""
@@ -455,9 +488,8 @@ def _emit_plan(plan, lanes, channels, in_row_stride, out_row_stride, res, positi
     for g in _groups(plan, lanes):
         if len(g) < 2 or channels >= len(g) * tiles:
             continue
-        do = g[1].o - g[0].o
-        di = g[1].rows[0][0] - g[0].rows[0][0]
-        if abs(di * in_row_stride) > _I16 or abs(do * out_row_stride) > _I16:
+        do, di, dr = _steps(g[0], g[1])
+        if max(abs(di * in_row_stride), abs(do * out_row_stride), abs(dr * weight_row_bytes)) > _I16:
             continue
         items.append((g[0].o, 1, g))
         grouped.update(e.o for e in g)
@@ -520,15 +552,15 @@ def _depthwise_core(builder, x, wkc, blocks, plan, out, post, name, lanes=None) 
 
     def position_group(g):
         e0, n = g[0], len(g)
-        do = g[1].o - e0.o
-        di = g[1].rows[0][0] - e0.rows[0][0]
+        do, di, drow = _steps(e0, g[1])
         for ch in range(c):
             ops = []
             for ip, row, cnt, dp, dr in _runs(e0.rows, True, same_step_only=True):
                 a = Operand(x.buf, x.dtype, x.addr(ip, ch), dp * x.row_stride if cnt > 1 else 0, di * x.row_stride)
-                b = Operand(Buffer.WBUF, wdt, wbase[e0.blk] + (row * c + ch) * ws, dr * c * ws if cnt > 1 else 0, 0)
+                b = Operand(Buffer.WBUF, wdt, wbase[e0.blk] + (row * c + ch) * ws, dr * c * ws if cnt > 1 else 0,
+                            drow * c * ws)
                 ops.append((cnt, a, b))
             chain(ops, n, Operand(out.buf, out.dtype, out.addr(e0.o, ch), 0, do * out.row_stride), rec.p(ch, False))
 
-    _emit_plan(plan, lanes, c, x.row_stride, out.row_stride, res, position_group, channel_tiles)
+    _emit_plan(plan, lanes, c, x.row_stride, out.row_stride, res, position_group, channel_tiles, c * ws)
     return res

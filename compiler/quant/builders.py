@@ -16,6 +16,7 @@ from npu_model.arch.isa import Act, DType
 from ..errors import QuantisationError
 from .fixedpoint import multiplier, quantise_bias, quantise_weights
 from ..ops.elementwise import TABLE_FUNCTIONS
+from ..reference.linear import conv_transpose1d
 from .luts import EXP_OUT, RECIP_OUT, SIGMOID_OUT, TANH_OUT, Lut, make_lut, reciprocal_lut
 from .qnet import (Epilogue, QActivation, QAdd, QAttention, QComplexConvTime, QConcat, QConv1d, QConvTranspose1d, QGru,
                    QGruCell, QLstm, QLstmCell, QMagnitude, QMul, QPrelu, QProjection, QReshape, QState, QTensor)
@@ -118,8 +119,13 @@ def build_conv_transpose1d(fl, ctx):
         sw = np.where(amax > 0, amax / 127.0, 1.0)
         wq = np.clip(np.round(wg / sw.reshape(g, 1, cout_g, 1)), -127, 127).astype(np.int8).reshape(w.shape)
     ep = _epilogue(x.scale * sw, y, a["activation"], ctx.luts, bias=fl.params["bias"], where=ctx.where(fl.name))
-    # worst case per output channel: sum over the input channels of its group and the taps
-    per_out = np.abs(wq.astype(np.int64)).reshape(g, cin // g, cout_g, -1).sum(axis=(1, 3)).reshape(-1)
+    # worst case per output channel: the largest sum of |w| over the (input channel, tap) pairs
+    # that reach one output position (a transposed conv of ones with |w|; time taps all add up)
+    wabs = np.abs(wq.astype(np.float64))
+    wabs = wabs.sum(axis=2) if wabs.ndim == 4 else wabs
+    reach = conv_transpose1d(np.ones((1, cin, x.shape[1])), wabs, stride=a["stride"], padding=a["padding"],
+                             output_padding=a["output_padding"], dilation=a["dilation"], groups=g)
+    per_out = np.rint(reach[0].max(axis=1)).astype(np.int64)
     _check_acc(ctx, fl.name, per_out.reshape(-1, 1), x, ep.bias)
     return QConvTranspose1d(name=fl.name, op=fl.op, inputs=fl.inputs, output=fl.output,
                             fused=fl.fused, weight=wq, stride=a["stride"], padding=a["padding"],

@@ -77,3 +77,21 @@ def test_encoder_decoder_chain_has_no_hazard_stalls(run, rng, post):
     t = conv_transpose1d_ref(t, w4, p4, stride=2, padding=2, output_padding=1)
     np.testing.assert_array_equal(r.out["y"], conv1d_ref(t, w5, p5, padding=1))
     assert r.stats.stall_cycles <= 8
+
+
+@pytest.mark.parametrize("lanes", [4, 8, 16])
+def test_transposed_conv_from_one_position_takes_the_lanes(run, rng, post, lanes):
+    """A 1-output-channel transposed convolution from 1 to 257 positions: every output reads its
+    own tap, so lanes take the output positions with a weight row each (once 12.5 % at 8 lanes)."""
+    x = rng.integers(-128, 128, (1, 8), dtype=np.int8)
+    w = rng.integers(-128, 128, (8, 1, 257), dtype=np.int8)
+    p = post(rng, 1)
+
+    def kernel(b, refs):
+        refs["y"] = alloc_tensor(b, "y", 257, 1)
+        return conv_transpose1d(b, refs["x"], w, p, refs["y"])
+
+    r = run(lanes, {"x": x}, kernel, ["y"])
+    np.testing.assert_array_equal(r.out["y"], conv_transpose1d_ref(x, w, p))
+    assert r.stats.utilisation >= (0.9 if lanes <= 8 else 0.85)       # 257 = 8 x 32 + 1 = 16 x 16 + 1
+    assert r.stats.conflict_cycles == 0
