@@ -1,7 +1,7 @@
 """The valid inputs every mutation starts from, built once per fuzz run.
 
-A tiny model of the kind the kit is for (a convolution, a GRU with state, a mask pair and the
-host's reconstruction) so a mutated model compiles in a fraction of a second, its weights as an
+A tiny model of the kind the kit is for (a 2-D convolution with past frames, a GRU and an LSTM
+with state, a mask pair and the host's reconstruction) so a mutated model compiles in a fraction of a second, its weights as an
 `.npz`, the program compiled from it (with META's host description, so `enhance` runs), a
 hand-written program (no META), their input frames, a short wav clip, a configuration and the
 assembly source.
@@ -32,9 +32,10 @@ input: {name: input, sample_rate: 16000, fft_size: 64, hop: 16, bins: 24, channe
 weights: {init: random, seed: 3}
 quantisation: {calibration_frames: 4, reconstruct: false}
 layers:
-  - {name: enc, op: conv1d, input: input, out_channels: 6, kernel: 3, stride: 2, padding: 1, activation: relu}
+  - {name: enc, op: conv2d, input: input, out_channels: 6, kernel: [2, 3], stride: [1, 2], padding_freq: 1, activation: relu}
   - {name: tgru, op: gru, input: enc, hidden: 6, axis: time}
-  - {name: dec, op: conv_transpose1d, input: tgru, out_channels: 4, kernel: 4, stride: 2, padding: 1}
+  - {name: tlstm, op: lstm, input: tgru, hidden: 4, axis: time}
+  - {name: dec, op: conv_transpose1d, input: tlstm, out_channels: 4, kernel: 4, stride: 2, padding: 1}
   - {name: mask.mag, op: conv1d, input: dec, out_channels: 1, kernel: 3, padding: 1, activation: relu}
   - {name: mask.phase, op: conv1d, input: dec, out_channels: 1, kernel: 3, padding: 1}
   - {name: mea, op: mask_reconstruct, inputs: [mask.mag, mask.phase]}

@@ -139,3 +139,49 @@ def test_host_side_from_meta_gives_the_same_audio(tiny_model, tiny_program, tmp_
     assert main(["enhance", str(src), "-o", str(b), "--program", str(tiny_program), "--model", str(tiny_model),
                  "--no-progress"]) == 0
     assert a.read_bytes() == b.read_bytes()
+
+
+MASK_MODELS = {
+    "mask_magnitude": "  - {name: m, op: conv1d, input: c1, out_channels: 1, kernel: 3, padding: 1, activation: sigmoid}\n"
+                      "  - {name: s, op: mask_magnitude, input: m}\n",
+    "mask_complex": "  - {name: m, op: conv1d, input: c1, out_channels: 2, kernel: 3, padding: 1}\n"
+                    "  - {name: s, op: mask_complex, input: m}\n",
+}
+
+
+@pytest.mark.parametrize("op", sorted(MASK_MODELS))
+def test_enhance_applies_the_models_mask(op, tmp_path, capsys):
+    """A magnitude or complex ratio mask: the program's META names the op and its port, and the
+    output is the mask applied to the STFT (checked against the host function on the same masks)."""
+    from compiler import load_model, quantise
+    from compiler.lower.network import compile_network
+    from npu_model.arch.config import NpuConfig
+    from npu_model.host import HOST_MASKS
+    text = ("name: masks\ninput: {sample_rate: 16000, fft_size: 64, hop: 16, bins: 33, channels: 2, "
+            "features: [compressed_complex]}\nweights: {init: random, seed: 3}\nlayers:\n"
+            "  - {name: c1, op: conv1d, input: input, out_channels: 8, kernel: 3, padding: 1, activation: relu}\n"
+            + MASK_MODELS[op] + "outputs: [m]\n")
+    (tmp_path / "m.yaml").write_text(text)
+    model = load_model(tmp_path / "m.yaml")
+    program, _, _ = compile_network(quantise(model), NpuConfig(lanes=4), model=model)
+    assert program.meta.host_layer.op == op and list(program.meta.host_layer.inputs) == ["m"]
+    program.save(tmp_path / "m.bin")
+    src = _wav(tmp_path / "in.wav", _tone(1600))
+    out = tmp_path / "out.wav"
+    assert main(["enhance", str(src), "-o", str(out), "--program", str(tmp_path / "m.bin"), "--model",
+                 str(tmp_path / "m.yaml"), "--no-progress"]) == 0
+    assert "match the integer reference" in capsys.readouterr().out
+    y, _ = read_wav(out)
+    assert len(y) == 1600 and np.isfinite(y).all() and np.abs(y).max() > 0
+    # the same masks from the integer reference, applied by the host function: the same signal
+    from compiler import IntModel, quantise_input
+    from npu_model.apps.enhance import HostSide, enhance
+    from npu_model.host import HostFeatures
+    x = _tone(1600) / 32768.0
+    host = HostSide.from_model(tmp_path / "m.yaml", program)
+    got, _ = enhance(program, host, x)
+    qnet = quantise(model)
+    spec, pad = stft(x, 64, 16, 33)
+    ints, _ = IntModel(qnet).run(quantise_input(HostFeatures(model.spec.input)(spec)[0], qnet))
+    s = HOST_MASKS[op][0](spec, ints["m"] * qnet.tensors["m"].scale)
+    np.testing.assert_allclose(got, istft(s[:, 0] + 1j * s[:, 1], 64, 16, len(x), pad), atol=1e-12)
