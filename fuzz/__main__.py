@@ -74,7 +74,8 @@ def main(argv=None) -> int:
     p.add_argument("--only", metavar="LOADER,..", help=f"only these loaders ({', '.join(LOADERS)})")
     p.add_argument("--spawn", action="store_true", help="a fresh interpreter per case instead of a fork")
     p.add_argument("--keep", metavar="DIR", help="keep every case's folder (inputs, stdout, stderr) in DIR")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (there is none anyway when stderr is not a terminal)")
     args = p.parse_args(argv)
     only = set(args.only.split(",")) if args.only else None
     if only and only - set(LOADERS):
@@ -84,7 +85,7 @@ def main(argv=None) -> int:
     bar = None
     if not args.no_progress:
         from tqdm import tqdm
-        bar = tqdm(total=len(cases), desc="fuzz", unit="case", file=sys.stderr)
+        bar = tqdm(total=len(cases), desc="fuzz", unit="case", file=sys.stderr, disable=None)  # off if not a terminal
     results = run_cases(cases, jobs=args.jobs, timeout=args.timeout, spawn=args.spawn, keep=args.keep,
                         progress=(lambda r: bar.update(1)) if bar else None)
     if bar:

@@ -125,7 +125,7 @@ def enhance(program, host: HostSide, x: np.ndarray, *, check_frames: int = 3, pr
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=frames, desc="enhance", unit="frame", leave=False)
+        bar = tqdm(total=frames, desc="enhance", unit="frame", leave=False, disable=None)  # off if not a terminal
     t0 = time.perf_counter()
     for t in range(frames):
         r = npu.run_frame({port.name: xq[t].reshape(port.shape)})
@@ -169,7 +169,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --model: compare the first N frames with the integer reference (default 3, 0: off)")
     p.add_argument("--weights-anywhere", action="store_true",
                    help="with --model: let it read its weights .npz from outside its own folder")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (there is none anyway when the output is not a terminal)")
 
 
 def main_enhance(args) -> int:

@@ -324,7 +324,8 @@ def _progress(total, enabled):
         return _NoBar()
     from tqdm import tqdm
 
-    return tqdm(total=total, desc="explore", unit="point", file=sys.stderr, dynamic_ncols=True)
+    # disable=None: tqdm turns itself off when stderr is not a terminal (a log, CI)
+    return tqdm(total=total, desc="explore", unit="point", file=sys.stderr, dynamic_ncols=True, disable=None)
 
 
 # Markdown -------------------------------------------------------------------------------------------
@@ -448,7 +449,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                         "subprocess (re-quantising each time) instead of the API")
     p.add_argument("--weights-anywhere", action="store_true",
                    help="let the model file read its weights .npz from outside its own folder")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (there is none anyway when stderr is not a terminal)")
 
 
 def _organisations(text: str) -> list[str]:

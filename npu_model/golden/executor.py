@@ -30,6 +30,7 @@ from __future__ import annotations
 import bisect
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from ..arch.isa import Act, Buffer, DType, Opcode
 from ..arch.record import RECORD_BYTES, SHIFT_BITS, field_offset
@@ -37,58 +38,20 @@ from ..arch.record import RECORD_BYTES, SHIFT_BITS, field_offset
 __all__ = ["Executor", "blas_single_thread"]
 
 
-class _BlasThreads:
-    """Runs OpenBLAS single-threaded while a frame executes (and restores it after).
-
-    The matrix products of one frame are small; a multi-threaded BLAS spends more on waking and
-    synchronising its threads than on the work, and on a busy machine a frame can take 10x longer.
-    numpy exposes no switch, so this looks for the OpenBLAS that numpy loaded (Linux) and calls
-    its own get/set functions, as threadpoolctl does; elsewhere it does nothing."""
-
-    _NAMES = [("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
-              ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"),
-              ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
-              ("openblas_get_num_threads", "openblas_set_num_threads")]
-
-    def __init__(self):
-        self.funcs = []
-        self.saved = []
-        try:
-            import ctypes
-            with open("/proc/self/maps") as fh:
-                paths = sorted({line.split()[-1] for line in fh if "openblas" in line.lower() and "/" in line})
-            for path in paths:
-                lib = ctypes.CDLL(path)
-                for get, set_ in self._NAMES:
-                    if hasattr(lib, get) and hasattr(lib, set_):
-                        getf, setf = getattr(lib, get), getattr(lib, set_)
-                        getf.restype = ctypes.c_int
-                        setf.argtypes = [ctypes.c_int]
-                        self.funcs.append((getf, setf))
-                        break
-        except (OSError, AttributeError, IndexError):
-            self.funcs = []
-
-    def __enter__(self):
-        self.saved = [(setf, getf()) for getf, setf in self.funcs]
-        for setf, _ in self.saved:
-            setf(1)
-        return self
-
-    def __exit__(self, *exc):
-        for setf, value in self.saved:
-            setf(value)
-        return False
-
-
 _BLAS = None
 
 
-def blas_single_thread() -> _BlasThreads:
+def blas_single_thread():
+    """A context in which BLAS runs single-threaded (threadpoolctl), restored after.
+
+    The matrix products of one frame are small; a multi-threaded BLAS spends more on waking and
+    synchronising its threads than on the work, and on a busy machine a frame can take 10x longer.
+    One controller is made per process (it inspects the loaded libraries once)."""
     global _BLAS
     if _BLAS is None:
-        _BLAS = _BlasThreads()
-    return _BLAS
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")
+
 
 F64 = np.float64
 I64 = np.int64

@@ -107,3 +107,16 @@ def test_organisation_and_code_are_swept(tiny_model, tmp_path, capsys):
     md = (out / "exploration.md").read_text()
     assert "| lanes | abuf KiB | memory | code | status |" in md
     assert (out / "cycles_vs_lanes.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(tmp_path):
+    """A log (or CI) gets no carriage-return redraws: the bar switches itself off."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    r = subprocess.run([sys.executable, "-m", "npu_model", "explore", str(root / "models" / "trunet_paper.yaml"),
+                        "--lanes", "16", "-o", str(tmp_path / "ex")], cwd=root, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "\r" not in r.stderr and "point/s" not in r.stderr
