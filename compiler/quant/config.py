@@ -1,12 +1,12 @@
 """Quantisation settings, with defaults that a model file's `quantisation:` mapping may override."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields
 
 from ..errors import fail
+from ..ops.fields import Field, parse_value
 
-__all__ = ["QuantConfig", "MAX_CALIBRATION_FRAMES"]
+__all__ = ["QuantConfig", "MAX_CALIBRATION_FRAMES", "QUANT_FIELDS", "LUT_LOG2_RANGE"]
 
 #: Most calibration frames (each is one STFT frame through the float model; 10,000 is minutes).
 MAX_CALIBRATION_FRAMES = 10_000
@@ -43,43 +43,48 @@ class QuantConfig:
     @classmethod
     def from_spec(cls, spec) -> "QuantConfig":
         raw = dict(spec.quantisation)
-        known = {f.name for f in fields(cls)}
         for key in raw:
-            if key not in known:
-                fail(spec.source, f"unknown field (allowed: {', '.join(sorted(known))})", field=f"quantisation.{key}")
+            if key not in QUANT_FIELDS:
+                fail(spec.source, f"unknown field (allowed: {', '.join(sorted(QUANT_FIELDS))})", field=f"quantisation.{key}")
         if "lut_log2" in raw:
             luts, tables = raw["lut_log2"], cls().lut_log2
-            if not isinstance(luts, dict) or any(k not in tables or not _is_int(v) or not 1 <= v <= 14
+            if not isinstance(luts, dict) or any(k not in tables or not _is_int(v) or not 1 <= v <= LUT_LOG2_RANGE[1]
                                                  for k, v in luts.items()):
-                fail(spec.source, f"expected a mapping of table name ({', '.join(tables)}) to 1..14",
+                fail(spec.source, f"expected a mapping of table name ({', '.join(tables)}) to 1..{LUT_LOG2_RANGE[1]}",
                      field="quantisation.lut_log2")
             raw["lut_log2"] = {**tables, **luts}
-        if raw.get("activations", "int8") not in ("int8", "int16"):
-            fail(spec.source, "must be 'int8' or 'int16'", field="quantisation.activations")
-        if raw.get("range_method", "mse") not in ("mse", "absmax"):
-            fail(spec.source, "must be 'mse' or 'absmax'", field="quantisation.range_method")
-        for key in ("int16_raw", "reconstruct"):
-            if key in raw and not isinstance(raw[key], bool):
-                fail(spec.source, "expected true or false", field=f"quantisation.{key}")
         if "int16_tensors" in raw:
             names = raw["int16_tensors"]
             if not isinstance(names, list) or any(n not in spec.shapes for n in names):
                 fail(spec.source, "expected a list of tensor names", field="quantisation.int16_tensors")
             raw["int16_tensors"] = tuple(names)
-        for key, low, high in (("reconstruct_ridge", 1e-12, 1e12), ("int16_headroom", 1.0, 1e3)):
-            if key in raw and not (_is_number(raw[key]) and low <= raw[key] <= high):
-                fail(spec.source, f"expected a number from {low:g} to {high:g}, not {raw[key]!r:.40}",
-                     field=f"quantisation.{key}")
-        for key, low, high in (("calibration_frames", 1, MAX_CALIBRATION_FRAMES), ("calibration_seed", 0, 2**32 - 1)):
-            if key in raw and not (_is_int(raw[key]) and low <= raw[key] <= high):
-                fail(spec.source, f"expected an integer from {low} to {high}, not {raw[key]!r:.40}",
-                     field=f"quantisation.{key}")
+        for key, field in QUANT_FIELDS.items():
+            if key in raw and field is not None:
+                raw[key] = parse_value(raw[key], field, source=spec.source, layer=None, field=f"quantisation.{key}")
         return cls(**raw)
+
+
+#: The scalar settings, checked as a layer's fields are (kind, choices, bounds); None: a field
+#: checked on its own above (lut_log2, int16_tensors). The model format's JSON Schema reads this.
+def _field(name, kind, **bounds) -> Field:
+    return Field(kind, QuantConfig.__dataclass_fields__[name].default, **bounds)
+
+
+QUANT_FIELDS = {
+    "calibration_frames": _field("calibration_frames", "int", minimum=1, maximum=MAX_CALIBRATION_FRAMES),
+    "calibration_seed": _field("calibration_seed", "int", minimum=0, maximum=2 ** 32 - 1),
+    "range_method": _field("range_method", "str", choices=("mse", "absmax")),
+    "int16_headroom": _field("int16_headroom", "float", minimum=1.0, maximum=1e3),
+    "activations": _field("activations", "str", choices=("int8", "int16")),
+    "lut_log2": None,
+    "int16_raw": _field("int16_raw", "bool"),
+    "int16_tensors": None,
+    "reconstruct": _field("reconstruct", "bool"),
+    "reconstruct_ridge": _field("reconstruct_ridge", "float", minimum=1e-12, maximum=1e12),
+}
+#: A table's size: 2**1 .. 2**14 entries.
+LUT_LOG2_RANGE = (1, 14)
 
 
 def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)

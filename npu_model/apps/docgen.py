@@ -1,14 +1,18 @@
 """Regenerate the tables in docs/ that are derived from code (`make docs`).
 
 The ISA field and opcode tables and the timing constants are written between
-`<!-- BEGIN GENERATED: name -->` and `<!-- END GENERATED: name -->` markers; the tests call
-`stale_blocks()` so a page that disagrees with the code fails the suite.
+`<!-- BEGIN GENERATED: name -->` and `<!-- END GENERATED: name -->` markers, and whole files
+(the model format's JSON Schema) are written from the code; the tests call `stale_blocks()` so
+a page that disagrees with the code fails the suite.
 """
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
+
+from compiler.schema import model_json_schema
 
 from ..arch import config, faults, isa, meta, program, record, timing
 
@@ -39,6 +43,12 @@ BLOCKS = {
 }
 
 
+#: Whole files generated from code.
+FILES = {
+    "model-format.schema.json": lambda: json.dumps(model_json_schema(), indent=1) + "\n",
+}
+
+
 def _pattern(name):
     return re.compile(rf"(<!-- BEGIN GENERATED: {name} -->\n)(.*?)(<!-- END GENERATED: {name} -->)", re.S)
 
@@ -53,9 +63,10 @@ def render(text: str, page: str) -> str:
 
 
 def stale_blocks(docs: Path = DOCS) -> list[str]:
-    """Pages whose generated blocks differ from what the code generates now."""
+    """Pages whose generated blocks, and generated files, differ from what the code generates now."""
     pages = sorted({file for file, _ in BLOCKS})
-    return [p for p in pages if render((docs / p).read_text(), p) != (docs / p).read_text()]
+    stale = [p for p in pages if render((docs / p).read_text(), p) != (docs / p).read_text()]
+    return stale + [f for f, make in FILES.items() if not (docs / f).exists() or (docs / f).read_text() != make()]
 
 
 def main() -> int:
@@ -66,6 +77,11 @@ def main() -> int:
         if new != text:
             path.write_text(new)
             print(f"updated docs/{page}")
+    for name, make in FILES.items():
+        path, text = DOCS / name, make()
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+            print(f"updated docs/{name}")
     return 0
 
 

@@ -39,7 +39,7 @@ def test_good_model_parses(write_model):
     assert spec.shapes["cat"] == (16, 16)
 
 
-@pytest.mark.parametrize("layers,layer,field,words", [
+LAYER_ERRORS = [
     ("  - {name: a, op: conv3d, input: input, out_channels: 4, kernel: 3}", "a", "op", "unknown op"),
     ("  - {name: a, op: conv1d, input: input, out_channels: 4, kernel: '3'}", "a", "kernel", "expected an integer"),
     ("  - {name: a, op: conv1d, input: input, out_channels: 4, kernel: 3, batchnorm: 1}", "a", "batchnorm",
@@ -99,7 +99,10 @@ def test_good_model_parses(write_model):
     ("  - {name: m, op: conv1d, input: input, out_channels: 1, kernel: 1}\n"
      "  - {name: r, op: mask_reconstruct, inputs: [m, m]}\n"
      "  - {name: x, op: relu, input: r}", "x", "input", "computed on the host"),
-])
+]
+
+
+@pytest.mark.parametrize("layers,layer,field,words", LAYER_ERRORS)
 def test_layer_errors(write_model, layers, layer, field, words):
     err = _error(write_model, HEAD + "layers:\n" + layers + "\n")
     assert (err.layer, err.field) == (layer, field)
@@ -172,3 +175,39 @@ def test_cli_one_line_exit_2(write_model):
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and f"{path}: layer 'a': field 'op': unknown op" in proc.stderr
+
+
+#: Errors of a field's kind, choices, bounds or presence: what the JSON Schema can say too.
+SCHEMA_LEVEL = ("unknown op", "expected an integer", "expected true or false", "must be one of", "unknown field",
+                "missing", "at least", "expected a number", "an integer or a list of two integers")
+
+
+@pytest.fixture(scope="module")
+def schema_validator():
+    import jsonschema
+
+    from compiler.schema import model_json_schema
+    schema = model_json_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "models").glob("*.yaml")), ids=lambda p: p.name)
+def test_bundled_models_follow_the_json_schema(schema_validator, path):
+    import yaml
+    assert [e.message for e in schema_validator.iter_errors(yaml.safe_load(path.read_text()))] == []
+
+
+def test_good_models_follow_the_json_schema(schema_validator):
+    import yaml
+    assert list(schema_validator.iter_errors(yaml.safe_load(HEAD + GOOD_LAYERS))) == []
+
+
+@pytest.mark.parametrize("layers,layer,field,words", [c for c in LAYER_ERRORS if c[3].startswith(SCHEMA_LEVEL)
+                                                      or any(w in c[3] for w in SCHEMA_LEVEL)])
+def test_the_json_schema_refuses_what_the_parser_refuses_by_field(schema_validator, layers, layer, field, words):
+    """Every error of a field's kind, choices, bounds or presence that the parser reports, the schema
+    reports too (shapes and names stay the parser's)."""
+    import yaml
+    doc = yaml.safe_load(HEAD + "layers:\n" + layers + "\n")
+    assert list(schema_validator.iter_errors(doc)), f"the schema accepts what the parser refuses ({words})"
