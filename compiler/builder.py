@@ -70,8 +70,9 @@ class Arena:
 
     def check(self, config_key: str) -> None:
         if self.peak > self.capacity:
-            raise FitError(f"model does not fit: layer {self.first_overflow!r} needs {self.name} "
-                           f"{self.peak:,} bytes, the configuration has {self.capacity:,} ({config_key})")
+            raise FitError(f"model does not fit: the program needs {self.name} {self.peak:,} bytes at its peak, the "
+                           f"configuration has {self.capacity:,} ({config_key}); layer {self.first_overflow!r} "
+                           "is the first past it")
 
 
 class _Pool:
@@ -97,8 +98,9 @@ class _Pool:
 
     def check(self, config_key: str) -> None:
         if len(self.image) > self.capacity:
-            raise FitError(f"model does not fit: layer {self.first_overflow!r} needs {self.name} "
-                           f"{len(self.image):,} bytes, the configuration has {self.capacity:,} ({config_key})")
+            raise FitError(f"model does not fit: the program needs {self.name} {len(self.image):,} bytes in all, the "
+                           f"configuration has {self.capacity:,} ({config_key}); layer {self.first_overflow!r} "
+                           "is the first past it")
 
 
 class ProgramBuilder:
@@ -258,12 +260,13 @@ class ProgramBuilder:
         self.abuf.check("abuf_bytes")
         need = len(self.code) * INSTRUCTION_BYTES
         if need > self.config.imem_bytes:
-            raise FitError(f"model does not fit: layer {self._imem_overflow!r} needs imem {need:,} bytes "
-                           f"({len(self.code):,} instructions), the configuration has "
-                           f"{self.config.imem_bytes:,} (imem_bytes)")
+            raise FitError(f"model does not fit: the program needs imem {need:,} bytes ({len(self.code):,} "
+                           f"instruction words), the configuration has {self.config.imem_bytes:,} (imem_bytes); "
+                           f"layer {self._imem_overflow!r} is the first past it")
         if len(self.lut) > self.config.lut_entries:
-            raise FitError(f"model does not fit: layer {self._lut_overflow!r} needs {len(self.lut):,} LUT "
-                           f"entries, the configuration has {self.config.lut_entries:,} (lut_entries)")
+            raise FitError(f"model does not fit: the program needs {len(self.lut):,} LUT entries, the configuration "
+                           f"has {self.config.lut_entries:,} (lut_entries); layer {self._lut_overflow!r} is the "
+                           "first past it")
         meta = (meta or ProgramMeta()).replace(abuf_peak_bytes=self.abuf.peak)
         return Program(config=self.config, code=np.frombuffer(b"".join(self.code), np.uint8),
                        wbuf=bytes(self.wbuf.image), sbuf=bytes(self.sbuf.image), pbuf=bytes(self.pbuf.image),

@@ -371,7 +371,7 @@ def explore_markdown(rows, clocks, plots: dict, *, model: str, command: str, lan
     if bad:
         out += ["", "Points that were not built:", ""]
         out += [f"- {r.lanes} lanes, " + ", ".join(f"{_DIM_HEAD[d]} {_dim_value(r, d)}" for d in dims)
-                + f": {r.status}: {r.message}" for r in bad]
+                + f": {r.status}: {_reason(r)}" for r in bad]
     if ok and hop is not None:
         out += ["", f"{h}# Real-time factor per clock", "",
                 f"| lanes | {dim_head} | " + " | ".join(f"{c:g} MHz" for c in clocks) + " |",
@@ -534,8 +534,13 @@ def main_explore(args) -> int:
             print(f"{where}: {r.cycles:,} cycles/frame, {_f(r.bound_ratio, '{:.4f}')}x bound, "
                   f"min clock {_f(r.min_clock_mhz, '{:,.1f}')} MHz")
         else:
-            print(f"{where}: {r.status}: {r.message}")
+            print(f"{where}: {r.status}: {_reason(r)}")
     return 0
+
+
+def _reason(r: SweepPoint) -> str:
+    """A point's message after its status: "does not fit" is said once, not twice."""
+    return r.message.removeprefix("model does not fit: ") if r.status == "does not fit" else r.message
 
 
 def _argv_tail(args) -> list[str]:

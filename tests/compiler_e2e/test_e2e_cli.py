@@ -72,10 +72,10 @@ def test_model_that_does_not_fit_names_layer_buffer_and_bytes(networks, tmp_path
     _, qnet = networks.net("trunet")
     with pytest.raises(FitError) as err:
         compile_network(qnet, NpuConfig(abuf_bytes=16384), schedule=False, with_listing=False)
-    m = re.fullmatch(r"model does not fit: layer '([^']+)' needs abuf ([\d,]+) bytes, "
-                     r"the configuration has 16,384 \(abuf_bytes\)", str(err.value))
+    m = re.fullmatch(r"model does not fit: the program needs abuf ([\d,]+) bytes at its peak, "
+                     r"the configuration has 16,384 \(abuf_bytes\); layer '([^']+)' is the first past it", str(err.value))
     assert m, str(err.value)
-    layer, needed = m.group(1), int(m.group(2).replace(",", ""))
+    layer, needed = m.group(2), int(m.group(1).replace(",", ""))
     assert layer in [l.name for l in qnet.layers] and needed > 16384
     cfg = tmp_path / "tiny.json"
     cfg.write_text(json.dumps({"abuf_bytes": 16384}))

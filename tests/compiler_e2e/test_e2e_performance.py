@@ -59,8 +59,9 @@ def test_unrolled_code_runs_the_same_instructions_and_does_not_fit_the_default_i
     from npu_model.golden.loops import unrolled_code
     from npu_model.golden.machine import Npu
     model, qnet = networks.net("trunet")
-    with pytest.raises(FitError, match=r"^model does not fit: layer '[^']+' needs imem [\d,]+ bytes \([\d,]+ "
-                                       r"instructions\), the configuration has 65,536 \(imem_bytes\)$"):
+    with pytest.raises(FitError, match=r"^model does not fit: the program needs imem [\d,]+ bytes \([\d,]+ "
+                                       r"instruction words\), the configuration has 65,536 \(imem_bytes\); "
+                                       r"layer '[^']+' is the first past it$"):
         compile_network(qnet, NpuConfig(lanes=8), schedule=False, with_listing=False, code="unrolled")
     big = NpuConfig(lanes=8, imem_bytes=2 << 20)
     flat, _, summary = compile_network(qnet, big, model=model, with_listing=False, code="unrolled")

@@ -44,7 +44,8 @@ def test_sweep_with_a_point_that_does_not_fit(tiny_model, tmp_path, capsys):
         assert int(slow["sram_bytes"]) == used + int(slow["code_bytes"]) + 2 * int(slow["lut_entries"])
     assert int(ok[(4, 1.0)]["cycles"]) < int(ok[(1, 1.0)]["cycles"])
     md = (out / "exploration.md").read_text()
-    assert "**does not fit**" in md and "model does not fit" in md
+    assert "**does not fit**" in md and "does not fit: the program needs abuf" in md
+    assert "does not fit: model does not fit" not in md                 # said once
     for png in ("cycles_vs_lanes.png", "rtf_vs_clock.png", "memory_vs_lanes.png", "rtf_vs_area.png"):
         assert f"]({png})" in md and (out / png).read_bytes()[:4] == b"\x89PNG"
 
