@@ -260,10 +260,31 @@ def _flat(t: TensorRef, positions: int, channels: int, order: str) -> TensorRef:
     return TensorRef(t.buf, t.offset, positions, channels, t.dtype, row_stride=channels * size, col_stride=size)
 
 
+def _view(x: TensorRef, shape, order: str) -> TensorRef | None:
+    """`x` reshaped without a copy, where its bytes already lie in the flat order and the result
+    is a layout the readers handle as well as a fresh tensor: a flatten of a position-last tensor
+    (channel-major) or of unpadded channel-last rows (position-major) is the contiguous vector;
+    a position-major reshape of a contiguous vector is unpadded channel-last rows. None otherwise."""
+    channels, positions = shape
+    size = x.size
+    if positions == 1:
+        flat = (x.row_stride == size and x.col_stride == x.positions * size if order == "channel_major"
+                else x.col_stride == size and x.row_stride == x.channels * size)
+        return TensorRef(x.buf, x.offset, 1, channels, x.dtype) if flat or x.positions == 1 else None
+    if x.positions == 1 and x.col_stride == size and order == "position_major":
+        return TensorRef(x.buf, x.offset, positions, channels, x.dtype, row_stride=channels * size)
+    return None
+
+
 def lower_reshape(ctx, layer):
-    """flatten / reshape: one strided copy into or out of a flat vector (two through a flat
-    temporary when neither side has one position)."""
+    """flatten / reshape: free (a view of the input's bytes) where the layout allows it, else one
+    strided copy into or out of a flat vector (two through a flat temporary when neither side
+    has one position)."""
     x = ctx.materialise(layer.inputs[0])
+    view = _view(x, layer.shape, layer.order) if layer.output not in ctx.outputs else None
+    if view is not None:
+        ctx.note("free: a view of the input")
+        return view
     out = ctx.output(layer.output)
     if out.positions == 1 and out.rows_contiguous:
         copy(ctx.b, x, _flat(out, x.positions, x.channels, layer.order))

@@ -96,6 +96,14 @@ class LayerContext:
                 end = self.last_use.get(layer.output, 0)
                 for name in layer.inputs:
                     self.last_use[name] = max(self.last_use.get(name, 0), end)
+        # A reshape may be a view of its input's bytes (`lower_reshape`): the input lives as long
+        # as the view's readers, and neither is updated in place (`dead_after`).
+        self.shared: set[str] = set()
+        for layer in reversed(layers):
+            if layer.op == "reshape":
+                src = layer.inputs[0]
+                self.last_use[src] = max(self.last_use.get(src, 0), self.last_use.get(layer.output, 0))
+                self.shared.update((src, layer.output))
         for name in self.outputs:
             self.last_use[name] = _NEVER
         # One row stride for the parts of a concatenation kept as parts (produced in abuf).
@@ -119,7 +127,7 @@ class LayerContext:
     def dead_after(self, name: str) -> bool:
         """No layer after the current one reads `name` (directly), and it is not an output."""
         return (name not in self.outputs and max(self.readers.get(name, [-1])) <= self.index
-                and self.layer.inputs.count(name) == 1 and name not in self.qnet.states)
+                and self.layer.inputs.count(name) == 1 and name not in self.qnet.states and name not in self.shared)
 
     def keep_as_parts(self, name: str) -> bool:
         return name in self.kept_parts

@@ -32,6 +32,7 @@ layers:
   - {name: gl, op: lstm, input: f3, hidden: 8, axis: time, groups: 4}
   - {name: f2, op: flatten, input: fg, order: position_major}
   - {name: r2, op: reshape, input: f2, channels: 4, order: position_major}
+  - {name: r2a, op: tanh, input: r2}
   - {name: cat, op: concat, inputs: [r, e3]}
   - {name: u1, op: conv_transpose2d, input: cat, out_channels: 8, kernel: [2, 3], stride: [1, 2], output_padding: 1}
   - {name: res, op: add, inputs: [r, e3]}
@@ -42,7 +43,7 @@ layers:
   - {name: gate, op: sigmoid, input: u2}
   - {name: crm, op: mul, inputs: [gate, input]}
   - {name: enhanced, op: mask_complex, input: crm}
-outputs: [crm, res, r2, gl]
+outputs: [crm, res, r2a, gl]
 """
 
 
@@ -70,7 +71,9 @@ def test_seed_ops_bit_exact(tmp_path, act):
     x = quantise_input(feats, qnet)
     ref, _ = IntModel(qnet).run(x)
     for lanes in (1, 4, 16):
-        program, _, _ = compile_network(qnet, NpuConfig(lanes=lanes), with_listing=False)
+        program, _, summary = compile_network(qnet, NpuConfig(lanes=lanes), with_listing=False)
+        assert summary.layer("r2").mapping.startswith("free")      # a vector reshaped position-major: a view
+        assert "cop" in summary.layer("r").mapping                  # channel-major from a vector: a copy
         npu = Npu(program)
         for f in range(frames):
             out = npu.run_frame({"input": x[f]}).outputs
