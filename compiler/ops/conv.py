@@ -11,7 +11,7 @@ import numpy as np
 from .base import ACTIVATIONS, LayerSpec, OpDef
 from .fields import Field
 
-__all__ = ["Conv1d", "ConvTranspose1d"]
+__all__ = ["Conv1d", "ConvTranspose1d", "conv_weight_shapes", "conv_init"]
 
 _COMMON = {
     "out_channels": Field("int", minimum=1, doc="output channels"),
@@ -39,6 +39,30 @@ def _he_normal(rng, shape, fan_in, gain):
     return rng.normal(0.0, gain / np.sqrt(fan_in), shape)
 
 
+def conv_weight_shapes(layer: LayerSpec, weight: tuple) -> dict:
+    """A convolution's arrays: its weight, the bias and the batch norm's if it has them."""
+    cout = layer["out_channels"]
+    shapes = {"weight": weight}
+    if layer["bias"]:
+        shapes["bias"] = (cout,)
+    if layer["batchnorm"]:
+        shapes.update(OpDef.bn_shapes(cout))
+    return shapes
+
+
+def conv_init(layer: LayerSpec, weight: tuple, fan_in: int, rng) -> dict:
+    """He-normal weights (gain sqrt 2 before a ReLU or a batch norm), a PyTorch-style uniform
+    bias, the batch norm's scale and shift."""
+    cout = layer["out_channels"]
+    gain = np.sqrt(2.0) if layer["activation"] == "relu" or layer["batchnorm"] else 1.0
+    out = {"weight": _he_normal(rng, weight, fan_in, gain)}
+    if layer["bias"]:
+        out["bias"] = rng.uniform(-1, 1, cout) / np.sqrt(fan_in)
+    if layer["batchnorm"]:
+        out.update(OpDef.bn_init(cout, rng))
+    return out
+
+
 class Conv1d(OpDef):
     op = "conv1d"
     doc = "1-D convolution along frequency (pointwise, depthwise, grouped, strided, dilated)"
@@ -54,27 +78,14 @@ class Conv1d(OpDef):
         return layer["out_channels"], (length + 2 * p - span) // s + 1
 
     def weight_shapes(self, layer, ins):
-        cin, cout = ins[0][0], layer["out_channels"]
-        shapes = {"weight": (cout, cin // layer["groups"], layer["kernel"])}
-        if layer["bias"]:
-            shapes["bias"] = (cout,)
-        if layer["batchnorm"]:
-            shapes.update(self.bn_shapes(cout))
-        return shapes
+        return conv_weight_shapes(layer, (layer["out_channels"], ins[0][0] // layer["groups"], layer["kernel"]))
 
     def macs(self, layer, ins, out):
         return out[1] * out[0] * (ins[0][0] // layer["groups"]) * layer["kernel"]
 
     def init(self, layer, ins, rng):
-        cout, cin_g, k = self.weight_shapes(layer, ins)["weight"]
-        fan_in = cin_g * k
-        gain = np.sqrt(2.0) if layer["activation"] == "relu" or layer["batchnorm"] else 1.0
-        out = {"weight": _he_normal(rng, (cout, cin_g, k), fan_in, gain)}
-        if layer["bias"]:
-            out["bias"] = rng.uniform(-1, 1, cout) / np.sqrt(fan_in)
-        if layer["batchnorm"]:
-            out.update(self.bn_init(cout, rng))
-        return out
+        weight = self.weight_shapes(layer, ins)["weight"]
+        return conv_init(layer, weight, weight[1] * weight[2], rng)
 
 
 class ConvTranspose1d(OpDef):
@@ -94,25 +105,13 @@ class ConvTranspose1d(OpDef):
         return layer["out_channels"], out_len
 
     def weight_shapes(self, layer, ins):
-        cin, cout = ins[0][0], layer["out_channels"]
-        shapes = {"weight": (cin, cout // layer["groups"], layer["kernel"])}
-        if layer["bias"]:
-            shapes["bias"] = (cout,)
-        if layer["batchnorm"]:
-            shapes.update(self.bn_shapes(cout))
-        return shapes
+        return conv_weight_shapes(layer, (ins[0][0], layer["out_channels"] // layer["groups"], layer["kernel"]))
 
     def macs(self, layer, ins, out):
         # input positions x Cin x Cout/groups x K: no multiplications by inserted zeros.
         return ins[0][1] * ins[0][0] * (layer["out_channels"] // layer["groups"]) * layer["kernel"]
 
     def init(self, layer, ins, rng):
-        cin, cout_g, k = self.weight_shapes(layer, ins)["weight"]
-        fan_in = (cin // layer["groups"]) * max(k // layer["stride"], 1)
-        gain = np.sqrt(2.0) if layer["activation"] == "relu" or layer["batchnorm"] else 1.0
-        out = {"weight": _he_normal(rng, (cin, cout_g, k), fan_in, gain)}
-        if layer["bias"]:
-            out["bias"] = rng.uniform(-1, 1, layer["out_channels"]) / np.sqrt(fan_in)
-        if layer["batchnorm"]:
-            out.update(self.bn_init(layer["out_channels"], rng))
-        return out
+        weight = self.weight_shapes(layer, ins)["weight"]
+        fan_in = (weight[0] // layer["groups"]) * max(weight[2] // layer["stride"], 1)
+        return conv_init(layer, weight, fan_in, rng)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import ACTIVATIONS, LayerSpec, OpDef
-from .conv import _check_groups, _he_normal
+from .conv import _check_groups, conv_init, conv_weight_shapes
 from .fields import Field
 
 __all__ = ["Conv2d", "ConvTranspose2d", "time_taps"]
@@ -78,28 +78,15 @@ class Conv2d(_Conv2dBase):
         return layer["out_channels"], (length + pl + pr - span) // sf + 1
 
     def weight_shapes(self, layer, ins):
-        cin, cout = ins[0][0], layer["out_channels"]
-        shapes = {"weight": (cout, cin // layer["groups"], *layer["kernel"])}
-        if layer["bias"]:
-            shapes["bias"] = (cout,)
-        if layer["batchnorm"]:
-            shapes.update(self.bn_shapes(cout))
-        return shapes
+        return conv_weight_shapes(layer, (layer["out_channels"], ins[0][0] // layer["groups"], *layer["kernel"]))
 
     def macs(self, layer, ins, out):
         kt, kf = layer["kernel"]
         return out[1] * out[0] * (ins[0][0] // layer["groups"]) * kt * kf
 
     def init(self, layer, ins, rng):
-        shape = self.weight_shapes(layer, ins)["weight"]
-        fan_in = int(np.prod(shape[1:]))
-        gain = np.sqrt(2.0) if layer["activation"] == "relu" or layer["batchnorm"] else 1.0
-        out = {"weight": _he_normal(rng, shape, fan_in, gain)}
-        if layer["bias"]:
-            out["bias"] = rng.uniform(-1, 1, shape[0]) / np.sqrt(fan_in)
-        if layer["batchnorm"]:
-            out.update(self.bn_init(shape[0], rng))
-        return out
+        weight = self.weight_shapes(layer, ins)["weight"]
+        return conv_init(layer, weight, int(np.prod(weight[1:])), rng)
 
 
 class ConvTranspose2d(_Conv2dBase):
@@ -124,26 +111,14 @@ class ConvTranspose2d(_Conv2dBase):
         return layer["out_channels"], out_len
 
     def weight_shapes(self, layer, ins):
-        cin, cout = ins[0][0], layer["out_channels"]
-        shapes = {"weight": (cin, cout // layer["groups"], *layer["kernel"])}
-        if layer["bias"]:
-            shapes["bias"] = (cout,)
-        if layer["batchnorm"]:
-            shapes.update(self.bn_shapes(cout))
-        return shapes
+        return conv_weight_shapes(layer, (ins[0][0], layer["out_channels"] // layer["groups"], *layer["kernel"]))
 
     def macs(self, layer, ins, out):
         kt, kf = layer["kernel"]
         return ins[0][1] * ins[0][0] * (layer["out_channels"] // layer["groups"]) * kt * kf
 
     def init(self, layer, ins, rng):
-        shape = self.weight_shapes(layer, ins)["weight"]
+        weight = self.weight_shapes(layer, ins)["weight"]
         kt, kf = layer["kernel"]
-        fan_in = (shape[0] // layer["groups"]) * kt * max(kf // layer["stride"][1], 1)
-        gain = np.sqrt(2.0) if layer["activation"] == "relu" or layer["batchnorm"] else 1.0
-        out = {"weight": _he_normal(rng, shape, fan_in, gain)}
-        if layer["bias"]:
-            out["bias"] = rng.uniform(-1, 1, layer["out_channels"]) / np.sqrt(fan_in)
-        if layer["batchnorm"]:
-            out.update(self.bn_init(layer["out_channels"], rng))
-        return out
+        fan_in = (weight[0] // layer["groups"]) * kt * max(kf // layer["stride"][1], 1)
+        return conv_init(layer, weight, fan_in, rng)
