@@ -34,7 +34,7 @@ from .layers import post_of, vector_op
 from .schedule import Recorder, interleave
 from .tensor import TensorRef
 
-__all__ = ["lower_gru", "grouped_dense"]
+__all__ = ["lower_gru", "grouped_dense", "input_gates"]
 
 
 def lower_gru(ctx, layer):
@@ -48,10 +48,11 @@ def lower_gru(ctx, layer):
     raise LoweringError(layer.name, f"unknown GRU axis {layer.axis!r}")
 
 
-def _gates(ctx, cell, x, name, groups):
-    """gx = finish(W_ih x, ep_x) for every position: (positions, 3H) int16 in abuf."""
+def input_gates(ctx, cell, x, name, groups, gates: int = 3):
+    """gx = finish(W_ih x, ep_x) for every position: (positions, gates*H) int16 in abuf (a GRU's
+    or an LSTM's cell)."""
     gx = ctx.temp_tensor(name, x.positions, cell.w_ih.shape[0], DType.I16)
-    grouped_dense(ctx.b, x, cell.w_ih, post_of(cell.ep_x, ctx.luts), gx, groups, name=name)
+    grouped_dense(ctx.b, x, cell.w_ih, post_of(cell.ep_x, ctx.luts), gx, groups, name=name, gates=gates)
     return gx
 
 
@@ -78,7 +79,7 @@ def _time_gru(ctx, layer, x):
     luts = ctx.luts
     b = ctx.b
     h = ctx.state_tensor(layer.state, length, hid, DType.I16)        # sbuf, (positions, H)
-    gx = _gates(ctx, cell, x, f"{layer.name}.gx", layer.groups)
+    gx = input_gates(ctx, cell, x, f"{layer.name}.gx", layer.groups)
     gh = ctx.temp_tensor(f"{layer.name}.gh", length, 3 * hid, DType.I16)
     grouped_dense(b, h, cell.w_hh, post_of(cell.ep_h, luts), gh, layer.groups, name=f"{layer.name}.hh")
     xr, xz, xn = (gx.view(ch=i * hid, channels=hid) for i in range(3))
@@ -102,7 +103,7 @@ def _frequency_gru(ctx, layer, x):
     zero = TensorRef(Buffer.WBUF, b.constant([0, 0, 0, 0], "<i2"), 1, 1, DType.I16, row_stride=0, col_stride=0)
     streams = []
     for di, cell in enumerate(layer.cells):
-        gx = _gates(ctx, cell, x, f"{layer.name}.gx{di}", layer.groups)
+        gx = input_gates(ctx, cell, x, f"{layer.name}.gx{di}", layer.groups)
         gh = ctx.temp_tensor(f"{layer.name}.gh{di}", 1, 3 * hid, DType.I16)
         rec = Recorder(b)
         _direction(rec, ctx, cell, gx, gh, out.view(ch=di * hid, channels=hid), zero, f"{layer.name}.d{di}",

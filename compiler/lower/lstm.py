@@ -22,7 +22,7 @@ from npu_model.arch.isa import Buffer, DType, Opcode
 
 from .eltwise import copy, elementwise
 from .errors import LoweringError
-from .gru import grouped_dense
+from .gru import grouped_dense, input_gates
 from .layers import post_of, vector_op
 from .schedule import Recorder, interleave
 from .tensor import TensorRef
@@ -39,12 +39,6 @@ def lower_lstm(ctx, layer):
     if layer.axis == "frequency":
         return _frequency_lstm(ctx, layer, x)
     raise LoweringError(layer.name, f"unknown LSTM axis {layer.axis!r}")
-
-
-def _gates(ctx, layer, cell, x, name):
-    gx = ctx.temp_tensor(name, x.positions, cell.w_ih.shape[0], DType.I16)
-    grouped_dense(ctx.b, x, cell.w_ih, post_of(cell.ep_x, ctx.luts), gx, layer.groups, name=name, gates=_GATES)
-    return gx
 
 
 def _step(b, op, cell, luts, gx, gh, c, h_out, c_out):
@@ -73,7 +67,7 @@ def _time_lstm(ctx, layer, x):
     b = ctx.b
     h = ctx.state_tensor(f"{layer.state}.h", length, hid, DType.I16)       # sbuf, (positions, H)
     c = ctx.state_tensor(f"{layer.state}.c", length, hid, DType.I16)
-    gx = _gates(ctx, layer, cell, x, f"{layer.name}.gx")
+    gx = input_gates(ctx, cell, x, f"{layer.name}.gx", layer.groups, _GATES)
     gh = ctx.temp_tensor(f"{layer.name}.gh", length, _GATES * hid, DType.I16)
     grouped_dense(b, h, cell.w_hh, post_of(cell.ep_h, ctx.luts), gh, layer.groups, name=f"{layer.name}.hh",
                   gates=_GATES)
@@ -90,7 +84,7 @@ def _frequency_lstm(ctx, layer, x):
     zero = TensorRef(Buffer.WBUF, b.constant([0, 0, 0, 0], "<i2"), 1, 1, DType.I16, row_stride=0, col_stride=0)
     streams = []
     for di, cell in enumerate(layer.cells):
-        gx = _gates(ctx, layer, cell, x, f"{layer.name}.gx{di}")
+        gx = input_gates(ctx, cell, x, f"{layer.name}.gx{di}", layer.groups, _GATES)
         gh = ctx.temp_tensor(f"{layer.name}.gh{di}", 1, _GATES * hid, DType.I16)
         c = ctx.temp_tensor(f"{layer.name}.c{di}", 1, hid, DType.I16)
         rec = Recorder(b)

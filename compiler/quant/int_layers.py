@@ -79,31 +79,39 @@ def gru_cell_int(cell, gx, gh, h, luts, axis):
     return finish(n + zd, cell.ep_hnew)
 
 
-def _gru(layer, ins, state, luts):
-    x = ins[0]
+def _recurrent(layer, x, state, step, carried: int):
+    """A GRU or LSTM layer: per direction, the input products of every frame and position at once,
+    then the steps along frequency (state from zero every frame) or along time (state kept).
+    `step(cell, gx, gh, s, axis)` maps the `carried` state tensors s (h first; c too for an LSTM)
+    to the next. Returns (outputs stacked by direction, the state tuple after the last frame)."""
     t, _, length = x.shape
     hid = layer.hidden
     outs, new_state = [], None
     for cell in layer.cells:
-        gx = finish(exact_int(np.matmul(_f(cell.w_ih), _f(x))), cell.ep_x)          # (T, 3H, L)
+        gx = finish(exact_int(np.matmul(_f(cell.w_ih), _f(x))), cell.ep_x)          # (T, gates*H, L)
         w_hh = _f(cell.w_hh)
         out = np.zeros((t, hid, length), np.int64)
         if layer.axis == "frequency":
-            h = np.zeros((t, hid), np.int64)
-            order = range(length - 1, -1, -1) if cell.reverse else range(length)
-            for pos in order:
-                gh = finish(exact_int(_f(h) @ w_hh.T), cell.ep_h, channel_axis=False)  # (T, 3H)
-                h = gru_cell_int(cell, gx[:, :, pos], gh, h, luts, axis=-1)
-                out[:, :, pos] = h
+            s = (np.zeros((t, hid), np.int64),) * carried
+            for pos in (range(length - 1, -1, -1) if cell.reverse else range(length)):
+                gh = finish(exact_int(_f(s[0]) @ w_hh.T), cell.ep_h, channel_axis=False)  # (T, gates*H)
+                s = step(cell, gx[:, :, pos], gh, s, -1)
+                out[:, :, pos] = s[0]
         else:
-            h = np.zeros((hid, length), np.int64) if state is None else state
-            for step in range(t):
-                gh = finish(exact_int(w_hh @ _f(h)), cell.ep_h)                        # (3H, L)
-                h = gru_cell_int(cell, gx[step], gh, h, luts, axis=0)
-                out[step] = h
-            new_state = h
+            s = (np.zeros((hid, length), np.int64),) * carried if state is None else tuple(state)
+            for k in range(t):
+                gh = finish(exact_int(w_hh @ _f(s[0])), cell.ep_h)                         # (gates*H, L)
+                s = step(cell, gx[k], gh, s, 0)
+                out[k] = s[0]
+            new_state = s
         outs.append(out)
     return np.concatenate(outs, axis=1), new_state
+
+
+def _gru(layer, ins, state, luts):
+    out, s = _recurrent(layer, ins[0], None if state is None else (state,),
+                        lambda cell, gx, gh, s, axis: (gru_cell_int(cell, gx, gh, s[0], luts, axis),), 1)
+    return out, None if s is None else s[0]
 
 
 def lstm_cell_int(cell, gx, gh, h, c, luts, axis):
@@ -119,29 +127,10 @@ def lstm_cell_int(cell, gx, gh, h, c, luts, axis):
 
 
 def _lstm(layer, ins, state, luts):
-    x = ins[0]
-    t, _, length = x.shape
-    hid = layer.hidden
-    outs, new_state = [], None
-    for cell in layer.cells:
-        gx = finish(exact_int(np.matmul(_f(cell.w_ih), _f(x))), cell.ep_x)          # (T, 4H, L)
-        w_hh = _f(cell.w_hh)
-        out = np.zeros((t, hid, length), np.int64)
-        if layer.axis == "frequency":
-            h, c = np.zeros((t, hid), np.int64), np.zeros((t, hid), np.int64)
-            for pos in (range(length - 1, -1, -1) if cell.reverse else range(length)):
-                gh = finish(exact_int(_f(h) @ w_hh.T), cell.ep_h, channel_axis=False)   # (T, 4H)
-                h, c = lstm_cell_int(cell, gx[:, :, pos], gh, h, c, luts, axis=-1)
-                out[:, :, pos] = h
-        else:
-            h, c = (np.zeros((hid, length), np.int64),) * 2 if state is None else (state[0], state[1])
-            for step in range(t):
-                gh = finish(exact_int(w_hh @ _f(h)), cell.ep_h)                          # (4H, L)
-                h, c = lstm_cell_int(cell, gx[step], gh, h, c, luts, axis=0)
-                out[step] = h
-            new_state = np.stack([h, c])
-        outs.append(out)
-    return np.concatenate(outs, axis=1), new_state
+    """As `_gru`; the state along time is h and c stacked, (2, H, L)."""
+    out, s = _recurrent(layer, ins[0], state,
+                        lambda cell, gx, gh, s, axis: lstm_cell_int(cell, gx, gh, s[0], s[1], luts, axis), 2)
+    return out, None if s is None else np.stack(s)
 
 
 def _attention(layer, ins, state, luts):
