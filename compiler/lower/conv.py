@@ -37,6 +37,7 @@ import numpy as np
 
 from npu_model.arch.isa import MAX_STEPS, Buffer, DType, Opcode
 
+from ..reference.linear import pads as _pads
 from .emit import KernelResult, Operand, Records, emit_compute
 from .tensor import Post, TensorRef
 
@@ -84,12 +85,6 @@ def _stack_plan(blocks, plan, frames: FrameStack, kf: int):
                       for rank, k in enumerate(order) for i, r in e.rows)
         out.append(_Entry(e.o, e.blk, tuple(rows)))
     return stacked, out
-
-
-def _pads(padding) -> tuple[int, int]:
-    if isinstance(padding, (tuple, list)):
-        return int(padding[0]), int(padding[1])
-    return int(padding), int(padding)
 
 
 # Plans ---------------------------------------------------------------------------------------

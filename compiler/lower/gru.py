@@ -34,7 +34,7 @@ from .layers import post_of, vector_op
 from .schedule import Recorder, interleave
 from .tensor import TensorRef
 
-__all__ = ["lower_gru", "grouped_dense", "input_gates"]
+__all__ = ["lower_gru", "grouped_dense", "input_gates", "frequency_directions"]
 
 
 def lower_gru(ctx, layer):
@@ -97,22 +97,30 @@ def _time_gru(ctx, layer, x):
 
 
 def _frequency_gru(ctx, layer, x):
+    return frequency_directions(ctx, layer, x, 3, lambda rec, cell, gx, gh, out, zero, name: _direction(
+        rec, ctx, cell, gx, gh, out, zero, name, layer.groups))
+
+
+def frequency_directions(ctx, layer, x, gates: int, direction):
+    """The frequency axis of a GRU or an LSTM: per direction the input gates of every position and
+    a one-position recurrent product, the steps recorded by `direction(rec, cell, gx, gh, out,
+    zero, name)` (out: the direction's channels of the output; zero: an int16 zero to broadcast),
+    and the directions interleaved. Returns the (positions, dirs * H) int16 output."""
     hid, length = layer.hidden, x.positions
     b = ctx.b
-    out = ctx.output(layer.output, channel_last=True)              # (positions, dirs * H) int16
+    out = ctx.output(layer.output, channel_last=True)
     zero = TensorRef(Buffer.WBUF, b.constant([0, 0, 0, 0], "<i2"), 1, 1, DType.I16, row_stride=0, col_stride=0)
     streams = []
     for di, cell in enumerate(layer.cells):
-        gx = input_gates(ctx, cell, x, f"{layer.name}.gx{di}", layer.groups)
-        gh = ctx.temp_tensor(f"{layer.name}.gh{di}", 1, 3 * hid, DType.I16)
+        gx = input_gates(ctx, cell, x, f"{layer.name}.gx{di}", layer.groups, gates)
+        gh = ctx.temp_tensor(f"{layer.name}.gh{di}", 1, gates * hid, DType.I16)
         rec = Recorder(b)
-        _direction(rec, ctx, cell, gx, gh, out.view(ch=di * hid, channels=hid), zero, f"{layer.name}.d{di}",
-                   layer.groups)
+        direction(rec, cell, gx, gh, out.view(ch=di * hid, channels=hid), zero, f"{layer.name}.d{di}")
         streams.append(rec)
     interleave(b, streams)
     ctx.note(f"{len(streams)} direction(s) interleaved, {length} steps")
     if not out.rows_contiguous:
-        raise LoweringError(layer.name, "internal: the GRU output must be channel-last")
+        raise LoweringError(layer.name, "internal: the recurrent output must be channel-last")
     return out
 
 

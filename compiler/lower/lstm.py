@@ -18,14 +18,12 @@ the directions are interleaved instruction by instruction, as the GRU's.
 """
 from __future__ import annotations
 
-from npu_model.arch.isa import Buffer, DType, Opcode
+from npu_model.arch.isa import DType, Opcode
 
 from .eltwise import copy, elementwise
 from .errors import LoweringError
-from .gru import grouped_dense, input_gates
+from .gru import frequency_directions, grouped_dense, input_gates
 from .layers import post_of, vector_op
-from .schedule import Recorder, interleave
-from .tensor import TensorRef
 
 __all__ = ["lower_lstm"]
 
@@ -78,21 +76,11 @@ def _time_lstm(ctx, layer, x):
 
 
 def _frequency_lstm(ctx, layer, x):
-    hid, length = layer.hidden, x.positions
-    b = ctx.b
-    out = ctx.output(layer.output, channel_last=True)              # (positions, dirs * H) int16
-    zero = TensorRef(Buffer.WBUF, b.constant([0, 0, 0, 0], "<i2"), 1, 1, DType.I16, row_stride=0, col_stride=0)
-    streams = []
-    for di, cell in enumerate(layer.cells):
-        gx = input_gates(ctx, cell, x, f"{layer.name}.gx{di}", layer.groups, _GATES)
-        gh = ctx.temp_tensor(f"{layer.name}.gh{di}", 1, _GATES * hid, DType.I16)
-        c = ctx.temp_tensor(f"{layer.name}.c{di}", 1, hid, DType.I16)
-        rec = Recorder(b)
-        _direction(rec, ctx, layer, cell, gx, gh, c, out.view(ch=di * hid, channels=hid), zero, f"{layer.name}.d{di}")
-        streams.append(rec)
-    interleave(b, streams)
-    ctx.note(f"{len(streams)} direction(s) interleaved, {length} steps")
-    return out
+    """The directions' steps (`gru.frequency_directions`), c a one-position temporary each."""
+    def direction(rec, cell, gx, gh, out, zero, name):
+        c = ctx.temp_tensor(f"{name}.c", 1, layer.hidden, DType.I16)
+        _direction(rec, ctx, layer, cell, gx, gh, c, out, zero, name)
+    return frequency_directions(ctx, layer, x, _GATES, direction)
 
 
 def _direction(rec, ctx, layer, cell, gx, gh, c, out, zero, name):

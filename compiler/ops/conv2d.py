@@ -22,7 +22,7 @@ from .base import ACTIVATIONS, LayerSpec, OpDef
 from .conv import _check_groups, conv_init, conv_weight_shapes
 from .fields import Field
 
-__all__ = ["Conv2d", "ConvTranspose2d", "time_taps"]
+__all__ = ["Conv2d", "ConvTranspose2d"]
 
 _COMMON = {
     "out_channels": Field("int", minimum=1, doc="output channels"),
@@ -39,11 +39,6 @@ _COMMON = {
 }
 
 
-def time_taps(layer: LayerSpec) -> tuple[int, int]:
-    """(kt, dt): the kernel's frames and their spacing."""
-    return layer["kernel"][0], layer["dilation"][0]
-
-
 def _check_time(layer: LayerSpec):
     if layer["stride"][0] != 1:
         layer.fail("stride", f"the stride along time must be 1, not {layer['stride'][0]} "
@@ -52,12 +47,7 @@ def _check_time(layer: LayerSpec):
 
 class _Conv2dBase(OpDef):
     def keeps_state(self, layer) -> bool:
-        kt, dt = time_taps(layer)
-        return kt > 1
-
-    def past_frames(self, layer) -> int:
-        kt, dt = time_taps(layer)
-        return (kt - 1) * dt
+        return layer["kernel"][0] > 1           # past frames only when the kernel spans time
 
 
 class Conv2d(_Conv2dBase):
