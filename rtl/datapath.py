@@ -100,6 +100,7 @@ class Datapath(wiring.Component):
             mac.s1_first.eq(s1_beat.first),
             mac.s1_acc_in.eq(s1_beat.acc_in),
             valu.s1_opcode.eq(s1_beat.opcode),
+            valu.s1_b_exp.eq(s1_beat.b_exp),
         ]
         for lane in range(lanes):
             m.d.comb += [
@@ -130,6 +131,7 @@ class Datapath(wiring.Component):
         for lane in range(lanes):
             m.d.comb += [
                 post.s3_acc[lane].eq(Mux(s3_beat.is_mac, mac.acc[lane], valu.acc[lane])),
+                post.s3_exp[lane].eq(Mux(s3_beat.is_mac, 0, valu.exp[lane])),
                 self.lut[lane].en.eq(post.s3_lut_en[lane]),
                 self.lut[lane].index.eq(post.s3_lut_index[lane]),
                 post.s4_lut_data[lane].eq(self.lut[lane].data),

@@ -22,7 +22,7 @@ from npu_model.arch.config import COUNTED_BUFFERS, PBUF, NpuConfig
 from npu_model.arch.faults import Fault
 from amaranth.lib import data
 
-from npu_model.arch.isa import (ADDRESS_BITS, FIELD_BY_NAME, FORMAT_FIELDS, LOOP_SLOTS, LUT_LOG2_MAX, OPCODES, Act,
+from npu_model.arch.isa import (ADDRESS_BITS, FIELD_BY_NAME, FORMAT_FIELDS, LOOP_SLOTS, LUT_LOG2_MAX, OPCODES, RSQRT_LOG2_MIN, Act,
                                 Buffer, DType, Format, OpClass, Opcode)
 from npu_model.arch.record import RECORD_BYTES
 from npu_model.arch.timing import PORT_CONFLICT_FACTOR
@@ -71,7 +71,7 @@ def _decoded_members(config: NpuConfig) -> dict:
             members[f"{op}_{part}"] = Out(_f(f"{op}_{part}"))
         members[f"{op}_lo"] = Out(ADDR_BITS)
         members[f"{op}_hi"] = Out(ADDR_BITS)
-    for name in ("p_base", "p_vec", "act", "lut_base", "lut_log2", "acc_in", "acc_out", "port"):
+    for name in ("p_base", "p_vec", "act", "lut_base", "lut_log2", "acc_in", "acc_out", "port", "b_exp"):
         members[name] = Out(_f(name))
     members["fault"] = Out(FaultShape)
     members["macs"] = Out(FIELD_BY_NAME["n"].bits + FIELD_BY_NAME["r"].bits)
@@ -216,6 +216,8 @@ def _fault(m, w, cls: _Classes, fps: dict, cfg: NpuConfig):
                 unused = [v[f.name] != 0 for f in FORMAT_FIELDS[info.format] if f.name not in info.uses]
                 m.d.comb += dec_unused_set.eq(Cat(*unused).any() if unused else 0)
     act_is_lut = operate & (w.act == Act.LUT)
+    act_is_rsqrt = operate & (w.act == Act.RSQRT)
+    act_table = act_is_lut | act_is_rsqrt
     dec_illegal = Signal()
     m.d.comb += dec_illegal.eq(
         ~cls.known
@@ -223,9 +225,10 @@ def _fault(m, w, cls: _Classes, fps: dict, cfg: NpuConfig):
         | dec_unused_set
         | (cls.is_loop & ((lw.count == 0) | (lw.body == 0)))
         | (compute & ((w.n == 0) | (w.n > cfg.lanes) | (w.r == 0)))
-        | (operate & (w.act == 3))
         | (act_is_lut & ((w.lut_log2 == 0) | (w.lut_log2 > LUT_LOG2_MAX)))
-        | (operate & ~act_is_lut & ((w.lut_base != 0) | (w.lut_log2 != 0)))
+        | (act_is_rsqrt & ((w.lut_log2 < RSQRT_LOG2_MIN) | (w.lut_log2 > LUT_LOG2_MAX) | (w.d_dtype != DType.I16)))
+        | (operate & (w.b_exp != 0) & (w.b_dtype != DType.I16))
+        | (operate & ~act_table & ((w.lut_base != 0) | (w.lut_log2 != 0)))
         | (compute & (w.n > 1) & abs_lt_size("d", "lstride"))
         | (cls.is_ew & (w.r > 1) & abs_lt_size("d", "rstride"))
     )
@@ -249,7 +252,7 @@ def _fault(m, w, cls: _Classes, fps: dict, cfg: NpuConfig):
     # --- code 4: LUT range ----------------------------------------------------------------------
     dec_lut_range = Signal()
     m.d.comb += dec_lut_range.eq(
-        act_is_lut & ((w.lut_base + (Const(1, 16) << w.lut_log2)) > cfg.lut_entries))
+        act_table & ((w.lut_base + (Const(1, 16) << w.lut_log2)) > cfg.lut_entries))
 
     # --- code 5: element-wise destination overlaps a differently addressed source ---------------
     dec_overlap = Signal()
@@ -342,7 +345,7 @@ def _lane_groups(m, w, cls: _Classes, cfg: NpuConfig, out) -> None:
 
 def _outputs(m, w, cls: _Classes, fps: dict, fault, out) -> None:
     for name in ("opcode", "n", "r", "p_base", "p_vec", "act", "lut_base", "lut_log2",
-                 "acc_in", "acc_out", "port"):
+                 "acc_in", "acc_out", "port", "b_exp"):
         m.d.comb += getattr(out, name).eq(w[name])
     for op in "abd":
         for part in ("buf", "dtype", "base", "rstride", "lstride"):

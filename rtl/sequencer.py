@@ -89,6 +89,7 @@ class BeatSignature(ParamSignature):
             "act": Out(_f("act")),
             "lut_base": Out(_f("lut_base")),
             "lut_log2": Out(_f("lut_log2")),
+            "b_exp": Out(1),
         }, config=config)
 
 
@@ -308,6 +309,7 @@ class Sequencer(wiring.Component):
             beat.act.eq(st.ins.act),
             beat.lut_base.eq(st.ins.lut_base),
             beat.lut_log2.eq(st.ins.lut_log2),
+            beat.b_exp.eq(st.ins.b_exp),
         ]
         rq = self.reads
         # A is read in the beat's cycle, or in the first cycle of a conflicting step (its

@@ -5,12 +5,15 @@ record's bias and wraps the result to `acc_bits` (docs/isa.md "Arithmetic" step 
 is registered for stage 3, in step with the MAC array's ACC registers, so the post-processing
 sees one accumulator value per lane whatever the opcode. Element-wise operations never touch
 the ACC registers.
+
+A `mul` with `b_exp` reads B as a block-float scale: A times its 12-bit mantissa, and its 4-bit
+exponent travels beside the result (`exp`, stage 3) to lengthen the requantisation shift.
 """
 from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from npu_model.arch.isa import Opcode
+from npu_model.arch.isa import RSQRT_EXP_BITS, RSQRT_MANT_BITS, Opcode
 
 from .layout import ELEM_BITS, OpcodeShape, check_positive
 
@@ -28,10 +31,12 @@ class VectorAlu(wiring.Component):
         self.acc_bits = acc_bits
         super().__init__({
             "s1_opcode": In(OpcodeShape),
+            "s1_b_exp": In(1),
             "s1_a": In(signed(ELEM_BITS)).array(lanes),
             "s1_b": In(signed(ELEM_BITS)).array(lanes),
             "s1_bias": In(signed(_BIAS_BITS)).array(lanes),
             "acc": Out(signed(acc_bits)).array(lanes),   # stage 3
+            "exp": Out(RSQRT_EXP_BITS).array(lanes),       # stage 3: b_exp's exponent, else 0
         })
 
     def elaborate(self, platform):
@@ -45,7 +50,8 @@ class VectorAlu(wiring.Component):
                 with m.Case(Opcode.SUB):
                     m.d.comb += alu_s1_res.eq(a - b)
                 with m.Case(Opcode.MUL):
-                    m.d.comb += alu_s1_res.eq(a * b)
+                    mant = b.as_unsigned()[:RSQRT_MANT_BITS]
+                    m.d.comb += alu_s1_res.eq(Mux(self.s1_b_exp, a * mant, a * b))
                 with m.Case(Opcode.MAX):
                     m.d.comb += alu_s1_res.eq(Mux(a > b, a, b))
                 with m.Case(Opcode.MIN):
@@ -58,4 +64,9 @@ class VectorAlu(wiring.Component):
             m.d.sync += [alu_s2_res.eq(alu_s1_res), alu_s2_bias.eq(self.s1_bias[lane]),
                          alu_s3_acc.eq(alu_s2_res + alu_s2_bias)]   # truncation = wrap
             m.d.comb += self.acc[lane].eq(alu_s3_acc)
+            alu_s2_exp = Signal(RSQRT_EXP_BITS, name=f"alu_s2_exp{lane}")
+            alu_s3_exp = Signal(RSQRT_EXP_BITS, name=f"alu_s3_exp{lane}")
+            m.d.sync += [alu_s2_exp.eq(Mux(self.s1_b_exp, b.as_unsigned()[RSQRT_MANT_BITS:], 0)),
+                         alu_s3_exp.eq(alu_s2_exp)]
+            m.d.comb += self.exp[lane].eq(alu_s3_exp)
         return m

@@ -32,13 +32,13 @@ def _broadcast(t: TensorRef, out: TensorRef, what: str) -> TensorRef:
 
 
 def elementwise(builder, op: Opcode, a: TensorRef, b: TensorRef | None, out: TensorRef,
-                post: Post = IDENTITY, *, lanes_over: str = "auto") -> KernelResult:
+                post: Post = IDENTITY, *, lanes_over: str = "auto", b_exp: bool = False) -> KernelResult:
     """out[p, c] = post(op(a[p, c], b[p, c])) for op in add/sub/mul/max/min, or post(a[p, c]) for mov.
 
     a, b broadcast from one position or one channel. `post` is applied per output channel
     (bias + requantisation + activation). out may be a (e.g. transposed or strided) view; an
     in-place update needs out addressed exactly like a or b. lanes_over: 'auto', 'channels' or
-    'positions'.
+    'positions'. b_exp: a `mul` reading b as block-float scales (act=rsqrt's output).
     """
     op = Opcode(op)
     if op not in ELEMENTWISE_OPS:
@@ -70,13 +70,15 @@ def elementwise(builder, op: Opcode, a: TensorRef, b: TensorRef | None, out: Ten
         for c0, n, p0, r in work:
             ops = [Operand(t.buf, t.dtype, t.addr(p0, c0), t.row_stride, t.col_stride) if t is not None
                    else None for t in (a, b, out)]
-            emit_compute(builder, res, op, n=n, r=r, a=ops[0], b=ops[1], d=ops[2], p=rec.p(c0, True), act=act)
+            emit_compute(builder, res, op, n=n, r=r, a=ops[0], b=ops[1], d=ops[2], p=rec.p(c0, True), act=act,
+                         b_exp=b_exp)
     else:
         work = [(p0, min(lanes, P - p0), c0, r) for p0 in range(0, P, lanes) for c0, r in _chunks(C, halves)]
         for p0, n, c0, r in work:
             ops = [Operand(t.buf, t.dtype, t.addr(p0, c0), t.col_stride, t.row_stride) if t is not None
                    else None for t in (a, b, out)]
-            emit_compute(builder, res, op, n=n, r=r, a=ops[0], b=ops[1], d=ops[2], p=rec.p(0, False), act=act)
+            emit_compute(builder, res, op, n=n, r=r, a=ops[0], b=ops[1], d=ops[2], p=rec.p(0, False), act=act,
+                         b_exp=b_exp)
     return res
 
 

@@ -68,7 +68,7 @@ class Records:
             self.base = builder.params(bias, mult, shift)
         self.act = post.act
         self.lut_base, self.lut_log2 = 0, 0
-        if post.act is Act.LUT:
+        if post.act in (Act.LUT, Act.RSQRT):
             self.lut_base, self.lut_log2 = builder.table("lut", np.asarray(post.lut, np.int16))
 
     def p(self, ch0: int, per_lane: bool) -> dict:
@@ -78,16 +78,18 @@ class Records:
 
     def act_fields(self) -> dict:
         out = {"act": int(self.act)}
-        if self.act is Act.LUT:
+        if self.act in (Act.LUT, Act.RSQRT):
             out.update(lut_base=self.lut_base, lut_log2=self.lut_log2)
         return out
 
 
 def emit_compute(builder, result: KernelResult, opcode: Opcode, *, n: int, r: int, a: Operand,
                  d: Operand, b: Operand | None = None, p: dict, act: dict, acc_in: int = 0,
-                 acc_out: int = 0) -> None:
+                 acc_out: int = 0, b_exp: int = 0) -> None:
     """Emit one MAC or element-wise instruction and account for it in `result`."""
     fields = {"n": n, "r": r, **a.fields("a"), **p, **act}
+    if b_exp:
+        fields["b_exp"] = 1
     if b is not None:
         fields.update(b.fields("b"))
     dfields = d.fields("d")

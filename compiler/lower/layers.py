@@ -16,6 +16,7 @@ from npu_model.arch.isa import MAX_STEPS, Act, Buffer, DType, Opcode
 
 from .conv import conv1d, conv_transpose1d, dense
 from .eltwise import copy, elementwise
+from .matmul import matmul
 from .emit import KernelResult, Operand, Records, emit_compute
 from .errors import LoweringError
 from .tensor import Post, TensorRef, row_pitch
@@ -28,7 +29,7 @@ __all__ = ["post_of", "dtype_of", "vector_op", "copy_block", "lower_conv1d", "lo
 
 def post_of(ep, luts) -> Post:
     """An `Epilogue` (compiler.quant.qnet) as the kernels' `Post`: the same record(s) and act."""
-    lut = luts[ep.lut].table if ep.act is Act.LUT else None
+    lut = luts[ep.lut].table if ep.act in (Act.LUT, Act.RSQRT) else None
     return Post(bias=np.asarray(ep.bias, np.int64), mult=np.asarray(ep.mult, np.int64),
                 shift=np.asarray(ep.shift, np.int64), act=ep.act, lut=lut)
 
@@ -321,6 +322,36 @@ def lower_prelu(ctx, layer):
     return out
 
 
+def lower_layer_norm(ctx, layer):
+    """The integer reference's five steps (`QLayerNorm`), each one kernel: the mean as a product
+    with a ones vector and the sums of squares as MACs with lanes over positions (act=rsqrt
+    writes each position's block-float 1/sqrt), the deviation and the normalisation element-wise
+    with the per-position value broadcast over the channels, the scale and shift per channel."""
+    x = _single(ctx, layer.inputs[0], layer)
+    b, luts, name = ctx.b, ctx.luts, layer.name
+    P, C = x.positions, x.channels
+    ones = TensorRef(Buffer.WBUF, b.constant(np.ones(max(C, 8), np.int8), np.int8), C, 1, DType.I8)
+    m = ctx.temp_tensor(f"{name}.mean", P, 1, DType.I16)
+    matmul(b, x, ones, post_of(layer.ep_mean, luts), m, name=f"{name}.mean")
+    d = ctx.temp_tensor(f"{name}.dev", P, C, DType.I16)
+    elementwise(b, Opcode.SUB, x, m, d, post_of(layer.ep_dev, luts))
+    r = ctx.temp_tensor(f"{name}.rsqrt", P, 1, DType.I16)
+    rec = Records(b, post_of(layer.ep_rsqrt, luts), 1)
+    res = KernelResult(mode="positions")
+    lanes = b.config.lanes
+    for p0 in range(0, P, lanes):
+        dev = Operand(d.buf, d.dtype, d.addr(p0, 0), d.col_stride, d.row_stride)
+        emit_compute(b, res, Opcode.MAC, n=min(lanes, P - p0), r=C, a=dev, b=dev,
+                     d=Operand(r.buf, r.dtype, r.addr(p0, 0), 0, r.row_stride), p=rec.p(0, False),
+                     act=rec.act_fields())
+    elementwise(b, Opcode.MUL, d, r, d, post_of(layer.ep_norm, luts), b_exp=True)       # n, in place
+    gamma = TensorRef(Buffer.WBUF, b.constant(layer.gamma.astype(np.int16), np.int16), 1, C, DType.I16)
+    out = ctx.output(layer.output)
+    elementwise(b, Opcode.MUL, d, gamma, out, post_of(layer.ep_affine, luts))
+    ctx.note("mean, deviation, rsqrt (act=rsqrt), normalise (b_exp), scale and shift")
+    return out
+
+
 def lower_activation(ctx, layer):
     x = _single(ctx, layer.inputs[0], layer)
     out = ctx.output(layer.output)
@@ -363,5 +394,5 @@ LOWER_SIMPLE = {
     "conv_transpose2d": lower_conv_transpose1d,
     "complex_conv_time": lower_complex_conv_time, "magnitude": lower_magnitude, "add": lower_add,
     "activation": lower_activation, "concat": lower_concat, "mul": lower_mul, "prelu": lower_prelu,
-    "dense": lower_conv1d, "reshape": lower_reshape,
+    "dense": lower_conv1d, "reshape": lower_reshape, "layer_norm": lower_layer_norm,
 }

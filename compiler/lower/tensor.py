@@ -139,8 +139,9 @@ class Post:
     """What happens after the accumulation: bias, requantisation, activation (docs/isa.md).
 
     bias (int32), mult (int16) and shift (0..63) are scalars or one value per output channel.
-    act: `Act.NONE`, `Act.RELU` or `Act.LUT`; for LUT, `lut` holds the table's 2**k int16 values,
-    indexed by the requantised value clamped to the k-bit signed range.
+    act: `Act.NONE`, `Act.RELU`, `Act.LUT` or `Act.RSQRT`; for LUT, `lut` holds the table's 2**k int16
+    values, indexed by the requantised value clamped to the k-bit signed range; for RSQRT the
+    mantissa table (docs/isa.md "Arithmetic").
     """
 
     bias: object = 0
@@ -151,8 +152,8 @@ class Post:
 
     def __post_init__(self):
         object.__setattr__(self, "act", Act(self.act))
-        if (self.act is Act.LUT) != (self.lut is not None):
-            raise ValueError("a LUT activation needs its table, and a table needs act=Act.LUT")
+        if (self.act in (Act.LUT, Act.RSQRT)) != (self.lut is not None):
+            raise ValueError("a LUT or rsqrt activation needs its table, and a table needs act=Act.LUT or RSQRT")
 
     def per_channel(self, channels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(bias, mult, shift) as int64 arrays of `channels` values."""

@@ -6,7 +6,8 @@ from .base import ACTIVATIONS, BN_SUFFIXES, LayerSpec, OpDef, Shape
 from .conv import Conv1d, ConvTranspose1d
 from .conv2d import Conv2d, ConvTranspose2d
 from .dense import Dense, Flatten, Reshape
-from .elementwise import ACTIVATION_OPS, Activation, Add, BatchNorm, Concat, Elu, LeakyRelu, Mul, Prelu, Softplus
+from .elementwise import (ACTIVATION_OPS, Activation, Add, BatchNorm, Concat, Elu, LayerNorm, LeakyRelu, Mul, Prelu,
+                          Softplus)
 from .fields import REQUIRED, Field
 from .gru import Gru
 from .lstm import Lstm
@@ -19,7 +20,7 @@ __all__ = ["OPS", "OpDef", "LayerSpec", "Shape", "Field", "REQUIRED", "ACTIVATIO
 OPS: dict[str, OpDef] = {
     d.op: d for d in (
         Conv1d(), ConvTranspose1d(), Conv2d(), ConvTranspose2d(), Dense(), Flatten(), Reshape(), Gru(), Lstm(), Attention(), ComplexConvTime(), Magnitude(),
-        Concat(), Add(), Mul(), LeakyRelu(), Prelu(), Softplus(), Elu(), BatchNorm(), *(HostMask(o) for o in HOST_OPS), *(Activation(a) for a in ACTIVATION_OPS),
+        Concat(), Add(), Mul(), LeakyRelu(), Prelu(), Softplus(), Elu(), LayerNorm(), BatchNorm(), *(HostMask(o) for o in HOST_OPS), *(Activation(a) for a in ACTIVATION_OPS),
     )
 }
 

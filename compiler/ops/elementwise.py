@@ -1,4 +1,4 @@
-"""Ops without (or with per-channel only) parameters: concat, add, mul, activations, batch norm.
+"""Ops without (or with per-channel only) parameters: concat, add, mul, activations, batch and layer norm.
 
 A standalone batch norm or activation right after a convolution is fused into it at compile
 time; elsewhere a batch norm becomes a per-channel scale and shift, an activation a table lookup.
@@ -13,7 +13,7 @@ from .base import ACTIVATIONS, OpDef
 from .fields import Field
 
 __all__ = ["Concat", "Add", "Mul", "Activation", "BatchNorm", "ACTIVATION_OPS", "LeakyRelu", "Prelu", "Softplus",
-           "Elu", "TABLE_FUNCTIONS"]
+           "Elu", "LayerNorm", "TABLE_FUNCTIONS"]
 
 
 class Concat(OpDef):
@@ -117,6 +117,25 @@ class Activation(OpDef):
 
 
 ACTIVATION_OPS = tuple(a for a in ACTIVATIONS if a != "none")
+
+
+class LayerNorm(OpDef):
+    op = "layer_norm"
+    doc = ("normalise each position over its channels to zero mean and unit variance, then a learned "
+           "scale and shift per channel (Keras LayerNormalization, PyTorch LayerNorm over channels)")
+    fields = {"eps": Field("float", 1e-5, minimum=0.0, doc="added to the variance")}
+
+    def output_shape(self, layer, ins):
+        if ins[0][0] < 2:
+            layer.fail("input", f"'{layer.inputs[0]}' has {ins[0][0]} channel: a layer norm needs at least 2")
+        return ins[0]
+
+    def weight_shapes(self, layer, ins):
+        return {"weight": (ins[0][0],), "bias": (ins[0][0],)}
+
+    def init(self, layer, ins, rng):
+        c = ins[0][0]
+        return {"weight": rng.uniform(0.8, 1.2, c), "bias": rng.normal(0.0, 0.1, c)}
 
 
 class BatchNorm(OpDef):

@@ -17,9 +17,9 @@ from ..errors import QuantisationError
 from .fixedpoint import multiplier, quantise_bias, quantise_weights
 from ..ops.elementwise import TABLE_FUNCTIONS
 from ..reference.linear import conv_transpose1d
-from .luts import EXP_OUT, RECIP_OUT, SIGMOID_OUT, TANH_OUT, Lut, make_lut, reciprocal_lut
+from .luts import EXP_OUT, RECIP_OUT, SIGMOID_OUT, TANH_OUT, Lut, make_lut, reciprocal_lut, rsqrt_lut
 from .qnet import (Epilogue, QActivation, QAdd, QAttention, QComplexConvTime, QConcat, QConv1d, QConvTranspose1d, QGru,
-                   QGruCell, QLstm, QLstmCell, QMagnitude, QMul, QPrelu, QProjection, QReshape, QState, QTensor)
+                   QGruCell, QLayerNorm, QLstm, QLstmCell, QMagnitude, QMul, QPrelu, QProjection, QReshape, QState, QTensor)
 from .scales import GRU_STATE_SCALE
 
 __all__ = ["BuildContext", "BUILDERS"]
@@ -338,6 +338,42 @@ def build_prelu(fl, ctx):
                   ep=_elementwise_ep(fl, ctx, x, y, "none"))
 
 
+#: Fractional bits of a layer norm's normalised values n (int16): |n| < sqrt(C) needs 15 - bits.
+def _norm_bits(channels: int) -> int:
+    return 15 - int(np.ceil(np.log2(np.sqrt(channels) + 1)))
+
+
+def build_layer_norm(fl, ctx):
+    x, y = ctx.tensors[fl.inputs[0]], ctx.tensors[fl.output]
+    c = fl.params["weight"].shape[0]
+    where = ctx.where(fl.name)
+    mult, shift = multiplier(1.0 / c, where=where)
+    ep_mean = Epilogue.scalar(mult=mult[0], shift=shift[0])
+    # |x - m| <= the type's span; shift it right until C of its squares stay below 2**31.
+    span = 2 * _DTYPE_MAX[x.dtype] - 1
+    dev_shift = 0
+    while c * (-(-span // (1 << dev_shift))) ** 2 > _INT32_MAX:
+        dev_shift += 1
+    ep_dev = Epilogue.scalar(mult=1, shift=dev_shift)
+    d_scale = x.scale * 2.0 ** dev_shift
+    lut = rsqrt_lut(ctx.config.lut_log2["rsqrt"])
+    ctx.luts[lut.name] = lut
+    eps = int(min(np.round(fl.attrs["eps"] * c / d_scale ** 2), _INT32_MAX - c * (-(-span // (1 << dev_shift))) ** 2))
+    ep_rsqrt = Epilogue.scalar(bias=eps, act=Act.RSQRT, lut=lut.name)
+    # n = d * sqrt(C) / sqrt(sum d**2 + eps) = d * M * 2**-(12 + e) * sqrt(C), onto 2**-bits.
+    bits = _norm_bits(c)
+    mult, shift = multiplier(np.sqrt(c) * 2.0 ** (bits - 12), where=where)
+    ep_norm = Epilogue.scalar(mult=mult[0], shift=shift[0])
+    gq, g_scale = quantise_weights(np.asarray(fl.params["weight"], np.float64).reshape(1, -1), axis=0, bits=16)
+    acc_scale = 2.0 ** -bits * float(g_scale[0])
+    mult, shift = multiplier(acc_scale / y.scale, where=where)
+    ep_affine = Epilogue(bias=quantise_bias(fl.params["bias"], acc_scale, where=where), mult=mult[0], shift=shift[0],
+                         out_dtype=y.dtype)
+    return QLayerNorm(name=fl.name, op="layer_norm", inputs=fl.inputs, output=fl.output, fused=fl.fused,
+                      ep_mean=ep_mean, ep_dev=ep_dev, ep_rsqrt=ep_rsqrt, ep_norm=ep_norm, gamma=gq.reshape(-1),
+                      ep_affine=ep_affine)
+
+
 def build_table(fl, ctx):
     """A per-layer table over every value the input can hold: entry i stands for (i - 2**(k-1)) *
     step with step = the input's largest value / 2**(k-1), and holds f at the output's scale."""
@@ -365,5 +401,5 @@ BUILDERS = {
     "attention": build_attention, "complex_conv_time": build_complex_conv_time, "magnitude": build_magnitude,
     "concat": build_concat, "add": build_add, "activation": build_activation, "mul": build_mul,
     "prelu": build_prelu, "table": build_table, "dense": build_conv1d, "reshape": build_reshape,
-    "lstm": build_lstm,
+    "lstm": build_lstm, "layer_norm": build_layer_norm,
 }

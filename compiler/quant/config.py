@@ -34,7 +34,7 @@ class QuantConfig:
     int16_headroom: float = 1.5
     activations: str = "int8"
     lut_log2: dict = field(default_factory=lambda: {"sigmoid": 10, "tanh": 10, "exp": 10, "reciprocal": 10,
-                                                    "table": 10})
+                                                    "table": 10, "rsqrt": 10})
     int16_raw: bool = True
     int16_tensors: tuple = ()
     reconstruct: bool = True
@@ -52,6 +52,8 @@ class QuantConfig:
                                                  for k, v in luts.items()):
                 fail(spec.source, f"expected a mapping of table name ({', '.join(tables)}) to 1..{LUT_LOG2_RANGE[1]}",
                      field="quantisation.lut_log2")
+            if luts.get("rsqrt", 2) < 2:
+                fail(spec.source, "the rsqrt table needs lut_log2 >= 2", field="quantisation.lut_log2.rsqrt")
             raw["lut_log2"] = {**tables, **luts}
         if "int16_tensors" in raw:
             names = raw["int16_tensors"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..reference.linear import conv1d, conv_transpose1d, exact_int, reshape_frames, time_conv
-from .intmath import finish
+from .intmath import finish, scale_product
 
 __all__ = ["INT_LAYERS", "gru_cell_int", "lstm_cell_int"]
 
@@ -177,6 +177,16 @@ def _prelu(layer, ins, state, luts):
     return finish(x + finish(np.minimum(x, 0), layer.ep_neg), layer.ep), None
 
 
+def _layer_norm(layer, ins, state, luts):
+    x = ins[0]                                                     # (T, C, L)
+    m = finish(x.sum(axis=1, keepdims=True), layer.ep_mean)
+    d = finish(x - m, layer.ep_dev)
+    r = finish((d * d).sum(axis=1, keepdims=True), layer.ep_rsqrt, luts)
+    prod, exp = scale_product(d, r)
+    n = finish(prod, layer.ep_norm, extra_shift=exp)
+    return finish(n * layer.gamma.astype(np.int64)[:, None], layer.ep_affine), None
+
+
 def _activation(layer, ins, state, luts):
     return finish(ins[0], layer.ep, luts), None
 
@@ -186,5 +196,5 @@ INT_LAYERS = {
     "complex_conv_time": _complex_conv_time,
     "magnitude": _magnitude, "gru": _gru, "attention": _attention, "concat": _concat, "add": _add,
     "activation": _activation, "mul": _mul, "prelu": _prelu, "dense": _conv, "reshape": _reshape,
-    "lstm": _lstm,
+    "lstm": _lstm, "layer_norm": _layer_norm,
 }

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from npu_model.arch.isa import Act, DType
+from npu_model.arch.isa import RSQRT_MANT_BITS, Act, DType
 
 __all__ = ["ACC_BITS", "DTYPE_RANGE", "wrap", "requantise", "lut_lookup", "saturate", "finish",
-           "channel_param"]
+           "channel_param", "rsqrt_word", "scale_product"]
 
 ACC_BITS = 32
 #: (min, max) of every element type, by its quantisation spelling ("int8").
@@ -54,11 +54,33 @@ def channel_param(values, ndim: int):
     return v.reshape((-1,) + (1,))
 
 
-def finish(acc, ep, luts: dict | None = None, *, channel_axis: bool = True):
+def rsqrt_word(y, table: np.ndarray):
+    """act=rsqrt: the int16 block-float word e << 12 | mantissa of 1/sqrt(clamp(y, 1, 2**31-1)),
+    the mantissa the table's entry at the argument's top log2(len(table)) bits after an even
+    normalising shift 2e."""
+    k = int(len(table)).bit_length() - 1
+    v = np.clip(np.asarray(y, np.int64), 1, (1 << 31) - 1)
+    e = np.zeros(v.shape, np.int64)
+    for bit in (16, 8, 4, 2, 1):                       # e = floor(log2 v) // 2 by bisection
+        big = (v >> (2 * (e + bit))) > 0
+        e = np.where(big, e + bit, e)
+    m = np.asarray(table, np.int64)[(v << (k - 2)) >> (2 * e)] & ((1 << RSQRT_MANT_BITS) - 1)
+    word = (e << RSQRT_MANT_BITS) | m
+    return np.where(word >= 1 << 15, word - (1 << 16), word)
+
+
+def scale_product(a, word):
+    """A `mul` with b_exp: (a * mantissa, exponent) of a block-float word B (int16)."""
+    u = np.asarray(word, np.int64) & 0xFFFF
+    return np.asarray(a, np.int64) * (u & ((1 << RSQRT_MANT_BITS) - 1)), u >> RSQRT_MANT_BITS
+
+
+def finish(acc, ep, luts: dict | None = None, *, channel_axis: bool = True, extra_shift=0):
     """Bias, wrap, requantise, activate, saturate: the end of every NPU instruction.
 
     `ep` is an `Epilogue`; `acc` is the exact sum without the bias. With `channel_axis`, the
     epilogue's vectors apply along axis -2 (channels x positions); otherwise along axis -1.
+    `extra_shift` (per element) lengthens the shift: a b_exp product's exponent.
     """
     acc = np.asarray(acc, np.int64)
 
@@ -68,7 +90,9 @@ def finish(acc, ep, luts: dict | None = None, *, channel_axis: bool = True):
             return v
         return v.reshape(-1, 1) if channel_axis else v
 
-    y = requantise(wrap(acc + per(ep.bias)), per(ep.mult), per(ep.shift))
+    y = requantise(wrap(acc + per(ep.bias)), per(ep.mult), np.minimum(per(ep.shift) + extra_shift, 63))
+    if ep.act is Act.RSQRT:
+        return rsqrt_word(y, luts[ep.lut].table)
     if ep.act is Act.RELU:
         y = np.maximum(y, 0)
     elif ep.act is Act.LUT:

@@ -45,6 +45,7 @@ _FUNCTIONS = {
     "tanh": np.tanh,
     "exp": np.exp,
     "reciprocal": lambda x: 1.0 / np.maximum(x, 1e-9),
+    "rsqrt": lambda x: 1.0 / np.sqrt(np.maximum(x, 1e-9)),
 }
 
 
@@ -68,6 +69,18 @@ def standard_luts(log2: dict) -> dict[str, Lut]:
         # exp: the top entry is exp(0): index y = round((s - max) / step) + 2**(k-1) - 1
         "exp": make_lut("exp", "exp", ke, exp_step, -((1 << (ke - 1)) - 1) * exp_step, EXP_OUT),
     }
+
+
+def rsqrt_lut(log2: int) -> Lut:
+    """act=rsqrt's mantissas (docs/isa.md "Arithmetic"): entry i for i in [2**(k-2), 2**k) stands
+    for the argument normalised to u = i / 2**(k-2) in [1, 4) and holds 1/sqrt(u) at 2**-12 for
+    the middle of its interval, at most 4095 (12 bits); the entries below 2**(k-2) are never read."""
+    quarter = 1 << (log2 - 2)
+    i = np.arange(1 << log2)
+    u = (np.maximum(i, quarter) + 0.5) / quarter
+    table = np.where(i >= quarter, np.minimum(np.round(4096.0 / np.sqrt(u)), 4095), 0).astype(np.int16)
+    return Lut(name=f"rsqrt{log2}", function="rsqrt", log2=log2, step=1.0 / quarter, offset=2.0, out_scale=2.0 ** -12,
+               table=table)
 
 
 def reciprocal_lut(keys: int, log2: int) -> Lut:

@@ -19,7 +19,7 @@ from npu_model.arch.isa import Act, DType
 from .luts import Lut
 
 __all__ = ["QTensor", "QState", "Epilogue", "QLayer", "QConv1d", "QConvTranspose1d", "QComplexConvTime",
-           "QMagnitude", "QGruCell", "QGru", "QLstmCell", "QLstm", "QProjection", "QAttention", "QConcat", "QAdd", "QMul", "QPrelu", "QReshape", "QActivation",
+           "QMagnitude", "QGruCell", "QGru", "QLstmCell", "QLstm", "QProjection", "QAttention", "QConcat", "QAdd", "QMul", "QPrelu", "QReshape", "QActivation", "QLayerNorm",
            "QuantizedNetwork"]
 
 
@@ -316,6 +316,26 @@ class QPrelu(QLayer):
 
     ep_neg: Epilogue
     ep: Epilogue
+
+
+@dataclass(frozen=True, eq=False)
+class QLayerNorm(QLayer):
+    """Per position p, over the channels c (docs/compiler.md "Layer norm"):
+
+        m[p]    = finish(sum_c x[c, p], ep_mean)             mean at x's scale (int16)
+        d[c, p] = finish(x[c, p] - m[p], ep_dev)             shifted right so sum_c d**2 < 2**31
+        r[p]    = finish(sum_c d[c, p]**2, ep_rsqrt)          act=rsqrt: block-float 1/sqrt(.)
+        n[c, p] = d * mantissa(r) >> exponent(r), ep_norm   unit variance, at 2**-norm_bits
+        y[c, p] = finish(n * gamma[c], ep_affine)            per-channel bias beta
+
+    ep_rsqrt's bias is eps in the units of sum d**2 (eps * C / scale_d**2)."""
+
+    ep_mean: Epilogue
+    ep_dev: Epilogue
+    ep_rsqrt: Epilogue
+    ep_norm: Epilogue
+    gamma: np.ndarray          # int16 (C,)
+    ep_affine: Epilogue
 
 
 @dataclass(frozen=True, eq=False)

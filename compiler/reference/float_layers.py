@@ -207,6 +207,13 @@ def _prelu(fl, ins, state, probe):
     return x + (fl.params["slope"][:, None] - 1.0) * np.minimum(x, 0.0), None
 
 
+def _layer_norm(fl, ins, state, probe):
+    x = ins[0]
+    d = x - x.mean(axis=1, keepdims=True)
+    n = d / np.sqrt((d * d).mean(axis=1, keepdims=True) + fl.attrs["eps"])
+    return n * fl.params["weight"][:, None] + fl.params["bias"][:, None], None
+
+
 def _table(fl, ins, state, probe):
     return TABLE_FUNCTIONS[fl.attrs["function"]](ins[0], fl.attrs), None
 
@@ -223,5 +230,5 @@ FLOAT_LAYERS = {
     "conv1d": _conv, "conv_transpose1d": _conv_t, "conv2d": _conv, "conv_transpose2d": _conv_t, "gru": _gru, "attention": _attention,
     "complex_conv_time": _complex_conv_time, "magnitude": _magnitude, "concat": _concat,
     "add": _add, "activation": _activation, "prelu": _prelu, "table": _table, "mul": _mul,
-    "dense": _conv, "reshape": _reshape, "lstm": _lstm,
+    "dense": _conv, "reshape": _reshape, "lstm": _lstm, "layer_norm": _layer_norm,
 }

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 
-from .isa import LUT_LOG2_MAX
+from .isa import LUT_LOG2_MAX, RSQRT_LOG2_MIN
 from .record import RECORD_BYTES
 
 __all__ = ["Fault", "FAULT_BITS", "FAULT_CAUSES", "markdown_fault_table"]
@@ -33,14 +33,16 @@ FAULT_BITS = max(Fault).bit_length()
 FAULT_CAUSES = {
     Fault.ILLEGAL: (
         "unknown opcode; reserved bits set; a field the opcode does not use is non-zero; n = 0 or n > lanes; "
-        f"r = 0; act = 3; act = lut with lut_log2 = 0 or > {LUT_LOG2_MAX}; act ≠ lut with a non-zero "
-        "`lut_base`/`lut_log2`; a destination whose lanes or steps overlap (|D.lstride| < element size with "
-        "n > 1; for element-wise, |D.rstride| < element size with r > 1)"),
+        f"r = 0; act = lut with lut_log2 = 0 or > {LUT_LOG2_MAX}; act = rsqrt with lut_log2 < "
+        f"{RSQRT_LOG2_MIN} or > {LUT_LOG2_MAX}, or an int8 D; `b_exp` with an int8 B; act neither lut nor "
+        "rsqrt with a non-zero `lut_base`/`lut_log2`; a destination whose lanes or steps overlap "
+        "(|D.lstride| < element size with n > 1; for element-wise, |D.rstride| < element size with r > 1)"),
     Fault.WRITE_PROTECT: "the destination is `wbuf` (weights) or `imem` (instructions)",
     Fault.ADDRESS: (
         "an operand in `imem`; a footprint outside its buffer; an int16 operand with an odd base or stride; "
         f"`p_base` not a multiple of {RECORD_BYTES} or its records outside `pbuf`"),
-    Fault.LUT_RANGE: "act = lut and `lut_base + 2**lut_log2 > lut_entries`: the table indexes past the LUT memory",
+    Fault.LUT_RANGE: ("act = lut or rsqrt and `lut_base + 2**lut_log2 > lut_entries`: the table indexes past the LUT "
+                      "memory"),
     Fault.OVERLAP: (
         "an element-wise instruction whose destination footprint overlaps a source footprint in the same "
         "buffer, unless that source is addressed identically (same buffer, type, base and strides: an "

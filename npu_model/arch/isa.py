@@ -21,7 +21,8 @@ __all__ = [
     "OPCODES", "OpcodeInfo", "INSTRUCTION_BITS", "INSTRUCTION_BYTES", "RESERVED_BITS", "OPERANDS", "Instruction",
     "encode", "decode", "decode_words", "encode_words", "field_layout", "markdown_field_table", "markdown_opcode_table",
     "MAX_STEPS", "LUT_LOG2_MAX", "DTYPES", "DATA_BUFFERS", "LOOP_DEPTH", "LOOP_SLOTS", "ADDRESS_BITS",
-    "MAX_LOOP_COUNT", "MAX_LOOP_BODY", "format_of", "OPERATE_FIELDS", "LOOP_FIELDS",
+    "MAX_LOOP_COUNT", "MAX_LOOP_BODY", "format_of", "OPERATE_FIELDS", "LOOP_FIELDS", "RSQRT_MANT_BITS",
+    "RSQRT_EXP_BITS", "RSQRT_LOG2_MIN",
 ]
 
 INSTRUCTION_BITS = 256
@@ -122,6 +123,16 @@ class Act(enum.IntEnum):
     NONE = 0
     RELU = 1
     LUT = 2
+    RSQRT = 3   # a block-float reciprocal square root for normalisations (docs/isa.md, "Arithmetic")
+
+
+#: act=rsqrt writes an int16 block-float scale: bits 0..11 a mantissa M (a LUT entry's low bits),
+#: bits 12..15 an exponent E; it stands for M * 2**-(RSQRT_MANT_BITS + E). A `mul` with `b_exp`
+#: reads such a B: A times M, with E added to the record's shift.
+RSQRT_MANT_BITS = 12
+RSQRT_EXP_BITS = 4
+#: act=rsqrt indexes its table by lut_log2 bits of the argument normalised to [1, 4): at least 2.
+RSQRT_LOG2_MIN = 2
 
 
 class OpClass(enum.Enum):
@@ -196,13 +207,16 @@ OPERATE_FIELDS: tuple[Field, ...] = (
     Field("p_base", ADDRESS_BITS, False, "byte address in pbuf of the 8-byte parameter record (bias, mult, shift)",
           _OPERATE),
     Field("p_vec", 1, False, "1: lane l uses the record at p_base + 8*l; 0: all lanes share one record", _OPERATE),
-    Field("act", 2, False, "activation after requantisation (0 none, 1 relu, 2 lut)", _OPERATE),
-    Field("lut_base", 14, False, "first LUT entry of the table used by act=lut", _OPERATE),
-    Field("lut_log2", 4, False, "act=lut: the table has 2**lut_log2 entries, indexed by a signed value", _OPERATE),
+    Field("act", 2, False, "activation after requantisation (0 none, 1 relu, 2 lut, 3 rsqrt)", _OPERATE),
+    Field("lut_base", 14, False, "first LUT entry of the table used by act=lut or act=rsqrt", _OPERATE),
+    Field("lut_log2", 4, False, "act=lut: the table has 2**lut_log2 entries, indexed by a signed value; "
+          "act=rsqrt: the same table size, indexed by the normalised argument", _OPERATE),
     Field("acc_in", 1, False, "MAC: 0 start from the bias, 1 continue the accumulators of the previous MAC",
           _OPERATE),
     Field("acc_out", 1, False, "MAC: 0 requantise and write, 1 hold the accumulators (no write)", _OPERATE),
     Field("port", 4, False, "SYNC_IN / SYNC_OUT: host I/O port number", _OPERATE),
+    Field("b_exp", 1, False, "MUL: B is a block-float scale (act=rsqrt's output): A times its mantissa, "
+          "its exponent added to the record's shift", _OPERATE),
 )
 #: The loop format, least significant bit first. Bits above the last field are reserved (0).
 LOOP_FIELDS: tuple[Field, ...] = (
@@ -282,7 +296,8 @@ OPCODES: dict[Opcode, OpcodeInfo] = {
               "lane l: acc = bias + sum over r of A[r,l] * B[r,l]; then requantise, activate, write D[l]"),
         _info(Opcode.ADD, OpClass.ELEMENTWISE, _BINARY, "D[r,l] = post(A[r,l] + B[r,l])"),
         _info(Opcode.SUB, OpClass.ELEMENTWISE, _BINARY, "D[r,l] = post(A[r,l] - B[r,l])"),
-        _info(Opcode.MUL, OpClass.ELEMENTWISE, _BINARY, "D[r,l] = post(A[r,l] * B[r,l])"),
+        _info(Opcode.MUL, OpClass.ELEMENTWISE, _BINARY + ("b_exp",),
+              "D[r,l] = post(A[r,l] * B[r,l]); with b_exp, B is a block-float scale"),
         _info(Opcode.MAX, OpClass.ELEMENTWISE, _BINARY, "D[r,l] = post(max(A[r,l], B[r,l]))"),
         _info(Opcode.MIN, OpClass.ELEMENTWISE, _BINARY, "D[r,l] = post(min(A[r,l], B[r,l]))"),
         _info(Opcode.MOV, OpClass.ELEMENTWISE, _COMPUTE_COMMON + _operand("a") + _operand("d"),

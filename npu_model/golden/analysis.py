@@ -33,7 +33,7 @@ from ..arch.config import BUFFER_NAMES, NpuConfig
 from ..arch.errors import NpuFault, ProgramFormatError
 from ..arch.faults import Fault
 from ..arch.memory import lane_group_array
-from ..arch.isa import (FIELDS, LUT_LOG2_MAX, OPCODES, Act, Buffer, DType, Instruction, OpClass, Opcode, decode,
+from ..arch.isa import (FIELDS, LUT_LOG2_MAX, RSQRT_LOG2_MIN, OPCODES, Act, Buffer, DType, Instruction, OpClass, Opcode, decode,
                         decode_words)
 from ..arch.program import Program
 from ..arch.record import RECORD_BYTES
@@ -100,12 +100,15 @@ def fault_codes(f: dict, config: NpuConfig) -> np.ndarray:
     for j, fld in enumerate(FIELDS):
         unused |= (f[fld.name] != 0) & ~_USES[opc, j]
     illegal = ~known | (f["reserved"] != 0) | (known & unused)
-    lutbad = (act == Act.LUT) & ((f["lut_log2"] == 0) | (f["lut_log2"] > LUT_LOG2_MAX))
-    nolut = (act != Act.LUT) & ((f["lut_base"] != 0) | (f["lut_log2"] != 0))
+    table = (act == Act.LUT) | (act == Act.RSQRT)
+    lutbad = table & ((f["lut_log2"] < np.where(act == Act.RSQRT, RSQRT_LOG2_MIN, 1)) | (f["lut_log2"] > LUT_LOG2_MAX))
+    nolut = ~table & ((f["lut_base"] != 0) | (f["lut_log2"] != 0))
+    rsqrt8 = (act == Act.RSQRT) & (f["d_dtype"] != DType.I16)
+    exp8 = (f["b_exp"] != 0) & (f["b_dtype"] != DType.I16)
     dsize = 1 + f["d_dtype"]
     dlanes = (n > 1) & (np.abs(f["d_lstride"]) < dsize)
     dsteps = is_ew & (r > 1) & (np.abs(f["d_rstride"]) < dsize)
-    illegal |= comp & ((n == 0) | (n > config.lanes) | (r == 0) | (act == 3) | lutbad | nolut | dlanes | dsteps)
+    illegal |= comp & ((n == 0) | (n > config.lanes) | (r == 0) | lutbad | nolut | rsqrt8 | exp8 | dlanes | dsteps)
     illegal |= known & (op == Opcode.LOOP) & ((f["count"] == 0) | (f["body"] == 0))
 
     wprot = comp & ((f["d_buf"] == Buffer.WBUF) | (f["d_buf"] == Buffer.IMEM))
@@ -122,7 +125,7 @@ def fault_codes(f: dict, config: NpuConfig) -> np.ndarray:
     nrec = np.where(f["p_vec"] != 0, n, 1)
     addr |= comp & (((f["p_base"] % RECORD_BYTES) != 0) | (f["p_base"] + RECORD_BYTES * nrec > config.pbuf_bytes))
 
-    lutr = comp & (act == Act.LUT) & (f["lut_base"] + (np.int64(1) << np.minimum(f["lut_log2"], 62))
+    lutr = comp & table & (f["lut_base"] + (np.int64(1) << np.minimum(f["lut_log2"], 62))
                                       > config.lut_entries)
 
     over = np.zeros(len(op), bool)
@@ -171,12 +174,18 @@ def instruction_fault(ins, reserved: int, config: NpuConfig):
         return Fault.ILLEGAL, f"n = {n} outside 1..{config.lanes} (lanes)"
     if r == 0:
         return Fault.ILLEGAL, "r = 0 (at least one step)"
-    if ins.act == 3:
-        return Fault.ILLEGAL, "act = 3 is not an activation (0 none, 1 relu, 2 lut)"
-    if ins.act == Act.LUT and not 1 <= ins.lut_log2 <= LUT_LOG2_MAX:
-        return Fault.ILLEGAL, f"act = lut with lut_log2 = {ins.lut_log2} outside 1..{LUT_LOG2_MAX}"
-    if ins.act != Act.LUT and (ins.lut_base or ins.lut_log2):
-        return Fault.ILLEGAL, f"lut_base = {ins.lut_base}, lut_log2 = {ins.lut_log2} without act = lut (must be 0)"
+    table = ins.act in (Act.LUT, Act.RSQRT)
+    lo = RSQRT_LOG2_MIN if ins.act == Act.RSQRT else 1
+    if table and not lo <= ins.lut_log2 <= LUT_LOG2_MAX:
+        return Fault.ILLEGAL, (f"act = {Act(ins.act).name.lower()} with lut_log2 = {ins.lut_log2} outside "
+                               f"{lo}..{LUT_LOG2_MAX}")
+    if not table and (ins.lut_base or ins.lut_log2):
+        return Fault.ILLEGAL, (f"lut_base = {ins.lut_base}, lut_log2 = {ins.lut_log2} without act = lut or rsqrt "
+                               "(must be 0)")
+    if ins.act == Act.RSQRT and ins.d_dtype != DType.I16:
+        return Fault.ILLEGAL, "act = rsqrt writes an int16 block-float scale: D must be int16"
+    if ins.b_exp and ins.b_dtype != DType.I16:
+        return Fault.ILLEGAL, "b_exp reads B as an int16 block-float scale: B must be int16"
     dsize = DType(ins.d_dtype).size if ins.d_dtype in (0, 1) else 1
     if n > 1 and abs(ins.d_lstride) < dsize:
         return Fault.ILLEGAL, (f"destination lanes overlap: |d_lstride| = {abs(ins.d_lstride)} < element size {dsize} "
@@ -212,7 +221,7 @@ def instruction_fault(ins, reserved: int, config: NpuConfig):
     if end > config.pbuf_bytes:
         return Fault.ADDRESS, (f"parameter records pbuf[0x{ins.p_base:x}..0x{end - 1:x}] ({nrec} record(s)) "
                                f"outside pbuf ({config.pbuf_bytes} bytes)")
-    if ins.act == Act.LUT and ins.lut_base + (1 << ins.lut_log2) > config.lut_entries:
+    if table and ins.lut_base + (1 << ins.lut_log2) > config.lut_entries:
         end = ins.lut_base + (1 << ins.lut_log2)
         return Fault.LUT_RANGE, (f"LUT table lut_base {ins.lut_base} + 2**{ins.lut_log2} = {end} entries > "
                                  f"lut_entries {config.lut_entries}")

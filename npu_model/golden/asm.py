@@ -29,7 +29,7 @@ _OPERAND_RE = re.compile(r"^(?P<buf>[a-z]+)\.(?P<dtype>i8|i16)\[(?P<base>[+-]?(?
                          r"(?P<terms>(?:[+-](?:0x[0-9a-fA-F]+|\d+)[rl])*)\]$")
 _TERM_RE = re.compile(r"([+-])(0x[0-9a-fA-F]+|\d+)([rl])")
 _P_RE = re.compile(r"^(?P<base>0x[0-9a-fA-F]+|\d+)(?P<vec>\+8l)?$")
-_LUT_RE = re.compile(r"^lut\((?P<base>0x[0-9a-fA-F]+|\d+),(?P<log2>\d+)\)$")
+_LUT_RE = re.compile(r"^(?P<kind>lut|rsqrt)\((?P<base>0x[0-9a-fA-F]+|\d+),(?P<log2>\d+)\)$")
 _MNEMONICS = {info.mnemonic: op for op, info in OPCODES.items()}
 
 
@@ -84,8 +84,8 @@ def format_fields(v: dict, reserved: int = 0) -> str:
         covered.add("act")
         if v["act"] == Act.RELU:
             words.append("act=relu")
-        elif v["act"] == Act.LUT:
-            words.append(f"act=lut({v['lut_base']},{v['lut_log2']})")
+        elif v["act"] in (Act.LUT, Act.RSQRT):
+            words.append(f"act={Act(v['act']).name.lower()}({v['lut_base']},{v['lut_log2']})")
             covered |= {"lut_base", "lut_log2"}
         elif v["act"] != Act.NONE:
             covered.discard("act")
@@ -186,7 +186,8 @@ def parse_instruction(text: str, *, where: str = "<line>"):
             elif value == "none":
                 fields["act"] = int(Act.NONE)
             elif m:
-                fields.update(act=int(Act.LUT), lut_base=_int(m["base"], where), lut_log2=int(m["log2"]))
+                fields.update(act=int(Act[m["kind"].upper()]), lut_base=_int(m["base"], where),
+                              lut_log2=int(m["log2"]))
             else:
                 fields["act"] = _int(value, where)
         elif key == "reserved":

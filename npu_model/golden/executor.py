@@ -32,7 +32,7 @@ import bisect
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from ..arch.isa import Act, Buffer, DType, Opcode
+from ..arch.isa import RSQRT_MANT_BITS, Act, Buffer, DType, Opcode
 from ..arch.record import RECORD_BYTES, SHIFT_BITS, field_offset
 
 __all__ = ["Executor", "blas_single_thread"]
@@ -332,11 +332,88 @@ def _compile(an, ex):
     ctx = _Context(an, ex, el, init_views, pimg, lanes)
 
     bid = _form_batches(an, pcs)
-    cuts = np.flatnonzero(np.diff(bid)) + 1
+    # A block-float instruction (act=rsqrt, or a mul with b_exp) is a batch of its own, run by `_Single`.
+    special = (f["act"][pcs] == Act.RSQRT) | (f["b_exp"][pcs] != 0)
+    cut = np.zeros(len(pcs) + 1, bool)
+    cut[1:-1] = np.diff(bid) != 0
+    at = np.flatnonzero(special)
+    cut[at] = True
+    cut[at + 1] = True
+    cut[0] = cut[-1] = False
     batches = []
-    for members in np.split(pcs, cuts):
-        batches.append(ctx.batch(members))
+    for members in np.split(pcs, np.flatnonzero(cut)):
+        batches.append(_Single(ctx, int(members[0])) if special[np.searchsorted(pcs, members[0])]
+                       else ctx.batch(members))
     return batches
+
+
+class _Single:
+    """One block-float instruction, run on its own (docs/isa.md "Arithmetic"): a MAC or element-wise
+    instruction whose post-processing ends in act=rsqrt, or a `mul` reading B as a block-float
+    scale (b_exp). Its results need a shift chosen per element, which the batches' shared
+    requantisation constants do not have; such instructions are a few per normalisation."""
+
+    def __init__(self, ctx, pc):
+        f, el = ctx.f, ctx.el
+        self.pcs = (pc, pc)
+        n, r = int(ctx.n[pc]), int(ctx.r[pc])
+        self.n = n
+        self.op = Opcode(int(f["opcode"][pc]))
+        self.mac = self.op is Opcode.MAC
+        s = np.arange(r)[:, None]
+        l = np.arange(n)[None, :]
+
+        def index(x, steps=s):
+            e = el[x]
+            return int(e["dt"][pc]), np.ascontiguousarray(e["base"][pc] + steps * e["rs"][pc] + l * e["ls"][pc],
+                                                          dtype=np.intp)
+        self.a = index("a")
+        self.b = index("b") if self.op is not Opcode.MOV else None
+        self.d = index("d", np.zeros((1, 1), np.int64) if self.mac else s)
+        self.acc_in, self.acc_out = bool(f["acc_in"][pc]), bool(f["acc_out"][pc])
+        self.bexp = bool(f["b_exp"][pc])
+        bias, mult, shift = ctx.records(np.full(n, pc), np.arange(n))
+        self.bias, self.mult, self.shift = bias, mult, shift
+        self.act = Act(int(f["act"][pc]))
+        self.k = int(f["lut_log2"][pc])
+        self.lut_base = int(f["lut_base"][pc])
+        self.dt = DType(int(el["d"]["dt"][pc]))
+        self.half, self.mask = ctx.half, ctx.mask
+
+    def run(self, views, acc, lut):
+        a = views[self.a[0]].take(self.a[1]).astype(I64)
+        b = views[self.b[0]].take(self.b[1]).astype(I64) if self.b is not None else None
+        extra = 0
+        if self.mac:
+            v = (a * b).sum(axis=0) + (acc[:self.n] if self.acc_in else self.bias)
+            v = ((v + self.half) & self.mask) - self.half
+            acc[:self.n] = v
+            if self.acc_out:
+                return
+        else:
+            if self.bexp:
+                b = b & 0xFFFF
+                extra = b >> RSQRT_MANT_BITS
+                b = b & ((1 << RSQRT_MANT_BITS) - 1)
+            v = a if b is None else _UFUNCS[self.op](a, b, dtype=I64)
+            v = ((v + self.bias + self.half) & self.mask) - self.half
+        shift = np.minimum(self.shift + extra, 63)
+        v = (v * self.mult + np.where(shift > 0, np.left_shift(1, np.maximum(shift - 1, 0)), 0)) >> shift
+        if self.act is Act.RSQRT:
+            v = np.clip(v, 1, (1 << 31) - 1)
+            e = (np.frexp(v.astype(F64))[1] - 1) >> 1
+            sh = 2 * e - (self.k - 2)
+            idx = np.where(sh >= 0, v >> np.maximum(sh, 0), v << np.maximum(-sh, 0))
+            m = lut.take(self.lut_base + idx) & ((1 << RSQRT_MANT_BITS) - 1)
+            v = ((e << RSQRT_MANT_BITS) | m).astype(np.uint16).astype(np.int16).astype(I64)
+        else:
+            if self.act is Act.RELU:
+                v = np.maximum(v, 0)
+            elif self.act is Act.LUT:
+                half = 1 << (self.k - 1)
+                v = lut.take(np.clip(v, -half, half - 1) + half + self.lut_base)
+            v = np.clip(v, self.dt.min, self.dt.max)
+        views[self.d[0]][self.d[1]] = np.broadcast_to(v, self.d[1].shape)
 
 
 class _Context:

@@ -1,7 +1,7 @@
 """Hand-written programs for the cosimulation tests, assembled with `npu_model.golden.asm`.
 
 `opcode_program(lanes)` uses every opcode and the features around them: int8 and int16
-operands, per-lane (`p_vec`) and shared parameter records, act = relu and lut, accumulator
+operands, per-lane (`p_vec`) and shared parameter records, act = relu, lut and rsqrt, `b_exp`, accumulator
 chaining (`acc_out=1` then `acc_in=1`), a MAC on fewer lanes than the NPU has, broadcast lane
 strides, negative strides, read-after-write hazards (stalls), A and B in one buffer (port
 conflicts), fences (`sync_in`, `sync_out`, `eof`), hardware loops two deep (addresses advanced
@@ -47,6 +47,7 @@ def opcode_program(lanes: int, seed: int = 7, org: str = "lane"):
         f".data sbuf 0x100 i16 {_values(rng, L, -500, 500)}",
         f".lut 0 {_values(rng, 256, -32768, 32767)}",
         f".lut 256 {_values(rng, 16, -128, 127)}",
+        f".lut 512 {_values(rng, 256, 0, 4095)}",
         "sync_in port=0",
         "nop",
         "sync_in port=1",
@@ -78,6 +79,11 @@ def opcode_program(lanes: int, seed: int = 7, org: str = "lane"):
         # whose destination lanes are 32 bytes apart (written in groups after its last step).
         f"mov n={L} r=2 a=abuf.i16[0x40+2r+16l] d=sbuf.i16[0x300+{2 * L}r+2l] p=0x8 act=relu",
         f"mac n={L} r=4 a=abuf.i8[0x0+1r] b=wbuf.i8[0x1000+{L}r+1l] d=abuf.i16[0xa00+32l] p=0x100+8l",
+        # Block-float scales: a reciprocal square root of the sums of squares (act=rsqrt), then a
+        # product with them (b_exp: the mantissa multiplies, the exponent lengthens the shift).
+        f"mac n={L} r=32 a=abuf.i16[0x40+2r] b=wbuf.i16[0x3000+{2 * L}r+2l] d=abuf.i16[0x7a0+2l] p=0x100+8l "
+        "act=rsqrt(512,8)",
+        f"mul n={L} r=1 a=abuf.i16[0x40+2l] b=abuf.i16[0x7a0+2l] d=abuf.i16[0x7c0+2l] p=0x100+8l b_exp=1",
         "sync_out port=0",
         # State carried to the next frame, updated in place.
         f"add n={L} r=1 a=sbuf.i16[0x0+2l] b=abuf.i8[0x400+1l] d=sbuf.i16[0x0+2l] p=0x0",

@@ -353,3 +353,51 @@ def test_dependent_instructions_see_each_others_results():
     m = [sat(max(sat(2 * v, "i8") + 1, 0) * v, "i16") for v in x]
     assert out["m"].tolist() == m
     assert out["y"].tolist() == [sat(sum(mi * wi for mi, wi in zip(m, [1, 2, 3, 4])), "i16")]
+
+
+# Block-float scales (act=rsqrt, b_exp) --------------------------------------------------------------
+def rsqrt_word(y, table, k):
+    """docs/isa.md "Arithmetic" step 4 for act=rsqrt, on a Python int."""
+    v = min(max(int(y), 1), (1 << 31) - 1)
+    e = (v.bit_length() - 1) // 2
+    m = int(table[(v << (k - 2)) >> (2 * e)]) & 0xFFF
+    word = (e << 12) | m
+    return word - (1 << 16) if word >= 1 << 15 else word
+
+
+@pytest.mark.parametrize("k", [2, 8, 14])
+def test_rsqrt_encodes_every_octave_of_the_accumulator(k):
+    n, r = 16, 2
+    # Products spanning 1 .. 2**31 - 1 (and zero and negatives, which clamp to 1).
+    mags = [0, -5, 1, 2, 3, 4, 7, 8, 255, 256, 4095, 65535, 1 << 20, (1 << 29) + 12345, (1 << 30) - 1, 1 << 30]
+    x = np.array([[min(v, 32767), 1] if v < 32768 else [32767, -(-v // 32767)] for v in mags])
+    x = np.clip(x, -32768, 32767)
+    w = np.array([[1, 0] if v < 32768 else [v // (-(-v // 32767)), 1] for v in mags])
+    w = np.clip(w, -32768, 32767)
+    acc = (x[:, 0] * w[:, 0] + x[:, 1] * w[:, 1]).tolist()
+    table = RNG.integers(-32768, 32768, 1 << k)
+    wimg = Image().put_bytes(0, records((0, 1, 0))).put(64, w.T.reshape(-1), "i16")
+    out = run([mac(n, r, ("abuf", "i16", 0, 2 * n, 2), ("wbuf", "i16", 64, 2 * n, 2), ("abuf", "i16", 256, 0, 2),
+                   act=Act.RSQRT, lut_base=0, lut_log2=k)],
+              cfg=config(lanes=16, lut_entries=1 << 14), wbuf=bytes(wimg), lut=table.tolist(),
+              inputs=[Port("x", "abuf", 0, "i16", (r, n))], outputs=[Port("y", "abuf", 256, "i16", (n,))],
+              data={"x": x.T.astype(np.int16)})
+    assert out["y"].tolist() == [rsqrt_word(a, table, k) for a in acc]
+
+
+def test_b_exp_multiplies_by_the_mantissa_and_lengthens_the_shift():
+    n = 16
+    a = RNG.integers(-32768, 32768, n)
+    b = RNG.integers(-32768, 32768, n)              # every exponent 0..15, every mantissa bit
+    bias, mult, shift = -123, 77, 5
+    wimg = Image().put_bytes(0, records((bias, mult, shift)))
+    out = run([ew(Opcode.MUL, n, 1, ("abuf", "i16", 0, 0, 2), ("abuf", "i16", 64, 0, 2), ("abuf", "i16", 128, 0, 2),
+                  b_exp=1)],
+              cfg=config(lanes=16), wbuf=bytes(wimg),
+              inputs=[Port("a", "abuf", 0, "i16", (n,)), Port("b", "abuf", 64, "i16", (n,))],
+              outputs=[Port("y", "abuf", 128, "i16", (n,))], data={"a": a.astype(np.int16), "b": b.astype(np.int16)})
+    want = []
+    for x, s in zip(a.tolist(), b.tolist()):
+        u = s & 0xFFFF
+        want.append(sat(rq(x * (u & 0xFFF) + bias, mult, shift + (u >> 12)), "i16"))
+    assert out["y"].tolist() == want

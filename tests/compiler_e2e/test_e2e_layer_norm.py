@@ -1,0 +1,72 @@
+"""Layer norm over channels (act=rsqrt, b_exp) on small models: golden model == integer reference
+bit for bit at 1, 4 and 16 lanes with int8 and int16 activations, the integer model close to the
+float one, and the float reference against a direct formula."""
+import numpy as np
+import pytest
+
+MODEL = """
+name: lnorm
+input: {sample_rate: 16000, fft_size: 128, hop: 32, bins: 33, channels: 2, features: [compressed_complex]}
+weights: {init: random, seed: 9}
+quantisation: {calibration_frames: 8, activations: ACT}
+layers:
+  - {name: c1, op: conv2d, input: input, out_channels: CH, kernel: [1, 3], stride: [1, 2], padding_freq: 1}
+  - {name: ln1, op: layer_norm, input: c1, eps: 1.0e-8}
+  - {name: p1, op: prelu, input: ln1, shared: true}
+  - {name: c2, op: conv2d, input: p1, out_channels: 5, kernel: [1, 3], padding_freq: 1}
+  - {name: ln2, op: layer_norm, input: c2}
+  - {name: mask, op: sigmoid, input: ln2}
+outputs: [mask, ln1]
+"""
+
+
+def _model(tmp_path, act, channels=12):
+    from compiler import load_model
+    path = tmp_path / "lnorm.yaml"
+    path.write_text(MODEL.replace("ACT", act).replace("CH", str(channels)))
+    return load_model(path)
+
+
+@pytest.mark.parametrize("act, channels", [("int8", 12), ("int16", 12), ("int16", 300)])
+def test_layer_norm_bit_exact(tmp_path, act, channels):
+    from compiler import FloatModel, IntModel, quantise, quantise_input
+    from compiler.lower.network import compile_network
+    from npu_model.arch.config import NpuConfig
+    from npu_model.golden.machine import Npu
+    from npu_model.host import HostFeatures, generated_frames
+    model = _model(tmp_path, act, channels)
+    qnet = quantise(model)
+    frames = 5
+    stft = generated_frames(model.spec.input, frames, 11)
+    feats, _ = HostFeatures(model.spec.input)(stft)
+    x = quantise_input(feats, qnet)
+    ref, _ = IntModel(qnet).run(x)
+    # The integer layer norm adds little to its input's error (int8: about an LSB of its output).
+    flt, _ = FloatModel(model).run(stft)
+
+    def rel(name):
+        got = ref[name] * qnet.tensors[name].scale
+        return np.sqrt(np.mean((got - flt[name]) ** 2) / np.mean(flt[name] ** 2))
+    assert rel("ln1") < 1.3 * rel("c1") + (0.006 if act == "int8" else 0.0005), (rel("ln1"), rel("c1"))
+    for lanes in (1, 4, 16):
+        program, _, summary = compile_network(qnet, NpuConfig(lanes=lanes), with_listing=False)
+        assert "rsqrt" in summary.layer("ln1").mapping
+        npu = Npu(program)
+        for f in range(frames):
+            out = npu.run_frame({"input": x[f]}).outputs
+            for name in qnet.outputs:
+                np.testing.assert_array_equal(out[name], ref[name][f], err_msg=f"{lanes} lanes, frame {f}, {name}")
+
+
+def test_float_layer_norm_is_the_textbook_formula(tmp_path):
+    from compiler import FloatModel
+    from npu_model.host import generated_frames
+    model = _model(tmp_path, "int8")
+    whole, _ = FloatModel(model).run(generated_frames(model.spec.input, 3, 3))
+    fl = next(l for l in model.layers if l.name == "ln1")
+    x = whole["c1"]                                                 # (T, C, L)
+    mu = x.mean(axis=1, keepdims=True)
+    var = x.var(axis=1, keepdims=True)
+    want = (x - mu) / np.sqrt(var + 1e-8) * fl.params["weight"][:, None] + fl.params["bias"][:, None]
+    np.testing.assert_allclose(whole["ln1"], want, atol=1e-9)
+    assert np.allclose(((x - mu) / np.sqrt(var + 1e-8)).std(axis=1), 1.0, atol=1e-6)
