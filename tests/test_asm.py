@@ -72,7 +72,7 @@ def test_every_random_word_round_trips_through_text():
     ("mac n=1 colour=3", "t.s:1: unknown field 'colour'"),
     ("mac n=1 count=3", "t.s:1: field count is not part of the operate format of opcode 1"),
     ("loop count=2 body=1 n=2", "t.s:1: field n is not part of the loop format of opcode 11"),
-    ("nop reserved=0x400", "t.s:1: reserved=0x400 does not fit the format's 10 reserved bits"),
+    ("nop reserved=0x200", "t.s:1: reserved=0x200 does not fit the format's 9 reserved bits"),
     ("mac n", "t.s:1: expected name=value, got 'n'"),
     (".data abuf 0 i8 1", "t.s:1: initial data goes into wbuf or sbuf, not 'abuf'"),
     (".data wbuf 0 i8 300", "t.s:1: value 300 does not fit i8"),

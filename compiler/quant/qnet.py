@@ -320,7 +320,7 @@ class QPrelu(QLayer):
 
 @dataclass(frozen=True, eq=False)
 class QLayerNorm(QLayer):
-    """Per position p, over the channels c (docs/compiler.md "Layer norm"):
+    """Per position p, over the channels c (docs/model-format.md, layer_norm):
 
         m[p]    = finish(sum_c x[c, p], ep_mean)             mean at x's scale (int16)
         d[c, p] = finish(x[c, p] - m[p], ep_dev)             shifted right so sum_c d**2 < 2**31
