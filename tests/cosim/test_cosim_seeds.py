@@ -25,3 +25,27 @@ def test_seed_model_exact(model, lanes):
     for frame in result.frames:
         assert frame["outputs_match"] and frame["schedule_match"] and frame["counters_match"]
         assert frame["counters_rtl"] == frame["counters_model"]
+
+
+LAYER_NORM = """
+name: lnorm_cosim
+input: {sample_rate: 16000, fft_size: 128, hop: 32, bins: 33, channels: 2, features: [compressed_complex]}
+weights: {init: random, seed: 3}
+quantisation: {calibration_frames: 4, activations: int16}
+layers:
+  - {name: c1, op: conv2d, input: input, out_channels: 10, kernel: [2, 3], stride: [1, 2], padding_freq: 1}
+  - {name: ln, op: layer_norm, input: c1}
+  - {name: p, op: prelu, input: ln, shared: true}
+  - {name: c2, op: conv1d, input: p, out_channels: 1, kernel: 1, activation: sigmoid}
+outputs: [c2, ln]
+"""
+
+
+def test_layer_norm_model_exact(tmp_path):
+    """act=rsqrt and b_exp as the compiler emits them (MACs over positions, in-place normalisation)."""
+    path = tmp_path / "lnorm.yaml"
+    path.write_text(LAYER_NORM)
+    work = model_workload(path, lanes=4, frames=FRAMES)
+    result = cosimulate(work.program, inputs=work.inputs, frames=FRAMES, name="lnorm_l4", log=lambda *_: None)
+    assert result.ok, result.message
+    assert all(f["outputs_match"] and f["schedule_match"] and f["counters_match"] for f in result.frames)
