@@ -99,6 +99,20 @@ def fold_layer(layer: LayerSpec, weights: dict, spec: ModelSpec, *, with_bn=True
         base.params = {"weight": scale.reshape(c, 1, 1), "bias": shift}
         base.attrs = dict(kernel=1, stride=1, padding=0, dilation=1, groups=c, out_channels=c,
                           output_padding=0, activation="none", bn_folded=True)
+    elif layer.op == "mean":
+        c, length = spec.shapes[layer.inputs[0]]
+        base.op = "conv1d"
+        base.params = {"weight": np.full((c, 1, length), 1.0 / length), "bias": np.zeros(c)}
+        base.attrs = dict(kernel=length, stride=1, padding=0, dilation=1, groups=c, out_channels=c,
+                          output_padding=0, activation="none", bn_folded=False, fixed_weights=True)
+    elif layer.op == "moving_average":
+        c = spec.shapes[layer.inputs[0]][0]
+        n = layer["frames"]
+        base.op = "conv2d"
+        base.params = {"weight": np.full((c, 1, n, 1), 1.0 / n), "bias": np.zeros(c)}
+        base.attrs = _time_attrs(dict(kernel=(n, 1), stride=(1, 1), dilation=(1, 1), padding_freq=(0, 0), groups=c,
+                                      out_channels=c, output_padding=0, activation="none"))
+        base.attrs.update(bn_folded=False, fixed_weights=True)
     elif layer.op in ("relu", "sigmoid", "tanh"):
         base.op = "activation"
         base.attrs = {"activation": layer.op}

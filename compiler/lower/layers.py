@@ -10,6 +10,8 @@ so that the instructions reproduce it bit for bit.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from npu_model.arch.isa import MAX_STEPS, Act, Buffer, DType, Opcode
@@ -301,6 +303,19 @@ def lower_reshape(ctx, layer):
     return out
 
 
+def lower_pixel_shuffle(ctx, layer):
+    """r strided copies: input channels s, s+r, ... into output positions s, s+r, ..."""
+    x = _single(ctx, layer.inputs[0], layer)
+    out = ctx.output(layer.output)
+    r = layer.factor
+    for s in range(r):
+        src = replace(x, offset=x.addr(0, s), channels=out.channels, col_stride=x.col_stride * r)
+        dst = replace(out, offset=out.addr(s, 0), positions=x.positions, row_stride=out.row_stride * r)
+        copy(ctx.b, src, dst)
+    ctx.note(f"{r} strided copies")
+    return out
+
+
 def lower_mul(ctx, layer):
     a, bb = (_single(ctx, n, layer) for n in layer.inputs)
     out = ctx.output(layer.output)
@@ -395,4 +410,5 @@ LOWER_SIMPLE = {
     "complex_conv_time": lower_complex_conv_time, "magnitude": lower_magnitude, "add": lower_add,
     "activation": lower_activation, "concat": lower_concat, "mul": lower_mul, "prelu": lower_prelu,
     "dense": lower_conv1d, "reshape": lower_reshape, "layer_norm": lower_layer_norm,
+    "pixel_shuffle": lower_pixel_shuffle,
 }

@@ -5,7 +5,7 @@ from .attention import Attention
 from .base import ACTIVATIONS, BN_SUFFIXES, LayerSpec, OpDef, Shape
 from .conv import Conv1d, ConvTranspose1d
 from .conv2d import Conv2d, ConvTranspose2d
-from .dense import Dense, Flatten, Reshape
+from .dense import Dense, Flatten, PixelShuffle, Reshape
 from .elementwise import (ACTIVATION_OPS, Activation, Add, BatchNorm, Concat, Elu, LayerNorm, LeakyRelu, Mul, Prelu,
                           Softplus)
 from .fields import REQUIRED, Field
@@ -13,13 +13,14 @@ from .gru import Gru
 from .lstm import Lstm
 from .host import HOST_OPS, HostMask
 from .phase import ComplexConvTime, Magnitude
+from .pooling import Mean, MovingAverage
 
 __all__ = ["OPS", "OpDef", "LayerSpec", "Shape", "Field", "REQUIRED", "ACTIVATIONS", "BN_SUFFIXES",
            "is_stateful"]
 
 OPS: dict[str, OpDef] = {
     d.op: d for d in (
-        Conv1d(), ConvTranspose1d(), Conv2d(), ConvTranspose2d(), Dense(), Flatten(), Reshape(), Gru(), Lstm(), Attention(), ComplexConvTime(), Magnitude(),
+        Conv1d(), ConvTranspose1d(), Conv2d(), ConvTranspose2d(), Dense(), Flatten(), Reshape(), PixelShuffle(), Mean(), MovingAverage(), Gru(), Lstm(), Attention(), ComplexConvTime(), Magnitude(),
         Concat(), Add(), Mul(), LeakyRelu(), Prelu(), Softplus(), Elu(), LayerNorm(), BatchNorm(), *(HostMask(o) for o in HOST_OPS), *(Activation(a) for a in ACTIVATION_OPS),
     )
 }

@@ -5,6 +5,8 @@ encoder's (C, L) output into C*L features at one position, and reshape the resul
 flat index of element (c, l) is c*L + l with `order: channel_major` (PyTorch's reshape of a
 (C, F) frame) or l*C + c with `order: position_major` (a frame transposed to (F, C) first).
 `dense` is PyTorch's Linear applied at every position (a pointwise convolution), usually on one.
+`pixel_shuffle` is the sub-pixel convolution's upsampling (a nested U-Net's SPCONV): r channels of
+a position become r neighbouring positions, as PyTorch's PixelShuffle does along one axis.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import numpy as np
 from .base import ACTIVATIONS, OpDef
 from .fields import Field
 
-__all__ = ["Reshape", "Flatten", "Dense", "ORDERS"]
+__all__ = ["Reshape", "Flatten", "PixelShuffle", "Dense", "ORDERS"]
 
 ORDERS = ("channel_major", "position_major")
 _ORDER = Field("str", "channel_major", choices=ORDERS, doc="flat index c*L + l, or l*C + c")
@@ -40,6 +42,19 @@ class Flatten(OpDef):
     def output_shape(self, layer, ins):
         c, length = ins[0]
         return c * length, 1
+
+
+class PixelShuffle(OpDef):
+    op = "pixel_shuffle"
+    doc = "sub-pixel upsampling along frequency: channel c*r + s at position l becomes channel c at r*l + s"
+    fields = {"factor": Field("int", 2, minimum=2, doc="r: positions per input position")}
+
+    def output_shape(self, layer, ins):
+        c, length = ins[0]
+        r = layer["factor"]
+        if c % r:
+            layer.fail("factor", f"'{layer.inputs[0]}' has {c} channels, not a multiple of the factor {r}")
+        return c // r, length * r
 
 
 class Dense(OpDef):

@@ -3,6 +3,7 @@
     mask_reconstruct  MEA: |S| = |X| * mag_mask, angle(S) = atan2(X_i, X_r) + phase_mask
     mask_magnitude    S = mask * X (a real mask on |X|, the noisy phase kept)
     mask_complex      S = (m_r + j m_i) * X (a complex ratio mask: 2 channels, real then imaginary)
+    magnitude_direct  S = m * X / |X| (direct mapping: the output is the enhanced magnitude)
 X is the frame's unprocessed STFT, which the host has; the output is S as 2 channels (re, im).
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ _DOCS = {
     "mask_reconstruct": "host: enhanced spectrum from the magnitude and phase masks and the input STFT",
     "mask_magnitude": "host: enhanced spectrum from a real magnitude mask and the noisy phase",
     "mask_complex": "host: enhanced spectrum from a complex ratio mask (real, imaginary channels)",
+    "magnitude_direct": "host: enhanced spectrum from the estimated magnitude itself and the noisy phase",
 }
 
 

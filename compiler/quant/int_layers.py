@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..reference.linear import conv1d, conv_transpose1d, exact_int, reshape_frames, time_conv
+from ..reference.linear import conv1d, conv_transpose1d, exact_int, pixel_shuffle, reshape_frames, time_conv
 from .intmath import finish, scale_product
 
 __all__ = ["INT_LAYERS", "gru_cell_int", "lstm_cell_int"]
@@ -168,6 +168,10 @@ def _reshape(layer, ins, state, luts):
     return reshape_frames(ins[0], layer.shape, layer.order), None
 
 
+def _pixel_shuffle(layer, ins, state, luts):
+    return pixel_shuffle(ins[0], layer.factor), None
+
+
 def _mul(layer, ins, state, luts):
     return finish(ins[0] * ins[1], layer.ep, luts), None
 
@@ -196,5 +200,5 @@ INT_LAYERS = {
     "complex_conv_time": _complex_conv_time,
     "magnitude": _magnitude, "gru": _gru, "attention": _attention, "concat": _concat, "add": _add,
     "activation": _activation, "mul": _mul, "prelu": _prelu, "dense": _conv, "reshape": _reshape,
-    "lstm": _lstm, "layer_norm": _layer_norm,
+    "lstm": _lstm, "layer_norm": _layer_norm, "pixel_shuffle": _pixel_shuffle,
 }

@@ -19,7 +19,7 @@ from npu_model.arch.isa import Act, DType
 from .luts import Lut
 
 __all__ = ["QTensor", "QState", "Epilogue", "QLayer", "QConv1d", "QConvTranspose1d", "QComplexConvTime",
-           "QMagnitude", "QGruCell", "QGru", "QLstmCell", "QLstm", "QProjection", "QAttention", "QConcat", "QAdd", "QMul", "QPrelu", "QReshape", "QActivation", "QLayerNorm",
+           "QMagnitude", "QGruCell", "QGru", "QLstmCell", "QLstm", "QProjection", "QAttention", "QConcat", "QAdd", "QMul", "QPrelu", "QReshape", "QActivation", "QLayerNorm", "QPixelShuffle",
            "QuantizedNetwork"]
 
 
@@ -298,6 +298,13 @@ class QReshape(QLayer):
 
     shape: tuple[int, int]
     order: str
+
+
+@dataclass(frozen=True, eq=False)
+class QPixelShuffle(QLayer):
+    """out = pixel_shuffle(x, factor): the same integers (and scale), positions interleaved."""
+
+    factor: int
 
 
 @dataclass(frozen=True, eq=False)

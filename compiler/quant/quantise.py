@@ -88,7 +88,8 @@ def _build_layers(model, ctx, calib, config):
     ints = {inp.name: saturate(np.round(calib.tensors[inp.name] / inp.scale).astype(np.int64), inp.dtype)}
     layers = []
     for fl in npu:
-        if fl.op in FITTED_OPS and f"{fl.name}.pre" in calib.probes:
+        # Averages (`fixed_weights`: mean, moving_average) keep their weights: they are not learned.
+        if fl.op in FITTED_OPS and not fl.attrs.get("fixed_weights") and f"{fl.name}.pre" in calib.probes:
             x = ctx.tensors[fl.inputs[0]]
             ridge = config.reconstruct_ridge if x.dtype == "int16" else None
             fit = fit_conv(fl, ints[fl.inputs[0]] * x.scale, calib.probes[f"{fl.name}.pre"], ridge)

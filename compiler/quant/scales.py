@@ -53,7 +53,7 @@ def assign_tensors(model, calib: Calibration, activations: str, wide, *,
 
     fixed = {fl.output: (_fixed_format(fl), fl) for fl in npu if _fixed_format(fl)}
     for fl in npu:
-        if fl.op == "reshape":     # a layout change: the same integers
+        if fl.op in ("reshape", "pixel_shuffle"):     # a layout change: the same integers
             join(fl.inputs[0], fl.output)
     fixed_roots = {find(n) for n in fixed}
     for fl in npu:   # an add of a fixed-format tensor (a GRU's state) aligns the other one instead

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops.elementwise import TABLE_FUNCTIONS
-from .linear import conv1d, conv_transpose1d, reshape_frames, time_conv
+from .linear import conv1d, conv_transpose1d, pixel_shuffle, reshape_frames, time_conv
 
 __all__ = ["FLOAT_LAYERS", "activate", "sigmoid", "gru_cell"]
 
@@ -222,6 +222,10 @@ def _reshape(fl, ins, state, probe):
     return reshape_frames(ins[0], fl.attrs["shape"], fl.attrs["order"]), None
 
 
+def _pixel_shuffle(fl, ins, state, probe):
+    return pixel_shuffle(ins[0], fl.attrs["factor"]), None
+
+
 def _mul(fl, ins, state, probe):
     return ins[0] * ins[1], None
 
@@ -231,4 +235,5 @@ FLOAT_LAYERS = {
     "complex_conv_time": _complex_conv_time, "magnitude": _magnitude, "concat": _concat,
     "add": _add, "activation": _activation, "prelu": _prelu, "table": _table, "mul": _mul,
     "dense": _conv, "reshape": _reshape, "lstm": _lstm, "layer_norm": _layer_norm,
+    "pixel_shuffle": _pixel_shuffle,
 }

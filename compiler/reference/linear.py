@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["conv1d", "conv_transpose1d", "complex_as_real", "exact_int", "conv1d_length",
-           "conv_transpose1d_length", "pads", "time_conv", "reshape_frames"]
+           "conv_transpose1d_length", "pads", "time_conv", "reshape_frames", "pixel_shuffle"]
 
 
 def pads(padding) -> tuple[int, int]:
@@ -53,6 +53,12 @@ def reshape_frames(x, shape, order: str):
     if order == "channel_major":
         return x.reshape(t, *shape)
     return x.transpose(0, 2, 1).reshape(t, shape[1], shape[0]).transpose(0, 2, 1)
+
+
+def pixel_shuffle(x, r: int):
+    """(T, C, L) -> (T, C/r, L*r): channel c*r + s at position l becomes channel c at l*r + s."""
+    t, c, length = x.shape
+    return x.reshape(t, c // r, r, length).transpose(0, 1, 3, 2).reshape(t, c // r, length * r)
 
 
 def conv1d(x, w, *, stride=1, padding=0, dilation=1, groups=1):

@@ -332,52 +332,61 @@ def _compile(an, ex):
     ctx = _Context(an, ex, el, init_views, pimg, lanes)
 
     bid = _form_batches(an, pcs)
-    # A block-float instruction (act=rsqrt, or a mul with b_exp) is a batch of its own, run by `_Single`.
+    # Block-float instructions (act=rsqrt, or a mul with b_exp) run apart, by `_BlockFloat`: a run of
+    # them of one shape that the batching keeps together is one group.
     special = (f["act"][pcs] == Act.RSQRT) | (f["b_exp"][pcs] != 0)
+    shape = [(int(f["opcode"][pc]), int(ctx.n[pc]), int(ctx.r[pc]), int(f["acc_in"][pc]), int(f["acc_out"][pc]))
+             for pc in pcs]
     cut = np.zeros(len(pcs) + 1, bool)
-    cut[1:-1] = np.diff(bid) != 0
-    at = np.flatnonzero(special)
-    cut[at] = True
-    cut[at + 1] = True
-    cut[0] = cut[-1] = False
+    cut[1:-1] = (np.diff(bid) != 0) | (special[1:] != special[:-1]) | \
+        (special[1:] & np.array([a != b for a, b in zip(shape[1:], shape[:-1])], bool)) | \
+        (special[1:] & (f["acc_in"][pcs[1:]] != 0))
     batches = []
     for members in np.split(pcs, np.flatnonzero(cut)):
-        batches.append(_Single(ctx, int(members[0])) if special[np.searchsorted(pcs, members[0])]
+        batches.append(_BlockFloat(ctx, members) if special[np.searchsorted(pcs, members[0])]
                        else ctx.batch(members))
     return batches
 
 
-class _Single:
-    """One block-float instruction, run on its own (docs/isa.md "Arithmetic"): a MAC or element-wise
-    instruction whose post-processing ends in act=rsqrt, or a `mul` reading B as a block-float
-    scale (b_exp). Its results need a shift chosen per element, which the batches' shared
-    requantisation constants do not have; such instructions are a few per normalisation."""
+class _BlockFloat:
+    """Block-float instructions of one shape (docs/isa.md "Arithmetic"): MAC or element-wise
+    instructions whose post-processing ends in act=rsqrt, or `mul`s reading B as a block-float
+    scale (b_exp). Their results need a shift chosen per element, which the batches' shared
+    requantisation constants do not have. G instructions of n lanes and r steps are gathered as
+    (G, r, n) arrays; a MAC of a group continues its own bias (a chained one runs alone)."""
 
-    def __init__(self, ctx, pc):
+    def __init__(self, ctx, pcs):
         f, el = ctx.f, ctx.el
-        self.pcs = (pc, pc)
+        pc = int(pcs[0])
+        self.pcs = (pc, int(pcs[-1]))
         n, r = int(ctx.n[pc]), int(ctx.r[pc])
         self.n = n
         self.op = Opcode(int(f["opcode"][pc]))
         self.mac = self.op is Opcode.MAC
-        s = np.arange(r)[:, None]
-        l = np.arange(n)[None, :]
+        g = np.asarray(pcs)[:, None, None]
+        s = np.arange(r)[None, :, None]
+        l = np.arange(n)[None, None, :]
 
         def index(x, steps=s):
             e = el[x]
-            return int(e["dt"][pc]), np.ascontiguousarray(e["base"][pc] + steps * e["rs"][pc] + l * e["ls"][pc],
+            return int(e["dt"][pc]), np.ascontiguousarray(e["base"][g] + steps * e["rs"][g] + l * e["ls"][g],
                                                           dtype=np.intp)
         self.a = index("a")
         self.b = index("b") if self.op is not Opcode.MOV else None
-        self.d = index("d", np.zeros((1, 1), np.int64) if self.mac else s)
+        self.d = index("d", np.zeros((1, 1, 1), np.int64) if self.mac else s)
         self.acc_in, self.acc_out = bool(f["acc_in"][pc]), bool(f["acc_out"][pc])
-        self.bexp = bool(f["b_exp"][pc])
-        bias, mult, shift = ctx.records(np.full(n, pc), np.arange(n))
-        self.bias, self.mult, self.shift = bias, mult, shift
-        self.act = Act(int(f["act"][pc]))
-        self.k = int(f["lut_log2"][pc])
-        self.lut_base = int(f["lut_base"][pc])
-        self.dt = DType(int(el["d"]["dt"][pc]))
+        self.bexp = f["b_exp"][np.asarray(pcs)][:, None, None] != 0
+        rec = ctx.records(np.repeat(np.asarray(pcs), n), np.tile(np.arange(n), len(pcs)))
+        self.bias, self.mult, self.shift = (v.reshape(len(pcs), 1, n) for v in rec)
+        act, k = f["act"][np.asarray(pcs)], f["lut_log2"][np.asarray(pcs)]
+        self.rsqrt = (act == Act.RSQRT)[:, None, None]
+        self.relu = (act == Act.RELU)[:, None, None]
+        self.islut = (act == Act.LUT)[:, None, None]
+        self.k = np.maximum(k, 1)[:, None, None]
+        self.lut_base = f["lut_base"][np.asarray(pcs)][:, None, None]
+        dt = el["d"]["dt"][np.asarray(pcs)][:, None, None]
+        self.lo = np.where(dt == DType.I16, DType.I16.min, DType.I8.min)
+        self.hi = np.where(dt == DType.I16, DType.I16.max, DType.I8.max)
         self.half, self.mask = ctx.half, ctx.mask
 
     def run(self, views, acc, lut):
@@ -385,35 +394,33 @@ class _Single:
         b = views[self.b[0]].take(self.b[1]).astype(I64) if self.b is not None else None
         extra = 0
         if self.mac:
-            v = (a * b).sum(axis=0) + (acc[:self.n] if self.acc_in else self.bias)
+            start = acc[:self.n] if self.acc_in else self.bias
+            v = (a * b).sum(axis=1, keepdims=True) + start
             v = ((v + self.half) & self.mask) - self.half
-            acc[:self.n] = v
+            acc[:self.n] = v[-1, 0]
             if self.acc_out:
                 return
         else:
-            if self.bexp:
-                b = b & 0xFFFF
-                extra = b >> RSQRT_MANT_BITS
-                b = b & ((1 << RSQRT_MANT_BITS) - 1)
+            if b is not None:
+                u = b & 0xFFFF
+                extra = np.where(self.bexp, u >> RSQRT_MANT_BITS, 0)
+                b = np.where(self.bexp, u & ((1 << RSQRT_MANT_BITS) - 1), b)
             v = a if b is None else _UFUNCS[self.op](a, b, dtype=I64)
             v = ((v + self.bias + self.half) & self.mask) - self.half
         shift = np.minimum(self.shift + extra, 63)
         v = (v * self.mult + np.where(shift > 0, np.left_shift(1, np.maximum(shift - 1, 0)), 0)) >> shift
-        if self.act is Act.RSQRT:
-            v = np.clip(v, 1, (1 << 31) - 1)
-            e = (np.frexp(v.astype(F64))[1] - 1) >> 1
-            sh = 2 * e - (self.k - 2)
-            idx = np.where(sh >= 0, v >> np.maximum(sh, 0), v << np.maximum(-sh, 0))
-            m = lut.take(self.lut_base + idx) & ((1 << RSQRT_MANT_BITS) - 1)
-            v = ((e << RSQRT_MANT_BITS) | m).astype(np.uint16).astype(np.int16).astype(I64)
-        else:
-            if self.act is Act.RELU:
-                v = np.maximum(v, 0)
-            elif self.act is Act.LUT:
-                half = 1 << (self.k - 1)
-                v = lut.take(np.clip(v, -half, half - 1) + half + self.lut_base)
-            v = np.clip(v, self.dt.min, self.dt.max)
-        views[self.d[0]][self.d[1]] = np.broadcast_to(v, self.d[1].shape)
+        # act=rsqrt: the block-float word; otherwise relu / lut and saturation.
+        w = np.clip(v, 1, (1 << 31) - 1)
+        e = (np.frexp(w.astype(F64))[1] - 1) >> 1
+        sh = 2 * e - (self.k - 2)
+        idx = np.where(sh >= 0, w >> np.maximum(sh, 0), w << np.maximum(-sh, 0))
+        mant = lut.take(np.where(self.rsqrt, self.lut_base + idx, 0)) & ((1 << RSQRT_MANT_BITS) - 1)
+        word = ((e << RSQRT_MANT_BITS) | mant).astype(np.uint16).astype(np.int16).astype(I64)
+        half = np.left_shift(1, self.k - 1)
+        y = np.where(self.relu, np.maximum(v, 0), v)
+        y = np.where(self.islut, lut.take(np.where(self.islut, np.clip(v, -half, half - 1) + half + self.lut_base, 0)), y)
+        y = np.clip(y, self.lo, self.hi)
+        views[self.d[0]][self.d[1]] = np.broadcast_to(np.where(self.rsqrt, word, y), self.d[1].shape)
 
 
 class _Context:
