@@ -345,12 +345,16 @@ def lower_layer_norm(ctx, layer):
     x = _single(ctx, layer.inputs[0], layer)
     b, luts, name = ctx.b, ctx.luts, layer.name
     P, C = x.positions, x.channels
+    # The per-position mean and 1/sqrt live in sbuf, shared by every layer norm, so that the
+    # element-wise steps read them through another port than the tensor (no conflict cycles).
+    most = max(ctx.qnet.tensors[l.inputs[0]].shape[1] for l in ctx.qnet.layers if l.op == "layer_norm")
+    scratch = ctx.shared_scratch("layer_norm", 2 * DType.I16.size * most)
+    m = TensorRef(Buffer.SBUF, scratch, P, 1, DType.I16)
+    r = TensorRef(Buffer.SBUF, scratch + DType.I16.size * most, P, 1, DType.I16)
     ones = TensorRef(Buffer.WBUF, b.constant(np.ones(max(C, 8), np.int8), np.int8), C, 1, DType.I8)
-    m = ctx.temp_tensor(f"{name}.mean", P, 1, DType.I16)
     matmul(b, x, ones, post_of(layer.ep_mean, luts), m, name=f"{name}.mean")
     d = ctx.temp_tensor(f"{name}.dev", P, C, DType.I16)
     elementwise(b, Opcode.SUB, x, m, d, post_of(layer.ep_dev, luts))
-    r = ctx.temp_tensor(f"{name}.rsqrt", P, 1, DType.I16)
     rec = Records(b, post_of(layer.ep_rsqrt, luts), 1)
     res = KernelResult(mode="positions")
     lanes = b.config.lanes

@@ -72,6 +72,7 @@ class LayerContext:
         self._notes: list[str] = []
         self.end_of_frame: list = []             # callables emitting the state updates
         self.frame_blocks: dict[str, tuple] = {}  # complex conv layer -> (sbuf offset, K, C, L, dtype)
+        self._shared: dict[str, tuple[int, int]] = {}   # shared sbuf scratch: name -> (offset, bytes)
         self._analyse()
 
     # Liveness ---------------------------------------------------------------------------------
@@ -200,6 +201,17 @@ class LayerContext:
     def sbuf_scratch(self, name: str, nbytes: int) -> int:
         """Static sbuf bytes (zero at load) for a layer's scratch data; returns the offset."""
         return self.b.state(name, np.zeros(nbytes, np.int8))
+
+    def shared_scratch(self, name: str, nbytes: int) -> int:
+        """Static sbuf bytes that every layer asking for `name` reuses (layers run one after the
+        other, and such scratch holds nothing across layers); the first request must be the
+        largest (`nbytes` over all the layers that will ask)."""
+        if name not in self._shared:
+            self._shared[name] = (self.sbuf_scratch(name, nbytes), nbytes)
+        off, size = self._shared[name]
+        if nbytes > size:
+            raise ValueError(f"shared scratch {name!r}: {nbytes} bytes asked, {size} allocated")
+        return off
 
     def sbuf_tensor(self, name: str, positions: int, channels: int, dtype) -> TensorRef:
         dtype = DType(dtype)

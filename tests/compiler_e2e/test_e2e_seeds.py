@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SEED_MODELS = ("cgcrn", "dgru")
+SEED_MODELS = ("cgcrn", "dgru", "nunet_tls")
 FRAMES = 20
 
 
@@ -39,3 +39,12 @@ def test_seed_model_bit_exact(seed_net, lanes):
             np.testing.assert_array_equal(out[name], ref[name][f], err_msg=f"{path.stem}, {lanes} lanes, frame {f}, {name}")
     if lanes == 8:
         assert summary.utilisation >= 0.95, f"{path.stem}: {100 * summary.utilisation:.1f} % MAC utilisation at 8 lanes"
+
+
+def test_nunet_tls_file_is_the_generators_output():
+    """models/nunet_tls.yaml is written by scripts/make_nunet_tls.py; an edit of one alone fails here."""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_nunet_tls.py")], capture_output=True, text=True,
+                         check=True).stdout
+    assert out == (ROOT / "models" / "nunet_tls.yaml").read_text()
