@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
@@ -129,10 +130,18 @@ def build_dir_for(config: NpuConfig, *, waves: bool = False, trace_depth: int = 
 def build(config: NpuConfig, *, waves: bool = False, trace_depth: int = MIN_TRACE_DEPTH,
           log=print) -> BuildInfo:
     """Generate the Verilog and build the simulator for `config` with a debug trace of
-    `trace_depth` entries, unless an up-to-date build exists."""
+    `trace_depth` entries, unless an up-to-date build exists. Processes that ask for the same
+    build at once (parallel test workers) take turns: the first builds, the others reuse it."""
+    directory = build_dir_for(config, waves=waves, trace_depth=trace_depth)
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory.parent / f".{directory.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build(config, directory, waves, trace_depth, log)
+
+
+def _build(config: NpuConfig, directory: Path, waves: bool, trace_depth: int, log) -> BuildInfo:
     t0 = time.perf_counter()
     depth = trace_depth
-    directory = build_dir_for(config, waves=waves, trace_depth=depth)
     key = _source_hash(config, waves, depth)
     stamp = directory / "build.json"
     binary = directory / TOP

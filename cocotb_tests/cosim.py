@@ -17,6 +17,7 @@ cycles of frame 0 into `traces/<name>-f0-start.fst`.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -85,7 +86,9 @@ def cosimulate(program: Program | str | Path, *, inputs: dict | None = None, fra
     if not isinstance(program, Program):
         program = Program.load(program)
     info = build(program.config, trace_depth=trace_depth_for(program), log=log)
-    workdir = Path(workdir) if workdir else BUILD_ROOT / "runs" / name
+    # One folder per run name (and per parallel test worker, which may run the same name).
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    workdir = Path(workdir) if workdir else BUILD_ROOT / "runs" / (f"{name}-{worker}" if worker else name)
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)

@@ -25,7 +25,11 @@ from npu_model.arch.errors import cli_errors
 from npu_model.arch.files import OUTPUT_NOTE, check_output, write_text
 from npu_model.arch.meta import CODE_FORMS
 
+import yaml
+
 from . import load_model, measure_fidelity, quantise, save_npz, summarise
+from .errors import ModelError
+from .onnx_import import import_onnx
 from .lower.network import check_compilable, compile_network
 
 __all__ = ["main", "output_paths"]
@@ -51,7 +55,14 @@ def _parser() -> argparse.ArgumentParser:
         description="Compile a speech-enhancement network described in YAML (docs/model-format.md) into an "
                     "NPU program (docs/compiler.md), or check and report on the model.",
         epilog=__doc__.split("\n", 2)[2] + "\n" + OUTPUT_NOTE)
-    p.add_argument("model", help="model YAML file (e.g. models/trunet.yaml)")
+    p.add_argument("model", help="model YAML file (e.g. models/trunet.yaml), or an ONNX graph (.onnx) to import "
+                                 "(docs/model-format.md, 'ONNX')")
+    p.add_argument("--export", metavar="MODEL.YAML",
+                   help="write the model as a model file and its weights beside it (MODEL.npz): an imported "
+                        "ONNX graph, readable and editable")
+    p.add_argument("--input", metavar="YAML", dest="input_section",
+                   help="ONNX import: fields of the model's input section as a YAML mapping, e.g. "
+                        "'{sample_rate: 16000, fft_size: 320, hop: 160, features: [log10_power]}'")
     p.add_argument("-o", "--output", metavar="PROG.BIN",
                    help="compile and write the program here, with PROG.lst, PROG.summary.txt and "
                         "PROG.summary.json next to it")
@@ -111,14 +122,47 @@ def compile_to_files(model_path, output, config, *, timing: bool = True, model=N
     return summary
 
 
+def _input_section(text):
+    if text is None:
+        return None
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = None
+    if not isinstance(value, dict):
+        raise ModelError("--input", "expected a YAML mapping of input fields, e.g. '{sample_rate: 16000}'")
+    return value
+
+
+def _export(source, model, path: Path, input_section):
+    """The model file and its weights (`weights: {npz: <stem>.npz}`), both written atomically."""
+    if Path(source).suffix.lower() == ".onnx":
+        text, _ = import_onnx(source, input_section=input_section)
+    else:
+        text = Path(source).read_text()
+    npz = path.with_suffix(".npz")
+    doc = yaml.safe_load(text)
+    doc["weights"] = {"npz": npz.name}
+    header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
+    save_npz(model.weights, npz)
+    write_text(path, header + yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=120))
+    print(f"wrote {path} and {npz}")
+
+
 @cli_errors
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     for path in ([*output_paths(args.output).values()] if args.output else []) + \
             ([args.save_weights] if args.save_weights else []):
         check_output(path)
+    if args.export:
+        check_output(args.export)
+        check_output(Path(args.export).with_suffix(".npz"))
     config = _config(args) if (args.output or args.config or args.lanes) else None
-    model = load_model(args.model, weights_anywhere=args.weights_anywhere)
+    model = load_model(args.model, weights_anywhere=args.weights_anywhere,
+                       input_section=_input_section(args.input_section))
+    if args.export:
+        _export(args.model, model, Path(args.export), _input_section(args.input_section))
     if args.summary:
         print(summarise(model.spec).format())
     if args.save_weights:
@@ -137,7 +181,7 @@ def main(argv=None) -> int:
               f"per frame), {paths['listing']}, {paths['summary']}, {paths['json']}")
     elif args.lanes or args.config:
         print("note: --lanes and --config apply when compiling (-o PROG.BIN)", file=sys.stderr)
-    if not (args.summary or args.fidelity or args.save_weights or args.output):
+    if not (args.summary or args.fidelity or args.save_weights or args.output or args.export):
         print(f"{args.model}: ok ({len(model.spec.layers)} layers)")
     return 0
 

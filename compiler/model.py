@@ -10,9 +10,10 @@ from npu_model.arch.config import NpuConfig
 
 from .fold import FoldedLayer, fold_model
 from .init import init_random
-from .parse import parse_model
+from .errors import fail
+from .parse import parse_model, parse_model_text
 from .spec import ModelSpec
-from .weights import load_npz
+from .weights import expected_weights, load_npz
 
 __all__ = ["Model", "load_model", "build_model", "companion_config"]
 
@@ -45,8 +46,19 @@ def build_model(spec: ModelSpec, weights: dict | None = None, *, weights_anywher
     return Model(spec=spec, weights=weights, layers=fold_model(spec, weights))
 
 
-def load_model(path, *, weights_anywhere: bool = False) -> Model:
-    """Parse, validate, load or initialise weights, fold: the usual entry point."""
+def load_model(path, *, weights_anywhere: bool = False, input_section: dict | None = None) -> Model:
+    """Parse, validate, load or initialise weights, fold: the usual entry point. An `.onnx` file is
+    imported (compiler.onnx_import; `input_section` overrides its `input:` fields) and checked
+    like any model file."""
+    if Path(path).suffix.lower() == ".onnx":
+        from .onnx_import import import_onnx
+        text, weights = import_onnx(path, input_section=input_section)
+        spec = parse_model_text(text, source=str(path))
+        want = expected_weights(spec)
+        for name, (layer, shape) in want.items():
+            if name not in weights or weights[name].shape != shape:
+                fail(path, f"imported array '{name}' does not have the shape {shape} the layer needs", layer=layer)
+        return build_model(spec, {k: weights[k] for k in want})
     return build_model(parse_model(path), weights_anywhere=weights_anywhere)
 
 

@@ -27,6 +27,7 @@ CODE_FORMS = ("loops", "unrolled")
 FEATURE_CHANNELS = {
     "compressed_complex": 2,  # |X|^c e^{j angle X}: real part, imaginary part
     "log_power": 1,           # log(|X|^2 + eps)
+    "log10_power": 1,         # log10(max(|X|^2, 1e-12)): NSNet2's feature
     "magnitude": 1,           # |X|
     "pcen": 1,                # per-channel energy normalisation (smoother state on the host)
     "demod_phase_cos": 1,     # cos of the phase advance minus the bin's nominal advance

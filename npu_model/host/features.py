@@ -15,6 +15,7 @@ __all__ = ["HostFeatures", "HOST_MATHS", "FEATURE_CHANNELS"]
 HOST_MATHS = {
     "compressed_complex": "|X|^c (log, exp), X/|X| (sqrt, divide)",
     "log_power": "log(|X|^2 + eps)",
+    "log10_power": "log10(max(|X|^2, 1e-12))",
     "magnitude": "|X| (sqrt)",
     "pcen": "PCEN: smoother state, power, divide",
     "demod_phase_cos": "cos(angle(X_t conj X_t-1) - bin advance) (atan2, cos)",
@@ -48,6 +49,8 @@ class HostFeatures:
                 chans += [(stft.real * gain), (stft.imag * gain)]
             elif kind == "log_power":
                 chans.append(np.log(power + _EPS))
+            elif kind == "log10_power":
+                chans.append(np.log10(np.maximum(power, 1e-12)))
             elif kind == "magnitude":
                 chans.append(np.abs(stft))
             elif kind == "pcen":
