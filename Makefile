@@ -40,8 +40,10 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# The suite runs on every core (pytest-xdist; Verilator builds are locked per configuration).
+JOBS ?= auto
 test: $(STAMP)
-	$(RUN) $(PY) -m pytest -q
+	$(RUN) $(PY) -m pytest -q -n $(JOBS) --durations=15
 
 # make demo: compile MODEL for LANES, enhance the bundled clip on the golden model, write the report.
 DEMO   ?= build/demo
