@@ -17,7 +17,7 @@ CONFIG ?=
 FUZZ_CASES ?= 5000
 FUZZ_SEED  ?= 1
 
-.PHONY: setup test demo bench sim docs fuzz soak clean help
+.PHONY: setup test demo bench sim docs fuzz soak eval clean help
 
 help:
 	@echo "make demo    compile TRU-Net for $(LANES) lanes, run the golden model, write the report"
@@ -26,6 +26,7 @@ help:
 	@echo "             CONFIG=npu.json for a model that needs other buffer sizes, WAVES=1)"
 	@echo "make bench   print code sizes with hardware loops, speed figures of the golden model and the RTL"
 	@echo "make docs    regenerate the tables in docs/ from the code"
+	@echo "make eval    the synthetic evaluation set, then PESQ/STOI/SI-SDR of NSNet2 (float and NPU) into build/eval"
 	@echo "make fuzz    $(FUZZ_CASES) structure-aware malformed inputs against every loader and command line"
 	@echo "make soak    1,000 random programs cosimulated on the RTL; 1,000 TRU-Net frames on the golden model"
 
@@ -44,6 +45,12 @@ setup: $(STAMP)
 JOBS ?= auto
 test: $(STAMP)
 	$(RUN) $(PY) -m pytest -q -n $(JOBS) --durations=15
+
+# make eval: the evaluation set (docs/quality.md), then every trained network through the NPU.
+EVALSET ?= build/evalset
+eval: $(STAMP)
+	$(PY) -m npu_model evalset -o $(EVALSET) --per-condition 2 --seed 0
+	$(PY) -m npu_model evaluate nsnet2 --set $(EVALSET) --lanes $(LANES) -o build/eval/nsnet2
 
 # make demo: compile MODEL for LANES, enhance the bundled clip on the golden model, write the report.
 DEMO   ?= build/demo

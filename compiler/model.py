@@ -10,6 +10,7 @@ from npu_model.arch.config import NpuConfig
 
 from .fold import FoldedLayer, fold_model
 from .init import init_random
+from .onnx_import import import_onnx
 from .errors import fail
 from .parse import parse_model, parse_model_text
 from .spec import ModelSpec
@@ -51,7 +52,6 @@ def load_model(path, *, weights_anywhere: bool = False, input_section: dict | No
     imported (compiler.onnx_import; `input_section` overrides its `input:` fields) and checked
     like any model file."""
     if Path(path).suffix.lower() == ".onnx":
-        from .onnx_import import import_onnx
         text, weights = import_onnx(path, input_section=input_section)
         spec = parse_model_text(text, source=str(path))
         want = expected_weights(spec)

@@ -29,6 +29,12 @@ from ..golden.machine import Npu, check_input_values
 from .arguments import MAX_FRAMES, bounded
 from .enhance import add_arguments as enhance_arguments
 from .enhance import main_enhance
+from .evalset import __doc__ as evalset_doc
+from .evalset import add_arguments as evalset_arguments
+from .evalset import main_evalset
+from .evaluate import __doc__ as evaluate_doc
+from .evaluate import add_arguments as evaluate_arguments
+from .evaluate import main_evaluate
 from .explore import add_arguments as explore_arguments
 from .explore import main_explore
 from .report import run_report, summary_lines, write_report
@@ -287,6 +293,16 @@ def build_parser() -> argparse.ArgumentParser:
                                      "reconstruction on the host, inverse STFT; write the enhanced wav.")
     enhance_arguments(enh)
     enh.set_defaults(func=cmd_enhance)
+
+    es = sub.add_parser("evalset", help="write a synthetic, reproducible speech-enhancement test set",
+                        description=evalset_doc.split("\n\n")[0])
+    evalset_arguments(es)
+    es.set_defaults(func=main_evalset)
+
+    ev = sub.add_parser("evaluate", help="PESQ, STOI and SI-SDR of the noisy input, the float model and the NPU",
+                        description=evaluate_doc.split("\n\n")[0])
+    evaluate_arguments(ev)
+    ev.set_defaults(func=main_evaluate)
     for command in sub.choices.values():
         command.epilog = OUTPUT_NOTE
     return parser

@@ -70,7 +70,11 @@ class HostSide:
     def from_model(cls, path, program, *, weights_anywhere: bool = False) -> "HostSide":
         """Re-quantise the model file as the compiler does (compiler.quantise with its defaults)."""
         model = load_model(path, weights_anywhere=weights_anywhere)
-        qnet = quantise(model)
+        return cls.from_quantised(model, quantise(model), program, str(path))
+
+    @classmethod
+    def from_quantised(cls, model, qnet, program, path: str) -> "HostSide":
+        """From the model and its quantised network, which `program` was compiled from."""
         hosts = [fl for fl in qnet.host_layers if fl.op in HOST_MASKS]
         if not hosts:
             raise NpuError(f"{path}: the model has no host mask layer ({', '.join(HOST_MASKS)}): enhance cannot "
@@ -88,7 +92,7 @@ class HostSide:
             raise NpuError(f"{path}: the model's input is {qnet.input.shape}, the program's input port "
                            f"{port.name!r} is {port.shape}: was it compiled from this model?")
         scales = {name: float(qnet.tensors[name].scale) for name in qnet.outputs if name in qnet.tensors}
-        return cls(model.spec.input, port.name, float(qnet.input.scale), scales, hosts[0].op, ports, str(path),
+        return cls(model.spec.input, port.name, float(qnet.input.scale), scales, hosts[0].op, ports, path,
                    reference=IntModel(qnet))
 
 

