@@ -44,7 +44,7 @@ setup: $(STAMP)
 # The suite runs on every core (pytest-xdist; Verilator builds are locked per configuration).
 JOBS ?= auto
 test: $(STAMP)
-	$(RUN) $(PY) -m pytest -q -n $(JOBS) --durations=15
+	$(RUN) $(PY) -m pytest -q -n $(JOBS) --dist worksteal --durations=15
 
 # make eval: the evaluation set (docs/quality.md), then every trained network through the NPU.
 EVALSET ?= build/evalset
