@@ -59,3 +59,27 @@ class Networks:
 @pytest.fixture(scope="session")
 def networks():
     return Networks()
+
+
+@pytest.fixture
+def golden_equals_reference():
+    """`check(qnet, x, ref, lanes_list)`: see `assert_golden_equals_reference`."""
+    return assert_golden_equals_reference
+
+
+def assert_golden_equals_reference(qnet, x, ref, lanes_list, *, what="", config=None):
+    """Compile `qnet` at every lane count of `lanes_list` and run the golden model over the frames
+    of `x`: every output equals the integer reference `ref` bit for bit. Returns the summaries."""
+    from compiler.lower.network import compile_network
+    from npu_model.arch.config import NpuConfig
+    from npu_model.golden.machine import Npu
+    summaries = {}
+    for lanes in lanes_list:
+        cfg = (config or NpuConfig()).replace(lanes=lanes)
+        program, _, summaries[lanes] = compile_network(qnet, cfg, with_listing=False)
+        npu = Npu(program)
+        for f in range(len(x)):
+            out = npu.run_frame({qnet.input.name: x[f]}).outputs
+            for name in qnet.outputs:
+                np.testing.assert_array_equal(out[name], ref[name][f], err_msg=f"{what}{lanes} lanes, frame {f}, {name}")
+    return summaries

@@ -36,11 +36,8 @@ def _model(tmp_path, act):
 
 
 @pytest.mark.parametrize("act", ["int8", "int16"])
-def test_attention_pool_ops_bit_exact(tmp_path, act):
+def test_attention_pool_ops_bit_exact(tmp_path, act, golden_equals_reference):
     from compiler import IntModel, quantise, quantise_input
-    from compiler.lower.network import compile_network
-    from npu_model.arch.config import NpuConfig
-    from npu_model.golden.machine import Npu
     from npu_model.host import HostFeatures, generated_frames
     model = _model(tmp_path, act)
     qnet = quantise(model)
@@ -48,14 +45,8 @@ def test_attention_pool_ops_bit_exact(tmp_path, act):
     feats, _ = HostFeatures(model.spec.input)(generated_frames(model.spec.input, frames, 11))
     x = quantise_input(feats, qnet)
     ref, _ = IntModel(qnet).run(x)
-    for lanes in (1, 4, 16):
-        program, _, summary = compile_network(qnet, NpuConfig(lanes=lanes), with_listing=False)
+    for summary in golden_equals_reference(qnet, x, ref, (1, 4, 16)).values():
         assert "strided copies" in summary.layer("up").mapping
-        npu = Npu(program)
-        for f in range(frames):
-            out = npu.run_frame({"input": x[f]}).outputs
-            for name in qnet.outputs:
-                np.testing.assert_array_equal(out[name], ref[name][f], err_msg=f"{lanes} lanes, frame {f}, {name}")
 
 
 def test_float_references(tmp_path):
