@@ -338,37 +338,67 @@ def lower_prelu(ctx, layer):
 
 
 def lower_layer_norm(ctx, layer):
-    """The integer reference's five steps (`QLayerNorm`), each one kernel: the mean as a product
-    with a ones vector and the sums of squares as MACs with lanes over positions (act=rsqrt
-    writes each position's block-float 1/sqrt), the deviation and the normalisation element-wise
-    with the per-position value broadcast over the channels, the scale and shift per channel."""
+    """The integer reference's steps (`QLayerNorm`), each one kernel: the mean as a product with a
+    ones vector and the sums of squares as MACs whose act=rsqrt writes a block-float 1/sqrt (lanes
+    over positions; over the frame, one lane's MACs chained over the positions), the deviation and
+    the normalisation element-wise with the mean and 1/sqrt broadcast, then the scale and shift
+    (per channel in one `mul`; per element a `mul` and an `add` of the bias tensor)."""
     x = _single(ctx, layer.inputs[0], layer)
     b, luts, name = ctx.b, ctx.luts, layer.name
     P, C = x.positions, x.channels
-    # The per-position mean and 1/sqrt live in sbuf, shared by every layer norm, so that the
-    # element-wise steps read them through another port than the tensor (no conflict cycles).
-    most = max(ctx.qnet.tensors[l.inputs[0]].shape[1] for l in ctx.qnet.layers if l.op == "layer_norm")
+    # The mean and 1/sqrt (one per position, or one per frame) live in sbuf, shared by every layer
+    # norm, so that the element-wise steps read them through another port than the tensor.
+    most = max(ctx.qnet.tensors[l.inputs[0]].shape[1] if l.over == "channels" else 1
+               for l in ctx.qnet.layers if l.op == "layer_norm")
+    stats = P if layer.over == "channels" else 1
     scratch = ctx.shared_scratch("layer_norm", 2 * DType.I16.size * most)
-    m = TensorRef(Buffer.SBUF, scratch, P, 1, DType.I16)
-    r = TensorRef(Buffer.SBUF, scratch + DType.I16.size * most, P, 1, DType.I16)
+    m = TensorRef(Buffer.SBUF, scratch, stats, 1, DType.I16)
+    r = TensorRef(Buffer.SBUF, scratch + DType.I16.size * most, stats, 1, DType.I16)
     ones = TensorRef(Buffer.WBUF, b.constant(np.ones(max(C, 8), np.int8), np.int8), C, 1, DType.I8)
-    matmul(b, x, ones, post_of(layer.ep_mean, luts), m, name=f"{name}.mean")
+    if layer.over == "channels":
+        matmul(b, x, ones, post_of(layer.ep_mean, luts), m, name=f"{name}.mean")
+    else:
+        _frame_sum(b, x, TensorRef(Buffer.WBUF, ones.offset, P, C, DType.I8, row_stride=0), post_of(layer.ep_mean, luts), m)
     d = ctx.temp_tensor(f"{name}.dev", P, C, DType.I16)
     elementwise(b, Opcode.SUB, x, m, d, post_of(layer.ep_dev, luts))
-    rec = Records(b, post_of(layer.ep_rsqrt, luts), 1)
-    res = KernelResult(mode="positions")
-    lanes = b.config.lanes
-    for p0 in range(0, P, lanes):
-        dev = Operand(d.buf, d.dtype, d.addr(p0, 0), d.col_stride, d.row_stride)
-        emit_compute(b, res, Opcode.MAC, n=min(lanes, P - p0), r=C, a=dev, b=dev,
-                     d=Operand(r.buf, r.dtype, r.addr(p0, 0), 0, r.row_stride), p=rec.p(0, False),
-                     act=rec.act_fields())
+    if layer.over == "channels":
+        rec = Records(b, post_of(layer.ep_rsqrt, luts), 1)
+        res = KernelResult(mode="positions")
+        lanes = b.config.lanes
+        for p0 in range(0, P, lanes):
+            dev = Operand(d.buf, d.dtype, d.addr(p0, 0), d.col_stride, d.row_stride)
+            emit_compute(b, res, Opcode.MAC, n=min(lanes, P - p0), r=C, a=dev, b=dev,
+                         d=Operand(r.buf, r.dtype, r.addr(p0, 0), 0, r.row_stride), p=rec.p(0, False),
+                         act=rec.act_fields())
+    else:
+        _frame_sum(b, d, d, post_of(layer.ep_rsqrt, luts), r)
     elementwise(b, Opcode.MUL, d, r, d, post_of(layer.ep_norm, luts), b_exp=True)       # n, in place
-    gamma = TensorRef(Buffer.WBUF, b.constant(layer.gamma.astype(np.int16), np.int16), 1, C, DType.I16)
     out = ctx.output(layer.output)
-    elementwise(b, Opcode.MUL, d, gamma, out, post_of(layer.ep_affine, luts))
-    ctx.note("mean, deviation, rsqrt (act=rsqrt), normalise (b_exp), scale and shift")
+    if layer.beta is None:
+        gamma = TensorRef(Buffer.WBUF, b.constant(layer.gamma.astype(np.int16), np.int16), 1, C, DType.I16)
+        elementwise(b, Opcode.MUL, d, gamma, out, post_of(layer.ep_affine, luts))
+    else:                                       # per element: (C, L) arrays stored position-major
+        def table(values):
+            return TensorRef(Buffer.WBUF, b.constant(np.ascontiguousarray(values.T).astype(np.int16), np.int16),
+                             P, C, DType.I16)
+        elementwise(b, Opcode.MUL, d, table(layer.gamma), d, post_of(layer.ep_affine, luts))
+        elementwise(b, Opcode.ADD, d, table(layer.beta), out, post_of(layer.ep_beta, luts))
+    ctx.note(f"over {layer.over}: mean, deviation, rsqrt (act=rsqrt), normalise (b_exp), scale and shift")
     return out
+
+
+def _frame_sum(b, x: TensorRef, y: TensorRef, post: Post, out: TensorRef):
+    """out = post(sum over the frame of x * y): one lane, a MAC per position chained through ACC."""
+    rec = Records(b, post, 1)
+    res = KernelResult(mode="one lane")
+    P = x.positions
+    for p in range(P):
+        last = p == P - 1
+        emit_compute(b, res, Opcode.MAC, n=1, r=x.channels,
+                     a=Operand(x.buf, x.dtype, x.addr(p, 0), x.col_stride, 0),
+                     b=Operand(y.buf, y.dtype, y.addr(p, 0), y.col_stride, 0),
+                     d=Operand(out.buf, out.dtype, out.addr(0, 0), 0, 0), p=rec.p(0, False),
+                     act=rec.act_fields() if last else {"act": 0}, acc_in=int(p > 0), acc_out=int(not last))
 
 
 def lower_activation(ctx, layer):

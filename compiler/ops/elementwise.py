@@ -121,21 +121,29 @@ ACTIVATION_OPS = tuple(a for a in ACTIVATIONS if a != "none")
 
 class LayerNorm(OpDef):
     op = "layer_norm"
-    doc = ("normalise each position over its channels to zero mean and unit variance, then a learned "
-           "scale and shift per channel (Keras LayerNormalization, PyTorch LayerNorm over channels)")
-    fields = {"eps": Field("float", 1e-5, minimum=0.0, doc="added to the variance")}
+    doc = ("normalise to zero mean and unit variance, at each position over its channels (Keras "
+           "LayerNormalization, PyTorch LayerNorm(C)) or over the whole frame (GroupNorm with one group, "
+           "LayerNorm((F, C))), then a learned scale and shift per channel or per element")
+    fields = {"eps": Field("float", 1e-5, minimum=0.0, doc="added to the variance"),
+              "over": Field("str", "channels", choices=("channels", "frame"),
+                            doc="the values one mean and variance are taken over"),
+              "affine": Field("str", "channel", choices=("channel", "element"),
+                              doc="weight and bias per channel (C), or per element (C, L)")}
 
     def output_shape(self, layer, ins):
-        if ins[0][0] < 2:
-            layer.fail("input", f"'{layer.inputs[0]}' has {ins[0][0]} channel: a layer norm needs at least 2")
+        c, length = ins[0]
+        if (c if layer["over"] == "channels" else c * length) < 2:
+            layer.fail("input", f"'{layer.inputs[0]}' is {c}x{length}: a layer norm over {layer['over']} needs at "
+                                "least 2 values")
         return ins[0]
 
     def weight_shapes(self, layer, ins):
-        return {"weight": (ins[0][0],), "bias": (ins[0][0],)}
+        shape = (ins[0][0],) if layer["affine"] == "channel" else tuple(ins[0])
+        return {"weight": shape, "bias": shape}
 
     def init(self, layer, ins, rng):
-        c = ins[0][0]
-        return {"weight": rng.uniform(0.8, 1.2, c), "bias": rng.normal(0.0, 0.1, c)}
+        shape = self.weight_shapes(layer, ins)["weight"]
+        return {"weight": rng.uniform(0.8, 1.2, shape), "bias": rng.normal(0.0, 0.1, shape)}
 
 
 class BatchNorm(OpDef):

@@ -352,7 +352,7 @@ def _norm_bits(channels: int) -> int:
 
 def build_layer_norm(fl, ctx):
     x, y = ctx.tensors[fl.inputs[0]], ctx.tensors[fl.output]
-    c = fl.params["weight"].shape[0]
+    c = x.shape[0] * (x.shape[1] if fl.attrs["over"] == "frame" else 1)     # the values averaged
     where = ctx.where(fl.name)
     mult, shift = multiplier(1.0 / c, where=where)
     ep_mean = Epilogue.scalar(mult=mult[0], shift=shift[0])
@@ -371,14 +371,21 @@ def build_layer_norm(fl, ctx):
     bits = _norm_bits(c)
     mult, shift = multiplier(np.sqrt(c) * 2.0 ** (bits - 12), where=where)
     ep_norm = Epilogue.scalar(mult=mult[0], shift=shift[0])
-    gq, g_scale = quantise_weights(np.asarray(fl.params["weight"], np.float64).reshape(1, -1), axis=0, bits=16)
+    weight, bias = (np.asarray(fl.params[k], np.float64) for k in ("weight", "bias"))
+    gq, g_scale = quantise_weights(weight.reshape(1, -1), axis=0, bits=16)
     acc_scale = 2.0 ** -bits * float(g_scale[0])
     mult, shift = multiplier(acc_scale / y.scale, where=where)
-    ep_affine = Epilogue(bias=quantise_bias(fl.params["bias"], acc_scale, where=where), mult=mult[0], shift=shift[0],
-                         out_dtype=y.dtype)
+    beta = ep_beta = None
+    if weight.ndim == 1:
+        ep_affine = Epilogue(bias=quantise_bias(bias, acc_scale, where=where), mult=mult[0], shift=shift[0],
+                             out_dtype=y.dtype)
+    else:                          # per element: the product at the output's scale in int16, then + beta
+        ep_affine = Epilogue.scalar(mult=mult[0], shift=shift[0], out_dtype="int16")
+        beta = np.clip(np.round(bias / y.scale), -32768, 32767).astype(np.int16)
+        ep_beta = Epilogue.scalar(out_dtype=y.dtype)
     return QLayerNorm(name=fl.name, op="layer_norm", inputs=fl.inputs, output=fl.output, fused=fl.fused,
-                      ep_mean=ep_mean, ep_dev=ep_dev, ep_rsqrt=ep_rsqrt, ep_norm=ep_norm, gamma=gq.reshape(-1),
-                      ep_affine=ep_affine)
+                      over=fl.attrs["over"], ep_mean=ep_mean, ep_dev=ep_dev, ep_rsqrt=ep_rsqrt, ep_norm=ep_norm,
+                      gamma=gq.reshape(weight.shape), ep_affine=ep_affine, beta=beta, ep_beta=ep_beta)
 
 
 def build_table(fl, ctx):

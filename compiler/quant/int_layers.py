@@ -183,12 +183,17 @@ def _prelu(layer, ins, state, luts):
 
 def _layer_norm(layer, ins, state, luts):
     x = ins[0]                                                     # (T, C, L)
-    m = finish(x.sum(axis=1, keepdims=True), layer.ep_mean)
+    axes = 1 if layer.over == "channels" else (1, 2)
+    m = finish(x.sum(axis=axes, keepdims=True), layer.ep_mean)
     d = finish(x - m, layer.ep_dev)
-    r = finish((d * d).sum(axis=1, keepdims=True), layer.ep_rsqrt, luts)
+    r = finish((d * d).sum(axis=axes, keepdims=True), layer.ep_rsqrt, luts)
     prod, exp = scale_product(d, r)
     n = finish(prod, layer.ep_norm, extra_shift=exp)
-    return finish(n * layer.gamma.astype(np.int64)[:, None], layer.ep_affine), None
+    g = layer.gamma.astype(np.int64)
+    y = finish(n * g.reshape(g.shape[0], -1), layer.ep_affine)
+    if layer.beta is not None:
+        y = finish(y + layer.beta.astype(np.int64), layer.ep_beta)
+    return y, None
 
 
 def _activation(layer, ins, state, luts):

@@ -327,22 +327,27 @@ class QPrelu(QLayer):
 
 @dataclass(frozen=True, eq=False)
 class QLayerNorm(QLayer):
-    """Per position p, over the channels c (docs/model-format.md, layer_norm):
+    """Per position p over the channels c (`over` = 'channels'), or over the whole frame ('frame': the
+    sums below run over c and p, m and r are one value) (docs/model-format.md, layer_norm):
 
         m[p]    = finish(sum_c x[c, p], ep_mean)             mean at x's scale (int16)
-        d[c, p] = finish(x[c, p] - m[p], ep_dev)             shifted right so sum_c d**2 < 2**31
+        d[c, p] = finish(x[c, p] - m[p], ep_dev)             shifted right so the N squares sum below 2**31
         r[p]    = finish(sum_c d[c, p]**2, ep_rsqrt)          act=rsqrt: block-float 1/sqrt(.)
         n[c, p] = d * mantissa(r) >> exponent(r), ep_norm   unit variance, at 2**-norm_bits
-        y[c, p] = finish(n * gamma[c], ep_affine)            per-channel bias beta
+        y[c, p] = finish(n * gamma[c], ep_affine)            per-channel bias beta (affine per channel)
+        y[c, p] = finish(finish(n * gamma[c, p], ep_affine) + beta[c, p], ep_beta)   (per element)
 
-    ep_rsqrt's bias is eps in the units of sum d**2 (eps * C / scale_d**2)."""
+    ep_rsqrt's bias is eps in the units of sum d**2 (eps * N / scale_d**2), N the values averaged."""
 
+    over: str
     ep_mean: Epilogue
     ep_dev: Epilogue
     ep_rsqrt: Epilogue
     ep_norm: Epilogue
-    gamma: np.ndarray          # int16 (C,)
+    gamma: np.ndarray          # int16 (C,) or (C, L)
     ep_affine: Epilogue
+    beta: np.ndarray | None = None      # int16 (C, L) at the output's scale, affine per element
+    ep_beta: Epilogue | None = None
 
 
 @dataclass(frozen=True, eq=False)

@@ -209,9 +209,11 @@ def _prelu(fl, ins, state, probe):
 
 def _layer_norm(fl, ins, state, probe):
     x = ins[0]
-    d = x - x.mean(axis=1, keepdims=True)
-    n = d / np.sqrt((d * d).mean(axis=1, keepdims=True) + fl.attrs["eps"])
-    return n * fl.params["weight"][:, None] + fl.params["bias"][:, None], None
+    axes = 1 if fl.attrs["over"] == "channels" else (1, 2)
+    d = x - x.mean(axis=axes, keepdims=True)
+    n = d / np.sqrt((d * d).mean(axis=axes, keepdims=True) + fl.attrs["eps"])
+    w, b = fl.params["weight"], fl.params["bias"]
+    return n * w.reshape(w.shape[0], -1) + b.reshape(b.shape[0], -1), None
 
 
 def _table(fl, ins, state, probe):

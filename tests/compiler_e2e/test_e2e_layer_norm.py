@@ -16,7 +16,9 @@ layers:
   - {name: c2, op: conv2d, input: p1, out_channels: 5, kernel: [1, 3], padding_freq: 1}
   - {name: ln2, op: layer_norm, input: c2}
   - {name: mask, op: sigmoid, input: ln2}
-outputs: [mask, ln1]
+  - {name: gn, op: layer_norm, input: c2, over: frame}
+  - {name: lnf, op: layer_norm, input: p1, over: frame, affine: element}
+outputs: [mask, ln1, gn, lnf]
 """
 
 
@@ -45,6 +47,7 @@ def test_layer_norm_bit_exact(tmp_path, act, channels, golden_equals_reference):
         got = ref[name] * qnet.tensors[name].scale
         return np.sqrt(np.mean((got - flt[name]) ** 2) / np.mean(flt[name] ** 2))
     assert rel("ln1") < 1.3 * rel("c1") + (0.006 if act == "int8" else 0.0005), (rel("ln1"), rel("c1"))
+    assert rel("gn") < 1.3 * rel("c2") + (0.006 if act == "int8" else 0.0005), (rel("gn"), rel("c2"))
     for summary in golden_equals_reference(qnet, x, ref, (1, 4, 16)).values():
         assert "rsqrt" in summary.layer("ln1").mapping
 
@@ -61,3 +64,10 @@ def test_float_layer_norm_is_the_textbook_formula(tmp_path):
     want = (x - mu) / np.sqrt(var + 1e-8) * fl.params["weight"][:, None] + fl.params["bias"][:, None]
     np.testing.assert_allclose(whole["ln1"], want, atol=1e-9)
     assert np.allclose(((x - mu) / np.sqrt(var + 1e-8)).std(axis=1), 1.0, atol=1e-6)
+    # over the frame (GroupNorm with one group / LayerNorm((F, C))), weight and bias per element
+    fl = next(l for l in model.layers if l.name == "lnf")
+    x = whole["p1"]
+    mu, var = x.mean(axis=(1, 2), keepdims=True), x.var(axis=(1, 2), keepdims=True)
+    want = (x - mu) / np.sqrt(var + 1e-5) * fl.params["weight"] + fl.params["bias"]
+    assert fl.params["weight"].shape == x.shape[1:]
+    np.testing.assert_allclose(whole["lnf"], want, atol=1e-9)

@@ -37,12 +37,14 @@ layers:
   - {name: ln, op: layer_norm, input: c1}
   - {name: p, op: prelu, input: ln, shared: true}
   - {name: c2, op: conv1d, input: p, out_channels: 1, kernel: 1, activation: sigmoid}
-outputs: [c2, ln]
+  - {name: gn, op: layer_norm, input: c1, over: frame, affine: element}
+outputs: [c2, ln, gn]
 """
 
 
 def test_layer_norm_model_exact(tmp_path):
-    """act=rsqrt and b_exp as the compiler emits them (MACs over positions, in-place normalisation)."""
+    """act=rsqrt and b_exp as the compiler emits them (MACs over positions; over the frame, one
+    lane's MACs chained through ACC with act=rsqrt on the last; in-place normalisation)."""
     path = tmp_path / "lnorm.yaml"
     path.write_text(LAYER_NORM)
     work = model_workload(path, lanes=4, frames=FRAMES)
