@@ -50,7 +50,7 @@ test: $(STAMP)
 EVALSET ?= build/evalset
 eval: $(STAMP)
 	$(PY) -m npu_model evalset -o $(EVALSET) --per-condition 2 --seed 0
-	$(PY) -m npu_model evaluate nsnet2 --set $(EVALSET) --lanes $(LANES) -o build/eval/nsnet2
+	$(PY) -m npu_model evaluate nsnet2 --set $(EVALSET) --lanes $(LANES) --activations int8,int16 -o build/eval/nsnet2
 
 # make demo: compile MODEL for LANES, enhance the bundled clip on the golden model, write the report.
 DEMO   ?= build/demo

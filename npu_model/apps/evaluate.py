@@ -18,6 +18,10 @@ follows them. Written (each atomically):
                          signal, and of NPU minus float
     PREFIX.json          the same summary
     PREFIX.png           each metric against the input SNR for noisy, float and NPU, and NPU - float
+
+With `--activations int8,int16` each precision is evaluated in turn (PREFIX-int8.*, PREFIX-int16.*)
+and PREFIX-precisions.md sets each one's abuf bytes and cycles beside its distance from the float
+model (TOLERANCE: 0.05 PESQ, 0.005 STOI, 0.3 dB SI-SDR per input SNR).
 """
 from __future__ import annotations
 
@@ -27,11 +31,13 @@ import io
 import json
 import os
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from compiler import FloatModel, companion_config, load_model, quantise
+from compiler.quant import QuantConfig
 from compiler.trained import TRAINED, trained_onnx
 from compiler.lower.network import compile_network
 
@@ -53,9 +59,10 @@ SIGNALS = ("noisy", "float", "npu")
 class _Pipeline:
     """The compiled model and both enhancement paths for one process."""
 
-    def __init__(self, model_path, config: NpuConfig):
+    def __init__(self, model_path, config: NpuConfig, activations: str | None = None):
         self.model = load_model(model_path)
-        self.qnet = quantise(self.model)
+        quant = QuantConfig.from_spec(self.model.spec)
+        self.qnet = quantise(self.model, replace(quant, activations=activations) if activations else quant)
         self.program, _, self.summary = compile_network(self.qnet, config, model=self.model, with_listing=False)
         self.host = HostSide.from_quantised(self.model, self.qnet, self.program, str(model_path))
         self.float = FloatModel(self.model)
@@ -74,8 +81,8 @@ class _Pipeline:
 _WORKER: dict = {}
 
 
-def _init_worker(model_path, config_json):
-    _WORKER["pipe"] = _Pipeline(model_path, NpuConfig.from_json(config_json))
+def _init_worker(model_path, config_json, activations=None):
+    _WORKER["pipe"] = _Pipeline(model_path, NpuConfig.from_json(config_json), activations)
 
 
 def _score_clip(args):
@@ -92,8 +99,9 @@ def _score_clip(args):
 
 
 def evaluate(model_path, folder, config: NpuConfig, *, limit: int | None = None, jobs: int = 1,
-             progress: bool = False) -> list[dict]:
-    """Per-clip rows (see the module docstring) of the set in `folder`."""
+             progress: bool = False, activations: str | None = None) -> list[dict]:
+    """Per-clip rows (see the module docstring) of the set in `folder`; `activations` overrides the
+    model's quantisation (int8 or int16 activations)."""
     rows = read_manifest(folder)[:limit]
     if not rows:
         raise NpuError(f"{folder}: the manifest lists no clips")
@@ -104,13 +112,14 @@ def evaluate(model_path, folder, config: NpuConfig, *, limit: int | None = None,
         bar = tqdm(total=len(work), desc="evaluate", unit="clip", leave=False, disable=None)
     out = []
     if jobs <= 1:
-        _init_worker(model_path, config.to_json())
+        _init_worker(model_path, config.to_json(), activations)
         for w in work:
             out.append(_score_clip(w))
             if bar is not None:
                 bar.update(1)
     else:
-        with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(str(model_path), config.to_json())) as ex:
+        with ProcessPoolExecutor(jobs, initializer=_init_worker,
+                                 initargs=(str(model_path), config.to_json(), activations)) as ex:
             for r in ex.map(_score_clip, work):
                 out.append(r)
                 if bar is not None:
@@ -166,6 +175,14 @@ def _plot(summary: dict, title: str) -> bytes:
     return quality_figure(summary, SIGNALS, METRICS, title)
 
 
+def _precisions(text: str) -> list[str]:
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    bad = [v for v in values if v not in ("int8", "int16")]
+    if not values or bad:
+        raise argparse.ArgumentTypeError(f"expected a list of int8 and int16, not {text[:40]!r}")
+    return list(dict.fromkeys(values))
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="model file (YAML), ONNX graph, or the name of a trained network whose wheel "
                                  f"`make setup` fetched ({', '.join(TRAINED)}; its configuration: models/<name>.npu.json)")
@@ -179,14 +196,59 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=bounded(int, 1, 1_000_000), metavar="N", help="only the first N clips")
     p.add_argument("--jobs", type=bounded(int, 1, 256), default=os.cpu_count() or 1, metavar="N",
                    help="processes (default: every core)")
+    p.add_argument("--activations", type=_precisions, metavar="LIST",
+                   help="compare activation precisions, e.g. int8,int16: one evaluation each (PREFIX-int8.*, ...) and "
+                        "PREFIX-precisions.md with each one's abuf bytes, cycles and distance from the float model")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+#: NPU minus float, averaged per input SNR, that counts as following the float model (issue 14).
+TOLERANCE = {"pesq": 0.05, "stoi": 0.005, "si_sdr": 0.3}
+
+
+def _write(prefix: Path, rows: list[dict], title: str) -> dict:
+    text = io.StringIO()
+    w = csv.DictWriter(text, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    write_text(prefix.with_name(prefix.name + ".csv"), text.getvalue())
+    summary = summarise(rows)
+    md = _markdown(summary, title)
+    write_text(prefix.with_name(prefix.name + ".md"), md + "\n")
+    write_text(prefix.with_name(prefix.name + ".json"), json.dumps({"title": title, "summary": summary}, indent=1) + "\n")
+    write_bytes(prefix.with_name(prefix.name + ".png"), _plot(summary, title))
+    print(md)
+    return summary
+
+
+def _precision_table(results: list, title: str) -> str:
+    """Each activation precision's cost (abuf bytes, cycles) and its distance from the float model."""
+    lines = [f"# {title}: activation precisions", "",
+             "NPU minus float: the mean over all clips, and the largest mean of one input SNR (in absolute "
+             f"value); within: every SNR's mean inside {', '.join(f'{k} {v}' for k, v in TOLERANCE.items())}.", "",
+             "| activations | abuf bytes | cycles/frame | " + " | ".join(f"{m}: all / worst SNR" for m in METRICS)
+             + " | within |", "|---|---|---|" + "---|" * (len(METRICS) + 1)]
+    for act, summ, q in results:
+        cells, ok = [], True
+        for m in METRICS:
+            per = [q[k][m]["npu-float"]["mean"] for k in q if k != "all"]
+            worst = max(per, key=abs)
+            ok &= all(abs(v) <= TOLERANCE[m] for v in per)
+            cells.append(f"{q['all'][m]['npu-float']['mean']:+.3f} / {worst:+.3f}")
+        lines.append(f"| {act} | {summ.buffers['abuf']['used']:,} | {summ.cycles:,} | " + " | ".join(cells)
+                     + f" | {'yes' if ok else 'no'} |")
+    return "\n".join(lines)
 
 
 def main_evaluate(args) -> int:
     prefix = Path(args.output)
-    paths = {ext: prefix.with_name(prefix.name + ext) for ext in (".csv", ".md", ".json", ".png")}
-    for path in paths.values():
-        check_output(path)
+    precisions = args.activations or [None]
+    prefixes = [prefix if a is None else prefix.with_name(f"{prefix.name}-{a}") for a in precisions]
+    for pfx in prefixes:
+        for ext in (".csv", ".md", ".json", ".png"):
+            check_output(pfx.with_name(pfx.name + ext))
+    if args.activations:
+        check_output(prefix.with_name(prefix.name + "-precisions.md"))
     need = missing()
     if need:
         raise NpuError(f"the metrics need {', '.join(need)} (pip install {' '.join(need)})")
@@ -198,19 +260,20 @@ def main_evaluate(args) -> int:
     config = NpuConfig.load(args.config) if args.config else companion_config(side)
     if args.lanes is not None:
         config = config.replace(lanes=args.lanes)
-    rows = evaluate(model_path, Path(args.folder), config, limit=args.limit, jobs=args.jobs,
-                    progress=not args.no_progress)
-    text = io.StringIO()
-    w = csv.DictWriter(text, fieldnames=list(rows[0]))
-    w.writeheader()
-    w.writerows(rows)
-    write_text(paths[".csv"], text.getvalue())
-    summary = summarise(rows)
-    title = f"{Path(args.model).name} at {config.lanes} lanes on {Path(args.folder).name} ({len(rows)} clips)"
-    md = _markdown(summary, title)
-    write_text(paths[".md"], md + "\n")
-    write_text(paths[".json"], json.dumps({"title": title, "summary": summary}, indent=1) + "\n")
-    write_bytes(paths[".png"], _plot(summary, title))
-    print(md)
-    print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    results = []
+    for act, pfx in zip(precisions, prefixes):
+        rows = evaluate(model_path, Path(args.folder), config, limit=args.limit, jobs=args.jobs,
+                        progress=not args.no_progress, activations=act)
+        title = (f"{Path(args.model).name}{f' ({act} activations)' if act else ''} at {config.lanes} lanes on "
+                 f"{Path(args.folder).name} ({len(rows)} clips)")
+        summary = _write(pfx, rows, title)
+        if act:
+            results.append((act, _Pipeline(model_path, config, act).summary, summary))
+    written = [f"{p}.{{csv,md,json,png}}" for p in prefixes]
+    if results:
+        table = _precision_table(results, f"{Path(args.model).name} at {config.lanes} lanes")
+        write_text(prefix.with_name(prefix.name + "-precisions.md"), table + "\n")
+        print(table)
+        written.append(f"{prefix}-precisions.md")
+    print(f"wrote {', '.join(written)}")
     return 0

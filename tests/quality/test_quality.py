@@ -79,3 +79,25 @@ def test_reduced_evaluation_of_nsnet2_through_the_npu(tmp_path):
     assert col("pesq_float").mean() > col("pesq_noisy").mean()
     for ext in (".md", ".json", ".png"):
         assert (tmp_path / f"ev{ext}").stat().st_size > 0
+
+
+def test_precisions_are_compared_with_their_cost(tmp_path):
+    from compiler.errors import ModelError
+    from compiler.trained import trained_onnx
+    from npu_model.apps.cli import main
+    from npu_model.apps.evalset import make_set
+    try:
+        trained_onnx("nsnet2")
+    except ModelError as exc:
+        pytest.skip(str(exc))
+    make_set(tmp_path / "set", per_condition=1, seed=1, noises=("pink",), snrs=(5,))
+    out = tmp_path / "p"
+    assert main(["evaluate", "nsnet2", "--set", str(tmp_path / "set"), "-o", str(out), "--jobs", "1",
+                 "--activations", "int8,int16", "--no-progress"]) == 0
+    table = (tmp_path / "p-precisions.md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith("| int")]
+    assert [r.split("|")[1].strip() for r in rows] == ["int8", "int16"]
+    abuf = [int(r.split("|")[2].replace(",", "")) for r in rows]
+    assert abuf[1] > abuf[0]                               # int16 activations need more activation memory
+    for name in ("p-int8.csv", "p-int16.csv", "p-int16.png"):
+        assert (tmp_path / name).stat().st_size > 0
