@@ -62,11 +62,11 @@ class _Importer:
         self.values: dict[str, object] = {}
         self.layers: list[dict] = []
         self.weights: dict[str, np.ndarray] = {}
-        self.readers: dict[str, int] = {}
+        self.consumers: dict[str, list] = {}          # tensor name -> the nodes that read it
         self.names: set[str] = set()
         for node in graph.node:
             for i in node.input:
-                self.readers[i] = self.readers.get(i, 0) + 1
+                self.consumers.setdefault(i, []).append(node)
         for init in graph.initializer:
             self.values[init.name] = self.onnx.numpy_helper.to_array(init)
 
@@ -103,9 +103,8 @@ class _Importer:
             self.fail(node, f"input '{name}' must be a constant (an initializer)")
         return v
 
-    @staticmethod
-    def attrs(node, onnx_module) -> dict:
-        return {a.name: onnx_module.helper.get_attribute_value(a) for a in node.attribute}
+    def attrs(self, node) -> dict:
+        return {a.name: self.onnx.helper.get_attribute_value(a) for a in node.attribute}
 
     # the graph ---------------------------------------------------------------------------------
     def run(self, input_section: dict) -> tuple[str, dict]:
@@ -152,13 +151,13 @@ class _Importer:
     _Shape = _Gather = _plumbing
 
     def _Constant(self, node):
-        a = self.attrs(node, self.onnx)
+        a = self.attrs(node)
         if "value" not in a:
             self.fail(node, "only a tensor `value` constant is supported")
         self.values[node.output[0]] = self.onnx.numpy_helper.to_array(a["value"])
 
     def _ConstantOfShape(self, node):
-        a = self.attrs(node, self.onnx)
+        a = self.attrs(node)
         value = self.onnx.numpy_helper.to_array(a["value"]) if "value" in a else np.zeros(1)
         if np.any(value != 0):
             self.fail(node, "a constant other than zeros (only a zero initial state is supported)")
@@ -178,7 +177,7 @@ class _Importer:
     # layout ------------------------------------------------------------------------------------
     def _Transpose(self, node):
         x = self.tensor(node, node.input[0])
-        perm = self.attrs(node, self.onnx).get("perm", list(range(len(x.axes)))[::-1])
+        perm = self.attrs(node).get("perm", list(range(len(x.axes)))[::-1])
         axes = tuple(x.axes[p] for p in perm)
         if axes[-1] != "F":
             self.fail(node, f"moves the feature axis (axes {''.join(x.axes)} -> {''.join(axes)})")
@@ -186,7 +185,7 @@ class _Importer:
 
     def _Squeeze(self, node):
         x = self.tensor(node, node.input[0])
-        a = self.attrs(node, self.onnx)
+        a = self.attrs(node)
         drop = a.get("axes")
         if drop is None and len(node.input) > 1:
             drop = self.const(node, node.input[1]).tolist()
@@ -202,7 +201,7 @@ class _Importer:
         if not isinstance(x, _Tensor):
             self.values[node.output[0]] = _PLUMBING
             return
-        a = self.attrs(node, self.onnx)
+        a = self.attrs(node)
         add = a.get("axes")
         if add is None and len(node.input) > 1:
             add = self.const(node, node.input[1]).tolist()
@@ -228,8 +227,8 @@ class _Importer:
     def _dense_name(self, node) -> str:
         """The bias's initializer name without '.bias' when an Add of it follows (PyTorch's module
         name, e.g. fc_in.0), else the node's name."""
-        for nxt in self.graph.node:
-            if nxt.op_type == "Add" and node.output[0] in nxt.input:
+        for nxt in self.consumers.get(node.output[0], []):
+            if nxt.op_type == "Add":
                 other = [i for i in nxt.input if i != node.output[0]]
                 if other and isinstance(self.values.get(other[0]), np.ndarray) and other[0].endswith(".bias"):
                     return other[0][:-len(".bias")]
@@ -244,7 +243,7 @@ class _Importer:
         if not isinstance(x, _Tensor) or not isinstance(c, np.ndarray):
             self.fail(node, "an add of a tensor and a constant, or of two tensors, is expected")
         layer = next((l for l in self.layers if l["name"] == x.name), None)
-        if (layer is None or layer["op"] != "dense" or self.readers.get(node.input[0 if a is x else 1], 0) != 1
+        if (layer is None or layer["op"] != "dense" or len(self.consumers.get(node.input[0 if a is x else 1], [])) != 1
                 or np.any(self.weights[f"{x.name}.bias"] != 0)):
             self.fail(node, "adding a constant is supported as the bias of a MatMul right before it")
         bias = np.broadcast_to(c, (layer["out_features"],)) if c.size in (1, layer["out_features"]) else None
@@ -265,7 +264,7 @@ class _Importer:
     _Relu = _Sigmoid = _Tanh = _activation
 
     def _GRU(self, node):
-        a = self.attrs(node, self.onnx)
+        a = self.attrs(node)
         x = self.tensor(node, node.input[0])
         if x.axes[0] != "T":
             self.fail(node, f"its input's axes are {''.join(x.axes)}; the GRU runs along time (the first axis)")
@@ -284,7 +283,7 @@ class _Importer:
             self.fail(node, "sequence_lens: every frame is one step of one sequence")
         if len(node.input) > 5 and node.input[5] and self.values.get(node.input[5]) != _ZERO:
             self.fail(node, "its initial state is not zero (a ConstantOfShape of 0, or absent)")
-        if len(node.output) > 1 and node.output[1] and self.readers.get(node.output[1], 0):
+        if len(node.output) > 1 and node.output[1] and self.consumers.get(node.output[1]):
             self.fail(node, "its last state output Y_h is read (only the sequence output Y is supported)")
 
         def pytorch(m):                                     # ONNX z, r, h -> PyTorch r, z, n

@@ -85,6 +85,12 @@ def _init_worker(model_path, config_json, activations=None):
     _WORKER["pipe"] = _Pipeline(model_path, NpuConfig.from_json(config_json), activations)
 
 
+def _figures():
+    """The compiled program's cost: peak abuf bytes and cycles per frame."""
+    summary = _WORKER["pipe"].summary
+    return {"abuf_bytes": summary.buffers["abuf"]["used"], "cycles": summary.cycles}
+
+
 def _score_clip(args):
     folder, row = args
     pipe = _WORKER["pipe"]
@@ -99,9 +105,9 @@ def _score_clip(args):
 
 
 def evaluate(model_path, folder, config: NpuConfig, *, limit: int | None = None, jobs: int = 1,
-             progress: bool = False, activations: str | None = None) -> list[dict]:
-    """Per-clip rows (see the module docstring) of the set in `folder`; `activations` overrides the
-    model's quantisation (int8 or int16 activations)."""
+             progress: bool = False, activations: str | None = None) -> tuple[list[dict], dict]:
+    """(per-clip rows (see the module docstring) of the set in `folder`, the program's cost
+    (`_figures`)); `activations` overrides the model's quantisation (int8 or int16 activations)."""
     rows = read_manifest(folder)[:limit]
     if not rows:
         raise NpuError(f"{folder}: the manifest lists no clips")
@@ -113,6 +119,7 @@ def evaluate(model_path, folder, config: NpuConfig, *, limit: int | None = None,
     out = []
     if jobs <= 1:
         _init_worker(model_path, config.to_json(), activations)
+        figures = _figures()
         for w in work:
             out.append(_score_clip(w))
             if bar is not None:
@@ -120,13 +127,14 @@ def evaluate(model_path, folder, config: NpuConfig, *, limit: int | None = None,
     else:
         with ProcessPoolExecutor(jobs, initializer=_init_worker,
                                  initargs=(str(model_path), config.to_json(), activations)) as ex:
+            figures = ex.submit(_figures).result()
             for r in ex.map(_score_clip, work):
                 out.append(r)
                 if bar is not None:
                     bar.update(1)
     if bar is not None:
         bar.close()
-    return out
+    return out, figures
 
 
 def _interval(values) -> tuple[float, float, int]:
@@ -171,10 +179,6 @@ def _markdown(summary: dict, title: str) -> str:
     return "\n".join(lines)
 
 
-def _plot(summary: dict, title: str) -> bytes:
-    return quality_figure(summary, SIGNALS, METRICS, title)
-
-
 def _precisions(text: str) -> list[str]:
     values = [v.strip() for v in text.split(",") if v.strip()]
     bad = [v for v in values if v not in ("int8", "int16")]
@@ -216,7 +220,7 @@ def _write(prefix: Path, rows: list[dict], title: str) -> dict:
     md = _markdown(summary, title)
     write_text(prefix.with_name(prefix.name + ".md"), md + "\n")
     write_text(prefix.with_name(prefix.name + ".json"), json.dumps({"title": title, "summary": summary}, indent=1) + "\n")
-    write_bytes(prefix.with_name(prefix.name + ".png"), _plot(summary, title))
+    write_bytes(prefix.with_name(prefix.name + ".png"), quality_figure(summary, SIGNALS, METRICS, title))
     print(md)
     return summary
 
@@ -228,14 +232,14 @@ def _precision_table(results: list, title: str) -> str:
              f"value); within: every SNR's mean inside {', '.join(f'{k} {v}' for k, v in TOLERANCE.items())}.", "",
              "| activations | abuf bytes | cycles/frame | " + " | ".join(f"{m}: all / worst SNR" for m in METRICS)
              + " | within |", "|---|---|---|" + "---|" * (len(METRICS) + 1)]
-    for act, summ, q in results:
+    for act, cost, q in results:
         cells, ok = [], True
         for m in METRICS:
             per = [q[k][m]["npu-float"]["mean"] for k in q if k != "all"]
             worst = max(per, key=abs)
             ok &= all(abs(v) <= TOLERANCE[m] for v in per)
             cells.append(f"{q['all'][m]['npu-float']['mean']:+.3f} / {worst:+.3f}")
-        lines.append(f"| {act} | {summ.buffers['abuf']['used']:,} | {summ.cycles:,} | " + " | ".join(cells)
+        lines.append(f"| {act} | {cost['abuf_bytes']:,} | {cost['cycles']:,} | " + " | ".join(cells)
                      + f" | {'yes' if ok else 'no'} |")
     return "\n".join(lines)
 
@@ -262,13 +266,13 @@ def main_evaluate(args) -> int:
         config = config.replace(lanes=args.lanes)
     results = []
     for act, pfx in zip(precisions, prefixes):
-        rows = evaluate(model_path, Path(args.folder), config, limit=args.limit, jobs=args.jobs,
-                        progress=not args.no_progress, activations=act)
+        rows, cost = evaluate(model_path, Path(args.folder), config, limit=args.limit, jobs=args.jobs,
+                              progress=not args.no_progress, activations=act)
         title = (f"{Path(args.model).name}{f' ({act} activations)' if act else ''} at {config.lanes} lanes on "
                  f"{Path(args.folder).name} ({len(rows)} clips)")
         summary = _write(pfx, rows, title)
         if act:
-            results.append((act, _Pipeline(model_path, config, act).summary, summary))
+            results.append((act, cost, summary))
     written = [f"{p}.{{csv,md,json,png}}" for p in prefixes]
     if results:
         table = _precision_table(results, f"{Path(args.model).name} at {config.lanes} lanes")

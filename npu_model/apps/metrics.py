@@ -42,12 +42,14 @@ def score(reference: np.ndarray, estimate: np.ndarray, rate: int) -> dict[str, f
     ref, est = np.asarray(reference[:n], np.float64), np.asarray(estimate[:n], np.float64)
     out = {"si_sdr": si_sdr(ref, est), "pesq": float("nan"), "stoi": float("nan")}
     try:
-        from pesq import pesq
-        out["pesq"] = float(pesq(rate, ref, est, "wb"))
+        from pesq import PesqError, pesq
     except ImportError:
-        pass
-    except Exception:               # the pesq package raises its own errors for silent or short clips
-        pass
+        pesq = None
+    if pesq is not None:
+        try:
+            out["pesq"] = float(pesq(rate, ref, est, "wb"))
+        except PesqError:           # a silent or too short clip: no utterance to score
+            pass
     try:
         from pystoi import stoi
         out["stoi"] = float(stoi(ref, est, rate, extended=False))

@@ -33,8 +33,8 @@ from ..arch.config import BUFFER_NAMES, NpuConfig
 from ..arch.errors import NpuFault, ProgramFormatError
 from ..arch.faults import Fault
 from ..arch.memory import lane_group_array
-from ..arch.isa import (FIELDS, LUT_LOG2_MAX, RSQRT_LOG2_MIN, OPCODES, Act, Buffer, DType, Instruction, OpClass, Opcode, decode,
-                        decode_words)
+from ..arch.isa import (FIELDS, LUT_LOG2_MAX, OPCODES, RSQRT_LOG2_MIN, Act, Buffer, DType, Instruction, OpClass,
+                        Opcode, decode, decode_words)
 from ..arch.program import Program
 from ..arch.record import RECORD_BYTES
 from ..arch.timing import PORT_CONFLICT_FACTOR

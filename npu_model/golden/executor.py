@@ -335,12 +335,11 @@ def _compile(an, ex):
     # Block-float instructions (act=rsqrt, or a mul with b_exp) run apart, by `_BlockFloat`: a run of
     # them of one shape that the batching keeps together is one group.
     special = (f["act"][pcs] == Act.RSQRT) | (f["b_exp"][pcs] != 0)
-    shape = [(int(f["opcode"][pc]), int(ctx.n[pc]), int(ctx.r[pc]), int(f["acc_in"][pc]), int(f["acc_out"][pc]))
-             for pc in pcs]
+    shape = np.stack([f["opcode"][pcs], ctx.n[pcs], ctx.r[pcs], f["acc_in"][pcs], f["acc_out"][pcs]], axis=1)
+    new_shape = (shape[1:] != shape[:-1]).any(axis=1)
     cut = np.zeros(len(pcs) + 1, bool)
     cut[1:-1] = (np.diff(bid) != 0) | (special[1:] != special[:-1]) | \
-        (special[1:] & np.array([a != b for a, b in zip(shape[1:], shape[:-1])], bool)) | \
-        (special[1:] & (f["acc_in"][pcs[1:]] != 0))
+        (special[1:] & (new_shape | (f["acc_in"][pcs[1:]] != 0)))
     batches = []
     for members in np.split(pcs, np.flatnonzero(cut)):
         batches.append(_BlockFloat(ctx, members) if special[np.searchsorted(pcs, members[0])]
