@@ -11,8 +11,12 @@ lowers that network with the compiler's network pass (`compiler.lower.network.co
 same as `python -m compiler MODEL -o prog.bin --config npu.json`; with `--use-cli` that command runs
 in a subprocess per point instead). A point the model does not fit is a row "does not fit" with the
 compiler's message, any other failure a row "error": never a crash of the sweep; the clock does not change the program, so every
-clock of `--clock-mhz` is evaluated from the same schedule. Points run in parallel on the
-machine's cores (`--jobs`). Output (docs/exploration.md shows a run):
+clock of `--clock-mhz` is evaluated from the same schedule. Points run on Dask (`cluster.run_tasks`):
+a local cluster of `--jobs` worker processes, or an existing cluster with `--scheduler ADDRESS`;
+the quantised network is broadcast to the workers once. Every finished point is kept in a cache
+keyed by a content hash of model, weights, configuration and code (`pointcache`; `--cache DIR`,
+default `OUTPUT/cache`), so an interrupted or extended sweep computes only the points it lacks.
+Output (docs/exploration.md shows a run):
 
 - `sweep.csv`: one row per (point, clock), columns SWEEP_COLUMNS (units in docs/exploration.md);
 - `exploration.md`: tables and the plots below embedded;
@@ -26,14 +30,12 @@ import argparse
 import csv
 import dataclasses
 import io
-import multiprocessing
 import os
 import re
 import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +55,8 @@ from ..arch.meta import CODE_FORMS, MAX_FFT, MAX_SAMPLE_RATE
 from ..arch.program import Program
 from ..golden.machine import Npu
 from .arguments import MAX_FRAMES, MAX_JOBS, bounded, bounded_list
+from .cluster import run_tasks
+from .pointcache import PointCache
 from .plots import explore_plots
 from .report import build_report
 
@@ -125,35 +129,20 @@ def area_mm2(lanes: int, sram_bytes: int, *, lane_um2: float = DEFAULT_LANE_UM2,
 
 
 # One point --------------------------------------------------------------------------------------------
-def quantise_model(model_path: str, out_path: Path, *, weights_anywhere: bool = False) -> None:
-    """Load and quantise the model once for the whole sweep (the slow, lane-independent step) and
-    keep (model, quantised network) in a pickle the workers read."""
-    import pickle
-
-
+def quantise_model(model_path: str, *, weights_anywhere: bool = False) -> tuple:
+    """Load and quantise the model once for the whole sweep (the slow, lane-independent step):
+    (model, quantised network), shared with every worker."""
     model = load_model(model_path, weights_anywhere=weights_anywhere)
-    qnet = quantise(model)
-    out_path.write_bytes(pickle.dumps((model, qnet), protocol=pickle.HIGHEST_PROTOCOL))
+    return model, quantise(model)
 
 
-_QNET_CACHE: dict = {}
-
-
-def _quantised(path: str):
-    if path not in _QNET_CACHE:
-        import pickle
-
-        _QNET_CACHE[path] = pickle.loads(Path(path).read_bytes())
-    return _QNET_CACHE[path]
-
-
-def compile_point(task: dict, config: NpuConfig, out_path: Path) -> tuple[str, str]:
+def compile_point(task: dict, config: NpuConfig, out_path: Path, quantised: tuple | None = None) -> tuple[str, str]:
     """Compile the task's model for `config` into `out_path`: with the compiler's API on the shared
-    quantised network when the task has one, else with its CLI in a subprocess.
+    quantised network (model, qnet) when given, else with its CLI in a subprocess.
 
     Returns (status, message): ("ok", ""), ("does not fit", the compiler's message) or ("error", message)."""
-    if task.get("qnet"):
-        model, qnet = _quantised(task["qnet"])
+    if quantised is not None:
+        model, qnet = quantised
         try:
             program, _, _ = compile_network(qnet, config, model=model, schedule=False, code=task.get("code", "loops"))
         except FitError as exc:
@@ -193,9 +182,10 @@ def compile_cli(model: str, config: NpuConfig, out_path: Path, *, timeout: float
     return ("does not fit" if proc.returncode == FitError.exit_code else "error"), msg
 
 
-def evaluate_point(task: dict) -> SweepPoint:
+def evaluate_point(task: dict, quantised: tuple | None = None) -> SweepPoint:
     """Compile and simulate one point (runs in a worker process): the figures that do not depend
-    on the clock, with status and message."""
+    on the clock, with status and message. `quantised`: the sweep's (model, qnet), else the
+    compiler's CLI compiles the model file."""
     cfg = NpuConfig.from_dict(task["config"])
     code = task.get("code", "loops")
     base = SweepPoint(lanes=cfg.lanes, abuf_kib=cfg.abuf_bytes / KIB, wbuf_kib=cfg.wbuf_bytes / KIB,
@@ -206,7 +196,7 @@ def evaluate_point(task: dict) -> SweepPoint:
                           f"sbuf{cfg.sbuf_bytes}_imem{cfg.imem_bytes}_{base.org.replace('/', '-')}_{code}.bin"
     t0 = time.perf_counter()
     try:
-        status, message = compile_point(task, cfg, prog_path)
+        status, message = compile_point(task, cfg, prog_path, quantised)
     except OSError as exc:
         status, message = "error", f"cannot run the compiler ({exc})"
     base.compile_s = round(time.perf_counter() - t0, 2)
@@ -269,46 +259,65 @@ def _at_clocks(point: SweepPoint, clocks: list) -> list[SweepPoint]:
 
 
 # The sweep --------------------------------------------------------------------------------------------
+#: The task settings a point's result depends on (its cache key, with the model and the code).
+_KEYED = ("config", "code", "frames", "hop", "sample_rate", "lane_um2", "sram_um2_per_byte")
+#: SweepPoint fields that measure this run's machine, not the design: not compared between runs.
+MEASURED = ("compile_s", "sim_ms_per_frame")
+
+
+@dataclass
+class SweepRun:
+    """A sweep's rows (every point at every clock) and where each point came from."""
+    rows: list
+    computed: int
+    cached: int
+
+
 def sweep(model, configs: list, clocks: list, *, jobs: int = 1, frames: int = 1, hop=None,
           sample_rate=None, lane_um2=DEFAULT_LANE_UM2, sram_um2_per_byte=DEFAULT_SRAM_UM2_PER_BYTE,
           workdir=None, keep=False, progress=True, timeout=None, use_api=True,
-          weights_anywhere=False) -> list[SweepPoint]:
+          weights_anywhere=False, scheduler: str | None = None, cache_dir=None) -> SweepRun:
     """Every config x clock, in the order of `configs` then `clocks`; a config is an NpuConfig or
-    an (NpuConfig, code form) pair."""
+    an (NpuConfig, code form) pair. Points run on `cluster.run_tasks` (in this process, a local
+    Dask cluster of `jobs` workers, or the cluster at `scheduler`); with `cache_dir`, points found
+    in the cache (`pointcache.PointCache`) are not computed again and new ones are added to it."""
     configs = [c if isinstance(c, tuple) else (c, "loops") for c in configs]
+    cache = PointCache(Path(cache_dir) if cache_dir is not None else None, model=Path(model))
     with tempfile.TemporaryDirectory(prefix="npu-explore-") as tmp:
         wd = Path(workdir) if workdir else Path(tmp)
         try:
             wd.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise NpuError(f"{wd}: cannot create ({exc.strerror or exc})") from None
-        qnet_path = ""
-        if use_api:
-            qnet_path = str(Path(tmp) / "quantised.pickle")
-            if progress:
-                print(f"explore: quantising {model} (once for every point)", file=sys.stderr, flush=True)
-            quantise_model(str(model), Path(qnet_path), weights_anywhere=weights_anywhere)
         tasks = [{"model": str(model), "config": cfg.to_dict(), "code": code, "workdir": str(wd), "frames": frames,
                   "hop": hop, "sample_rate": sample_rate, "lane_um2": lane_um2, "sram_um2_per_byte": sram_um2_per_byte,
-                  "keep": keep, "timeout": timeout, "qnet": qnet_path, "weights_anywhere": weights_anywhere}
+                  "keep": keep, "timeout": timeout, "weights_anywhere": weights_anywhere}
                  for cfg, code in configs]
+        keys = [cache.key({k: t[k] for k in _KEYED}) for t in tasks]
         results: list = [None] * len(tasks)
+        for i, key in enumerate(keys):
+            hit = None if keep else cache.get(key)       # --keep-programs wants the programs written
+            if hit is not None:
+                results[i] = SweepPoint(**hit)
+        todo = [i for i, r in enumerate(results) if r is None]
+        quantised = None
+        if use_api and todo:
+            if progress:
+                print(f"explore: quantising {model} (once for every point)", file=sys.stderr, flush=True)
+            quantised = quantise_model(str(model), weights_anywhere=weights_anywhere)
         bar = _progress(len(tasks), progress)
+        bar.update(len(tasks) - len(todo))
         try:
-            if jobs <= 1 or len(tasks) <= 1:
-                for i, t in enumerate(tasks):
-                    results[i] = evaluate_point(t)
-                    bar.update(1)
-            else:
-                ctx = multiprocessing.get_context("spawn")
-                with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx) as pool:
-                    futures = {pool.submit(evaluate_point, t): i for i, t in enumerate(tasks)}
-                    for fut in as_completed(futures):
-                        results[futures[fut]] = fut.result()
-                        bar.update(1)
+            for j, point in run_tasks(evaluate_point, [tasks[i] for i in todo], jobs=jobs, scheduler=scheduler,
+                                      shared=quantised):
+                i = todo[j]
+                results[i] = point
+                cache.put(keys[i], dataclasses.asdict(point))
+                bar.update(1)
         finally:
             bar.close()
-    return [p for r in results for p in _at_clocks(r, clocks)]
+    rows = [p for r in results for p in _at_clocks(r, clocks)]
+    return SweepRun(rows, computed=len(todo), cached=len(tasks) - len(todo))
 
 
 class _NoBar:
@@ -432,7 +441,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="clocks for the real-time factor (default: the configuration's)")
     p.add_argument("--config", metavar="JSON", help="base configuration for the fields not swept")
     p.add_argument("--jobs", type=bounded(int, 1, MAX_JOBS), default=os.cpu_count() or 1, metavar="N",
-                   help="worker processes (default: the machine's cores)")
+                   help="worker processes of the local Dask cluster (default: the machine's cores; 1: no "
+                        "cluster, every point in this process)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the points on an existing Dask cluster (e.g. tcp://host:8786) instead of a local one")
+    p.add_argument("--cache", metavar="DIR",
+                   help="cache of computed points, keyed by model, weights, configuration and code version "
+                        "(default: DIR/cache under the output folder): a rerun computes only new points")
+    p.add_argument("--no-cache", action="store_true", help="compute every point, read and write no cache")
     p.add_argument("--frames", type=bounded(int, 0, MAX_FRAMES), default=1, metavar="N", help="frames simulated per point (default 1)")
     p.add_argument("--hop", type=bounded(int, 1, MAX_FFT), metavar="SAMPLES", help="frame hop (default: the model file's)")
     p.add_argument("--sample-rate", type=bounded(int, 1, MAX_SAMPLE_RATE), metavar="HZ", help="sample rate (default: the model file's)")
@@ -503,10 +519,13 @@ def main_explore(args) -> int:
         raise NpuError(f"sweep point: {exc}") from None
     out = Path(args.output)
     workdir = out / "programs" if args.keep_programs else None
-    rows = sweep(model, configs, clocks, jobs=args.jobs, frames=args.frames, hop=hop,
-                 sample_rate=rate, lane_um2=args.lane_um2, sram_um2_per_byte=args.sram_um2_per_byte,
-                 workdir=workdir, keep=args.keep_programs, progress=not args.no_progress, timeout=args.timeout,
-                 use_api=not args.use_cli, weights_anywhere=args.weights_anywhere)
+    cache_dir = None if args.no_cache else Path(args.cache) if args.cache else out / "cache"
+    run = sweep(model, configs, clocks, jobs=args.jobs, frames=args.frames, hop=hop,
+                sample_rate=rate, lane_um2=args.lane_um2, sram_um2_per_byte=args.sram_um2_per_byte,
+                workdir=workdir, keep=args.keep_programs, progress=not args.no_progress, timeout=args.timeout,
+                use_api=not args.use_cli, weights_anywhere=args.weights_anywhere, scheduler=args.scheduler,
+                cache_dir=cache_dir)
+    rows = run.rows
     text = io.StringIO()
     w = csv.DictWriter(text, fieldnames=SWEEP_COLUMNS, lineterminator="\n")
     w.writeheader()
@@ -525,7 +544,8 @@ def main_explore(args) -> int:
         _update_doc(Path(args.doc), rows, clocks, made, out, model, command, args)
     first = [r for r in rows if r.clock_mhz == clocks[0]]
     ok = sum(1 for r in first if r.status == "ok")
-    print(f"explore: {len(configs)} point(s), {ok} built, {len(configs) - ok} not built; "
+    print(f"explore: {len(configs)} point(s), {ok} built, {len(configs) - ok} not built "
+          f"({run.computed} computed, {run.cached} from the cache); "
           f"{out}/sweep.csv, {out}/exploration.md, {len(made)} plot(s)")
     dims = _swept(first)
     for r in first:
