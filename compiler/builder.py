@@ -31,9 +31,16 @@ _FIELD_SPEC = {f.name: (f.lo, (1 << f.bits) - 1, f.min, f.max) for f in FIELDS}
 
 class FitError(NpuError):
     """The model does not fit the configuration's buffers. Its own exit code (4) lets a sweep
-    (`npu_model explore`) tell "does not fit" from a failure without reading the message."""
+    (`npu_model explore`) tell "does not fit" from a failure without reading the message.
+
+    `needs` holds what the program needs of every sized memory, by configuration field (bytes,
+    `lut_entries` in entries), those that fit included: the smallest configuration that fits."""
 
     exit_code = 4
+
+    def __init__(self, message: str, *, needs: dict | None = None):
+        super().__init__(message)
+        self.needs = dict(needs or {})
 
 
 class Arena:
@@ -68,11 +75,15 @@ class Arena:
     def free(self, name: str) -> None:
         del self.live[name]
 
-    def check(self, config_key: str) -> None:
+    @property
+    def need(self) -> int:
+        return self.peak
+
+    def shortfall(self, config_key: str) -> str | None:
         if self.peak > self.capacity:
-            raise FitError(f"model does not fit: the program needs {self.name} {self.peak:,} bytes at its peak, the "
-                           f"configuration has {self.capacity:,} ({config_key}); layer {self.first_overflow!r} "
-                           "is the first past it")
+            return (f"the program needs {self.name} {self.peak:,} bytes at its peak, the configuration has "
+                    f"{self.capacity:,} ({config_key}); layer {self.first_overflow!r} is the first past it")
+        return None
 
 
 class _Pool:
@@ -96,11 +107,15 @@ class _Pool:
             self._dedupe[data] = offset
         return offset
 
-    def check(self, config_key: str) -> None:
+    @property
+    def need(self) -> int:
+        return len(self.image)
+
+    def shortfall(self, config_key: str) -> str | None:
         if len(self.image) > self.capacity:
-            raise FitError(f"model does not fit: the program needs {self.name} {len(self.image):,} bytes in all, the "
-                           f"configuration has {self.capacity:,} ({config_key}); layer {self.first_overflow!r} "
-                           "is the first past it")
+            return (f"the program needs {self.name} {len(self.image):,} bytes in all, the configuration has "
+                    f"{self.capacity:,} ({config_key}); layer {self.first_overflow!r} is the first past it")
+        return None
 
 
 class ProgramBuilder:
@@ -252,21 +267,38 @@ class ProgramBuilder:
         counted = self.macs - start_macs if macs is None else macs
         self.layers.append(Layer(name=name, op=op, pc_start=start, pc_end=self.pc, macs=int(counted)))
 
+    def needs(self) -> dict:
+        """What the program needs of every sized memory, by configuration field, in the order
+        `check_fit` reports them."""
+        return {"wbuf_bytes": self.wbuf.need, "sbuf_bytes": self.sbuf.need, "pbuf_bytes": self.pbuf.need,
+                "abuf_bytes": self.abuf.need, "imem_bytes": len(self.code) * INSTRUCTION_BYTES,
+                "lut_entries": len(self.lut)}
+
+    def check_fit(self) -> None:
+        """FitError naming every memory that is too small (the first in full, the others by their
+        need), with `needs` for all of them."""
+        needs = self.needs()
+        short = [self.wbuf.shortfall("wbuf_bytes"), self.sbuf.shortfall("sbuf_bytes"),
+                 self.pbuf.shortfall("pbuf_bytes"), self.abuf.shortfall("abuf_bytes")]
+        if needs["imem_bytes"] > self.config.imem_bytes:
+            short.append(f"the program needs imem {needs['imem_bytes']:,} bytes ({len(self.code):,} instruction "
+                         f"words), the configuration has {self.config.imem_bytes:,} (imem_bytes); "
+                         f"layer {self._imem_overflow!r} is the first past it")
+        if needs["lut_entries"] > self.config.lut_entries:
+            short.append(f"the program needs {needs['lut_entries']:,} LUT entries, the configuration has "
+                         f"{self.config.lut_entries:,} (lut_entries); layer {self._lut_overflow!r} is the first "
+                         "past it")
+        short = [x for x in short if x]
+        if not short:
+            return
+        over = [k for k, v in needs.items() if v > getattr(self.config, k)]
+        also = "" if len(over) == 1 else \
+            " (also too small: " + ", ".join(f"{k} needs {needs[k]:,}" for k in over[1:]) + ")"
+        raise FitError(f"model does not fit: {short[0]}{also}", needs=needs)
+
     def build(self, meta: ProgramMeta | None = None) -> Program:
         """The finished program; raises FitError naming the first buffer that does not fit."""
-        self.wbuf.check("wbuf_bytes")
-        self.sbuf.check("sbuf_bytes")
-        self.pbuf.check("pbuf_bytes")
-        self.abuf.check("abuf_bytes")
-        need = len(self.code) * INSTRUCTION_BYTES
-        if need > self.config.imem_bytes:
-            raise FitError(f"model does not fit: the program needs imem {need:,} bytes ({len(self.code):,} "
-                           f"instruction words), the configuration has {self.config.imem_bytes:,} (imem_bytes); "
-                           f"layer {self._imem_overflow!r} is the first past it")
-        if len(self.lut) > self.config.lut_entries:
-            raise FitError(f"model does not fit: the program needs {len(self.lut):,} LUT entries, the configuration "
-                           f"has {self.config.lut_entries:,} (lut_entries); layer {self._lut_overflow!r} is the "
-                           "first past it")
+        self.check_fit()
         meta = (meta or ProgramMeta()).replace(abuf_peak_bytes=self.abuf.peak)
         return Program(config=self.config, code=np.frombuffer(b"".join(self.code), np.uint8),
                        wbuf=bytes(self.wbuf.image), sbuf=bytes(self.sbuf.image), pbuf=bytes(self.pbuf.image),

@@ -100,6 +100,11 @@ class SweepPoint:
     pbuf_hwm: int | None = None
     code_bytes: int | None = None
     lut_entries: int | None = None
+    wbuf_need: int | None = None       # what the program needs of each memory, also where it does not fit
+    sbuf_need: int | None = None
+    pbuf_need: int | None = None
+    abuf_need: int | None = None
+    imem_need: int | None = None
     sram_bytes: int | None = None
     area_mm2: float | None = None
     hop_us: float | None = None
@@ -136,25 +141,38 @@ def quantise_model(model_path: str, *, weights_anywhere: bool = False) -> tuple:
     return model, quantise(model)
 
 
-def compile_point(task: dict, config: NpuConfig, out_path: Path, quantised: tuple | None = None) -> tuple[str, str]:
+def compile_point(task: dict, config: NpuConfig, out_path: Path,
+                  quantised: tuple | None = None) -> tuple[str, str, dict]:
     """Compile the task's model for `config` into `out_path`: with the compiler's API on the shared
     quantised network (model, qnet) when given, else with its CLI in a subprocess.
 
-    Returns (status, message): ("ok", ""), ("does not fit", the compiler's message) or ("error", message)."""
+    Returns (status, message, needs): ("ok", "", {}), ("does not fit", the compiler's message, what
+    the program needs of each memory by configuration field when known) or ("error", message, {})."""
     if quantised is not None:
         model, qnet = quantised
         try:
             program, _, _ = compile_network(qnet, config, model=model, schedule=False, code=task.get("code", "loops"))
         except FitError as exc:
-            return "does not fit", str(exc)
+            return "does not fit", str(exc), exc.needs
         except NpuError as exc:
-            return "error", str(exc)
+            return "error", str(exc), {}
         except Exception as exc:              # a compiler bug at one point must not stop the sweep
-            return "error", f"compiler failed: {type(exc).__name__}: {exc}"
+            return "error", f"compiler failed: {type(exc).__name__}: {exc}", {}
         program.save(out_path)
-        return "ok", ""
-    return compile_cli(task["model"], config, out_path, timeout=task.get("timeout"),
-                       weights_anywhere=task.get("weights_anywhere", False), code=task.get("code", "loops"))
+        return "ok", "", {}
+    return *compile_cli(task["model"], config, out_path, timeout=task.get("timeout"),
+                       weights_anywhere=task.get("weights_anywhere", False), code=task.get("code", "loops")), {}
+
+
+def program_needs(program: Program) -> dict:
+    """What a compiled program needs of each sized memory, by configuration field (bytes)."""
+    return {"wbuf_bytes": len(program.wbuf), "sbuf_bytes": len(program.sbuf), "pbuf_bytes": len(program.pbuf),
+            "abuf_bytes": program.meta.abuf_peak_bytes, "imem_bytes": program.code.nbytes}
+
+
+def _need_fields(needs: dict) -> dict:
+    return {f"{k.split('_')[0]}_need": needs.get(k) for k in ("wbuf_bytes", "sbuf_bytes", "pbuf_bytes",
+                                                              "abuf_bytes", "imem_bytes")}
 
 
 def compile_cli(model: str, config: NpuConfig, out_path: Path, *, timeout: float | None = None,
@@ -196,14 +214,15 @@ def evaluate_point(task: dict, quantised: tuple | None = None) -> SweepPoint:
                           f"sbuf{cfg.sbuf_bytes}_imem{cfg.imem_bytes}_{base.org.replace('/', '-')}_{code}.bin"
     t0 = time.perf_counter()
     try:
-        status, message = compile_point(task, cfg, prog_path, quantised)
+        status, message, needs = compile_point(task, cfg, prog_path, quantised)
     except OSError as exc:
-        status, message = "error", f"cannot run the compiler ({exc})"
+        status, message, needs = "error", f"cannot run the compiler ({exc})", {}
     base.compile_s = round(time.perf_counter() - t0, 2)
     if status != "ok":
-        return dataclasses.replace(base, status=status, message=message)
+        return dataclasses.replace(base, status=status, message=message, **_need_fields(needs))
     try:
         program = Program.load(prog_path)
+        base = dataclasses.replace(base, **_need_fields(program_needs(program)))
         npu = Npu(program, source=str(prog_path))
         frames = int(task.get("frames", 1))
         feed = {p.name: _zeros(p, frames) for p in program.inputs}
@@ -381,6 +400,18 @@ def explore_markdown(rows, clocks, plots: dict, *, model: str, command: str, lan
         out += ["", "Points that were not built:", ""]
         out += [f"- {r.lanes} lanes, " + ", ".join(f"{_DIM_HEAD[d]} {_dim_value(r, d)}" for d in dims)
                 + f": {r.status}: {_reason(r)}" for r in bad]
+    fits = smallest_fits(first)
+    if fits:
+        group_dims = [d for d in ("org", "code") if d in dims]
+        out += ["", f"{h}# Smallest buffers that fit", "",
+                "What the program needs of each memory (KiB), whatever the configured sizes: a configuration "
+                "fits when every buffer is at least this large.", "",
+                "| lanes | " + "".join(f"{_DIM_HEAD[d]} | " for d in group_dims) + " | ".join(_NEEDS) + " |",
+                "|---|" + "---|" * (len(group_dims) + len(_NEEDS))]
+        for (lanes, org, code), need in fits:
+            vals = {"org": org, "code": code}
+            out.append(f"| {lanes} | " + "".join(f"{vals[d]} | " for d in group_dims)
+                       + " | ".join(_f(None if v is None else v / KIB, "{:,.1f}") for v in need.values()) + " |")
     if ok and hop is not None:
         out += ["", f"{h}# Real-time factor per clock", "",
                 f"| lanes | {dim_head} | " + " | ".join(f"{c:g} MHz" for c in clocks) + " |",
@@ -413,6 +444,29 @@ def _swept(rows) -> list[str]:
 def _dim_value(r, d) -> str:
     v = getattr(r, d)
     return v if isinstance(v, str) else f"{v:g}"
+
+
+_NEEDS = ("wbuf", "abuf", "sbuf", "pbuf", "imem")
+
+
+def smallest_fits(rows) -> list[tuple[tuple, dict]]:
+    """Per (lanes, organisation, code form): the smallest size of each memory the program fits,
+    in bytes (what it needs, from a built point or the compiler's "does not fit"); rows of one
+    clock. Groups without any figure are left out."""
+    groups: dict = {}
+    for r in rows:
+        need = {b: getattr(r, f"{b}_need") for b in _NEEDS}
+        if all(v is None for v in need.values()):
+            continue
+        g = groups.setdefault((r.lanes, r.org, r.code), dict.fromkeys(_NEEDS))
+        for b, v in need.items():
+            if v is not None:
+                g[b] = v if g[b] is None else max(g[b], v)
+    return list(groups.items())
+
+
+def _needs_text(need: dict) -> str:
+    return ", ".join(f"{b} {v / KIB:,.1f} KiB" for b, v in need.items() if v is not None)
 
 
 # Command line ---------------------------------------------------------------------------------------
@@ -555,6 +609,12 @@ def main_explore(args) -> int:
                   f"min clock {_f(r.min_clock_mhz, '{:,.1f}')} MHz")
         else:
             print(f"{where}: {r.status}: {_reason(r)}")
+    fits = smallest_fits(first)
+    if fits:
+        print("smallest buffers that fit:")
+        for (lanes, org, code), need in fits:
+            extra = "".join(f" {v}" for d, v in (("org", org), ("code", code)) if d in dims)
+            print(f"  {lanes:>2} lanes{extra}: {_needs_text(need)}")
     return 0
 
 

@@ -77,6 +77,15 @@ def test_model_that_does_not_fit_names_layer_buffer_and_bytes(networks, tmp_path
     assert m, str(err.value)
     layer, needed = m.group(2), int(m.group(1).replace(",", ""))
     assert layer in [l.name for l in qnet.layers] and needed > 16384
+    assert err.value.needs["abuf_bytes"] == needed
+    # Every memory that is too small is named, the first in full; `needs` gives the smallest fit.
+    with pytest.raises(FitError) as err2:
+        compile_network(qnet, NpuConfig(abuf_bytes=16384, sbuf_bytes=1024), schedule=False, with_listing=False)
+    sbuf = err2.value.needs["sbuf_bytes"]
+    assert str(err2.value).startswith("model does not fit: the program needs sbuf ")
+    assert str(err2.value).endswith(f" (also too small: abuf_bytes needs {needed:,})") and sbuf > 1024
+    fit = NpuConfig(**{k: max(-(-v // 32) * 32, 32) for k, v in err2.value.needs.items() if k.endswith("_bytes")})
+    compile_network(qnet, fit, schedule=False, with_listing=False)        # the smallest sizes (aligned) fit
     cfg = tmp_path / "tiny.json"
     cfg.write_text(json.dumps({"abuf_bytes": 16384}))
     rc = main([str(MODELS["trunet"]), "-o", str(tmp_path / "p.bin"), "--config", str(cfg)])

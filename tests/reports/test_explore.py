@@ -27,6 +27,12 @@ def test_sweep_with_a_point_that_does_not_fit(tiny_model, tmp_path, capsys):
     bad = [r for r in rows if r["status"] != "ok"]
     assert {(r["lanes"], r["abuf_kib"]) for r in bad} == {("1", "0.25"), ("4", "0.25")}
     assert all(r["status"] == "does not fit" and "abuf" in r["message"] and r["cycles"] == "" for r in bad)
+    # What the program needs is known where it does not fit too, and is what a built point needs.
+    need = {r["lanes"]: int(r["abuf_need"]) for r in rows if r["status"] == "ok"}
+    assert all(int(r["abuf_need"]) == need[r["lanes"]] > 256 for r in bad)
+    assert all(int(r["imem_need"]) == int(r["code_bytes"]) for r in rows if r["status"] == "ok")
+    assert "smallest buffers that fit:" in text
+    assert f"   4 lanes: wbuf " in text and f"abuf {need['4'] / 1024:,.1f} KiB" in text
     ok = {(int(r["lanes"]), float(r["clock_mhz"])): r for r in rows if r["status"] == "ok"}
     for lanes in (1, 4):
         slow, fast = ok[(lanes, 1.0)], ok[(lanes, 50.0)]
