@@ -12,6 +12,8 @@ LANES  ?= 8
 MODEL  ?= models/trunet.yaml
 FRAMES ?= 3
 WAVES  ?= 0
+WAVES_FROM   ?=
+WAVES_CYCLES ?=
 CONFIG ?=
 
 FUZZ_CASES ?= 5000
@@ -23,7 +25,8 @@ help:
 	@echo "make demo    compile TRU-Net for $(LANES) lanes, run the golden model, write the report"
 	@echo "make test    run the whole test suite (what CI runs)"
 	@echo "make sim     cosimulate the RTL under Verilator against the golden model (MODEL=, LANES=, FRAMES=,"
-	@echo "             CONFIG=npu.json for a model that needs other buffer sizes, WAVES=1)"
+	@echo "             CONFIG=npu.json for a model that needs other buffer sizes, WAVES=1 for an FST in traces/,"
+	@echo "             WAVES_FROM=CYCLE WAVES_CYCLES=N for its window)"
 	@echo "make bench   print code sizes with hardware loops, speed figures of the golden model and the RTL"
 	@echo "make docs    regenerate the tables in docs/ from the code"
 	@echo "make eval    the synthetic evaluation set, then PESQ/STOI/SI-SDR of NSNet2 (float and NPU) into build/eval"
@@ -71,7 +74,8 @@ bench: $(STAMP)
 	$(RUN) $(PY) bench/run.py
 
 sim: $(STAMP)
-	$(RUN) $(PY) -m cocotb_tests.sim --lanes $(LANES) --model $(MODEL) --frames $(FRAMES) --waves $(WAVES) $(if $(CONFIG),--config $(CONFIG))
+	$(RUN) $(PY) -m cocotb_tests.sim --lanes $(LANES) --model $(MODEL) --frames $(FRAMES) --waves $(WAVES) $(if $(CONFIG),--config $(CONFIG)) \
+		$(if $(WAVES_FROM),--waves-from $(WAVES_FROM)) $(if $(WAVES_CYCLES),--waves-cycles $(WAVES_CYCLES))
 
 fuzz: $(STAMP)
 	$(RUN) $(PY) -m fuzz --cases $(FUZZ_CASES) --seed $(FUZZ_SEED)

@@ -26,7 +26,7 @@ from npu_model.arch.errors import NpuError
 from npu_model.golden.loops import executed
 from rtl.verilog import generate_verilog, waiver_text
 
-from .hdl import PERIOD_NS, TOP, wrapper_verilog
+from .hdl import TOP, half_period_ps, wrapper_verilog
 from .lz4_lib import lz4_library
 
 __all__ = ["BuildInfo", "build", "build_dir_for", "trace_depth_for", "verilator_env", "ROOT", "BUILD_ROOT", "LZ4_DIR",
@@ -45,10 +45,10 @@ MAIN_CPP = Path(__file__).with_name("verilator_main.cpp")
 #: Verilator options: -O3 scheduling, X values resolved at compile time, lint waivers from
 #: the generated .vlt; `--no-public-flat-rw` undoes the runner's default (every signal public,
 #: which disables most optimisations): only the wrapper's command/status registers are
-#: public, through metacomments. No `--timing`: the main loop toggles `clk`.
+#: public, through metacomments. No `--timing`: the main loop toggles `clk`, every half period of
+#: the configured clock (`hdl.half_period_ps`, a -D option of each build).
 VERILATOR_ARGS = ["-O3", "--x-assign", "fast", "--x-initial", "fast", "--no-public-flat-rw",
-                  "-Wno-fatal", "-Wno-lint", "-Wno-style",
-                  "-CFLAGS", f"-DCOSIM_HALF_PERIOD={PERIOD_NS * 1000 // 2}"]   # in ps: timescale 1ns/1ps
+                  "-Wno-fatal", "-Wno-lint", "-Wno-style"]
 #: C++ options for the model (via MAKEFLAGS: the runner's make command takes no variables).
 #: The wheel's configuration leaves the precompiled-header flag empty.
 MAKE_VARIABLES = {"CFG_CXXFLAGS_PCH_I": "-include", "CFG_CXXFLAGS_STD": "-std=c++20",
@@ -168,7 +168,7 @@ def _build(config: NpuConfig, directory: Path, waves: bool, trace_depth: int, lo
     (directory / "npu.vlt").write_text(waiver_text("npu.v"))
     (directory / "cosim_top.sv").write_text(wrapper_verilog(config, depth))
     t1 = time.perf_counter()
-    args = list(VERILATOR_ARGS)
+    args = VERILATOR_ARGS + ["-CFLAGS", f"-DCOSIM_HALF_PERIOD={half_period_ps(config)}"]
     if waves:
         lz4 = lz4_library(LZ4_DIR, log=log)
         args += ["-DCOSIM_WAVES", "--trace-fst", "-CFLAGS", f"-I{lz4}", "-LDFLAGS", f"-L{lz4}"]

@@ -12,7 +12,9 @@ call `sys.exit`, which is caught here, so a mismatch comes back as a result, nev
 With `waves=True` the run is followed by a second one on the waveform build, which dumps an
 FST of a window of `WAVE_WINDOW` cycles either side of the first mismatch's cycle into
 `traces/<name>-f<frame>-pc<pc>.fst`, or, when everything matched, of the first 2 * WAVE_WINDOW
-cycles of frame 0 into `traces/<name>-f0-start.fst`.
+cycles of frame 0 into `traces/<name>-f0-start.fst`; `wave_from=C` (`make sim WAVES_FROM=C`)
+chooses the window's first cycle instead (`traces/<name>-f<frame>-c<C>.fst`), `wave_cycles` its
+length. Time stamps are frame time at the configured clock: frame cycle c is at c x period.
 """
 from __future__ import annotations
 
@@ -48,6 +50,7 @@ class CosimResult:
     report: dict
     build: BuildInfo
     wave_file: Path | None = None
+    wave_build: BuildInfo | None = None     # the tracing build, when a waveform was asked for
     log: str = field(default="", repr=False)
 
     @property
@@ -79,10 +82,12 @@ class CosimResult:
 
 
 def cosimulate(program: Program | str | Path, *, inputs: dict | None = None, frames: int = 1,
-               name: str = "cosim", waves: bool = False, corrupt: dict | None = None,
+               name: str = "cosim", waves: bool = False, wave_from: int | None = None,
+               wave_cycles: int = 2 * WAVE_WINDOW, corrupt: dict | None = None,
                workdir: Path | None = None, log=print) -> CosimResult:
     """Cosimulate `frames` frames of `program` (inputs: port name -> array with a leading
-    frame axis). See the module docstring."""
+    frame axis). With `waves`, `wave_from` chooses the waveform's first frame cycle (of the first
+    mismatch's frame, else frame 0) and `wave_cycles` its length. See the module docstring."""
     if not isinstance(program, Program):
         program = Program.load(program)
     info = build(program.config, trace_depth=trace_depth_for(program), log=log)
@@ -99,7 +104,7 @@ def cosimulate(program: Program | str | Path, *, inputs: dict | None = None, fra
         job["inputs"] = "inputs.npz"
     result = _run(info, workdir, job, name)
     if waves:
-        result.wave_file = _waveform(program, result, job, name, log)
+        result.wave_file = _waveform(program, result, job, name, log, wave_from, wave_cycles)
     return result
 
 
@@ -129,24 +134,30 @@ def _run(info: BuildInfo, workdir: Path, job: dict, name: str) -> CosimResult:
     return CosimResult(name, workdir, json.loads(report_file.read_text()), info, log=log)
 
 
-def _waveform(program: Program, result: CosimResult, job: dict, name: str, log) -> Path | None:
-    """Re-run on the waveform build, dumping a window around the first mismatch, or the first
-    2 * WAVE_WINDOW cycles of frame 0 when everything matched (a look at a passing run)."""
+def _waveform(program: Program, result: CosimResult, job: dict, name: str, log, wave_from: int | None,
+              wave_cycles: int) -> Path | None:
+    """Re-run on the waveform build, dumping a window: from frame cycle `wave_from` when given,
+    else around the first mismatch, or the first 2 * WAVE_WINDOW cycles of frame 0 when
+    everything matched (a look at a passing run)."""
     first = result.first
-    if first is None:
-        frame, cycle, label = 0, WAVE_WINDOW, "-start"
+    frame = first["frame"] if first else 0
+    if wave_from is not None:
+        lo, hi, label = wave_from, wave_from + wave_cycles, f"-c{wave_from}"
+    elif first is None:
+        lo, hi, label = 0, 2 * WAVE_WINDOW, "-start"
     else:
-        frame = first["frame"]
         cycle = first.get("cycle")
         if cycle is None:                    # e.g. a fault: look at the end of the frame
             cycle = next(f for f in result.frames if f["frame"] == frame)["cycles_model"]
         label = f"-pc{first['pc']}" if first.get("pc") is not None else ""
+        lo, hi = max(0, cycle - WAVE_WINDOW), cycle + WAVE_WINDOW
     info = build(program.config, waves=True, trace_depth=trace_depth_for(program), log=log)
+    result.wave_build = info
     workdir = result.workdir.parent / f"{result.workdir.name}-waves"
     if workdir.exists():
         shutil.rmtree(workdir)
     shutil.copytree(result.workdir, workdir, ignore=shutil.ignore_patterns("report.json", "*.log", "*.xml", "rows.hex"))
-    job = dict(job, wave={"frame": frame, "from": max(0, cycle - WAVE_WINDOW), "to": cycle + WAVE_WINDOW})
+    job = dict(job, wave={"frame": frame, "from": lo, "to": hi})
     _run(info, workdir, job, name)
     src = workdir / "wave.fst"
     if not src.exists():

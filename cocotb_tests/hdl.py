@@ -13,10 +13,10 @@ command at full simulator speed through the NPU's documented host port and raise
 So a frame costs Python a handful of wake-ups (one `RisingEdge(tb_done)` per command), however
 many cycles it takes. The directory comes from the plusarg `+cosim_dir=...`.
 
-The waveform build (`waves=True`: define `COSIM_WAVES`, Verilator `--trace-fst`) opens
-`<dir>/wave.fst` with $dumpvars when a frame reaches cycle `tb_wave_from` and raises
-`tb_wave_done` at `tb_wave_to`; the testbench ends the simulation there, so the file holds
-only that window.
+The waveform build (`waves=True`: define `COSIM_WAVES`, Verilator `--trace-fst`) raises
+`tb_wave_on` when a frame reaches cycle `tb_wave_from` and `tb_wave_done` at `tb_wave_to`; the
+main loop (verilator_main.cpp) writes `<dir>/wave.fst` in between, time-stamped from the frame's
+start, and the testbench ends the simulation there, so the file holds only that window.
 """
 from __future__ import annotations
 
@@ -25,13 +25,17 @@ from npu_model.arch.faults import FAULT_BITS
 from rtl.counters import COUNTER_NAMES
 from rtl.layout import HOST_DATA_BITS, HostTarget, host_addr_bits, host_rows
 
-__all__ = ["TOP", "PERIOD_NS", "OP_WRITE", "OP_READ", "OP_RUN", "wrapper_verilog"]
+__all__ = ["TOP", "half_period_ps", "OP_WRITE", "OP_READ", "OP_RUN", "wrapper_verilog"]
 
 TOP = "cosim_top"
 OP_WRITE, OP_READ, OP_RUN = 0, 1, 2
 ROW_BYTES = HOST_DATA_BITS // 8
-#: Clock period in the simulation (only matters for waveform time stamps).
-PERIOD_NS = 2
+
+
+def half_period_ps(config: NpuConfig) -> int:
+    """Half the configured clock's period in the simulation's time precision (timescale 1ns/1ps),
+    to the nearest picosecond: what the waveform's time stamps count in."""
+    return max(1, round(1e6 / config.clock_mhz / 2))
 
 
 def wrapper_verilog(config: NpuConfig, trace_depth: int) -> str:
@@ -61,6 +65,7 @@ module {TOP} (
   // Status back to the testbench.
   reg        tb_done      /*verilator public_flat_rd*/ = 1;
   reg        tb_timeout   /*verilator public_flat_rd*/ = 0;
+  reg        tb_wave_on   /*verilator public_flat_rd*/ = 0;
   reg        tb_wave_done /*verilator public_flat_rd*/ = 0;
   reg [31:0] tb_cycles    /*verilator public_flat_rd*/ = 0;   // clock cycles of the last OP_RUN
 
@@ -87,11 +92,10 @@ module {TOP} (
     .retire_ctl_valid(), .retire_ctl_pc(), .sync_in_valid(), .sync_out_valid(), .sync_port()
   );
 
-  string dir, rows_file, wave_file;
+  string dir, rows_file;
   initial begin
     if (!$value$plusargs("cosim_dir=%s", dir)) dir = ".";
     rows_file = {{dir, "/rows.hex"}};
-    wave_file = {{dir, "/wave.fst"}};
   end
 
   reg [{w - 1}:0] stage [0:{rows - 1}];
@@ -123,6 +127,7 @@ module {TOP} (
           start <= 1;
           tb_cycles <= 0;
           tb_timeout <= 0;
+          tb_wave_on <= 0;
           tb_wave_done <= 0;
           st <= RUN;
         end
@@ -156,10 +161,7 @@ module {TOP} (
         tb_cycles <= tb_cycles + 1;
 `ifdef COSIM_WAVES
         // Frame cycle 0 is the second cycle after the one in which start is high.
-        if (tb_cycles == tb_wave_from + 1) begin
-          $dumpfile(wave_file);
-          $dumpvars(0, npu_i);
-        end
+        if (tb_cycles == tb_wave_from + 1) tb_wave_on <= 1;
         if (tb_cycles == tb_wave_to + 1) tb_wave_done <= 1;
 `endif
         if ((done && !done_q) || tb_cycles == tb_limit) begin

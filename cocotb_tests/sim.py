@@ -1,6 +1,7 @@
 """`make sim`: cosimulate a compiled model on the RTL (Verilator) against the golden model.
 
-    python -m cocotb_tests.sim --lanes 8 --model models/trunet.yaml --frames 3 [--config npu.json] [--waves 1]
+    python -m cocotb_tests.sim --lanes 8 --model models/trunet.yaml --frames 3 [--config npu.json] \
+        [--waves 1 [--waves-from CYCLE] [--waves-cycles N]]
 
 Builds the NPU for the lanes (reused when up to date), compiles the model with the compiler
 (`python -m compiler MODEL -o build/sim/<model>_l<N>.bin --lanes N [--config npu.json]`: a model
@@ -8,8 +9,10 @@ that needs other buffer sizes, such as models/cgcrn.yaml, names its configuratio
 quantised input frames, runs them under Verilator and prints per frame whether outputs, the
 schedule and the counters match, the cycles and the memory footprint per buffer (RTL and
 model). Exit status 0 when everything matched, 1 on a mismatch (the first diverging
-instruction is printed), 2 on bad arguments. With --waves 1 an FST window is written to traces/:
-around the first mismatch, or the first cycles of frame 0 when everything matched.
+instruction is printed), 2 on bad arguments. With --waves 1 an FST window is always written to
+traces/: around the first mismatch, or the first cycles of frame 0 when everything matched, or
+from frame cycle --waves-from on (of the mismatching frame, else frame 0) for --waves-cycles
+cycles; its time stamps are frame time at the configured clock (cycle c at c x period).
 """
 from __future__ import annotations
 
@@ -24,10 +27,10 @@ from npu_model.arch.errors import NpuError, cli_errors
 from npu_model.arch.program import Program
 
 from .build import ROOT
-from .cosim import cosimulate
+from .cosim import WAVE_WINDOW, cosimulate
 from .workload import quantised_frames
 
-__all__ = ["main"]
+__all__ = ["main", "build_note", "frame_table"]
 
 
 def _parser():
@@ -38,7 +41,12 @@ def _parser():
     p.add_argument("--model", default="models/trunet.yaml", help="model YAML (default models/trunet.yaml)")
     p.add_argument("--frames", type=int, default=3, help="consecutive frames, state carried (default 3)")
     p.add_argument("--waves", type=int, default=0, choices=(0, 1),
-                   help="1: on a mismatch, dump an FST window around it into traces/")
+                   help="1: write an FST window into traces/ (around the first mismatch; frame 0's first "
+                        f"{2 * WAVE_WINDOW} cycles when all match)")
+    p.add_argument("--waves-from", type=int, metavar="CYCLE",
+                   help="with --waves 1: the window starts at this frame cycle instead")
+    p.add_argument("--waves-cycles", type=int, default=2 * WAVE_WINDOW, metavar="N",
+                   help=f"with --waves 1: the window's length in cycles (default {2 * WAVE_WINDOW})")
     p.add_argument("--config", metavar="NPU.JSON",
                    help="NPU configuration to compile for (buffer sizes, ...; --lanes overrides its lanes)")
     p.add_argument("--program", help="use this compiled program instead of compiling the model")
@@ -50,6 +58,10 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     if args.frames < 1:
         raise NpuError(f"--frames: must be at least 1, not {args.frames}")
+    if args.waves_from is not None and not 0 <= args.waves_from < 1 << 32:
+        raise NpuError(f"--waves-from: must be a frame cycle (0 .. 2**32-1), not {args.waves_from}")
+    if not 1 <= args.waves_cycles < 1 << 32:
+        raise NpuError(f"--waves-cycles: must be at least 1 (and below 2**32), not {args.waves_cycles}")
     model = Path(args.model)
     if not model.exists():
         raise NpuError(f"{model}: no such model file")
@@ -72,14 +84,20 @@ def main(argv=None) -> int:
           f"{program.config.lanes} lanes")
     t0 = time.perf_counter()
     result = cosimulate(program, inputs=inputs, frames=args.frames, name=f"{model.stem}_l{program.config.lanes}",
-                        waves=bool(args.waves))
+                        waves=bool(args.waves), wave_from=args.waves_from, wave_cycles=args.waves_cycles)
     wall = time.perf_counter() - t0
     for line in frame_table(result):
         print(line)
-    print(f"wall {wall:.1f} s (build {'reused' if not result.build.built else f'{result.build.seconds:.0f} s'}, "
+    print(f"wall {wall:.1f} s ({build_note(result)}, "
           f"run folder {result.workdir.relative_to(ROOT) if result.workdir.is_relative_to(ROOT) else result.workdir})")
     print(("PASS " if result.ok else "FAIL ") + result.message)
     return 0 if result.ok else 1
+
+
+def build_note(result) -> str:
+    """"build N s" when this run built a simulator (the tracing one included), else "build reused"."""
+    built = [b.seconds for b in (result.build, result.wave_build) if b is not None and b.built]
+    return f"build {sum(built):.0f} s" if built else "build reused"
 
 
 def frame_table(result) -> list[str]:

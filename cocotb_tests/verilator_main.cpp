@@ -11,6 +11,11 @@
 // Skipping is exact: callbacks are registered only by callbacks, so after a time step in which
 // none ran, the only callbacks left are value-change ones (checked after every evaluation) and
 // timed ones no earlier than cbNextDeadline() (the full loop runs again from that time on).
+//
+// The waveform build (VM_TRACE) writes the FST here rather than by $dumpvars, so that its time
+// stamps are frame time: the wrapper raises `tb_wave_on` in frame cycle `tb_wave_from`, and from
+// then on every time step is dumped at (simulation time - frame start), i.e. frame cycle c at
+// c x the configured clock period; the file is closed when `tb_wave_done` rises.
 
 #include <algorithm>
 #include <memory>
@@ -18,6 +23,11 @@
 #include "Vtop.h"
 #include "verilated.h"
 #include "verilated_vpi.h"
+#if VM_TRACE
+#include <string>
+
+#include "verilated_fst_c.h"
+#endif
 
 #ifndef COSIM_HALF_PERIOD
 #error "COSIM_HALF_PERIOD (half the clock period in time precision units) must be defined"
@@ -30,6 +40,55 @@ double sc_time_stamp() { return main_time; }  // $time
 extern "C" {
 void vlog_startup_routines_bootstrap(void);
 }
+
+#if VM_TRACE
+// The waveform window: see the header.
+class Waveform {
+  public:
+    explicit Waveform(Vtop *top) {
+        Verilated::traceEverOn(true);
+        top->trace(&fst_, 99);
+        const char *dir = Verilated::commandArgsPlusMatch("cosim_dir=");
+        path_ = (dir && *dir) ? std::string(dir + sizeof("+cosim_dir=") - 1) : std::string(".");
+        path_ += "/wave.fst";
+    }
+    ~Waveform() { close(); }
+
+    // After each time step: open at the window's start, dump while open, close at its end.
+    void step(vluint64_t now) {
+        if (done_) return;
+        if (!fst_.isOpen()) {
+            if (!read("cosim_top.tb_wave_on")) return;
+            start_ = now - static_cast<vluint64_t>(read("cosim_top.tb_wave_from")) * 2 * COSIM_HALF_PERIOD;
+            fst_.open(path_.c_str());
+        }
+        fst_.dump(now - start_);
+        if (read("cosim_top.tb_wave_done")) close();
+    }
+
+  private:
+    static vluint64_t read(const char *name) {
+        vpiHandle h = vpi_handle_by_name(const_cast<PLI_BYTE8 *>(name), nullptr);
+        if (!h) return 0;
+        s_vpi_value v;
+        v.format = vpiIntVal;
+        vpi_get_value(h, &v);
+        vpi_release_handle(h);
+        return static_cast<vluint64_t>(static_cast<vluint32_t>(v.value.integer));
+    }
+    void close() {
+        if (fst_.isOpen()) {
+            fst_.close();
+            done_ = true;
+        }
+    }
+
+    VerilatedFstC fst_;
+    std::string path_;
+    vluint64_t start_ = 0;
+    bool done_ = false;
+};
+#endif
 
 // Run value-change callbacks until values stop changing (they may write signals).
 static bool settle_value_callbacks() {
@@ -70,7 +129,7 @@ int main(int argc, char **argv) {
     std::unique_ptr<Vtop> top(new Vtop(""));
     Verilated::fatalOnVpiError(false);  // otherwise it will fail on systemtf
 #if VM_TRACE
-    Verilated::traceEverOn(true);  // $dumpfile/$dumpvars in the design
+    Waveform wave(top.get());
 #endif
 
     vlog_startup_routines_bootstrap();
@@ -88,6 +147,9 @@ int main(int argc, char **argv) {
         } else {
             top->eval_end_step();  // nothing registered that the full step would call
         }
+#if VM_TRACE
+        wave.step(main_time);
+#endif
 
         // Next time: the clock's next edge, or an earlier timed callback.
         const vluint64_t deadline = VerilatedVpi::cbNextDeadline();

@@ -17,6 +17,8 @@ import hashlib
 import json
 from pathlib import Path
 
+from compiler.parse import parse_model
+
 from ..arch.errors import NpuError
 from ..arch.files import write_bytes
 
@@ -43,8 +45,6 @@ def model_digest(model: Path) -> str:
     try:
         h.update(model.read_bytes())
         if model.suffix.lower() in (".yaml", ".yml"):
-            from compiler.parse import parse_model
-
             npz = parse_model(model).weights.get("npz")
             if npz:
                 h.update(b"\0npz\0" + Path(npz).read_bytes())

@@ -1,5 +1,6 @@
 """Hand-written programs cosimulate bit- and cycle-exact at every lane count, faults match,
 the checker fails when the golden trace is corrupted, and then writes an FST window."""
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -10,7 +11,8 @@ from npu_model.arch.isa import Opcode
 from npu_model.golden.machine import Npu
 
 from cocotb_tests.cosim import TRACES, WAVE_WINDOW, cosimulate
-from cocotb_tests.hdl import PERIOD_NS
+from cocotb_tests.hdl import half_period_ps
+from cocotb_tests.sim import build_note
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cosim_programs import FAULTS, fault_program, loop_fault_program, opcode_inputs, opcode_program  # noqa: E402
@@ -85,23 +87,49 @@ def test_checker_reports_a_corrupted_output_value():
     assert not result.frames[0]["outputs_match"] and result.frames[0]["schedule_match"]
 
 
-def _assert_fst_window(path: Path):
-    """`path` is an FST file whose dump spans at most one window, after the program load."""
+def _fst_times(path: Path) -> tuple[int, int]:
+    """The first and last time stamp of an FST file (ps)."""
     head = path.read_bytes()[:25]
-    # FST header block: type 0, length 329, then start and end time (ps), big-endian.
+    # FST header block: type 0, length 329, then start and end time, big-endian.
     assert head[0] == 0 and int.from_bytes(head[1:9], "big") == 329
-    start, end = int.from_bytes(head[9:17], "big"), int.from_bytes(head[17:25], "big")
-    assert 0 < start < end <= start + (2 * WAVE_WINDOW + 2) * PERIOD_NS * 1000
+    return int.from_bytes(head[9:17], "big"), int.from_bytes(head[17:25], "big")
 
 
-@pytest.mark.parametrize("corrupt, name", [({}, "wave_start-f0-start.fst"), ({"retire": 7}, "wave_window-f0-pc7.fst")])
-def test_waves_write_an_fst_window(corrupt, name):
-    """A mismatch gets a window around it; a passing run, the first cycles of frame 0."""
-    result = cosimulate(opcode_program(1), inputs=opcode_inputs(1), frames=1, name=name.split("-")[0],
-                        corrupt=corrupt, waves=True, log=lambda *_: None)
+@pytest.mark.parametrize("corrupt, window, name", [
+    ({}, None, "wave_start-f0-start.fst"),
+    ({"retire": 7}, None, "wave_window-f0-pc7.fst"),
+    ({}, (30, 50), "wave_chosen-f0-c30.fst"),
+])
+def test_waves_write_an_fst_window(corrupt, window, name):
+    """A mismatch gets a window around it; a passing run, the first cycles of frame 0; or the
+    window asked for. Time stamps are frame time at the configured clock (250 MHz: 4 ns)."""
+    program = opcode_program(1)
+    program = dataclasses.replace(program, config=program.config.replace(clock_mhz=250.0))
+    period = 2 * half_period_ps(program.config)
+    assert period == 4000
+    result = cosimulate(program, inputs=opcode_inputs(1), frames=1, name=name.split("-")[0], corrupt=corrupt,
+                        waves=True, wave_from=window and window[0], wave_cycles=window[1] if window else 400,
+                        log=lambda *_: None)
     try:
         assert result.ok == (not corrupt) and result.wave_file == TRACES / name
-        _assert_fst_window(result.wave_file)
+        assert result.wave_build is not None and result.wave_build.waves
+        # `make sim` says "reused" only when neither simulator was built by this run.
+        note = build_note(result)
+        assert note == "build reused" if not (result.build.built or result.wave_build.built) else \
+            note.startswith("build ") and note.endswith(" s")
+        rebuilt = dataclasses.replace(result, wave_build=dataclasses.replace(result.wave_build, built=True, seconds=61.0))
+        assert build_note(rebuilt).startswith("build ") and build_note(rebuilt) != "build reused"
+        start, end = _fst_times(result.wave_file)
+        if window:
+            lo, hi = window[0], window[0] + window[1]
+        elif corrupt:
+            cycle = result.first["cycle"]
+            lo, hi = max(0, cycle - WAVE_WINDOW), cycle + WAVE_WINDOW
+        else:
+            lo, hi = 0, 2 * WAVE_WINDOW
+        hi = min(hi, result.frames[0]["cycles_model"])            # the frame may end first
+        assert start == lo * period                               # frame cycle c at c x period
+        assert hi * period <= end <= (hi + 2) * period, (start, end, lo, hi)
     finally:
         if result.wave_file:
             result.wave_file.unlink(missing_ok=True)
