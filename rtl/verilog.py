@@ -4,7 +4,7 @@ Every SRAM of the NPU is an `rtl.macro.SramMacro`; under `MacroPlatform` each is
 a module named for its kind and shape (`sram_1rw_w16_d4096_g8`), written once at the end of the
 Verilog with a behavioural body: a plain array with the macro's ports (1rw: one address, read or
 write; 1r1w: a read and a write port), synchronous, non-transparent reads whose output holds.
-A synthesis flow black-boxes these modules (`blackbox sram_*` in Yosys, see `rtl.synth`) and an
+A synthesis flow black-boxes these modules (`read_verilog -lib` in Yosys, as `rtl.synth` does) and an
 integrator replaces them by the memory compiler's macros; Verilator simulates the bodies.
 Amaranth would also write every memory's all-zero initial contents into the Verilog (minutes
 and hundreds of MB for a large memory); the macro modules have none. The debug trace, a

