@@ -30,7 +30,9 @@ from ..arch.isa import DTYPES
 from ..arch.meta import ProgramMeta
 from ..arch.program import Program
 from ..arch.timing import FETCH_LATENCY
+from ..arch.technology import logic_ge_estimate
 from ..golden.costs import instruction_costs as golden_costs
+from ..golden.energy import instruction_energy, leakage_uw
 from ..golden.machine import Npu
 from .plots import report_plots
 
@@ -43,7 +45,8 @@ OTHER_ROW = "(outside layers)"
 #: Per-layer CSV columns, in order (documented with units in docs/reports.md).
 LAYER_COLUMNS = (["layer", "op", "pc_start", "pc_end", "code_words", "instructions", "macs", "npu_macs", "mac_cycles",
                   "start_cycle", "cycles", "stall_cycles", "conflict_cycles", "utilisation_pct", "weight_bytes"]
-                 + [f"{b}_{k}" for b in COUNTED_BUFFERS for k in ("live_bytes", "read_bytes", "write_bytes")])
+                 + [f"{b}_{k}" for b in COUNTED_BUFFERS for k in ("live_bytes", "read_bytes", "write_bytes")]
+                 + ["energy_nj", "energy_pct"])
 
 
 # Per-instruction costs --------------------------------------------------------------------------------
@@ -51,10 +54,13 @@ def instruction_costs(npu) -> dict:
     """Per-instance arrays (the executed stream, `Analysis.pc`): the golden model's cost table
     (`npu_model.golden.costs`) plus the schedule's `issue_cycles` = stall + occupancy, the cycles
     the issue stage spends on the instruction (waiting for its hazards, then walking its steps).
-    Their sum plus FETCH_LATENCY is the frame."""
+    Their sum plus FETCH_LATENCY is the frame. `energy_fj`: the instruction's dynamic energy
+    (`npu_model.golden.energy`) in femtojoules."""
     s = npu.schedule
+    costs = golden_costs(npu.analysis)
+    energy = instruction_energy(npu.analysis, costs)
     return {"issue_cycles": (s.stall + s.occupancy).astype(np.int64), "stall": s.stall.astype(np.int64),
-            **golden_costs(npu.analysis)}
+            "energy_fj": np.rint(1000.0 * sum(energy.values())).astype(np.int64), **costs}
 
 
 # Lifetimes of the memory map's symbols ---------------------------------------------------------------
@@ -156,6 +162,7 @@ def layer_rows(npu, costs: dict | None = None, lifetimes: list | None = None) ->
     m = npu.analysis.n_instructions
     cache: dict = {}
     earliest = npu.schedule.earliest
+    frame_fj = int(costs["energy_fj"].sum())
 
     def seg(key, s, e):
         return _segment_sum(costs[key], s, e, cache, key)
@@ -196,6 +203,8 @@ def layer_rows(npu, costs: dict | None = None, lifetimes: list | None = None) ->
             row[f"{b}_live_bytes"] = int(live)
             row[f"{b}_read_bytes"] = vals[f"{b}_read"]
             row[f"{b}_write_bytes"] = vals[f"{b}_write"]
+        row["energy_nj"] = round(vals["energy_fj"] * 1e-6, 3)
+        row["energy_pct"] = round(100.0 * vals["energy_fj"] / frame_fj, 3) if frame_fj else 0.0
         return row
 
     an = npu.analysis
@@ -295,6 +304,18 @@ class RealTime:
 
 
 @dataclass(frozen=True)
+class Energy:
+    """A frame's energy and the power it takes (45 nm constants, docs/area-energy.md "Energy")."""
+    dynamic_uj: float          # every instruction of the frame
+    by_term_uj: dict           # mac, alu, post, wbuf, abuf, sbuf, pbuf, fetch
+    leakage_uw: float          # SRAM of the configured memories + the logic estimate
+    leakage_by_part_uw: dict   # sram, logic
+    frame_uj: float | None     # dynamic + leakage over one hop (real-time operation)
+    average_mw: float | None   # frame_uj / hop: the power of real-time operation, whatever the clock
+    active_mw: float           # while computing at the configured clock: dynamic / frame time + leakage
+
+
+@dataclass(frozen=True)
 class BufferMemory:
     capacity_bytes: int
     hwm_bytes: int
@@ -315,6 +336,7 @@ class ReportSummary:
     bound: Bound
     real_time: RealTime
     memory: dict               # buffer name -> BufferMemory
+    energy: Energy
     weight_bytes: int
     weight_symbol_bytes: int
     state_bytes: int
@@ -443,6 +465,7 @@ def build_report(npu, *, program_path: str = "program", hop: int | None = None,
                     model_utilisation_pct=(100.0 * bound_macs / (cfg.lanes * st.cycles)) if bound_macs else None),
         real_time=real_time(st.cycles, clock, tb),
         memory=memory,
+        energy=frame_energy(npu, costs, cycles=st.cycles, clock_mhz=clock, hop_us=tb.hop_us),
         weight_bytes=len(program.wbuf),
         weight_symbol_bytes=sum(s.nbytes for s in program.symbols if s.buf == "wbuf"),
         state_bytes=len(program.sbuf),
@@ -456,6 +479,21 @@ def build_report(npu, *, program_path: str = "program", hop: int | None = None,
         sim_ms_per_frame=(1e3 * sim_seconds / len(frames)) if frames and sim_seconds is not None else None,
         meta=program.meta)
     return Report(summary=summary, rows=rows, timeline=timeline, frames=frames or [])
+
+
+def frame_energy(npu, costs: dict, *, cycles: int, clock_mhz: float, hop_us: float | None) -> Energy:
+    """The frame's `Energy` from the per-instruction energies and the leakage of the configuration
+    (logic from `technology.logic_ge_estimate`: `python -m rtl synth` gives the real figure)."""
+    cfg = npu.config
+    by_term = {k: float(v.sum()) * 1e-6 for k, v in instruction_energy(npu.analysis, costs).items()}
+    dyn = sum(by_term.values())
+    leak = leakage_uw(cfg, logic_ge=logic_ge_estimate(cfg.lanes))
+    leak_uw = sum(leak.values())
+    frame_us = cycles / clock_mhz
+    frame_uj = dyn + leak_uw * 1e-6 * hop_us if hop_us else None
+    return Energy(dynamic_uj=dyn, by_term_uj=by_term, leakage_uw=leak_uw, leakage_by_part_uw=leak,
+                  frame_uj=frame_uj, average_mw=1e3 * frame_uj / hop_us if frame_uj is not None else None,
+                  active_mw=(1e3 * dyn / frame_us if frame_us else 0.0) + leak_uw * 1e-3)
 
 
 def _host_work(meta: ProgramMeta) -> list[str]:
@@ -504,7 +542,22 @@ def summary_lines(s: ReportSummary) -> list[str]:
     lines.append("memory per frame     " + ", ".join(
         f"{k} {v.hwm_bytes / 1024:,.1f} KiB" + (f" (peak live {v.peak_live_bytes / 1024:,.1f})" if k == "abuf" else "")
         for k, v in mem.items()) + f", code {s.instruction_bytes / 1024:,.1f} KiB")
+    e = s.energy
+    if e.average_mw is None:
+        lines.append(f"energy per frame     {e.dynamic_uj:,.2f} uJ dynamic (45 nm): {e.active_mw:,.2f} mW while "
+                     f"computing at {rt.clock_mhz:g} MHz")
+    else:
+        at_clock = (f"at {rt.clock_mhz:g} MHz {e.active_mw:,.2f} mW while computing, "
+                    + ("idle for the rest of the hop" if rt.real_time else "NOT real time"))
+        lines.append(f"energy per frame     {e.dynamic_uj:,.2f} uJ dynamic + {e.frame_uj - e.dynamic_uj:,.2f} uJ "
+                     f"leakage over the hop (45 nm): {e.average_mw:,.2f} mW average in real time (any clock from "
+                     f"{_mhz(rt.min_clock_mhz)} MHz at one supply); {at_clock}")
     return lines
+
+
+_ENERGY_LABELS = {"mac": "MACs", "alu": "vector ALU", "post": "requantise, activation, LUT", "wbuf": "wbuf accesses",
+                  "abuf": "abuf accesses", "sbuf": "sbuf accesses", "pbuf": "parameter records",
+                  "fetch": "instruction fetch"}
 
 
 def report_markdown(rep: Report, plots: dict) -> str:
@@ -538,6 +591,15 @@ def report_markdown(rep: Report, plots: dict) -> str:
     for name, m in s.memory.items():
         out.append(f"| {name} | {m.capacity_bytes:,} | {m.hwm_bytes:,} | {m.peak_live_bytes:,} | "
                    f"{m.read_bytes:,} | {m.write_bytes:,} |")
+    e = s.energy
+    out += ["", "## Energy (45 nm, docs/area-energy.md)", "", "| part | per frame | share |", "|---|---|---|"]
+    for term, uj in e.by_term_uj.items():
+        out.append(f"| {_ENERGY_LABELS[term]} | {uj:,.3f} uJ | {100 * uj / e.dynamic_uj if e.dynamic_uj else 0:.1f} % |")
+    out.append(f"| **dynamic** | {e.dynamic_uj:,.3f} uJ | 100 % |")
+    out.append(f"| leakage (SRAM {e.leakage_by_part_uw['sram']:,.0f} uW, logic {e.leakage_by_part_uw['logic']:,.0f} uW) "
+               f"| {_fmt(e.frame_uj - e.dynamic_uj if e.frame_uj is not None else None, 3)} uJ over the hop | |")
+    out += ["", f"Average power in real time: {_fmt(e.average_mw, 2)} mW (the same at every real-time clock of one "
+                f"supply); while computing at {rt.clock_mhz:g} MHz: {e.active_mw:,.2f} mW."]
     if s.host:
         out += ["", "## On the host", ""] + [f"- {h}" for h in s.host]
     if plots:
@@ -545,12 +607,13 @@ def report_markdown(rep: Report, plots: dict) -> str:
         for title, fname in plots.items():
             out += [f"![{title}]({fname})", ""]
     out += ["## Layers", "", "| layer | op | code | executed | MACs | cycles | stalls | util % | abuf live | wbuf rd | "
-            "abuf rd | abuf wr |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            "abuf rd | abuf wr | energy nJ |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rep.rows:
         out.append(f"| {r['layer']} | {r['op']} | {r['code_words']:,} | {r['instructions']:,} | {r['macs']:,} | "
                    f"{r['cycles']:,} | "
                    f"{r['stall_cycles']:,} | {r['utilisation_pct']:.1f} | {r['abuf_live_bytes']:,} | "
-                   f"{r['wbuf_read_bytes']:,} | {r['abuf_read_bytes']:,} | {r['abuf_write_bytes']:,} |")
+                   f"{r['wbuf_read_bytes']:,} | {r['abuf_read_bytes']:,} | {r['abuf_write_bytes']:,} | "
+                   f"{r['energy_nj']:,.1f} |")
     return "\n".join(out) + "\n"
 
 

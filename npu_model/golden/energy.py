@@ -1,0 +1,88 @@
+"""Energy of every executed instruction, from the counters' own quantities and the 45 nm constants of
+`npu_model.arch.technology` (docs/area-energy.md "Energy").
+
+Per instance, in pJ (each a term of `instruction_energy`):
+
+    mac     multiply-accumulates: n x r x (multiply of A's by B's width + 32-bit add)
+    alu     element-wise operations: r x n x (add/sub/max/min: a 16-bit add; mul: a multiply;
+            mov: nothing)
+    post    requantisation of every result written (a MAC's n, an element-wise r x n) and the
+            LUT read of act = lut / rsqrt
+    <buf>   data-buffer reads and writes: the bytes of the cost table (`golden.costs`) in words of
+            the buffer's macros, each access the energy of one macro of that size
+    pbuf    parameter records read
+    fetch   one instruction word from imem per instance (control instructions too)
+
+Leakage is not per instruction: `leakage_uw` gives the power the configured memories and a logic
+area leak, which a frame pays over its duration.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..arch.config import BUFFER_NAMES, PBUF, NpuConfig
+from ..arch.isa import INSTRUCTION_BITS, Act, DType, Opcode
+from ..arch.record import RECORD_BYTES
+from ..arch.technology import (LEAKAGE_NW_PER_GE, LEAKAGE_PW_PER_SRAM_BIT, REQUANT_PJ, add_pj, multiply_pj,
+                               sram_access_pj)
+from .costs import instruction_costs
+
+__all__ = ["instruction_energy", "macro_of", "leakage_uw", "ENERGY_TERMS"]
+
+#: The terms of `instruction_energy`, in report order.
+ENERGY_TERMS = ("mac", "alu", "post", *BUFFER_NAMES, PBUF, "fetch")
+#: The LUT's words: four int16 entries (rtl/lut.py's 64-bit macros).
+_LUT_WORD_BITS = 64
+
+
+def macro_of(config: NpuConfig, memory: str) -> tuple[int, int]:
+    """(word width in bits, bytes of one macro) of the SRAM macros `memory` is built from
+    (docs/rtl.md "Memories": banks of `word_bytes` words, at most `macro_words` deep)."""
+    if memory in BUFFER_NAMES:
+        org = config.bank_org(memory)
+        width, rows = 8 * org.word_bytes, getattr(config, f"{memory}_bytes") // org.stripe_bytes
+    elif memory == PBUF:
+        width, rows = 8 * RECORD_BYTES, config.pbuf_bytes // RECORD_BYTES
+    elif memory == "imem":
+        width, rows = INSTRUCTION_BITS, config.imem_bytes * 8 // INSTRUCTION_BITS
+    elif memory == "lut":
+        width, rows = _LUT_WORD_BITS, max(1, config.lut_entries * 16 // _LUT_WORD_BITS)
+    else:
+        raise ValueError(f"unknown memory {memory!r}")
+    return width, min(max(rows, 1), config.macro_words) * width // 8
+
+
+def _byte_pj(config: NpuConfig, memory: str) -> float:
+    width, size = macro_of(config, memory)
+    return sram_access_pj(width, size) / (width // 8)
+
+
+def instruction_energy(analysis, costs: dict | None = None) -> dict[str, np.ndarray]:
+    """Per-instance float64 arrays of pJ, one per `ENERGY_TERMS` (see the module docstring)."""
+    a = analysis
+    cfg: NpuConfig = a.config
+    f = a.fields
+    costs = instruction_costs(a) if costs is None else costs
+    n, r = f["n"].astype(np.float64), f["r"].astype(np.float64)
+    bits = np.array([DType(d).bits for d in DType], np.float64)
+    mult = multiply_pj(bits[f["a_dtype"]], bits[f["b_dtype"]])
+    op = a.opcode
+    out = {"mac": np.where(a.is_mac, n * r * (mult + add_pj(32)), 0.0)}
+    ew_op = np.where(op == Opcode.MUL, mult, np.where(op == Opcode.MOV, 0.0, add_pj(16)))
+    out["alu"] = np.where(a.is_ew, r * n * ew_op, 0.0)
+    results = np.where(a.writes, np.where(a.is_mac, n, r * n), 0.0)
+    lut = np.isin(f["act"], (Act.LUT, Act.RSQRT))
+    lut_pj = sram_access_pj(*macro_of(cfg, "lut"))
+    out["post"] = results * (REQUANT_PJ + np.where(lut, lut_pj, 0.0))
+    for buf in (*BUFFER_NAMES, PBUF):
+        out[buf] = (costs[f"{buf}_read"] + costs[f"{buf}_write"]) * _byte_pj(cfg, buf)
+    out["fetch"] = np.full(a.n_instructions, sram_access_pj(*macro_of(cfg, "imem")))
+    return {k: out[k] for k in ENERGY_TERMS}
+
+
+def leakage_uw(config: NpuConfig, *, logic_ge: float) -> dict[str, float]:
+    """Leakage power in uW: `sram` of every configured memory's bits, `logic` of `logic_ge` gate
+    equivalents (from `python -m rtl synth`, or an estimate)."""
+    bits = 8 * (config.wbuf_bytes + config.abuf_bytes + config.sbuf_bytes + config.pbuf_bytes + config.imem_bytes
+                + 2 * config.lut_entries)
+    return {"sram": bits * LEAKAGE_PW_PER_SRAM_BIT * 1e-6, "logic": logic_ge * LEAKAGE_NW_PER_GE * 1e-3}
