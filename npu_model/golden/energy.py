@@ -36,17 +36,18 @@ _LUT_WORD_BITS = 64
 
 
 def macro_of(config: NpuConfig, memory: str) -> tuple[int, int]:
-    """(word width in bits, bytes of one macro) of the SRAM macros `memory` is built from
-    (docs/rtl.md "Memories": banks of `word_bytes` words, at most `macro_words` deep)."""
+    """(word width in bits, bytes of its deepest macro) of the SRAM macros `memory` is built from
+    (docs/rtl.md "Memories": banks of `word_bytes` words, at most `macro_words` deep);
+    tests/rtl/test_rtl_synth.py checks it against the macros the RTL instantiates."""
     if memory in BUFFER_NAMES:
         org = config.bank_org(memory)
-        width, rows = 8 * org.word_bytes, getattr(config, f"{memory}_bytes") // org.stripe_bytes
-    elif memory == PBUF:
-        width, rows = 8 * RECORD_BYTES, config.pbuf_bytes // RECORD_BYTES
+        width, rows = 8 * org.word_bytes, -(-getattr(config, f"{memory}_bytes") // org.stripe_bytes)
+    elif memory == PBUF:                                 # one bank of records per lane
+        width, rows = 8 * RECORD_BYTES, -(-config.pbuf_bytes // (RECORD_BYTES * config.lanes))
     elif memory == "imem":
-        width, rows = INSTRUCTION_BITS, config.imem_bytes * 8 // INSTRUCTION_BITS
-    elif memory == "lut":
-        width, rows = _LUT_WORD_BITS, max(1, config.lut_entries * 16 // _LUT_WORD_BITS)
+        width, rows = INSTRUCTION_BITS, -(-config.imem_bytes * 8 // INSTRUCTION_BITS)
+    elif memory == "lut":                                # one copy per lane
+        width, rows = _LUT_WORD_BITS, max(1, -(-config.lut_entries * 16 // _LUT_WORD_BITS))
     else:
         raise ValueError(f"unknown memory {memory!r}")
     return width, min(max(rows, 1), config.macro_words) * width // 8

@@ -120,3 +120,28 @@ def test_synth_errors_are_one_line(args, env, words, tmp_path):
     run = subprocess.run([sys.executable, "-m", "rtl", *args], cwd=tmp_path, capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(root), **env}, timeout=300)
     assert run.returncode == 2 and run.stderr.count("\n") == 1 and words in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize("config", [NpuConfig(**SMALL),
+                                    NpuConfig(**{**SMALL, "lanes": 2, "abuf_org": "row", "macro_words": 64})])
+def test_energy_model_macros_are_the_rtl_macros(config):
+    """`golden.energy.macro_of` (what an access costs) names the macros the RTL instantiates: per
+    memory, the word width and the deepest macro."""
+    import re
+
+    from npu_model.arch.technology import macro_shape
+    from npu_model.golden.energy import macro_of
+    from rtl.verilog import generate_rtlil
+
+    il, _ = generate_rtlil(config)
+    found: dict = {}
+    for module, body in re.findall(r"^module \\(\S+)\n(.*?)^end$", il, flags=re.M | re.S):
+        for cell in re.findall(r"^\s*cell \\(sram_\S+) ", body, flags=re.M):
+            memory = module.split(".")[2]
+            kind, width, depth = macro_shape(cell)
+            w, d = found.get(memory, (width, 0))
+            assert w == width, (memory, cell)
+            found[memory] = (width, max(d, depth))
+    assert set(found) == {"wbuf", "abuf", "sbuf", "pbuf", "imem", "lut"}
+    for memory, (width, depth) in found.items():
+        assert macro_of(config, memory) == (width, width * depth // 8), memory
