@@ -19,6 +19,7 @@ from npu_model.arch.config import BUFFER_NAMES, NpuConfig
 from npu_model.arch.faults import FAULT_BITS, Fault
 from npu_model.arch.isa import (DATA_BUFFERS, FIELD_BY_NAME, INSTRUCTION_BITS, OPCODES, RESERVED_BITS, Act, Buffer,
                                 DType, Format, OpClass, Opcode, field_layout)
+from npu_model.arch.memory import LUT_WORD_BITS
 from npu_model.arch.record import RECORD_BYTES, RECORD_FIELDS
 
 __all__ = [
@@ -43,8 +44,6 @@ SEQ_BITS = COUNTER_BITS
 #: `host_row_bytes` of it (one word of every bank of a banked memory, at most 32 bytes).
 HOST_DATA_BITS = INSTRUCTION_BITS
 HOST_WORD_BYTES = HOST_DATA_BITS // 8
-#: A LUT copy's macro word: four int16 entries.
-LUT_WORD_BITS = 64
 #: A trace entry is an issue and a retire cycle; a host row holds four.
 TRACE_ENTRY_BITS = 2 * CYCLE_BITS
 TRACE_ENTRIES_PER_ROW = HOST_DATA_BITS // TRACE_ENTRY_BITS

@@ -282,8 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Compile MODEL.yaml for every lane count and activation-buffer size, simulate "
                                      "each program, and write DIR/sweep.csv, plots and DIR/exploration.md: cycles "
                                      "per frame against the MACs/lanes bound, real-time factor against clock, "
-                                     "memory per buffer, real-time factor against an area proxy (Pareto front). "
-                                     "A point whose model does not fit its buffers is a row marked 'does not fit'.")
+                                     "memory per buffer, power against 45 nm area (real-time Pareto front), and the "
+                                     "smallest-area and lowest-power real-time designs. A point whose model does not "
+                                     "fit its buffers is a row marked 'does not fit'.")
     explore_arguments(exp)
     exp.set_defaults(func=cmd_explore)
 

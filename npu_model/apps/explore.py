@@ -20,9 +20,11 @@ Output (docs/exploration.md shows a run):
 
 - `sweep.csv`: one row per (point, clock), columns SWEEP_COLUMNS (units in docs/exploration.md);
 - `exploration.md`: tables and the plots below embedded;
-- plots: cycles per frame against lanes with the MACs/lanes bound, real-time factor against clock
-  per lane count, memory per buffer per lane count, real-time factor against the area proxy with
-  the Pareto front.
+- plots: cycles per frame against lanes with the MACs/lanes bound, real-time factor against the
+  swept clocks per lane count, memory per buffer per lane count with the configured capacities,
+  power against 45 nm area (docs/area-energy.md) with the real-time Pareto front;
+- answers: the smallest-area and the lowest-power point that runs in real time (RTF <= 1 and
+  <= 0.85).
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ import argparse
 import csv
 import dataclasses
 import io
+import json
 import os
 import re
 import subprocess
@@ -53,6 +56,7 @@ from ..arch.isa import DTYPES
 from ..arch.memory import ORGANISATIONS
 from ..arch.meta import CODE_FORMS, MAX_FFT, MAX_SAMPLE_RATE
 from ..arch.program import Program
+from ..arch.technology import NAND2_UM2, logic_ge_estimate, sram_area_um2
 from ..golden.machine import Npu
 from .arguments import MAX_FRAMES, MAX_JOBS, bounded, bounded_list
 from .cluster import run_tasks
@@ -60,14 +64,13 @@ from .pointcache import PointCache
 from .plots import explore_plots
 from .report import build_report
 
-__all__ = ["add_arguments", "main_explore", "sweep", "SWEEP_COLUMNS", "area_mm2", "DEFAULT_LANE_UM2",
-           "DEFAULT_SRAM_UM2_PER_BYTE", "SweepPoint", "compile_point", "evaluate_point", "explore_markdown"]
+__all__ = ["add_arguments", "main_explore", "sweep", "SWEEP_COLUMNS", "AREA_SOURCES", "area_of", "synthesised_ge",
+           "SweepPoint", "compile_point", "evaluate_point", "explore_markdown", "smallest_fits", "real_time_answers"]
 
-#: Area proxy defaults (docs/exploration.md): one MAC lane (int8 x int8 multiplier, 32-bit
-#: accumulator, requantiser, activation) ~ 4k NAND2 equivalents ~ 2000 um^2 in a 28 nm-class
-#: process; single-port SRAM with periphery ~ 0.25 um^2 per bit = 2 um^2 per byte.
-DEFAULT_LANE_UM2 = 2000.0
-DEFAULT_SRAM_UM2_PER_BYTE = 2.0
+#: How a point's logic area is found: `model` (the gate equivalents of `technology.logic_ge_estimate`,
+#: a line through two syntheses) or `synth` (`python -m rtl synth` of the point's configuration,
+#: minutes each the first time, cached by the RTL tools).
+AREA_SOURCES = ("model", "synth")
 
 @dataclass
 class SweepPoint:
@@ -106,7 +109,12 @@ class SweepPoint:
     abuf_need: int | None = None
     imem_need: int | None = None
     sram_bytes: int | None = None
-    area_mm2: float | None = None
+    logic_mm2: float | None = None     # 45 nm, docs/area-energy.md
+    sram_mm2: float | None = None      # the configured memories' macros
+    area_mm2: float | None = None      # logic + SRAM
+    energy_uj: float | None = None     # dynamic energy per frame
+    leakage_uw: float | None = None
+    power_mw: float | None = None      # real-time operation: (energy + leakage over a hop) / hop
     hop_us: float | None = None
     frame_us: float | None = None
     real_time_factor: float | None = None
@@ -127,10 +135,33 @@ class SweepPoint:
 SWEEP_COLUMNS = [f.name for f in dataclasses.fields(SweepPoint)]
 
 
-def area_mm2(lanes: int, sram_bytes: int, *, lane_um2: float = DEFAULT_LANE_UM2,
-             sram_um2_per_byte: float = DEFAULT_SRAM_UM2_PER_BYTE) -> float:
-    """The area proxy: lanes x lane area + SRAM bytes x area per byte, in mm^2."""
-    return (lanes * lane_um2 + sram_bytes * sram_um2_per_byte) * 1e-6
+def area_of(config: NpuConfig, *, source: str = "model", timeout: float | None = None) -> tuple[float, float, float]:
+    """(logic, SRAM, logic gate equivalents) of a configuration: mm^2, mm^2, GE at 45 nm. SRAM from
+    the macros the configuration has (`technology.sram_area_um2`); logic from the estimate or from
+    synthesis (`AREA_SOURCES`)."""
+    ge = logic_ge_estimate(config.lanes) if source == "model" else synthesised_ge(config, timeout=timeout)
+    return ge * NAND2_UM2 * 1e-6, sum(sram_area_um2(config).values()) * 1e-6, ge
+
+
+def synthesised_ge(config: NpuConfig, *, timeout: float | None = None) -> float:
+    """The logic gate equivalents of `python -m rtl synth` for `config`, in a subprocess (the RTL
+    tools sit beside this package, not below it; they cache every configuration's result)."""
+    with tempfile.TemporaryDirectory(prefix="npu-area-") as tmp:
+        cfg, out = Path(tmp) / "npu.json", Path(tmp) / "area.json"
+        cfg.write_text(config.to_json())
+        env = dict(os.environ)
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        try:
+            proc = subprocess.run([sys.executable, "-m", "rtl", "synth", "--config", str(cfg), "--json", str(out)],
+                                  capture_output=True, text=True, timeout=timeout, env=env)
+        except subprocess.TimeoutExpired:
+            raise NpuError(f"synthesis timed out after {timeout:g} s") from None
+        if proc.returncode != 0 or not out.exists():
+            lines = [l for l in (proc.stderr or proc.stdout).splitlines() if l.strip()]
+            raise NpuError(f"synthesis failed: {lines[-1] if lines else f'exit code {proc.returncode}'}")
+        blocks = json.loads(out.read_text())["blocks"]
+    return float(sum(b["ge"] for b in blocks.values()))
 
 
 # One point --------------------------------------------------------------------------------------------
@@ -240,15 +271,21 @@ def evaluate_point(task: dict, quantised: tuple | None = None) -> SweepPoint:
     s = rep.summary
     mem = s.memory
     sram = sum(m.hwm_bytes for m in mem.values()) + s.instruction_bytes + s.lut_bytes
+    try:
+        logic_mm2, sram_mm2, _ = area_of(cfg, source=task.get("area", "model"), timeout=task.get("timeout"))
+    except NpuError as exc:
+        return dataclasses.replace(base, status="error", message=f"area: {exc}")
+    e = s.energy
     return dataclasses.replace(
         base, instructions=s.frame.instructions, cycles=s.frame.cycles, npu_macs=s.frame.npu_macs,
         model_macs=s.bound.model_macs, bound_cycles=s.bound.bound_cycles,
         bound_ratio=round(s.bound.ratio, 4) if s.bound.ratio else None,
         utilisation_pct=round(s.frame.utilisation_pct, 2), stall_cycles=s.frame.stall_cycles,
         wbuf_hwm=mem["wbuf"].hwm_bytes, abuf_hwm=mem["abuf"].hwm_bytes, abuf_peak_live=mem["abuf"].peak_live_bytes,
-        sbuf_hwm=mem["sbuf"].hwm_bytes, pbuf_hwm=mem["pbuf"].hwm_bytes, code_bytes=s.instruction_bytes, lut_entries=s.lut_entries, sram_bytes=sram,
-        area_mm2=round(area_mm2(cfg.lanes, sram, lane_um2=task["lane_um2"],
-                                sram_um2_per_byte=task["sram_um2_per_byte"]), 4),
+        sbuf_hwm=mem["sbuf"].hwm_bytes, pbuf_hwm=mem["pbuf"].hwm_bytes, code_bytes=s.instruction_bytes,
+        lut_entries=s.lut_entries, sram_bytes=sram, logic_mm2=round(logic_mm2, 4), sram_mm2=round(sram_mm2, 4),
+        area_mm2=round(logic_mm2 + sram_mm2, 4), energy_uj=round(e.dynamic_uj, 4), leakage_uw=round(e.leakage_uw, 2),
+        power_mw=round(e.average_mw, 4) if e.average_mw is not None else None,
         hop_us=s.real_time.hop_us or None, sim_ms_per_frame=round(sim_ms, 2) if sim_ms is not None else None)
 
 
@@ -279,7 +316,7 @@ def _at_clocks(point: SweepPoint, clocks: list) -> list[SweepPoint]:
 
 # The sweep --------------------------------------------------------------------------------------------
 #: The task settings a point's result depends on (its cache key, with the model and the code).
-_KEYED = ("config", "code", "frames", "hop", "sample_rate", "lane_um2", "sram_um2_per_byte")
+_KEYED = ("config", "code", "frames", "hop", "sample_rate", "area")
 #: SweepPoint fields that measure this run's machine, not the design: not compared between runs.
 MEASURED = ("compile_s", "sim_ms_per_frame")
 
@@ -293,7 +330,7 @@ class SweepRun:
 
 
 def sweep(model, configs: list, clocks: list, *, jobs: int = 1, frames: int = 1, hop=None,
-          sample_rate=None, lane_um2=DEFAULT_LANE_UM2, sram_um2_per_byte=DEFAULT_SRAM_UM2_PER_BYTE,
+          sample_rate=None, area: str = "model",
           workdir=None, keep=False, progress=True, timeout=None, use_api=True,
           weights_anywhere=False, scheduler: str | None = None, cache_dir=None) -> SweepRun:
     """Every config x clock, in the order of `configs` then `clocks`; a config is an NpuConfig or
@@ -309,7 +346,7 @@ def sweep(model, configs: list, clocks: list, *, jobs: int = 1, frames: int = 1,
         except OSError as exc:
             raise NpuError(f"{wd}: cannot create ({exc.strerror or exc})") from None
         tasks = [{"model": str(model), "config": cfg.to_dict(), "code": code, "workdir": str(wd), "frames": frames,
-                  "hop": hop, "sample_rate": sample_rate, "lane_um2": lane_um2, "sram_um2_per_byte": sram_um2_per_byte,
+                  "hop": hop, "sample_rate": sample_rate, "area": area,
                   "keep": keep, "timeout": timeout, "weights_anywhere": weights_anywhere}
                  for cfg, code in configs]
         keys = [cache.key({k: t[k] for k in _KEYED}) for t in tasks]
@@ -363,16 +400,17 @@ def _f(x, fmt="{:,.2f}"):
     return fmt.format(x)
 
 
-def explore_markdown(rows, clocks, plots: dict, *, model: str, command: str, lane_um2: float,
-                     sram_um2_per_byte: float, heading: int = 1) -> str:
+def explore_markdown(rows, clocks, plots: dict, *, model: str, command: str, area: str = "model",
+                     heading: int = 1) -> str:
     h = "#" * heading
     first = [r for r in rows if r.clock_mhz == clocks[0]]
     ok = [r for r in first if r.status == "ok"]
     out = [f"{h} Exploration: {model}", "",
            f"Generated by `{command}`.", "",
-           f"Area proxy: lanes x {lane_um2:g} um² + SRAM bytes x {sram_um2_per_byte:g} um²/byte, where SRAM bytes "
-           "are what the compiled program needs: the wbuf, abuf, sbuf and pbuf high-water marks, the instruction bytes "
-           "and the LUT bytes.", ""]
+           "Area and energy at 45 nm (docs/area-energy.md): SRAM from the macros of the configured memories, logic "
+           + ("from synthesis of each configuration (`python -m rtl synth`)" if area == "synth" else
+              "from the gate-equivalent estimate (`--area synth` synthesises each configuration)")
+           + "; power is that of real-time operation: (dynamic energy + leakage over a hop) / hop.", ""]
     hop = next((r.hop_us for r in ok if r.hop_us is not None), None)
     if hop is not None:
         out += [f"Frame hop: {float(hop):,.0f} us. Real-time factor = frame time / hop time (<= 1 is real time).", ""]
@@ -382,10 +420,11 @@ def explore_markdown(rows, clocks, plots: dict, *, model: str, command: str, lan
     def key(r):
         return f"| {r.lanes} | " + " | ".join(_dim_value(r, d) for d in dims) + " |"
 
-    ncol = 12                                      # columns after status
+    ncol = 13                                      # columns after status
     out += [f"{h}# Points", "",
             f"| lanes | {dim_head} | status | instructions | cycles / frame | bound MACs/lanes | cycles / bound | "
-            "util % | min clock MHz | wbuf used KiB | abuf used KiB | sbuf used KiB | pbuf used KiB | code KiB | area mm² |",
+            "util % | min clock MHz | wbuf used KiB | abuf used KiB | sbuf used KiB | pbuf used KiB | code KiB | area mm² | "
+            "power mW |",
             "|---|" + "---|" * (len(dims) + 1 + ncol)]
     for r in first:
         if r.status != "ok":
@@ -394,12 +433,22 @@ def explore_markdown(rows, clocks, plots: dict, *, model: str, command: str, lan
         out.append(key(r) + f" ok | {r.instructions:,} | {r.cycles:,} | "
                    f"{r.bound_cycles:,} | {_f(r.bound_ratio, '{:.4f}')} | {_f(r.utilisation_pct, '{:.1f}')} | "
                    f"{_f(r.min_clock_mhz, '{:,.1f}')} | {r.wbuf_hwm / KIB:,.1f} | {r.abuf_hwm / KIB:,.1f} | "
-                   f"{r.sbuf_hwm / KIB:,.1f} | {r.pbuf_hwm / KIB:,.1f} | {r.code_bytes / KIB:,.1f} | {_f(r.area_mm2, '{:.3f}')} |")
+                   f"{r.sbuf_hwm / KIB:,.1f} | {r.pbuf_hwm / KIB:,.1f} | {r.code_bytes / KIB:,.1f} | {_f(r.area_mm2, '{:.3f}')} | "
+                   f"{_f(r.power_mw, '{:.2f}')} |")
     bad = [r for r in first if r.status != "ok"]
     if bad:
         out += ["", "Points that were not built:", ""]
         out += [f"- {r.lanes} lanes, " + ", ".join(f"{_DIM_HEAD[d]} {_dim_value(r, d)}" for d in dims)
                 + f": {r.status}: {_reason(r)}" for r in bad]
+    answers = [(limit, real_time_answers(rows, limit)) for limit in RTF_LIMITS]
+    out += ["", f"{h}# Answers", ""]
+    for limit, ans in answers:
+        if not ans:
+            out.append(f"- No swept point runs with a real-time factor <= {limit:g}.")
+            continue
+        out.append(f"- Smallest area with RTF <= {limit:g}: {_design_text(ans['area'])}.")
+        if "power" in ans:
+            out.append(f"- Lowest power with RTF <= {limit:g}: {_design_text(ans['power'])}.")
     fits = smallest_fits(first)
     if fits:
         group_dims = [d for d in ("org", "code") if d in dims]
@@ -465,6 +514,31 @@ def smallest_fits(rows) -> list[tuple[tuple, dict]]:
     return list(groups.items())
 
 
+#: Real-time factors the answers are given for: real time, and the seed paper's margin.
+RTF_LIMITS = (1.0, 0.85)
+
+
+def real_time_answers(rows, limit: float) -> dict:
+    """{"area": row, "power": row}: the smallest-area and the lowest-power point (at a clock) whose
+    real-time factor is at most `limit`; ties go to the lower clock, then the other figure. Empty
+    when no point qualifies."""
+    ok = [r for r in rows if r.status == "ok" and r.real_time_factor is not None and r.real_time_factor <= limit
+          and r.area_mm2 is not None]
+    if not ok:
+        return {}
+    out = {"area": min(ok, key=lambda r: (r.area_mm2, r.clock_mhz, r.power_mw or 0.0))}
+    powered = [r for r in ok if r.power_mw is not None]
+    if powered:
+        out["power"] = min(powered, key=lambda r: (r.power_mw, r.clock_mhz, r.area_mm2))
+    return out
+
+
+def _design_text(r) -> str:
+    return (f"{r.lanes} lanes, abuf {r.abuf_kib:g} / wbuf {r.wbuf_kib:g} / sbuf {r.sbuf_kib:g} / imem {r.imem_kib:g} "
+            f"KiB, {r.org}, {r.code}, {r.clock_mhz:g} MHz: {r.area_mm2:.3f} mm² (logic {r.logic_mm2:.3f}), "
+            f"{_f(r.power_mw, '{:.2f}')} mW, RTF {r.real_time_factor:.2f}")
+
+
 def _needs_text(need: dict) -> str:
     return ", ".join(f"{b} {v / KIB:,.1f} KiB" for b, v in need.items() if v is not None)
 
@@ -472,8 +546,6 @@ def _needs_text(need: dict) -> str:
 # Command line ---------------------------------------------------------------------------------------
 #: A buffer size in KiB (up to the ISA's 4 MiB per buffer, 64 MiB of imem: NpuConfig says which).
 _KIB = bounded_list(float, 0, 64 * KIB, low_open=True)
-#: An area constant in um^2 (a lane or an SRAM byte: far below a square millimetre).
-_AREA = bounded(float, 0, 1e6, low_open=True)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -506,10 +578,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=bounded(int, 0, MAX_FRAMES), default=1, metavar="N", help="frames simulated per point (default 1)")
     p.add_argument("--hop", type=bounded(int, 1, MAX_FFT), metavar="SAMPLES", help="frame hop (default: the model file's)")
     p.add_argument("--sample-rate", type=bounded(int, 1, MAX_SAMPLE_RATE), metavar="HZ", help="sample rate (default: the model file's)")
-    p.add_argument("--lane-um2", type=_AREA, default=DEFAULT_LANE_UM2, metavar="UM2",
-                   help=f"area of one MAC lane for the area proxy (default {DEFAULT_LANE_UM2:g})")
-    p.add_argument("--sram-um2-per-byte", type=_AREA, default=DEFAULT_SRAM_UM2_PER_BYTE, metavar="UM2",
-                   help=f"SRAM area per byte for the area proxy (default {DEFAULT_SRAM_UM2_PER_BYTE:g})")
+    p.add_argument("--area", choices=AREA_SOURCES, default="model",
+                   help="logic area from the gate-equivalent estimate (model, default) or from synthesis of each "
+                        "configuration with a full Yosys (synth: minutes per configuration, cached)")
     p.add_argument("--plot-format", choices=("png", "svg"), default="png", help="plot file format (default png)")
     p.add_argument("--doc", metavar="FILE", help="also write the summary into FILE between the markers "
                                                  "<!-- BEGIN GENERATED: explore --> and <!-- END GENERATED: explore -->")
@@ -575,7 +646,7 @@ def main_explore(args) -> int:
     workdir = out / "programs" if args.keep_programs else None
     cache_dir = None if args.no_cache else Path(args.cache) if args.cache else out / "cache"
     run = sweep(model, configs, clocks, jobs=args.jobs, frames=args.frames, hop=hop,
-                sample_rate=rate, lane_um2=args.lane_um2, sram_um2_per_byte=args.sram_um2_per_byte,
+                sample_rate=rate, area=args.area,
                 workdir=workdir, keep=args.keep_programs, progress=not args.no_progress, timeout=args.timeout,
                 use_api=not args.use_cli, weights_anywhere=args.weights_anywhere, scheduler=args.scheduler,
                 cache_dir=cache_dir)
@@ -591,8 +662,7 @@ def main_explore(args) -> int:
         write_bytes(out / fname, data)
         made[title] = fname
     command = "python -m npu_model explore " + " ".join(_argv_tail(args))
-    md = explore_markdown(rows, clocks, made, model=str(model), command=command, lane_um2=args.lane_um2,
-                          sram_um2_per_byte=args.sram_um2_per_byte)
+    md = explore_markdown(rows, clocks, made, model=str(model), command=command, area=args.area)
     write_bytes(out / "exploration.md", md.encode())
     if args.doc:
         _update_doc(Path(args.doc), rows, clocks, made, out, model, command, args)
@@ -609,6 +679,14 @@ def main_explore(args) -> int:
                   f"min clock {_f(r.min_clock_mhz, '{:,.1f}')} MHz")
         else:
             print(f"{where}: {r.status}: {_reason(r)}")
+    for limit in RTF_LIMITS:
+        ans = real_time_answers(rows, limit)
+        if not ans:
+            print(f"no swept point runs with a real-time factor <= {limit:g}")
+            continue
+        print(f"smallest area, RTF <= {limit:g}: {_design_text(ans['area'])}")
+        if "power" in ans:
+            print(f"lowest power,  RTF <= {limit:g}: {_design_text(ans['power'])}")
     fits = smallest_fits(first)
     if fits:
         print("smallest buffers that fit:")
@@ -640,6 +718,8 @@ def _argv_tail(args) -> list[str]:
         parts += ["--doc", str(args.doc)]
     if args.plot_format != "png":
         parts += ["--plot-format", args.plot_format]
+    if args.area != "model":
+        parts += ["--area", args.area]
     return parts
 
 
@@ -649,8 +729,7 @@ BEGIN, END = "<!-- BEGIN GENERATED: explore -->", "<!-- END GENERATED: explore -
 def _update_doc(doc: Path, rows, clocks, made, out: Path, model, command, args) -> None:
     rel = os.path.relpath(out, doc.parent)
     plots = {t: f"{rel}/{f}".replace(os.sep, "/") for t, f in made.items()}
-    body = explore_markdown(rows, clocks, plots, model=str(model), command=command, lane_um2=args.lane_um2,
-                            sram_um2_per_byte=args.sram_um2_per_byte, heading=2)
+    body = explore_markdown(rows, clocks, plots, model=str(model), command=command, area=args.area, heading=2)
     try:
         text = doc.read_text()
     except FileNotFoundError:

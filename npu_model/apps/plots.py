@@ -175,19 +175,17 @@ def explore_plots(rows: list, clocks: list, fmt: str = "png", *, series: dict | 
 
     fig = _figure(6.5, 4.2)
     ax = fig.add_subplot()
-    cl = np.geomspace(min(clocks) / 2, max(clocks) * 2, 200) if len(clocks) else np.array([])
+    swept = sorted(clocks)
     for r in per_lanes:
         if r.hop_us is None:
             continue
-        rtf = r.cycles / (float(r.hop_us) * cl)
-        line, = ax.plot(cl, rtf, label=lanes_label(r))
-        ax.plot(clocks, [r.cycles / (float(r.hop_us) * c) for c in clocks], "o", color=line.get_color(), ms=4)
+        ax.plot(swept, [r.cycles / (float(r.hop_us) * c) for c in swept], "o-", label=lanes_label(r), ms=4)
     ax.axhline(1.0, color="black", ls="--", lw=1, label="real time")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("clock, MHz")
     ax.set_ylabel("real-time factor (frame time / hop time)")
-    ax.set_title("Real-time factor against clock (dots: swept clocks)")
+    ax.set_title("Real-time factor against clock (swept clocks)")
     ax.grid(alpha=0.3, which="both")
     _legend(ax, fontsize=8)
     out["Real-time factor against clock"] = (f"rtf_vs_clock.{ext}", png(fig, fmt))
@@ -199,11 +197,14 @@ def explore_plots(rows: list, clocks: list, fmt: str = "png", *, series: dict | 
     keys = [("wbuf_hwm", "wbuf"), ("abuf_hwm", "abuf"), ("sbuf_hwm", "sbuf"), ("pbuf_hwm", "pbuf"),
             ("code_bytes", "code")]
     w = 0.8 / len(keys)
+    capacity = {"wbuf": "wbuf_kib", "abuf": "abuf_kib", "sbuf": "sbuf_kib", "code": "imem_kib"}
     for i, (k, label) in enumerate(keys):
-        ax.bar(x + (i - (len(keys) - 1) / 2) * w, [getattr(r, k) / 1024 for r in pts], w, label=label,
-               color=_BUF_COLOURS[label])
+        xs = x + (i - (len(keys) - 1) / 2) * w
+        ax.bar(xs, [getattr(r, k) / 1024 for r in pts], w, label=label, color=_BUF_COLOURS[label])
+        if label in capacity:
+            ax.hlines([getattr(r, capacity[label]) for r in pts], xs - w / 2, xs + w / 2, colors="black", lw=1.2,
+                      label="configured capacity" if i == 0 else None)
     ax.set_xticks(x, [f"{r.lanes}" for r in pts])
-    ax.set_yscale("log")
     ax.set_xlabel("MAC lanes")
     ax.set_ylabel("KiB (high-water mark; code: instruction bytes)")
     ax.set_title("Memory per frame per buffer" + (" (each lane count's fastest point)" if len(configs) > 1 else ""))
@@ -211,28 +212,40 @@ def explore_plots(rows: list, clocks: list, fmt: str = "png", *, series: dict | 
     _legend(ax, fontsize=8)
     out["Memory per frame per buffer"] = (f"memory_vs_lanes.{ext}", png(fig, fmt))
 
-    fig = _figure(6.5, 4.2)
-    ax = fig.add_subplot()
-    for c in clocks:
-        pts = [r for r in ok if r.clock_mhz == c and r.real_time_factor is not None]
-        if not pts:
-            continue
-        xy = [(float(r.area_mm2), float(r.real_time_factor)) for r in pts]
-        sc = ax.scatter([p[0] for p in xy], [p[1] for p in xy], s=18, alpha=0.6, label=f"{c:g} MHz")
-        front = pareto_front(xy)
-        ax.plot([xy[i][0] for i in front], [xy[i][1] for i in front], "-", color=sc.get_facecolor()[0], alpha=0.9)
-        for i in front:
-            names = [v for v in config_of(pts[i]) if isinstance(v, str)] if len(configs) > 1 else []
-            ax.annotate(" ".join([f"{pts[i].lanes}L"] + names), xy[i], fontsize=6, xytext=(3, 3),
-                        textcoords="offset points")
-    ax.axhline(1.0, color="black", ls="--", lw=1)
-    ax.set_yscale("log")
-    ax.set_xlabel("area proxy, mm² (lanes x lane area + SRAM bytes x area per byte)")
-    ax.set_ylabel("real-time factor (frame time / hop time)")
-    ax.set_title("Real-time factor against area (lines: Pareto fronts)")
-    ax.grid(alpha=0.3, which="both")
-    _legend(ax, fontsize=8)
-    out["Real-time factor against area"] = (f"rtf_vs_area.{ext}", png(fig, fmt))
+    # Power against area: every design point (power does not depend on the clock at one supply),
+    # filled where some swept clock runs it in real time, with the real-time Pareto front.
+    design = [r for r in points if r.power_mw is not None and r.area_mm2 is not None]
+    if len({(r.area_mm2, r.power_mw) for r in design}) > 1:
+        fig = _figure(6.5, 4.2)
+        ax = fig.add_subplot()
+        slowest = {}
+        for r in ok:
+            if r.real_time == "yes":
+                key = (r.lanes,) + config_of(r)
+                slowest[key] = min(slowest.get(key, r.clock_mhz), r.clock_mhz)
+        live = [r for r in design if (r.lanes,) + config_of(r) in slowest]
+        dead = [r for r in design if (r.lanes,) + config_of(r) not in slowest]
+        if dead:
+            ax.scatter([r.area_mm2 for r in dead], [r.power_mw for r in dead], s=22, facecolors="none",
+                       edgecolors="0.5", label="not real time at any swept clock")
+        if live:
+            ax.scatter([r.area_mm2 for r in live], [r.power_mw for r in live], s=22, color="C0",
+                       label="real time (label: lowest swept real-time clock)")
+            xy = [(r.area_mm2, r.power_mw) for r in live]
+            front = pareto_front(xy)
+            ax.plot([xy[i][0] for i in front], [xy[i][1] for i in front], "-", color="C3", label="real-time Pareto front")
+        for r in design:
+            key = (r.lanes,) + config_of(r)
+            names = [v if isinstance(v, str) else f"{v:g}" for v in config_of(r)] if len(configs) > 1 else []
+            clock = f" @{slowest[key]:g} MHz" if key in slowest else ""
+            ax.annotate(" ".join([f"{r.lanes}L"] + names) + clock, (r.area_mm2, r.power_mw), fontsize=6,
+                        xytext=(3, 3), textcoords="offset points")
+        ax.set_xlabel("area, mm² (45 nm: logic + SRAM macros)")
+        ax.set_ylabel("power in real time, mW")
+        ax.set_title("Power against area")
+        ax.grid(alpha=0.3)
+        _legend(ax, fontsize=8)
+        out["Power against area"] = (f"power_vs_area.{ext}", png(fig, fmt))
     return out
 
 

@@ -29,7 +29,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ORGANISATIONS", "MACRO_KINDS", "BankOrg", "bank_org", "lane_group", "lane_group_array"]
+from .isa import INSTRUCTION_BITS
+from .record import RECORD_BYTES
+
+__all__ = ["ORGANISATIONS", "MACRO_KINDS", "BankOrg", "bank_org", "lane_group", "lane_group_array", "LUT_WORD_BITS",
+           "Macros", "memory_macros"]
 
 #: Named organisations of a data buffer (see the module docstring).
 ORGANISATIONS = ("lane", "row")
@@ -98,3 +102,42 @@ def lane_group_array(lstride: np.ndarray, lanes: int, org: BankOrg) -> np.ndarra
         part = np.where((p - 1) * s <= (b - 1) * w, p, part)
     p = np.where(s % w == 0, whole, part)
     return np.where((s == 0) | (lanes == 1), lanes, np.minimum(p, lanes))
+
+
+#: The LUT's macro word: four int16 entries (one lookup reads one word and picks the entry).
+LUT_WORD_BITS = 64
+
+
+@dataclass(frozen=True)
+class Macros:
+    """`count` identical SRAM macros of one memory: `kind`, `width` bits x `depth` words."""
+    memory: str
+    kind: str
+    width: int
+    depth: int
+    count: int
+
+
+def memory_macros(config) -> list[Macros]:
+    """Every SRAM macro of an NPU configuration (an `NpuConfig`), what the RTL instantiates
+    (docs/rtl.md "Memories"): the data buffers' banks, pbuf's bank of records per lane, one LUT
+    copy per lane, imem; each array of `rows` words tiled from macros of at most `macro_words`
+    words (the last one shallower when `macro_words` does not divide `rows`).
+    tests/rtl/test_rtl_synth.py checks it against the RTL's instances."""
+    arrays = []                                          # (memory, kind, width, rows, arrays)
+    for name in ("wbuf", "abuf", "sbuf"):
+        org = config.bank_org(name)
+        arrays.append((name, org.kind, 8 * org.word_bytes, -(-getattr(config, f"{name}_bytes") // org.stripe_bytes),
+                       org.banks))
+    arrays.append(("pbuf", "1rw", 8 * RECORD_BYTES, -(-config.pbuf_bytes // (RECORD_BYTES * config.lanes)),
+                   config.lanes))
+    arrays.append(("lut", "1rw", LUT_WORD_BITS, max(1, -(-config.lut_entries * 16 // LUT_WORD_BITS)), config.lanes))
+    arrays.append(("imem", "1rw", INSTRUCTION_BITS, -(-config.imem_bytes * 8 // INSTRUCTION_BITS), 1))
+    out = []
+    for memory, kind, width, rows, count in arrays:
+        deep = min(rows, config.macro_words)
+        full, rest = divmod(rows, deep)
+        out.append(Macros(memory, kind, width, deep, count * full))
+        if rest:
+            out.append(Macros(memory, kind, width, rest, count))
+    return out

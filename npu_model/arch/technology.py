@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import re
 
+from .memory import memory_macros
+
 __all__ = ["NODE_NM", "NAND2_UM2", "GATE_GE", "flip_flop_ge", "cell_ge", "SRAM_CELL_UM2", "PERIPHERY_STRIP_UM",
-           "CONTROL_UM2", "sram_macro_um2", "macro_shape", "multiply_pj", "add_pj", "REQUANT_PJ",
+           "CONTROL_UM2", "sram_macro_um2", "sram_area_um2", "macro_shape", "multiply_pj", "add_pj", "REQUANT_PJ",
            "sram_access_pj", "LEAKAGE_NW_PER_GE", "LEAKAGE_PW_PER_SRAM_BIT", "logic_ge_estimate"]
 
 #: The node every constant below belongs to.
@@ -86,6 +88,14 @@ def macro_shape(name: str) -> tuple[str, int, int] | None:
     """(kind, width bits, depth words) of an SRAM macro module name (`rtl.macro.macro_name`), else None."""
     m = _MACRO.match(name)
     return (m.group(1), int(m.group(2)), int(m.group(3))) if m else None
+
+
+def sram_area_um2(config) -> dict[str, float]:
+    """SRAM macro area of an NPU configuration per memory (`memory.memory_macros`), um^2."""
+    out: dict[str, float] = {}
+    for g in memory_macros(config):
+        out[g.memory] = out.get(g.memory, 0.0) + g.count * sram_macro_um2(g.kind, g.width, g.depth)
+    return out
 
 
 def sram_macro_um2(kind: str, width: int, depth: int) -> float:

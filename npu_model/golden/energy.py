@@ -21,8 +21,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..arch.config import BUFFER_NAMES, PBUF, NpuConfig
-from ..arch.isa import INSTRUCTION_BITS, Act, DType, Opcode
-from ..arch.record import RECORD_BYTES
+from ..arch.isa import Act, DType, Opcode
+from ..arch.memory import memory_macros
 from ..arch.technology import (LEAKAGE_NW_PER_GE, LEAKAGE_PW_PER_SRAM_BIT, REQUANT_PJ, add_pj, multiply_pj,
                                sram_access_pj)
 from .costs import instruction_costs
@@ -31,26 +31,16 @@ __all__ = ["instruction_energy", "macro_of", "leakage_uw", "ENERGY_TERMS"]
 
 #: The terms of `instruction_energy`, in report order.
 ENERGY_TERMS = ("mac", "alu", "post", *BUFFER_NAMES, PBUF, "fetch")
-#: The LUT's words: four int16 entries (rtl/lut.py's 64-bit macros).
-_LUT_WORD_BITS = 64
 
 
 def macro_of(config: NpuConfig, memory: str) -> tuple[int, int]:
     """(word width in bits, bytes of its deepest macro) of the SRAM macros `memory` is built from
-    (docs/rtl.md "Memories": banks of `word_bytes` words, at most `macro_words` deep);
-    tests/rtl/test_rtl_synth.py checks it against the macros the RTL instantiates."""
-    if memory in BUFFER_NAMES:
-        org = config.bank_org(memory)
-        width, rows = 8 * org.word_bytes, -(-getattr(config, f"{memory}_bytes") // org.stripe_bytes)
-    elif memory == PBUF:                                 # one bank of records per lane
-        width, rows = 8 * RECORD_BYTES, -(-config.pbuf_bytes // (RECORD_BYTES * config.lanes))
-    elif memory == "imem":
-        width, rows = INSTRUCTION_BITS, -(-config.imem_bytes * 8 // INSTRUCTION_BITS)
-    elif memory == "lut":                                # one copy per lane
-        width, rows = _LUT_WORD_BITS, max(1, -(-config.lut_entries * 16 // _LUT_WORD_BITS))
-    else:
+    (`arch.memory.memory_macros`): an access costs what one access of that macro costs."""
+    groups = [g for g in memory_macros(config) if g.memory == memory]
+    if not groups:
         raise ValueError(f"unknown memory {memory!r}")
-    return width, min(max(rows, 1), config.macro_words) * width // 8
+    width, depth = groups[0].width, max(g.depth for g in groups)
+    return width, width * depth // 8
 
 
 def _byte_pj(config: NpuConfig, memory: str) -> float:

@@ -6,7 +6,9 @@ import csv
 import pytest
 
 from npu_model.apps.cli import main
-from npu_model.apps.explore import SWEEP_COLUMNS, area_mm2
+from npu_model.apps.explore import SWEEP_COLUMNS
+from npu_model.arch.config import NpuConfig
+from npu_model.arch.technology import NAND2_UM2, logic_ge_estimate, sram_area_um2
 from npu_model.apps.plots import pareto_front
 
 
@@ -44,7 +46,14 @@ def test_sweep_with_a_point_that_does_not_fit(tiny_model, tmp_path, capsys):
         assert float(slow["hop_us"]) == pytest.approx(hop_us)
         assert float(fast["real_time_factor"]) == pytest.approx(cycles / (hop_us * 50), rel=1e-3)
         assert float(slow["min_clock_mhz"]) == pytest.approx(cycles / hop_us, rel=1e-3)
-        assert float(slow["area_mm2"]) == pytest.approx(area_mm2(lanes, int(slow["sram_bytes"])), abs=1e-4)
+        config = NpuConfig(lanes=lanes, abuf_bytes=4096)
+        assert float(slow["sram_mm2"]) == pytest.approx(sum(sram_area_um2(config).values()) * 1e-6, abs=1e-4)
+        assert float(slow["logic_mm2"]) == pytest.approx(logic_ge_estimate(lanes) * NAND2_UM2 * 1e-6, abs=1e-4)
+        assert float(slow["area_mm2"]) == pytest.approx(float(slow["logic_mm2"]) + float(slow["sram_mm2"]), abs=2e-4)
+        # Power of real-time operation: (dynamic energy + leakage over a hop) / hop, whatever the clock.
+        assert slow["power_mw"] == fast["power_mw"]
+        assert float(slow["power_mw"]) == pytest.approx(
+            (float(slow["energy_uj"]) + float(slow["leakage_uw"]) * 1e-6 * hop_us) / hop_us * 1e3, rel=1e-3)
         used = sum(int(slow[f"{b}_hwm"]) for b in ("wbuf", "abuf", "sbuf", "pbuf"))
         assert int(slow["pbuf_hwm"]) > 0                       # the parameter records count too
         assert int(slow["sram_bytes"]) == used + int(slow["code_bytes"]) + 2 * int(slow["lut_entries"])
@@ -52,7 +61,11 @@ def test_sweep_with_a_point_that_does_not_fit(tiny_model, tmp_path, capsys):
     md = (out / "exploration.md").read_text()
     assert "**does not fit**" in md and "does not fit: the program needs abuf" in md
     assert "does not fit: model does not fit" not in md                 # said once
-    for png in ("cycles_vs_lanes.png", "rtf_vs_clock.png", "memory_vs_lanes.png", "rtf_vs_area.png"):
+    assert "## Answers" in md and "Smallest area with RTF <= 1:" in md and "Lowest power with RTF <= 1:" in md
+    real = [r for r in rows if r["status"] == "ok" and float(r["real_time_factor"]) <= 1]
+    best = min(real, key=lambda r: (float(r["area_mm2"]), float(r["clock_mhz"])))
+    assert f"smallest area, RTF <= 1: {best['lanes']} lanes" in text and f"{float(best['clock_mhz']):g} MHz" in text
+    for png in ("cycles_vs_lanes.png", "rtf_vs_clock.png", "memory_vs_lanes.png", "power_vs_area.png"):
         assert f"]({png})" in md and (out / png).read_bytes()[:4] == b"\x89PNG"
 
 

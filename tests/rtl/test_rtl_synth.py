@@ -124,24 +124,24 @@ def test_synth_errors_are_one_line(args, env, words, tmp_path):
 
 @pytest.mark.parametrize("config", [NpuConfig(**SMALL),
                                     NpuConfig(**{**SMALL, "lanes": 2, "abuf_org": "row", "macro_words": 64})])
-def test_energy_model_macros_are_the_rtl_macros(config):
-    """`golden.energy.macro_of` (what an access costs) names the macros the RTL instantiates: per
-    memory, the word width and the deepest macro."""
+def test_memory_macros_are_the_rtl_macros(config):
+    """`arch.memory.memory_macros` (what the energy and area models cost) lists exactly the macros
+    the RTL instantiates, per memory and shape."""
     import re
+    from collections import Counter
 
+    from npu_model.arch.memory import memory_macros
     from npu_model.arch.technology import macro_shape
     from npu_model.golden.energy import macro_of
     from rtl.verilog import generate_rtlil
 
     il, _ = generate_rtlil(config)
-    found: dict = {}
+    found: Counter = Counter()
     for module, body in re.findall(r"^module \\(\S+)\n(.*?)^end$", il, flags=re.M | re.S):
         for cell in re.findall(r"^\s*cell \\(sram_\S+) ", body, flags=re.M):
-            memory = module.split(".")[2]
-            kind, width, depth = macro_shape(cell)
-            w, d = found.get(memory, (width, 0))
-            assert w == width, (memory, cell)
-            found[memory] = (width, max(d, depth))
-    assert set(found) == {"wbuf", "abuf", "sbuf", "pbuf", "imem", "lut"}
-    for memory, (width, depth) in found.items():
-        assert macro_of(config, memory) == (width, width * depth // 8), memory
+            found[(module.split(".")[2], *macro_shape(cell))] += 1
+    listed = Counter({(g.memory, g.kind, g.width, g.depth): g.count for g in memory_macros(config)})
+    assert found == listed
+    for memory in {m for m, *_ in listed}:
+        width, depth = max((w, d) for m, _, w, d in listed if m == memory)
+        assert macro_of(config, memory) == (width, width * depth // 8)
