@@ -55,7 +55,17 @@ def report_plots(rep) -> dict:
     ax.set_yticks(y, names, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("cycles per frame")
-    ax.set_title(f"Cycles per layer ({lanes} lanes, {s.frame.cycles:,} cycles per frame)")
+    rt = s.real_time
+    budget = rt.hop_us * rt.clock_mhz if rt.hop_us else None
+    if budget:
+        # The frame budget: the cycles of one hop at the clock; a layer's share of what real time allows.
+        top = ax.secondary_xaxis("top", functions=(lambda c: 100.0 * c / budget, lambda p: p * budget / 100.0))
+        top.set_xlabel(f"% of the frame budget ({budget:,.0f} cycles: one {rt.hop_us:,.0f} us hop at "
+                       f"{rt.clock_mhz:g} MHz)", fontsize=8)
+        ax.set_title(f"Cycles per layer ({lanes} lanes; the frame takes {100 * s.frame.cycles / budget:.0f} % "
+                     "of its budget)")
+    else:
+        ax.set_title(f"Cycles per layer ({lanes} lanes, {s.frame.cycles:,} cycles per frame)")
     _legend(ax, fontsize=7, loc="lower right")
     ax.grid(axis="x", alpha=0.3)
     out["Cycles per layer"] = ("cycles_per_layer.png", png(fig))
@@ -75,7 +85,7 @@ def report_plots(rep) -> dict:
     ax.grid(axis="x", alpha=0.3)
     out["MAC utilisation per layer"] = ("utilisation_per_layer.png", png(fig))
 
-    fig = _figure(8, 5.5)
+    fig = _figure(8, 6.5)
     axes = fig.subplots(3, 1, sharex=True)
     cycles = s.frame.cycles
     for ax, name in zip(axes, ("wbuf", "abuf", "sbuf")):
@@ -87,12 +97,19 @@ def report_plots(rep) -> dict:
         ax.set_ylim(0, max(m.hwm_bytes, int(np.max(live)) if len(live) else 0, 1) / 1024 * 1.15)
         _legend(ax, fontsize=7, loc="upper right")
         ax.grid(alpha=0.3)
-    for r in rows:
-        if r["start_cycle"] != "":
-            axes[1].axvline(r["start_cycle"], color="gray", lw=0.3, alpha=0.5)
+    spans = [(r["start_cycle"], r["cycles"], r["layer"]) for r in rows if r["start_cycle"] != "" and r["cycles"]]
+    for start, _, _ in spans:
+        for ax in axes:
+            ax.axvline(start, color="gray", lw=0.3, alpha=0.5)
     axes[-1].set_xlim(0, cycles)
     axes[-1].set_xlabel("cycle of the frame (thin lines: layer starts)")
-    axes[0].set_title("Memory per buffer over the frame")
+    # The layers by name under the time axis, at their middles (the longest ones when they crowd).
+    room = 60
+    named = sorted(sorted(spans, key=lambda x: -x[1])[:room])
+    names_ax = axes[0].secondary_xaxis("top")
+    names_ax.set_xticks([start + length / 2 for start, length, _ in named], [n for _, _, n in named], rotation=90,
+                        fontsize=5)
+    axes[0].set_title("Memory per buffer over the frame (layers by name above)")
     out["Memory per buffer over the frame"] = ("memory_over_frame.png", png(fig))
     return out
 
