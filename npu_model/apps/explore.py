@@ -114,6 +114,7 @@ class SweepPoint:
     logic_mm2: float | None = None     # 45 nm, docs/area-energy.md
     sram_mm2: float | None = None      # the configured memories' macros
     area_mm2: float | None = None      # logic + SRAM
+    sized_mm2: float | None = None     # the same with every memory sized to what the program needs
     energy_uj: float | None = None     # dynamic energy per frame
     leakage_uw: float | None = None
     power_mw: float | None = None      # real-time operation: (energy + leakage over a hop) / hop
@@ -286,6 +287,8 @@ def evaluate_point(task: dict, quantised: tuple | None = None) -> SweepPoint:
     except NpuError as exc:
         return dataclasses.replace(base, status="error", message=f"area: {exc}")
     e = s.energy
+    sized = cfg.replace(**{f"{k.split('_')[0]}_bytes": max(32, -(-v // 32) * 32)
+                           for k, v in _need_fields(program_needs(program)).items() if v is not None})
     return dataclasses.replace(
         base, instructions=s.frame.instructions, cycles=s.frame.cycles, npu_macs=s.frame.npu_macs,
         model_macs=s.bound.model_macs, bound_cycles=s.bound.bound_cycles,
@@ -294,7 +297,8 @@ def evaluate_point(task: dict, quantised: tuple | None = None) -> SweepPoint:
         wbuf_hwm=mem["wbuf"].hwm_bytes, abuf_hwm=mem["abuf"].hwm_bytes, abuf_peak_live=mem["abuf"].peak_live_bytes,
         sbuf_hwm=mem["sbuf"].hwm_bytes, pbuf_hwm=mem["pbuf"].hwm_bytes, code_bytes=s.instruction_bytes,
         lut_entries=s.lut_entries, sram_bytes=sram, logic_mm2=round(logic_mm2, 4), sram_mm2=round(sram_mm2, 4),
-        area_mm2=round(logic_mm2 + sram_mm2, 4), energy_uj=round(e.dynamic_uj, 4), leakage_uw=round(e.leakage_uw, 2),
+        area_mm2=round(logic_mm2 + sram_mm2, 4),
+        sized_mm2=round(logic_mm2 + sum(sram_area_um2(sized).values()) * 1e-6, 4), energy_uj=round(e.dynamic_uj, 4), leakage_uw=round(e.leakage_uw, 2),
         power_mw=round(e.average_mw, 4) if e.average_mw is not None else None,
         hop_us=s.real_time.hop_us or None, sim_ms_per_frame=round(sim_ms, 2) if sim_ms is not None else None)
 

@@ -50,6 +50,11 @@ def test_sweep_with_a_point_that_does_not_fit(tiny_model, tmp_path, capsys):
         assert float(slow["sram_mm2"]) == pytest.approx(sum(sram_area_um2(config).values()) * 1e-6, abs=1e-4)
         assert float(slow["logic_mm2"]) == pytest.approx(logic_ge_estimate(lanes) * NAND2_UM2 * 1e-6, abs=1e-4)
         assert float(slow["area_mm2"]) == pytest.approx(float(slow["logic_mm2"]) + float(slow["sram_mm2"]), abs=2e-4)
+        sized = config.replace(**{f"{b}_bytes": max(32, -(-int(slow[f"{b}_need"]) // 32) * 32)
+                                  for b in ("wbuf", "sbuf", "pbuf", "abuf", "imem")})
+        assert float(slow["sized_mm2"]) == pytest.approx(
+            float(slow["logic_mm2"]) + sum(sram_area_um2(sized).values()) * 1e-6, abs=2e-4)
+        assert float(slow["sized_mm2"]) < float(slow["area_mm2"])
         # Power of real-time operation: (dynamic energy + leakage over a hop) / hop, whatever the clock.
         assert slow["power_mw"] == fast["power_mw"]
         assert float(slow["power_mw"]) == pytest.approx(
