@@ -58,22 +58,22 @@ class Waveform {
     void step(vluint64_t now) {
         if (done_) return;
         if (!fst_.isOpen()) {
-            if (!read("cosim_top.tb_wave_on")) return;
-            start_ = now - static_cast<vluint64_t>(read("cosim_top.tb_wave_from")) * 2 * COSIM_HALF_PERIOD;
+            if (!read(on_, "cosim_top.tb_wave_on")) return;
+            start_ = now - read(from_, "cosim_top.tb_wave_from") * 2 * COSIM_HALF_PERIOD;
             fst_.open(path_.c_str());
         }
         fst_.dump(now - start_);
-        if (read("cosim_top.tb_wave_done")) close();
+        if (read(done_flag_, "cosim_top.tb_wave_done")) close();
     }
 
   private:
-    static vluint64_t read(const char *name) {
-        vpiHandle h = vpi_handle_by_name(const_cast<PLI_BYTE8 *>(name), nullptr);
+    // A public signal's value through VPI; its handle is looked up on first use and kept.
+    static vluint64_t read(vpiHandle &h, const char *name) {
+        if (!h) h = vpi_handle_by_name(const_cast<PLI_BYTE8 *>(name), nullptr);
         if (!h) return 0;
         s_vpi_value v;
         v.format = vpiIntVal;
         vpi_get_value(h, &v);
-        vpi_release_handle(h);
         return static_cast<vluint64_t>(static_cast<vluint32_t>(v.value.integer));
     }
     void close() {
@@ -84,6 +84,7 @@ class Waveform {
     }
 
     VerilatedFstC fst_;
+    vpiHandle on_ = nullptr, from_ = nullptr, done_flag_ = nullptr;
     std::string path_;
     vluint64_t start_ = 0;
     bool done_ = false;

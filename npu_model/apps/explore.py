@@ -66,7 +66,8 @@ from .plots import explore_plots
 from .report import build_report
 
 __all__ = ["add_arguments", "main_explore", "sweep", "SWEEP_COLUMNS", "AREA_SOURCES", "area_of", "synthesised_ge",
-           "SweepPoint", "compile_point", "evaluate_point", "explore_markdown", "smallest_fits", "real_time_answers"]
+           "SweepPoint", "compile_point", "evaluate_point", "explore_markdown", "smallest_fits", "real_time_answers",
+           "answer_lines", "sized_config"]
 
 #: How a point's logic area is found: `model` (the gate equivalents of `technology.logic_ge_estimate`,
 #: a line through two syntheses) or `synth` (`python -m rtl synth` of the point's configuration,
@@ -139,12 +140,15 @@ class SweepPoint:
 SWEEP_COLUMNS = [f.name for f in dataclasses.fields(SweepPoint)]
 
 
-def area_of(config: NpuConfig, *, source: str = "model", timeout: float | None = None) -> tuple[float, float, float]:
-    """(logic, SRAM, logic gate equivalents) of a configuration: mm^2, mm^2, GE at 45 nm. SRAM from
-    the macros the configuration has (`technology.sram_area_um2`); logic from the estimate or from
-    synthesis (`AREA_SOURCES`)."""
+def area_of(config: NpuConfig, *, source: str = "model", timeout: float | None = None) -> tuple[float, float]:
+    """(logic, SRAM) mm^2 at 45 nm of a configuration: SRAM from the macros it has
+    (`technology.sram_area_um2`), logic from the estimate or from synthesis (`AREA_SOURCES`)."""
     ge = logic_ge_estimate(config.lanes) if source == "model" else synthesised_ge(config, timeout=timeout)
-    return ge * NAND2_UM2 * 1e-6, sum(sram_area_um2(config).values()) * 1e-6, ge
+    return ge * NAND2_UM2 * 1e-6, sram_mm2(config)
+
+
+def sram_mm2(config: NpuConfig) -> float:
+    return sum(sram_area_um2(config).values()) * 1e-6
 
 
 def synthesised_ge(config: NpuConfig, *, timeout: float | None = None) -> float:
@@ -153,12 +157,9 @@ def synthesised_ge(config: NpuConfig, *, timeout: float | None = None) -> float:
     with tempfile.TemporaryDirectory(prefix="npu-area-") as tmp:
         cfg, out = Path(tmp) / "npu.json", Path(tmp) / "area.json"
         cfg.write_text(config.to_json())
-        env = dict(os.environ)
-        root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         try:
             proc = subprocess.run([sys.executable, "-m", "rtl", "synth", "--config", str(cfg), "--json", str(out)],
-                                  capture_output=True, text=True, timeout=timeout, env=env)
+                                  capture_output=True, text=True, timeout=timeout, env=_kit_env())
         except subprocess.TimeoutExpired:
             raise NpuError(f"synthesis timed out after {timeout:g} s") from None
         if proc.returncode != 0 or not out.exists():
@@ -183,9 +184,10 @@ def model_precision(model_path) -> str:
 
 
 def compile_point(task: dict, config: NpuConfig, out_path: Path,
-                  quantised: tuple | None = None) -> tuple[str, str, dict]:
+                  quantised: dict | None = None) -> tuple[str, str, dict]:
     """Compile the task's model for `config` into `out_path`: with the compiler's API on the shared
-    quantised network (model, qnet) when given, else with its CLI in a subprocess.
+    quantised networks ({precision: (model, qnet)}, `quantise_model`) when given, else with its CLI
+    in a subprocess.
 
     Returns (status, message, needs): ("ok", "", {}), ("does not fit", the compiler's message, what
     the program needs of each memory by configuration field when known) or ("error", message, {})."""
@@ -212,8 +214,23 @@ def program_needs(program: Program) -> dict:
 
 
 def _need_fields(needs: dict) -> dict:
-    return {f"{k.split('_')[0]}_need": needs.get(k) for k in ("wbuf_bytes", "sbuf_bytes", "pbuf_bytes",
-                                                              "abuf_bytes", "imem_bytes")}
+    """SweepPoint's `<memory>_need` fields from needs by configuration field (`<memory>_bytes`)."""
+    return {f"{m}_need": needs.get(f"{m}_bytes") for m in _NEEDS}
+
+
+def sized_config(config: NpuConfig, point: "SweepPoint") -> NpuConfig:
+    """`config` with every memory cut to what the point's program needs (rounded up to 32 bytes,
+    which every size field accepts)."""
+    return config.replace(**{f"{m}_bytes": max(32, -(-need // 32) * 32) for m in _NEEDS
+                             if (need := getattr(point, f"{m}_need")) is not None})
+
+
+def _kit_env() -> dict:
+    """The environment of a subprocess that runs this kit's tools (`python -m compiler`, `-m rtl`)."""
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
 
 
 def compile_cli(model: str, config: NpuConfig, out_path: Path, *, timeout: float | None = None,
@@ -223,9 +240,7 @@ def compile_cli(model: str, config: NpuConfig, out_path: Path, *, timeout: float
     cfg_path.write_text(config.to_json())
     cmd = [sys.executable, "-m", "compiler", str(model), "-o", str(out_path), "--config", str(cfg_path),
            "--code", code, "--no-timing", "--quiet"] + (["--weights-anywhere"] if weights_anywhere else [])
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env = _kit_env()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
                               cwd=str(Path.cwd()))
@@ -241,9 +256,9 @@ def compile_cli(model: str, config: NpuConfig, out_path: Path, *, timeout: float
     return ("does not fit" if proc.returncode == FitError.exit_code else "error"), msg
 
 
-def evaluate_point(task: dict, quantised: tuple | None = None) -> SweepPoint:
+def evaluate_point(task: dict, quantised: dict | None = None) -> SweepPoint:
     """Compile and simulate one point (runs in a worker process): the figures that do not depend
-    on the clock, with status and message. `quantised`: the sweep's (model, qnet), else the
+    on the clock, with status and message. `quantised`: the sweep's `quantise_model`, else the
     compiler's CLI compiles the model file."""
     cfg = NpuConfig.from_dict(task["config"])
     code = task.get("code", "loops")
@@ -253,7 +268,8 @@ def evaluate_point(task: dict, quantised: tuple | None = None) -> SweepPoint:
     workdir = Path(task["workdir"])
     workdir.mkdir(parents=True, exist_ok=True)
     prog_path = workdir / f"lanes{cfg.lanes}_abuf{cfg.abuf_bytes}_wbuf{cfg.wbuf_bytes}_" \
-                          f"sbuf{cfg.sbuf_bytes}_imem{cfg.imem_bytes}_{base.org.replace('/', '-')}_{code}_{task['activations']}.bin"
+                          f"sbuf{cfg.sbuf_bytes}_imem{cfg.imem_bytes}_{base.org.replace('/', '-')}_{code}_" \
+                          f"{task['activations']}.bin"
     t0 = time.perf_counter()
     try:
         status, message, needs = compile_point(task, cfg, prog_path, quantised)
@@ -283,12 +299,10 @@ def evaluate_point(task: dict, quantised: tuple | None = None) -> SweepPoint:
     mem = s.memory
     sram = sum(m.hwm_bytes for m in mem.values()) + s.instruction_bytes + s.lut_bytes
     try:
-        logic_mm2, sram_mm2, _ = area_of(cfg, source=task.get("area", "model"), timeout=task.get("timeout"))
+        logic, sram_area = area_of(cfg, source=task.get("area", "model"), timeout=task.get("timeout"))
     except NpuError as exc:
         return dataclasses.replace(base, status="error", message=f"area: {exc}")
     e = s.energy
-    sized = cfg.replace(**{f"{k.split('_')[0]}_bytes": max(32, -(-v // 32) * 32)
-                           for k, v in _need_fields(program_needs(program)).items() if v is not None})
     return dataclasses.replace(
         base, instructions=s.frame.instructions, cycles=s.frame.cycles, npu_macs=s.frame.npu_macs,
         model_macs=s.bound.model_macs, bound_cycles=s.bound.bound_cycles,
@@ -296,9 +310,9 @@ def evaluate_point(task: dict, quantised: tuple | None = None) -> SweepPoint:
         utilisation_pct=round(s.frame.utilisation_pct, 2), stall_cycles=s.frame.stall_cycles,
         wbuf_hwm=mem["wbuf"].hwm_bytes, abuf_hwm=mem["abuf"].hwm_bytes, abuf_peak_live=mem["abuf"].peak_live_bytes,
         sbuf_hwm=mem["sbuf"].hwm_bytes, pbuf_hwm=mem["pbuf"].hwm_bytes, code_bytes=s.instruction_bytes,
-        lut_entries=s.lut_entries, sram_bytes=sram, logic_mm2=round(logic_mm2, 4), sram_mm2=round(sram_mm2, 4),
-        area_mm2=round(logic_mm2 + sram_mm2, 4),
-        sized_mm2=round(logic_mm2 + sum(sram_area_um2(sized).values()) * 1e-6, 4), energy_uj=round(e.dynamic_uj, 4), leakage_uw=round(e.leakage_uw, 2),
+        lut_entries=s.lut_entries, sram_bytes=sram, logic_mm2=round(logic, 4), sram_mm2=round(sram_area, 4),
+        area_mm2=round(logic + sram_area, 4), sized_mm2=round(logic + sram_mm2(sized_config(cfg, base)), 4),
+        energy_uj=round(e.dynamic_uj, 4), leakage_uw=round(e.leakage_uw, 2),
         power_mw=round(e.average_mw, 4) if e.average_mw is not None else None,
         hop_us=s.real_time.hop_us or None, sim_ms_per_frame=round(sim_ms, 2) if sim_ms is not None else None)
 
@@ -453,22 +467,14 @@ def explore_markdown(rows, clocks, plots: dict, *, model: str, command: str, are
         out.append(key(r) + f" ok | {r.instructions:,} | {r.cycles:,} | "
                    f"{r.bound_cycles:,} | {_f(r.bound_ratio, '{:.4f}')} | {_f(r.utilisation_pct, '{:.1f}')} | "
                    f"{_f(r.min_clock_mhz, '{:,.1f}')} | {r.wbuf_hwm / KIB:,.1f} | {r.abuf_hwm / KIB:,.1f} | "
-                   f"{r.sbuf_hwm / KIB:,.1f} | {r.pbuf_hwm / KIB:,.1f} | {r.code_bytes / KIB:,.1f} | {_f(r.area_mm2, '{:.3f}')} | "
-                   f"{_f(r.power_mw, '{:.2f}')} |")
+                   f"{r.sbuf_hwm / KIB:,.1f} | {r.pbuf_hwm / KIB:,.1f} | {r.code_bytes / KIB:,.1f} | "
+                   f"{_f(r.area_mm2, '{:.3f}')} | {_f(r.power_mw, '{:.2f}')} |")
     bad = [r for r in first if r.status != "ok"]
     if bad:
         out += ["", "Points that were not built:", ""]
         out += [f"- {r.lanes} lanes, " + ", ".join(f"{_DIM_HEAD[d]} {_dim_value(r, d)}" for d in dims)
                 + f": {r.status}: {_reason(r)}" for r in bad]
-    answers = [(limit, real_time_answers(rows, limit)) for limit in RTF_LIMITS]
-    out += ["", f"{h}# Answers", ""]
-    for limit, ans in answers:
-        if not ans:
-            out.append(f"- No swept point runs with a real-time factor <= {limit:g}.")
-            continue
-        out.append(f"- Smallest area with RTF <= {limit:g}: {_design_text(ans['area'])}.")
-        if "power" in ans:
-            out.append(f"- Lowest power with RTF <= {limit:g}: {_design_text(ans['power'])}.")
+    out += ["", f"{h}# Answers", ""] + [f"- {line}." for line in answer_lines(rows)]
     fits = smallest_fits(first)
     if fits:
         group_dims = [d for d in ("org", "code", "activations") if d in dims]
@@ -553,10 +559,25 @@ def real_time_answers(rows, limit: float) -> dict:
     return out
 
 
+def answer_lines(rows) -> list[str]:
+    """The answers of a sweep, one line each: per RTF limit, the smallest-area and the
+    lowest-power real-time point (what the command prints and exploration.md lists)."""
+    lines = []
+    for limit in RTF_LIMITS:
+        ans = real_time_answers(rows, limit)
+        if not ans:
+            lines.append(f"No swept point runs with a real-time factor <= {limit:g}")
+        for key, what in (("area", "Smallest area"), ("power", "Lowest power")):
+            if key in ans:
+                lines.append(f"{what} with RTF <= {limit:g}: {_design_text(ans[key])}")
+    return lines
+
+
 def _design_text(r) -> str:
-    return (f"{r.lanes} lanes, abuf {r.abuf_kib:g} / wbuf {r.wbuf_kib:g} / sbuf {r.sbuf_kib:g} / imem {r.imem_kib:g} "
-            f"KiB, {r.org}, {r.code}, {r.activations} activations, {r.clock_mhz:g} MHz: {r.area_mm2:.3f} mm² (logic {r.logic_mm2:.3f}), "
-            f"{_f(r.power_mw, '{:.2f}')} mW, RTF {r.real_time_factor:.2f}")
+    return (f"{r.lanes} lanes, abuf {r.abuf_kib:g} / wbuf {r.wbuf_kib:g} / sbuf {r.sbuf_kib:g} / "
+            f"imem {r.imem_kib:g} KiB, {r.org}, {r.code}, {r.activations} activations, {r.clock_mhz:g} MHz: "
+            f"{r.area_mm2:.3f} mm² (logic {r.logic_mm2:.3f}), {_f(r.power_mw, '{:.2f}')} mW, "
+            f"RTF {r.real_time_factor:.2f}")
 
 
 def _needs_text(need: dict) -> str:
@@ -702,14 +723,8 @@ def main_explore(args) -> int:
                   f"min clock {_f(r.min_clock_mhz, '{:,.1f}')} MHz")
         else:
             print(f"{where}: {r.status}: {_reason(r)}")
-    for limit in RTF_LIMITS:
-        ans = real_time_answers(rows, limit)
-        if not ans:
-            print(f"no swept point runs with a real-time factor <= {limit:g}")
-            continue
-        print(f"smallest area, RTF <= {limit:g}: {_design_text(ans['area'])}")
-        if "power" in ans:
-            print(f"lowest power,  RTF <= {limit:g}: {_design_text(ans['power'])}")
+    for line in answer_lines(rows):
+        print(line)
     fits = smallest_fits(first)
     if fits:
         print("smallest buffers that fit:")

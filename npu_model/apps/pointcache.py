@@ -1,9 +1,9 @@
 """A content-addressed cache of computed points, so that an interrupted or extended sweep resumes.
 
 A point's key is the SHA-256 of everything its result depends on: the model file and the weights
-file it names, the task's settings (configuration, code form, frames, hop, area constants), and
-the code version, a hash of the source of the packages that compile and simulate
-(`compiler`, `npu_model`). Change any of them and the point is computed again; nothing else
+file it names, the task's settings (configuration, code form, precision, frames, hop, area
+source), and the code version, a hash of the source of the packages that compile, simulate and
+synthesise (`compiler`, `npu_model`, `rtl`: `--area synth` reads the RTL's area). Change any of them and the point is computed again; nothing else
 invalidates an entry. Each entry is one JSON file named by its key, written atomically when the
 point finishes, so a sweep stopped half-way keeps what it finished.
 
@@ -25,12 +25,12 @@ from ..arch.files import write_bytes
 __all__ = ["PointCache", "code_version", "model_digest", "CACHED_STATUSES"]
 
 CACHED_STATUSES = ("ok", "does not fit")
-_PACKAGES = ("compiler", "npu_model")
+_PACKAGES = ("compiler", "npu_model", "rtl")
 
 
 @functools.cache
 def code_version() -> str:
-    """SHA-256 over the Python sources of the packages that compile and simulate a point."""
+    """SHA-256 over the Python sources of the packages that compile, simulate and synthesise a point."""
     root = Path(__file__).resolve().parents[2]
     h = hashlib.sha256()
     for pkg in _PACKAGES:

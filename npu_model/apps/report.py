@@ -32,7 +32,7 @@ from ..arch.program import Program
 from ..arch.timing import FETCH_LATENCY
 from ..arch.technology import logic_ge_estimate
 from ..golden.costs import instruction_costs as golden_costs
-from ..golden.energy import instruction_energy, leakage_uw
+from ..golden.energy import ENERGY_TERMS, instruction_energy, leakage_uw
 from ..golden.machine import Npu
 from .plots import report_plots
 
@@ -54,13 +54,17 @@ def instruction_costs(npu) -> dict:
     """Per-instance arrays (the executed stream, `Analysis.pc`): the golden model's cost table
     (`npu_model.golden.costs`) plus the schedule's `issue_cycles` = stall + occupancy, the cycles
     the issue stage spends on the instruction (waiting for its hazards, then walking its steps).
-    Their sum plus FETCH_LATENCY is the frame. `energy_fj`: the instruction's dynamic energy
-    (`npu_model.golden.energy`) in femtojoules."""
+    Their sum plus FETCH_LATENCY is the frame. `energy_<term>_fj`: the instruction's dynamic energy
+    by term of `golden.energy.ENERGY_TERMS`, in femtojoules."""
     s = npu.schedule
     costs = golden_costs(npu.analysis)
     energy = instruction_energy(npu.analysis, costs)
     return {"issue_cycles": (s.stall + s.occupancy).astype(np.int64), "stall": s.stall.astype(np.int64),
-            "energy_fj": np.rint(1000.0 * sum(energy.values())).astype(np.int64), **costs}
+            **{_energy_key(t): np.rint(1000.0 * v).astype(np.int64) for t, v in energy.items()}, **costs}
+
+
+def _energy_key(term: str) -> str:
+    return f"energy_{term}_fj"
 
 
 # Lifetimes of the memory map's symbols ---------------------------------------------------------------
@@ -162,7 +166,7 @@ def layer_rows(npu, costs: dict | None = None, lifetimes: list | None = None) ->
     m = npu.analysis.n_instructions
     cache: dict = {}
     earliest = npu.schedule.earliest
-    frame_fj = int(costs["energy_fj"].sum())
+    frame_fj = sum(int(costs[_energy_key(t)].sum()) for t in ENERGY_TERMS)
 
     def seg(key, s, e):
         return _segment_sum(costs[key], s, e, cache, key)
@@ -203,8 +207,9 @@ def layer_rows(npu, costs: dict | None = None, lifetimes: list | None = None) ->
             row[f"{b}_live_bytes"] = int(live)
             row[f"{b}_read_bytes"] = vals[f"{b}_read"]
             row[f"{b}_write_bytes"] = vals[f"{b}_write"]
-        row["energy_nj"] = round(vals["energy_fj"] * 1e-6, 3)
-        row["energy_pct"] = round(100.0 * vals["energy_fj"] / frame_fj, 3) if frame_fj else 0.0
+        fj = sum(vals[_energy_key(t)] for t in ENERGY_TERMS)
+        row["energy_nj"] = round(fj * 1e-6, 3)
+        row["energy_pct"] = round(100.0 * fj / frame_fj, 3) if frame_fj else 0.0
         return row
 
     an = npu.analysis
@@ -482,10 +487,11 @@ def build_report(npu, *, program_path: str = "program", hop: int | None = None,
 
 
 def frame_energy(npu, costs: dict, *, cycles: int, clock_mhz: float, hop_us: float | None) -> Energy:
-    """The frame's `Energy` from the per-instruction energies and the leakage of the configuration
-    (logic from `technology.logic_ge_estimate`: `python -m rtl synth` gives the real figure)."""
+    """The frame's `Energy` from the per-instruction energies of `instruction_costs` and the
+    leakage of the configuration (logic from `technology.logic_ge_estimate`: `python -m rtl synth`
+    gives the real figure)."""
     cfg = npu.config
-    by_term = {k: float(v.sum()) * 1e-6 for k, v in instruction_energy(npu.analysis, costs).items()}
+    by_term = {t: int(costs[_energy_key(t)].sum()) * 1e-9 for t in ENERGY_TERMS}
     dyn = sum(by_term.values())
     leak = leakage_uw(cfg, logic_ge=logic_ge_estimate(cfg.lanes))
     leak_uw = sum(leak.values())

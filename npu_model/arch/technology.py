@@ -1,4 +1,5 @@
-"""Technology constants for area, defined once, for one node (45 nm), each with its public source.
+"""Technology constants for area and energy, defined once, for one node (45 nm), each with its
+public source or said to be this kit's assumption (docs/area-energy.md).
 
 Logic area comes from synthesis (`rtl.synth`): Yosys maps the NPU to its generic gates and
 flip-flops, and each is weighed in *gate equivalents* (GE, the area of a two-input NAND) by the
@@ -6,14 +7,14 @@ area of the matching X1 cell of the NanGate FreePDK45 Open Cell Library
 (`NangateOpenCellLibrary_typical.lib`, the open 45 nm library used by OpenROAD's and many
 universities' flows). A GE is then `NAND2_UM2` square micrometres at that node.
 
-SRAM area comes from the macros the configuration asks for (`rtl.macro`: kind, width, depth),
+SRAM area comes from the macros the configuration has (`memory.memory_macros`: kind, width, depth),
 first order: the bit-cell array, a periphery strip along two of its sides and a control block,
 
     area = core + 2 * PERIPHERY_STRIP_UM * sqrt(core) + CONTROL_UM2,   core = bits * cell
 
 with the 6T cell of Intel's 45 nm process for single-port macros and an 8T two-port cell 30 %
-larger for 1R1W ones. docs/area-energy.md gives the sources and checks the result against
-published figures.
+larger for 1R1W ones. Energy per operation and per SRAM access scales Horowitz's 45 nm figures
+(ISSCC 2014); leakage is an assumption for a low-power process.
 """
 from __future__ import annotations
 

@@ -72,8 +72,8 @@ def instruction_energy(analysis, costs: dict | None = None) -> dict[str, np.ndar
 
 
 def leakage_uw(config: NpuConfig, *, logic_ge: float) -> dict[str, float]:
-    """Leakage power in uW: `sram` of every configured memory's bits, `logic` of `logic_ge` gate
-    equivalents (from `python -m rtl synth`, or an estimate)."""
-    bits = 8 * (config.wbuf_bytes + config.abuf_bytes + config.sbuf_bytes + config.pbuf_bytes + config.imem_bytes
-                + 2 * config.lut_entries)
+    """Leakage power in uW: `sram` of the bits of every macro of the configuration (the LUT's copy
+    per lane included), `logic` of `logic_ge` gate equivalents (from `python -m rtl synth`, or an
+    estimate)."""
+    bits = sum(g.count * g.width * g.depth for g in memory_macros(config))
     return {"sram": bits * LEAKAGE_PW_PER_SRAM_BIT * 1e-6, "logic": logic_ge * LEAKAGE_NW_PER_GE * 1e-3}

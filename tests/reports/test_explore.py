@@ -69,7 +69,7 @@ def test_sweep_with_a_point_that_does_not_fit(tiny_model, tmp_path, capsys):
     assert "## Answers" in md and "Smallest area with RTF <= 1:" in md and "Lowest power with RTF <= 1:" in md
     real = [r for r in rows if r["status"] == "ok" and float(r["real_time_factor"]) <= 1]
     best = min(real, key=lambda r: (float(r["area_mm2"]), float(r["clock_mhz"])))
-    assert f"smallest area, RTF <= 1: {best['lanes']} lanes" in text and f"{float(best['clock_mhz']):g} MHz" in text
+    assert f"Smallest area with RTF <= 1: {best['lanes']} lanes" in text and f"{float(best['clock_mhz']):g} MHz" in text
     for png in ("cycles_vs_lanes.png", "rtf_vs_clock.png", "memory_vs_lanes.png", "power_vs_area.png"):
         assert f"]({png})" in md and (out / png).read_bytes()[:4] == b"\x89PNG"
 
@@ -161,3 +161,15 @@ def test_activation_precision_is_swept(tiny_model, tmp_path, capsys):
     assert main(["explore", str(tiny_model), "--lanes", "4", "-o", str(out), "--jobs", "1", "--no-progress"]) == 0
     assert "(0 computed, 1 from the cache)" in capsys.readouterr().out           # the tiny model asks for int8
     assert _rows(out / "sweep.csv")[0]["activations"] == "int8"
+
+
+def test_area_from_synthesis_failure_is_a_row(tiny_model, tmp_path, capsys, monkeypatch):
+    """--area synth runs `python -m rtl synth` per point; a Yosys that cannot run makes the point an
+    "error" row naming it, not a crash."""
+    monkeypatch.setenv("YOSYS", "no-such-yosys")
+    out = tmp_path / "exp"
+    assert main(["explore", str(tiny_model), "--lanes", "4", "--area", "synth", "-o", str(out), "--jobs", "1",
+                 "--no-progress", "--no-cache"]) == 0
+    row = _rows(out / "sweep.csv")[0]
+    assert row["status"] == "error" and row["area_mm2"] == ""
+    assert row["message"] == "area: synthesis failed: error: YOSYS=no-such-yosys: no such command"
