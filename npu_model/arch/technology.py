@@ -8,22 +8,28 @@ area of the matching X1 cell of the NanGate FreePDK45 Open Cell Library
 universities' flows). A GE is then `NAND2_UM2` square micrometres at that node.
 
 SRAM area comes from the macros the configuration has (`memory.memory_macros`: kind, width, depth),
-first order: the bit-cell array, a periphery strip along two of its sides and a control block,
+first order: a square bit-cell array with a periphery strip `PERIPHERY_PITCHES` cell pitches deep
+along two of its sides (decoders and drivers; column circuits), and the control block in the
+corner they leave,
 
-    area = core + 2 * PERIPHERY_STRIP_UM * sqrt(core) + CONTROL_UM2,   core = bits * cell
+    area = cell * (sqrt(bits) + PERIPHERY_PITCHES) ** 2
 
 with the 6T cell of Intel's 45 nm process for single-port macros and an 8T two-port cell 30 %
-larger for 1R1W ones. Energy per operation and per SRAM access scales Horowitz's 45 nm figures
+larger for 1R1W ones. The periphery depth is fitted to the macros the OpenRAM memory compiler
+published for FreePDK45 (`OPENRAM_FREEPDK45_MACROS`), the one constant of the model that is not a
+cell area. Energy per operation and per SRAM access scales Horowitz's 45 nm figures
 (ISSCC 2014); leakage is an assumption for a low-power process.
 """
 from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from .memory import memory_macros
 
-__all__ = ["NODE_NM", "NAND2_UM2", "GATE_GE", "flip_flop_ge", "cell_ge", "SRAM_CELL_UM2", "PERIPHERY_STRIP_UM",
-           "CONTROL_UM2", "sram_macro_um2", "sram_area_um2", "macro_shape", "multiply_pj", "add_pj", "REQUANT_PJ",
+__all__ = ["NODE_NM", "NAND2_UM2", "GATE_GE", "flip_flop_ge", "cell_ge", "SRAM_CELL_UM2", "PERIPHERY_PITCHES",
+           "OPENRAM_FREEPDK45_MACROS", "fit_macro_model", "sram_macro_um2", "sram_area_um2", "macro_shape", "multiply_pj", "add_pj", "REQUANT_PJ",
            "sram_access_pj", "LEAKAGE_NW_PER_GE", "LEAKAGE_PW_PER_SRAM_BIT", "logic_ge_estimate"]
 
 #: The node every constant below belongs to.
@@ -76,11 +82,29 @@ _CELL_6T_UM2 = 0.346
 #: An 8T two-port cell (a separate read port) is about 30 % larger than the 6T cell (Chang et al.,
 #: "Stable SRAM cell design for the 32 nm node and beyond", VLSI Symposium 2005).
 SRAM_CELL_UM2 = {"1rw": _CELL_6T_UM2, "1r1w": 1.3 * _CELL_6T_UM2}
-#: Periphery of a macro, first order: a strip of decoders and word-line drivers along one side of
-#: the (square) bit-cell array and one of column muxes, sense amplifiers and write drivers along
-#: another, each `PERIPHERY_STRIP_UM` deep, plus a control block (timing, address latches).
-PERIPHERY_STRIP_UM = 20.0
-CONTROL_UM2 = 2000.0
+#: Macros compiled by OpenRAM for FreePDK45 (M. R. Guthaus et al., "OpenRAM: an open-source memory
+#: compiler", ICCAD 2016; the generated libraries are in github.com/VLSIDA/OpenRAM, lib/freepdk45/,
+#: `area` of each `..._TT_1p0V_25C.lib`): (width bits, depth words, words per row, area um^2).
+OPENRAM_FREEPDK45_MACROS = (
+    (8, 256, 1, 4498.9), (32, 256, 1, 12335.4), (32, 512, 1, 22454.7), (32, 1024, 1, 42051.1),
+    (64, 1024, 1, 76901.6), (128, 1024, 1, 146602.5), (32, 2048, 4, 116044.4),
+)
+
+
+def fit_macro_model(macros=OPENRAM_FREEPDK45_MACROS) -> tuple[float, float]:
+    """(cell um^2, periphery depth in cell pitches) of `area = cell * (sqrt(bits) + depth)^2` fitted
+    to compiled macros with one word per row (a straight line of sqrt(area) against sqrt(bits)).
+    Column-multiplexed macros are left out: OpenRAM's 2048-word one (a 512 x 128 array with a 4:1
+    column mux) is 1.5 x the model (docs/area-energy.md)."""
+    rows = np.array([(w * d, a) for w, d, per_row, a in macros if per_row == 1], dtype=float)
+    slope, intercept = np.polyfit(np.sqrt(rows[:, 0]), np.sqrt(rows[:, 1]), 1)
+    return float(slope ** 2), float(intercept / slope)
+
+
+#: Periphery depth in cell pitches: `fit_macro_model()` rounded (OpenRAM's FreePDK45 macros, whose fitted
+#: cell is 1.00 um^2, follow the model within 2.5 %). Scaling it with the cell assumes the periphery is
+#: drawn at the bit cell's density, as a commercial compiler's is at its own node.
+PERIPHERY_PITCHES = 22.0
 
 _MACRO = re.compile(r"^sram_(1rw|1r1w)_w(\d+)_d(\d+)_g(\d+)$")
 
@@ -101,8 +125,7 @@ def sram_area_um2(config) -> dict[str, float]:
 
 def sram_macro_um2(kind: str, width: int, depth: int) -> float:
     """Area of one SRAM macro of `width` bits x `depth` words (see the module docstring)."""
-    core = width * depth * SRAM_CELL_UM2[kind]
-    return core + 2 * PERIPHERY_STRIP_UM * core ** 0.5 + CONTROL_UM2
+    return SRAM_CELL_UM2[kind] * ((width * depth) ** 0.5 + PERIPHERY_PITCHES) ** 2
 
 
 # Energy ------------------------------------------------------------------------------------------------
