@@ -8,7 +8,7 @@
     report = measure_fidelity(model, qnet)       # SNR of integer vs float outputs
 """
 from .errors import ModelError, QuantisationError
-from .model import Model, build_model, companion_config, load_model
+from .model import Model, build_model, companion_config, load_model, read_spec
 from .parse import parse_model, parse_model_text
 from .quant import (IntModel, QuantConfig, QuantisedPipeline, QuantizedNetwork, layer_fidelity, measure_fidelity,
                     quantise, quantise_input, snr_db)
@@ -18,7 +18,7 @@ from .summary import ModelSummary, summarise
 from .weights import expected_weights, load_npz, save_npz
 
 __all__ = [
-    "ModelError", "QuantisationError", "Model", "build_model", "companion_config", "load_model", "parse_model",
+    "ModelError", "QuantisationError", "Model", "build_model", "companion_config", "load_model", "read_spec", "parse_model",
     "parse_model_text", "IntModel", "QuantConfig", "QuantisedPipeline", "QuantizedNetwork", "layer_fidelity",
     "measure_fidelity", "quantise", "quantise_input", "snr_db", "FloatModel", "ModelSpec",
     "ModelSummary", "summarise", "expected_weights", "load_npz", "save_npz",

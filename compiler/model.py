@@ -16,7 +16,7 @@ from .parse import parse_model, parse_model_text
 from .spec import ModelSpec
 from .weights import expected_weights, load_npz
 
-__all__ = ["Model", "load_model", "build_model", "companion_config"]
+__all__ = ["Model", "load_model", "read_spec", "build_model", "companion_config"]
 
 
 @dataclass
@@ -60,6 +60,15 @@ def load_model(path, *, weights_anywhere: bool = False, input_section: dict | No
                 fail(path, f"imported array '{name}' does not have the shape {shape} the layer needs", layer=layer)
         return build_model(spec, {k: weights[k] for k in want})
     return build_model(parse_model(path), weights_anywhere=weights_anywhere)
+
+
+def read_spec(path, *, input_section: dict | None = None) -> ModelSpec:
+    """The parsed model of a YAML file or of an ONNX graph (imported, without building weights):
+    what callers that need only its fields (hop, sample rate, precision) read."""
+    if Path(path).suffix.lower() == ".onnx":
+        text, _ = import_onnx(path, input_section=input_section)
+        return parse_model_text(text, source=str(path))
+    return parse_model(path)
 
 
 def companion_config(path, *, lanes: int | None = None) -> NpuConfig:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.parse import parse_model
+from compiler import read_spec
 
 from ..arch.arrays import MAX_INPUT_BYTES, load_arrays
 from ..arch.config import MAX_CLOCK_MHZ, NpuConfig
@@ -196,7 +196,7 @@ def cmd_report(args):
     fallback = None
     if args.model:
 
-        inp = parse_model(args.model).input
+        inp = read_spec(args.model).input
         fallback = (inp.hop, inp.sample_rate, Path(args.model).name)
     rep = run_report(args.program, frames=args.frames, hop=args.hop, sample_rate=args.sample_rate,
                      clock_mhz=args.clock_mhz, expected_config=_config_from_args(args), inputs=inputs,

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler import IntModel, load_model, parse_model, quantise
+from compiler import IntModel, load_model, quantise, read_spec
 
 from ..arch.errors import NpuError
 from ..arch.files import check_output
@@ -188,7 +188,7 @@ def main_enhance(args) -> int:
         if not Path(args.model).is_file():
             raise NpuError(f"{args.model}: no such model file")
         # Check the audio before the (slow) re-quantisation.
-        spec_rate = parse_model(args.model).input.sample_rate
+        spec_rate = read_spec(args.model).input.sample_rate
         read_wav(args.input, sample_rate=spec_rate)
         host = HostSide.from_model(args.model, program, weights_anywhere=args.weights_anywhere)
     if args.check_frames < 0:

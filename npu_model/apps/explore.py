@@ -44,10 +44,9 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler import load_model, quantise
+from compiler import load_model, quantise, read_spec
 from compiler.builder import FitError
 from compiler.lower.network import compile_network
-from compiler.parse import parse_model
 from compiler.quant import QuantConfig
 
 from ..arch.config import KIB, MAX_CLOCK_MHZ, ConfigError, NpuConfig
@@ -180,7 +179,7 @@ def quantise_model(model_path: str, precisions: list, *, weights_anywhere: bool 
 
 def model_precision(model_path) -> str:
     """The activation precision the model file asks for (its `quantisation.activations`)."""
-    return QuantConfig.from_spec(parse_model(model_path)).activations
+    return QuantConfig.from_spec(read_spec(model_path)).activations
 
 
 def compile_point(task: dict, config: NpuConfig, out_path: Path,
@@ -667,7 +666,7 @@ def main_explore(args) -> int:
     hop, rate = args.hop, args.sample_rate
     if hop is None or rate is None:
 
-        inp = parse_model(model).input
+        inp = read_spec(model).input
         hop = inp.hop if hop is None else hop
         rate = inp.sample_rate if rate is None else rate
     clocks = args.clock_mhz or [base.clock_mhz]

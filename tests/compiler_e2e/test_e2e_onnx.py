@@ -71,6 +71,19 @@ def test_export_writes_a_model_file_that_loads_back(nsnet2, tmp_path):
         np.testing.assert_array_equal(again.weights[name], w)
 
 
+def test_explore_takes_the_onnx_graph(nsnet2, tmp_path, capsys):
+    """`explore` reads an ONNX graph as the compiler does: its hop and rate from the import
+    (NSNet2: 160 samples at 16 kHz, 10 ms), so the point has a real-time factor and a power."""
+    import csv
+
+    from npu_model.apps.cli import main
+    out = tmp_path / "exp"
+    assert main(["explore", str(nsnet2), "--lanes", "16", "--config", str(ROOT / "models" / "nsnet2.npu.json"),
+                 "-o", str(out), "--jobs", "1", "--no-progress", "--no-cache"]) == 0
+    (row,) = list(csv.DictReader((out / "sweep.csv").read_text().splitlines()))
+    assert row["status"] == "ok" and float(row["hop_us"]) == 10_000 and float(row["power_mw"]) > 0, row
+
+
 def _graph(tmp_path, nodes, inits, name="bad"):
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "frames", 9])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "frames", 9])
