@@ -31,7 +31,7 @@ def main(argv=None) -> int:
     p.add_argument("--lanes", default="1,2,4,8,16")
     args = p.parse_args(argv)
 
-    from compiler import companion_config, load_model, quantise
+    from compiler import companion_config, load_model, quantise_cached
     from compiler.lower.network import compile_network
     from npu_model.arch.config import NpuConfig
 
@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     print(f"{'model':<16} {'lanes':>5} {'words':>6} {'KiB':>6} {'fits':>5} {'executed':>9} {'cycles':>11} {'util':>6}")
     for path in args.models:
         model = load_model(path)
-        qnet = quantise(model)
+        qnet = quantise_cached(model)
         name = Path(path).stem
         for lanes in lanes_list:
             _, _, s = compile_network(qnet, companion_config(path, lanes=lanes), model=model, with_listing=False)

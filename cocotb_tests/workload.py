@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler import load_model, quantise
+from compiler import load_model, quantise_cached
 from compiler.lower.network import compile_network
 from compiler.quant import quantise_input
 from npu_model.arch.config import NpuConfig
@@ -39,7 +39,7 @@ class Workload:
 @functools.lru_cache(maxsize=4)
 def _network(model_path: str):
     model = load_model(model_path)
-    return model, quantise(model)
+    return model, quantise_cached(model)
 
 
 def quantised_frames(model_path, frames: int, seed: int = SEED) -> dict:

@@ -27,7 +27,7 @@ from npu_model.arch.meta import CODE_FORMS
 
 import yaml
 
-from . import load_model, measure_fidelity, quantise, save_npz, summarise
+from . import load_model, measure_fidelity, quantise_cached, save_npz, summarise
 from .errors import ModelError
 from .onnx_import import import_onnx
 from .lower.network import check_compilable, compile_network
@@ -112,7 +112,7 @@ def compile_to_files(model_path, output, config, *, timing: bool = True, model=N
     """Load, quantise and compile `model_path`; write the program, listing and summaries.
     Returns the CompileSummary."""
     model = model or load_model(model_path)
-    qnet = quantise(model)
+    qnet = quantise_cached(model)
     program, listing, summary = compile_network(qnet, config, model=model, schedule=timing, code=code)
     paths = output_paths(output)
     program.save(paths["program"])
@@ -168,7 +168,7 @@ def main(argv=None) -> int:
     if args.save_weights:
         save_npz(model.weights, args.save_weights)
     if args.fidelity:
-        qnet = quantise(model)
+        qnet = quantise_cached(model)
         print(measure_fidelity(model, qnet, frames=args.frames).format(with_tensors=True))
         print(f"LUT entries used: {qnet.lut_entries}")
     if args.output:

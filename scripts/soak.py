@@ -82,11 +82,11 @@ def _rss() -> int:
 
 
 def soak_golden(frames: int) -> bool:
-    from compiler import load_model, quantise
+    from compiler import load_model, quantise_cached
     from compiler.lower.network import compile_network
     from npu_model.golden.machine import Npu
     model = load_model(ROOT / "models" / "trunet.yaml")
-    program, _, _ = compile_network(quantise(model), NpuConfig(lanes=8), with_listing=False, schedule=False)
+    program, _, _ = compile_network(quantise_cached(model), NpuConfig(lanes=8), with_listing=False, schedule=False)
     npu = Npu(program)
     port = program.inputs[0]
     rng = np.random.default_rng(0)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler import IntModel, load_model, quantise, read_spec
+from compiler import IntModel, load_model, quantise_cached, read_spec
 
 from ..arch.errors import NpuError
 from ..arch.files import check_output
@@ -70,7 +70,7 @@ class HostSide:
     def from_model(cls, path, program, *, weights_anywhere: bool = False) -> "HostSide":
         """Re-quantise the model file as the compiler does (compiler.quantise with its defaults)."""
         model = load_model(path, weights_anywhere=weights_anywhere)
-        return cls.from_quantised(model, quantise(model), program, str(path))
+        return cls.from_quantised(model, quantise_cached(model), program, str(path))
 
     @classmethod
     def from_quantised(cls, model, qnet, program, path: str) -> "HostSide":

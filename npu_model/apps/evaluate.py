@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler import FloatModel, companion_config, load_model, quantise
+from compiler import FloatModel, companion_config, load_model, quantise_cached
 from compiler.quant import QuantConfig
 from compiler.trained import TRAINED, trained_onnx
 from compiler.lower.network import compile_network
@@ -62,7 +62,7 @@ class _Pipeline:
     def __init__(self, model_path, config: NpuConfig, activations: str | None = None):
         self.model = load_model(model_path)
         quant = QuantConfig.from_spec(self.model.spec)
-        self.qnet = quantise(self.model, replace(quant, activations=activations) if activations else quant)
+        self.qnet = quantise_cached(self.model, replace(quant, activations=activations) if activations else quant)
         self.program, _, self.summary = compile_network(self.qnet, config, model=self.model, with_listing=False)
         self.host = HostSide.from_quantised(self.model, self.qnet, self.program, str(model_path))
         self.float = FloatModel(self.model)

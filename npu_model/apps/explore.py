@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler import load_model, quantise, read_spec
+from compiler import load_model, quantise_cached, read_spec
 from compiler.builder import FitError
 from compiler.lower.network import compile_network
 from compiler.quant import QuantConfig
@@ -174,7 +174,7 @@ def quantise_model(model_path: str, precisions: list, *, weights_anywhere: bool 
     lane-independent step): {precision: (model, quantised network)}, shared with every worker."""
     model = load_model(model_path, weights_anywhere=weights_anywhere)
     quant = QuantConfig.from_spec(model.spec)
-    return {p: (model, quantise(model, replace(quant, activations=p))) for p in precisions}
+    return {p: (model, quantise_cached(model, replace(quant, activations=p))) for p in precisions}
 
 
 def model_precision(model_path) -> str:

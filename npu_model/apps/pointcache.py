@@ -12,7 +12,6 @@ computed again next time.
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 from compiler.parse import parse_model
 
 from ..arch.errors import NpuError
-from ..arch.files import write_bytes
+from ..arch.files import source_digest, write_bytes
 
 __all__ = ["PointCache", "code_version", "model_digest", "CACHED_STATUSES"]
 
@@ -28,15 +27,9 @@ CACHED_STATUSES = ("ok", "does not fit")
 _PACKAGES = ("compiler", "npu_model", "rtl")
 
 
-@functools.cache
 def code_version() -> str:
     """SHA-256 over the Python sources of the packages that compile, simulate and synthesise a point."""
-    root = Path(__file__).resolve().parents[2]
-    h = hashlib.sha256()
-    for pkg in _PACKAGES:
-        for f in sorted((root / pkg).rglob("*.py")):
-            h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
-    return h.hexdigest()
+    return source_digest(_PACKAGES)
 
 
 def model_digest(model: Path) -> str:

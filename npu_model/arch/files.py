@@ -6,13 +6,15 @@ umask; `mkstemp` alone makes 0600). An OS error is one line naming the path (`Np
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import tempfile
 from pathlib import Path
 
 from .errors import NpuError
 
-__all__ = ["write_bytes", "write_text", "check_output", "OUTPUT_NOTE"]
+__all__ = ["write_bytes", "write_text", "check_output", "source_digest", "OUTPUT_NOTE"]
 
 #: What every command's --help says about its outputs.
 OUTPUT_NOTE = ("Outputs are written atomically (a failed run leaves no file behind) after their paths "
@@ -67,3 +69,15 @@ def check_output(path, *, directory: bool = False) -> Path:
 def write_text(path, text: str) -> None:
     """`write_bytes` of UTF-8 text."""
     write_bytes(path, text.encode())
+
+
+@functools.cache
+def source_digest(packages: tuple[str, ...]) -> str:
+    """SHA-256 over the Python sources of the kit's `packages` ("compiler", "npu_model", ...): the
+    code version a cached result computed by them is valid for."""
+    root = Path(__file__).resolve().parents[2]
+    h = hashlib.sha256()
+    for pkg in packages:
+        for f in sorted((root / pkg).rglob("*.py")):
+            h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
