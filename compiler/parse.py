@@ -28,18 +28,19 @@ from .weights import expected_weights
 #: keeps a mistyped size from allocating gigabytes before the fit check).
 MAX_ELEMENTS = MAX_DATA_BUFFER_BYTES
 
-__all__ = ["parse_model", "parse_model_text"]
+__all__ = ["parse_model", "parse_model_text", "TOP_KEYS", "INPUT_FIELDS", "WEIGHT_FIELDS"]
 
-_TOP_KEYS = {"name", "description", "input", "weights", "quantisation", "layers", "outputs"}
+#: The model file's top-level keys; the input and weights sections' fields (also read by the JSON Schema).
+TOP_KEYS = {"name", "description", "input", "weights", "quantisation", "layers", "outputs"}
 #: The input section's fields, with the ranges of the program's META (`INPUT_SCHEMA`).
-_INPUT_FIELDS = {
+INPUT_FIELDS = {
     "name": Field("str", "input"),
     **{k: Field("int", minimum=INPUT_SCHEMA.by_name[k].low, maximum=INPUT_SCHEMA.by_name[k].high)
        for k in ("bins", "channels", "sample_rate", "fft_size", "hop")},
     "compression": Field("float", 0.3, minimum=INPUT_SCHEMA.by_name["compression"].low,
                          maximum=INPUT_SCHEMA.by_name["compression"].high),
 }
-_WEIGHT_FIELDS = {"init": Field("str", "random", choices=("random",)),
+WEIGHT_FIELDS = {"init": Field("str", "random", choices=("random",)),
                   "seed": Field("int", 0, minimum=0, maximum=2 ** 32 - 1),
                   "bn_shift": Field("float", 0.0), "npz": Field("str", "")}
 
@@ -82,8 +83,8 @@ def parse_model_text(text: str, *, source: str = "<model>") -> ModelSpec:
     if not isinstance(doc, dict):
         fail(source, f"expected a mapping at the top level, not {type(doc).__name__}")
     for key in doc:
-        if key not in _TOP_KEYS:
-            fail(source, f"unknown top-level key (allowed: {', '.join(sorted(_TOP_KEYS))})", field=str(key))
+        if key not in TOP_KEYS:
+            fail(source, f"unknown top-level key (allowed: {', '.join(sorted(TOP_KEYS))})", field=str(key))
     for key in ("name", "input", "layers"):
         if key not in doc:
             fail(source, "missing (required)", field=key)
@@ -119,9 +120,9 @@ def _parse_input(raw, source) -> InputSpec:
     features = raw.pop("features", None)
     vals = {}
     for key in raw:
-        if key not in _INPUT_FIELDS:
-            fail(source, f"unknown field (allowed: features, {', '.join(_INPUT_FIELDS)})", field=f"input.{key}")
-    for name, spec in _INPUT_FIELDS.items():
+        if key not in INPUT_FIELDS:
+            fail(source, f"unknown field (allowed: features, {', '.join(INPUT_FIELDS)})", field=f"input.{key}")
+    for name, spec in INPUT_FIELDS.items():
         if name in raw:
             vals[name] = parse_value(raw[name], spec, source=source, layer=None, field=f"input.{name}")
         elif spec.required:
@@ -147,9 +148,9 @@ def _parse_weights(raw, source) -> dict:
     raw = _mapping(raw, source, "weights")
     out = {}
     for key in raw:
-        if key not in _WEIGHT_FIELDS:
-            fail(source, f"unknown field (allowed: {', '.join(_WEIGHT_FIELDS)})", field=f"weights.{key}")
-    for name, spec in _WEIGHT_FIELDS.items():
+        if key not in WEIGHT_FIELDS:
+            fail(source, f"unknown field (allowed: {', '.join(WEIGHT_FIELDS)})", field=f"weights.{key}")
+    for name, spec in WEIGHT_FIELDS.items():
         out[name] = parse_value(raw[name], spec, source=source, layer=None, field=f"weights.{name}") \
             if name in raw else spec.default
     if out["npz"]:

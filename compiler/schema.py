@@ -14,7 +14,7 @@ from npu_model.arch.schema import NAME_PATTERN
 
 from .ops import OPS
 from .ops.fields import MAX_INT, Field
-from .parse import _INPUT_FIELDS, _TOP_KEYS, _WEIGHT_FIELDS
+from .parse import INPUT_FIELDS, TOP_KEYS, WEIGHT_FIELDS
 from .quant.config import LUT_LOG2_RANGE, QUANT_FIELDS, QuantConfig
 
 __all__ = ["model_json_schema"]
@@ -72,12 +72,12 @@ def model_json_schema() -> dict:
     features = {"type": "array", "minItems": 1, "items": {"enum": list(FEATURE_CHANNELS)},
                 "description": "host-computed input features, in channel order"}
     top = {"name": {"type": "string"}, "description": {"type": "string"},
-           "input": _mapping(_INPUT_FIELDS, required=["features", *(n for n, f in _INPUT_FIELDS.items() if f.required)],
+           "input": _mapping(INPUT_FIELDS, required=["features", *(n for n, f in INPUT_FIELDS.items() if f.required)],
                              extra={"features": features}),
-           "weights": _mapping(_WEIGHT_FIELDS), "quantisation": quant,
+           "weights": _mapping(WEIGHT_FIELDS), "quantisation": quant,
            "layers": {"type": "array", "minItems": 1, "items": {"oneOf": [_layer(OPS[op]) for op in sorted(OPS)]}},
            "outputs": {"type": "array", "minItems": 1, "items": _NAME}}
-    assert set(top) == _TOP_KEYS, "the schema's top-level keys are the parser's"
+    assert set(top) == TOP_KEYS, "the schema's top-level keys are the parser's"
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
             "title": "Speech-enhancement NPU model file", "type": "object",
             "properties": top, "required": ["name", "input", "layers"], "additionalProperties": False}
