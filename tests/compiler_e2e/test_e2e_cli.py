@@ -23,7 +23,7 @@ def patched_quantise(networks, monkeypatch):
     end of the test instead of staying in a module imported while it was in place)."""
     import compiler.cli
     nets = {networks.net(n)[0].name: networks.net(n) for n in MODELS}
-    monkeypatch.setattr(compiler.cli, "quantise", lambda model, *a, **k: nets[model.name][1])
+    monkeypatch.setattr(compiler.cli, "quantise_cached", lambda model, *a, **k: nets[model.name][1])
 
 
 def test_compiling_is_deterministic(networks):
