@@ -33,6 +33,20 @@ def test_pesq_and_stoi_from_their_packages_rank_clean_above_noisy():
     assert noisy["si_sdr"] == pytest.approx(0.0, abs=0.5)
 
 
+def test_dnsmos_from_its_package_hears_the_noise():
+    """DNSMOS (speechmos's ONNX models, onnxruntime) needs no reference: clean synthetic speech scores
+    well above the same speech in white noise at 0 dB, and the score lies on its MOS scale."""
+    pytest.importorskip("speechmos")
+    from npu_model.apps.metrics import dnsmos
+    from npu_model.apps.noises import make_noise, mix_at_snr
+    from npu_model.apps.speech import synthesize
+    speech = synthesize("The birch canoe slid on the smooth planks.", "en+f2")
+    noisy = mix_at_snr(speech, make_noise("white", len(speech), 16000, np.random.default_rng(2)), 0)
+    clean_mos, noisy_mos = dnsmos(speech, 16000), dnsmos(noisy, 16000)
+    assert 1.0 <= noisy_mos < clean_mos <= 5.0 and clean_mos - noisy_mos > 0.5, (clean_mos, noisy_mos)
+    assert np.isnan(dnsmos(speech, 8000))
+
+
 def test_evaluation_set_is_reproducible_and_mixed_at_its_snr(tmp_path):
     from npu_model.apps.evalset import make_set, read_manifest
     from npu_model.apps.noises import NOISES
