@@ -36,8 +36,9 @@ from .errors import fail
 __all__ = ["import_onnx", "ONNX_INPUT_DEFAULTS"]
 
 #: The model's `input:` section when the caller names nothing else: 16 kHz, F bins from the graph
-#: (an FFT of 2 (F - 1) points, hop half of it), NSNet2's log10 power feature.
-ONNX_INPUT_DEFAULTS = {"sample_rate": 16000, "channels": 1, "features": ["log10_power"]}
+#: (an FFT of 2 (F - 1) points, hop half of it), NSNet2's log10 power feature and its square-root
+#: Hann window (the framing of its featurelib, which its training used).
+ONNX_INPUT_DEFAULTS = {"sample_rate": 16000, "channels": 1, "features": ["log10_power"], "window": "sqrt_hann"}
 
 _ZERO = "zero"          # a value known to be all zeros (an initial state)
 _PLUMBING = "plumbing"  # a shape computation whose value does not matter once it only shapes zeros
@@ -121,7 +122,7 @@ class _Importer:
         bins = dims[2]
         inp = {"sample_rate": ONNX_INPUT_DEFAULTS["sample_rate"], "fft_size": 2 * (bins - 1), "hop": bins - 1,
                "bins": bins, "channels": ONNX_INPUT_DEFAULTS["channels"],
-               "features": list(ONNX_INPUT_DEFAULTS["features"])}
+               "features": list(ONNX_INPUT_DEFAULTS["features"]), "window": ONNX_INPUT_DEFAULTS["window"]}
         inp.update(input_section or {})
         frame = self.add(inputs[0], "flatten", ["input"], "frame")
         self.values[inputs[0].name] = _Tensor(frame, ("B", "T", "F"))

@@ -39,6 +39,7 @@ INPUT_FIELDS = {
        for k in ("bins", "channels", "sample_rate", "fft_size", "hop")},
     "compression": Field("float", 0.3, minimum=INPUT_SCHEMA.by_name["compression"].low,
                          maximum=INPUT_SCHEMA.by_name["compression"].high),
+    "window": Field("str", "hann", choices=INPUT_SCHEMA.by_name["window"].choices),
 }
 WEIGHT_FIELDS = {"init": Field("str", "random", choices=("random",)),
                   "seed": Field("int", 0, minimum=0, maximum=2 ** 32 - 1),

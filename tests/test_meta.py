@@ -8,7 +8,7 @@ from npu_model.arch.errors import ProgramFormatError
 from npu_model.arch.meta import HostLayer, InputSpec, ProgramMeta
 
 INPUT = {"name": "x", "bins": 257, "channels": 3, "sample_rate": 16000, "fft_size": 512, "hop": 128,
-         "features": ["compressed_complex", "log_power"], "compression": 0.3}
+         "features": ["compressed_complex", "log_power"], "compression": 0.3, "window": "hann"}
 
 
 def test_round_trip_keeps_every_key():
@@ -38,7 +38,8 @@ def test_round_trip_keeps_every_key():
     ({"input": {**INPUT, "features": ["x"]}}, r"^p.bin: META input.features\[0\]: must be one of compressed_"),
     ({"input": {**INPUT, "hop": 600}}, r"^p.bin: META input.hop: hop longer than the FFT"),
     ({"input": {k: v for k, v in INPUT.items() if k != "bins"}}, r"^p.bin: META input: field 'bins' missing$"),
-    ({"input": {**INPUT, "window": "hann"}}, r"^p.bin: META input: unknown field 'window'"),
+    ({"input": {**INPUT, "windowing": "hann"}}, r"^p.bin: META input: unknown field 'windowing'"),
+    ({"input": {**INPUT, "window": "kaiser"}}, r"^p.bin: META input.window: must be one of hann, sqrt_hann"),
     ({"host_layer": {"op": "mask_reconstruct"}}, r"^p.bin: META host_layer: field 'inputs' missing$"),
     ({"scales": {"x": -1.0}}, r"^p.bin: META scales.x: must be 1e-15 to 1000000000, not -1.0$"),
     ({"scales": {"../x": 1.0}}, r"^p.bin: META scales key: '../x': a name is"),

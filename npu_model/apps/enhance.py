@@ -115,7 +115,7 @@ def enhance(program, host: HostSide, x: np.ndarray, *, check_frames: int = 3, pr
 
 
     inp = host.inp
-    spec, pad = stft(x, inp.fft_size, inp.hop, inp.bins)
+    spec, pad = stft(x, inp.fft_size, inp.hop, inp.bins, win=inp.window)
     feats, _ = HostFeatures(inp)(spec)
     port = next(p for p in program.inputs if p.name == host.input_port)
     dtype = DTYPES[port.dtype]
@@ -154,7 +154,7 @@ def enhance(program, host: HostSide, x: np.ndarray, *, check_frames: int = 3, pr
     masks = [(ints[name].astype(np.float64) * host.output_scales[name]).reshape(frames, -1, inp.bins)
              for name in host.mask_ports]
     s = HOST_MASKS[host.mask_op][0](spec, *masks)
-    y = istft(s[:, 0] + 1j * s[:, 1], inp.fft_size, inp.hop, len(x), pad)
+    y = istft(s[:, 0] + 1j * s[:, 1], inp.fft_size, inp.hop, len(x), pad, win=inp.window)
     st = npu.stats
     info = {"frames": frames, "seconds": len(x) / inp.sample_rate, "sim_s": sim, "cycles": st.cycles,
             "clock_mhz": program.config.clock_mhz,

@@ -70,9 +70,9 @@ class _Pipeline:
 
     def float_path(self, x):
         inp = self.model.spec.input
-        spec, pad = stft(x, inp.fft_size, inp.hop, inp.bins)
+        spec, pad = stft(x, inp.fft_size, inp.hop, inp.bins, win=inp.window)
         s = self.float.run(spec)[0][self.out]
-        return istft(s[:, 0] + 1j * s[:, 1], inp.fft_size, inp.hop, len(x), pad)
+        return istft(s[:, 0] + 1j * s[:, 1], inp.fft_size, inp.hop, len(x), pad, win=inp.window)
 
     def npu_path(self, x):
         return enhance(self.program, self.host, x, check_frames=0)[0]

@@ -15,7 +15,7 @@ from .config import LANE_CHOICES, MAX_DATA_BUFFER_BYTES
 from .errors import ProgramFormatError
 from .schema import Field, Schema
 
-__all__ = ["InputSpec", "HostLayer", "ProgramMeta", "FEATURE_CHANNELS", "INPUT_SCHEMA", "HOST_LAYER_SCHEMA",
+__all__ = ["InputSpec", "HostLayer", "ProgramMeta", "FEATURE_CHANNELS", "WINDOWS", "INPUT_SCHEMA", "HOST_LAYER_SCHEMA",
            "META_SCHEMA", "CODE_FORMS"]
 
 #: How a compiler writes a program's code: with hardware loops, or every instruction written out.
@@ -34,6 +34,11 @@ FEATURE_CHANNELS = {
     "demod_phase_sin": 1,     # sin of the same
 }
 
+#: STFT windows of the host (npu_model.host.stft): the periodic Hann window with weighted
+#: overlap-add synthesis, and NSNet2's square root of the symmetric Hann window (its featurelib's
+#: `np.sqrt(np.hanning(N))`) for analysis and synthesis.
+WINDOWS = ("hann", "sqrt_hann")
+
 #: The STFT framing and features a host can compute (documented limits, checked before any
 #: buffer of that size is made).
 MAX_FFT = 1 << 16
@@ -50,6 +55,8 @@ INPUT_SCHEMA = Schema("input", (
           items=Field("feature", "str", "", choices=tuple(FEATURE_CHANNELS))),
     Field("compression", "number", "power-law compression of `compressed_complex`", required=False,
           low=0, high=1),
+    Field("window", "str", "STFT window, analysis and synthesis (default `hann`)", required=False,
+          choices=WINDOWS),
 ))
 HOST_LAYER_SCHEMA = Schema("host_layer", (
     Field("op", "name", "the host's mask op (`mask_reconstruct`, `mask_magnitude`, `mask_complex`)"),
@@ -103,6 +110,7 @@ class InputSpec:
     hop: int
     features: tuple[str, ...]
     compression: float = 0.3
+    window: str = "hann"
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -127,7 +135,8 @@ class InputSpec:
     @classmethod
     def from_dict(cls, d, *, where: str, path: str = "input") -> "InputSpec":
         d = INPUT_SCHEMA.check(d, where, path)
-        spec = cls(**{**d, "features": tuple(d["features"]), "compression": float(d.get("compression", 0.3))})
+        spec = cls(**{**d, "features": tuple(d["features"]), "compression": float(d.get("compression", 0.3)),
+                      "window": d.get("window", "hann")})
         problem = spec.inconsistency()
         if problem:
             raise ProgramFormatError(f"{where} {path}.{problem[0]}: {problem[1]}")

@@ -33,4 +33,5 @@ def tones_plus_noise(n_samples: int, sample_rate: int, seed: int, *, tones: int 
 def generated_frames(inp: InputSpec, frames: int, seed: int) -> np.ndarray:
     """`frames` consecutive STFT frames of a seeded tones-plus-noise signal."""
     n_samples = (frames - 1) * inp.hop + inp.fft_size
-    return stft_frames(tones_plus_noise(n_samples, inp.sample_rate, seed), inp.fft_size, inp.hop, inp.bins)
+    return stft_frames(tones_plus_noise(n_samples, inp.sample_rate, seed), inp.fft_size, inp.hop, inp.bins,
+                       win=inp.window)
