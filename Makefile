@@ -27,7 +27,8 @@ help:
 	@echo "make sim     cosimulate the RTL under Verilator against the golden model (MODEL=, LANES=, FRAMES=,"
 	@echo "             CONFIG=npu.json for a model that needs other buffer sizes, WAVES=1 for an FST in traces/,"
 	@echo "             WAVES_FROM=CYCLE WAVES_CYCLES=N for its window)"
-	@echo "make bench   print code sizes with hardware loops, speed figures of the golden model and the RTL"
+	@echo "make bench   print code sizes with hardware loops, speed figures of the golden model and the RTL,"
+	@echo "             and how both grow with lanes and model size (minutes: a Verilator build per configuration)"
 	@echo "make area    synthesise the NPU at 4 and 8 lanes: cells, gate equivalents and area per block, SRAM area"
 	@echo "make docs    regenerate the tables in docs/ from the code"
 	@echo "make eval    the synthetic evaluation set, then PESQ/STOI/SI-SDR of NSNet2 (float and NPU) into build/eval"
@@ -79,6 +80,7 @@ area: $(STAMP)
 bench: $(STAMP)
 	$(RUN) $(PY) bench/code_size.py
 	$(RUN) $(PY) bench/run.py
+	$(RUN) $(PY) bench/growth.py
 
 sim: $(STAMP)
 	$(RUN) $(PY) -m cocotb_tests.sim --lanes $(LANES) --model $(MODEL) --frames $(FRAMES) --waves $(WAVES) $(if $(CONFIG),--config $(CONFIG)) \
