@@ -39,32 +39,51 @@ _HALF = 1 << (ADDRESS_BITS - 1)
 class _Item:
     """An instruction, or a loop with its body, as the search sees it: `key` says everything but
     the address fields (equal keys: same shape), `rows` the address fields of every instruction
-    inside (None where unused), `words` its size in imem."""
-    __slots__ = ("key", "rows", "words", "fields", "base", "used")
+    inside (None where unused), `words` its size in imem; `used` and `base` say which address
+    fields appear and their first value, `shape` is `_shape` of the item."""
+    __slots__ = ("key", "rows", "words", "fields", "base", "used", "shape")
 
-    def __init__(self, key, rows, words, fields):
+    def __init__(self, key, rows, words, fields, used=None, base=None):
         self.key, self.rows, self.words, self.fields = key, rows, words, fields
-        used = [any(r[s] is not None for r in rows) for s in range(_SLOTS)]
-        self.used = used
-        self.base = [next((r[s] for r in rows if r[s] is not None), 0) for s in range(_SLOTS)]
+        if used is None:
+            used = [any(r[s] is not None for r in rows) for s in range(_SLOTS)]
+            base = [next((r[s] for r in rows if r[s] is not None), 0) for s in range(_SLOTS)]
+        self.used, self.base = used, base
+        self.shape = None
 
 
 def _shape(item: _Item):
     """The item's key and address pattern relative to its base: equal shapes differ only by a
     constant per-field offset."""
-    rel = tuple(tuple(None if v is None else v - item.base[s] for s, v in enumerate(r)) for r in item.rows)
-    return item.key, rel
+    if item.shape is None:
+        rel = tuple(tuple(None if v is None else v - item.base[s] for s, v in enumerate(r)) for r in item.rows)
+        item.shape = (item.key, rel)
+    return item.shape
 
 
 def _instructions(fields: dict) -> list[_Item]:
-    uses = {op: [slot in info.uses for slot in LOOP_SLOTS] for op, info in OPCODES.items()}
-    cols = [fields[n].tolist() for n in _KEY_FIELDS]
-    slots = [fields[s].tolist() for s in LOOP_SLOTS]
+    """One item per instruction: its key numbers its word with the address fields cleared among the
+    distinct ones, and its shape depends only on which address fields its opcode
+    uses (each is its own base), so it is made here without `_shape`'s general walk. An item's
+    `fields` entry is (instruction index, address fields), which `_encode` reads back."""
+    uses = {op: tuple(slot in info.uses for slot in LOOP_SLOTS) for op, info in OPCODES.items()}
+    none = (False,) * _SLOTS
+    rel_of = {u: (tuple(0 if x else None for x in u),) for u in {*uses.values(), none}}
+    masked = encode_words({**fields, **{slot: np.zeros_like(fields[slot]) for slot in LOOP_SLOTS}})
+    ids: dict = {}
+    kid = [ids.setdefault(w, len(ids)) for w in map(bytes, masked)]
+    slots = list(zip(*(fields[s].tolist() for s in LOOP_SLOTS)))
+    every = (True,) * _SLOTS
     out = []
-    for i, key in enumerate(zip(*cols)):
-        used = uses.get(key[0], [False] * _SLOTS)
-        row = tuple(slots[s][i] if used[s] else None for s in range(_SLOTS))
-        out.append(_Item(key, (row,), 1, [(key, tuple(slots[s][i] for s in range(_SLOTS)))]))
+    for i, (key, op, vals) in enumerate(zip(kid, fields["opcode"].tolist(), slots)):
+        used = uses.get(op, none)
+        if used == every:                                  # MACs and binary element-wise: the common case
+            item = _Item(key, (vals,), 1, [(i, vals)], every, vals)
+        else:
+            item = _Item(key, (tuple(v if u else None for v, u in zip(vals, used)),), 1, [(i, vals)], used,
+                         tuple(v if u else 0 for v, u in zip(vals, used)))
+        item.shape = (key, rel_of[used])
+        out.append(item)
     return out
 
 
@@ -139,21 +158,29 @@ def _level(items: list[_Item]) -> list[_Item]:
     return out
 
 
-def _encode(items: list[_Item]) -> np.ndarray:
+def _encode(items: list[_Item], fields: dict) -> np.ndarray:
+    """The words of `items`: loop instructions from their entries, every other instruction's fields
+    from the decoded input (`fields`) with its address fields as the item holds them."""
     rows = [f for it in items for f in it.fields]
     cols = {name: np.zeros(len(rows), np.int64) for name in [f.name for f in FIELDS]}
-    for r, (key, slots) in enumerate(rows):
+    src, dst, slot_values = [], [], []
+    for r, (ref, slots) in enumerate(rows):
         if slots is None:                                        # a loop instruction
-            _, count, body, inc = key
+            _, count, body, inc = ref
             cols["opcode"][r] = Opcode.LOOP
             cols["count"][r], cols["body"][r] = count, body
             for s, slot in enumerate(LOOP_SLOTS):
                 cols[f"{slot[0]}_inc"][r] = inc[s]
             continue
-        for name, value in zip(_KEY_FIELDS, key):
-            cols[name][r] = value
-        for slot, value in zip(LOOP_SLOTS, slots):
-            cols[slot][r] = value
+        src.append(ref)
+        dst.append(r)
+        slot_values.append(slots)
+    if dst:
+        for name in _KEY_FIELDS:
+            cols[name][dst] = fields[name][src]
+        values = np.array(slot_values, np.int64).reshape(len(dst), _SLOTS)
+        for s, slot in enumerate(LOOP_SLOTS):
+            cols[slot][dst] = values[:, s]
     return encode_words(cols)
 
 
@@ -174,7 +201,7 @@ def reroll(code: np.ndarray) -> np.ndarray:
         if len(nxt) == len(items):
             break
         items = nxt
-    out = _encode(items)
+    out = _encode(items, fields)
     run = executed(out, program=False)
     flat = run.pc[run.fields["opcode"] != Opcode.LOOP]
     assert len(flat) == len(code), "reroll: the loops do not run the code they replace"
