@@ -29,8 +29,9 @@ import numpy as np
 from .memory import memory_macros
 
 __all__ = ["NODE_NM", "NAND2_UM2", "GATE_GE", "flip_flop_ge", "cell_ge", "SRAM_CELL_UM2", "PERIPHERY_PITCHES",
-           "OPENRAM_FREEPDK45_MACROS", "fit_macro_model", "sram_macro_um2", "sram_area_um2", "macro_shape", "multiply_pj", "add_pj", "REQUANT_PJ",
-           "sram_access_pj", "LEAKAGE_NW_PER_GE", "LEAKAGE_PW_PER_SRAM_BIT", "logic_ge_estimate"]
+           "OPENRAM_FREEPDK45_MACROS", "fit_macro_model", "sram_macro_um2", "sram_area_um2", "macro_shape",
+           "multiply_pj", "add_pj", "REQUANT_PJ", "sram_access_pj", "LEAKAGE_NW_PER_GE", "LEAKAGE_PW_PER_SRAM_BIT",
+           "logic_ge_estimate"]
 
 #: The node every constant below belongs to.
 NODE_NM = 45
