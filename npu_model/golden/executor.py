@@ -8,9 +8,9 @@ reading all its operands before it writes. The executor exploits that:
   parameter records (pbuf), requantisation constants, and every operand value read from `wbuf`
   (read-only while running: writing it is fault 2), already converted to float64.
 * Consecutive compute instructions are grouped into *batches* in which no instruction reads or
-  writes a byte (footprint) that an earlier one of the batch writes. A batch gathers all its
-  operands from the memory as it was at the batch start, computes, and scatters every result at
-  once; control instructions have no effect on data and are skipped.
+  writes a byte that an earlier one of the batch writes (bytes, not footprints: `_form_batches`).
+  A batch gathers all its operands from the memory as it was at the batch start, computes, and
+  scatters every result at once; control instructions have no effect on data and are skipped.
 * Within a batch, MACs of the same shape (n, r, operand types, broadcast pattern) form a group
   computed by one matrix product: a weight-stationary group (activation broadcast across lanes,
   weights in wbuf) is `unique activation rows @ concatenated weight blocks`, with the products a
@@ -269,39 +269,94 @@ class Executor:
 # Compilation -------------------------------------------------------------------------------------
 def _form_batches(an, pcs):
     """Split the compute instructions (pcs, program order) into batches: an instruction starts a new
-    batch when its A/B footprint or its destination meets a destination of the current batch."""
-    ops = an.operands
-    alo, ahi = ops["a"]["glo"][pcs].tolist(), ops["a"]["ghi"][pcs].tolist()
-    blo, bhi = ops["b"]["glo"][pcs].tolist(), ops["b"]["ghi"][pcs].tolist()
+    batch when a byte it reads (A, B) or writes (D) is one a destination of the current batch writes.
+
+    Bytes, not footprints: strided operands interleave (a tensor's real and imaginary rows, the
+    phases of a transposed convolution, the gates of a GRU step), and their footprints meet where
+    their bytes do not; splitting there would cut a layer into many small batches. Footprints are
+    the fast filter: the union of the batch's destination footprints, kept as disjoint sorted
+    intervals, is tested first, and only an operand whose footprint meets it is tested byte by byte
+    against a mask of the batch's destination bytes."""
+    ops, f = an.operands, an.fields
+    lo_of = {x: ops[x]["glo"][pcs].tolist() for x in "abd"}
+    hi_of = {x: ops[x]["ghi"][pcs].tolist() for x in "abd"}
+    cols = {name: f[name][pcs].tolist() for name in ("n", "r")}
+    for x in "abd":
+        for part in ("base", "rstride", "lstride", "dtype", "buf"):
+            cols[f"{x}_{part}"] = f[f"{x}_{part}"][pcs].tolist()
+    is_mac = an.is_mac[pcs].tolist()
     wr = an.writes[pcs].tolist()
-    dlo, dhi = ops["d"]["glo"][pcs].tolist(), ops["d"]["ghi"][pcs].tolist()
-    starts, ends = [], []          # the batch's destinations: disjoint intervals, sorted
+    offsets = an.offsets.tolist()
+    mask = np.zeros(int(max(hi_of["d"], default=0)) + 1 if wr else 1, bool)
+    starts, ends = [], []          # the batch's destination footprints, merged: disjoint, sorted
     wmin, wmax = 1 << 62, -1       # and their hull
+
+    def touched(x, i):
+        size = 1 + cols[f"{x}_dtype"][i]
+        steps = 1 if x == "d" and is_mac[i] else cols["r"][i]
+        base = cols[f"{x}_base"][i] + offsets[min(cols[f"{x}_buf"][i], 2)]
+        e = (base + np.arange(steps)[:, None] * cols[f"{x}_rstride"][i]
+             + np.arange(cols["n"][i])[None, :] * cols[f"{x}_lstride"][i])
+        return (e.reshape(-1, 1) + np.arange(size)).reshape(-1) if size > 1 else e.reshape(-1)
+
+    # Every destination's bytes at once (a few per written element), sliced per instruction below.
+    d_size = 1 + f["d_dtype"][pcs]
+    d_count = np.where(an.writes[pcs], np.where(an.is_mac[pcs], 1, f["r"][pcs]) * f["n"][pcs] * d_size, 0)
+    d_start = np.zeros(len(pcs) + 1, np.int64)
+    np.cumsum(d_count, out=d_start[1:])
+    inst = np.repeat(np.arange(len(pcs)), d_count)
+    k = np.arange(int(d_start[-1])) - d_start[inst]
+    elem, byte = np.divmod(k, d_size[inst])
+    step, lane = np.divmod(elem, f["n"][pcs][inst])
+    d_bytes = (f["d_base"][pcs][inst] + an.offsets[np.minimum(f["d_buf"][pcs], 2)][inst]
+               + step * f["d_rstride"][pcs][inst] + lane * f["d_lstride"][pcs][inst] + byte)
+    d_start = d_start.tolist()
+
     bid = [0] * len(pcs)
     cur = 0
+    first = marked = 0             # the batch's first instruction; instructions before `marked` are in `mask`
     br = bisect.bisect_right
     for i in range(len(pcs)):
         if wmax >= 0:
             hit = False
-            for lo, hi in ((alo[i], ahi[i]), (blo[i], bhi[i]), (dlo[i], dhi[i]) if wr[i] else (1, 0)):
+            for x in ("a", "b", "d") if wr[i] else ("a", "b"):
+                lo, hi = lo_of[x][i], hi_of[x][i]
                 if lo <= hi and lo <= wmax and wmin <= hi:
                     k = br(starts, hi) - 1
                     if k >= 0 and ends[k] >= lo:
-                        hit = True
-                        break
+                        if marked < i:                     # the batch's bytes into the mask, in one go
+                            mask[d_bytes[d_start[marked]:d_start[i]]] = True
+                            marked = i
+                        if x == "d":
+                            idx = d_bytes[d_start[i]:d_start[i + 1]]
+                        else:
+                            idx = touched(x, i)
+                            idx = idx[idx < len(mask)]
+                        if mask[idx].any():
+                            hit = True
+                            break
             if hit:
                 cur += 1
+                mask[d_bytes[d_start[first]:d_start[marked]]] = False
+                first = marked = i
                 starts, ends = [], []
                 wmin, wmax = 1 << 62, -1
         if wr[i]:
-            lo, hi = dlo[i], dhi[i]
-            if not starts or lo > starts[-1]:
-                starts.append(lo)
-                ends.append(hi)
+            lo, hi = lo_of["d"][i], hi_of["d"][i]
+            k = br(starts, lo) - 1                         # merge [lo, hi] into the disjoint intervals
+            if k >= 0 and ends[k] >= lo - 1:
+                lo = starts[k]
+                if ends[k] > hi:
+                    hi = ends[k]
             else:
-                k = br(starts, lo)
-                starts.insert(k, lo)
-                ends.insert(k, hi)
+                k += 1
+            j = k
+            while j < len(starts) and starts[j] <= hi + 1:
+                if ends[j] > hi:
+                    hi = ends[j]
+                j += 1
+            starts[k:j] = [lo]
+            ends[k:j] = [hi]
             if lo < wmin:
                 wmin = lo
             if hi > wmax:
