@@ -150,7 +150,8 @@ _UFUNCS = {Opcode.ADD: np.add, Opcode.SUB: np.subtract, Opcode.MUL: np.multiply,
 class _Batch:
     __slots__ = (
         # MAC part
-        "mac_groups", "mac_entries", "mac_direct", "start", "chain", "zshape", "xi", "seg0",
+        "mac_groups", "mac_entries", "mac_direct", "start", "chain", "zshape", "xi", "seg0", "fused", "perm",
+        "seg_first", "seg_start", "seg_ext", "seg_ext_l", "upd_seg", "out_seg",
         "ext_e", "ext_l", "ext_xi", "upd_l", "upd_e", "out_sel", "wrap_acc", "wrap", "mac_bound",
         # element-wise part
         "ew_groups",
@@ -167,28 +168,7 @@ class _Batch:
                 p = np.empty(self.mac_entries, F64)
                 for grp in self.mac_groups:
                     p[grp.pos] = grp.run(views)
-            acc_e = p.astype(I64)
-            if self.chain:
-                z = np.zeros(self.zshape, I64)
-                acc_e += self.start
-                z[self.xi] = acc_e
-                if self.ext_e is not None:
-                    z[self.ext_xi] += acc[self.ext_l]
-                z = z.reshape(-1, len(acc)).cumsum(axis=0).reshape(-1)
-                acc_e = z[self.xi] - z[self.seg0]
-            else:
-                acc_e += self.start
-                if self.ext_e is not None:
-                    acc_e[self.ext_e] += acc[self.ext_l]
-            w = acc_e[self.upd_e]
-            if self.wrap_acc:
-                w += self.half
-                w &= self.mask
-                w -= self.half
-            acc[self.upd_l] = w
-            if self.out_sel is not None:
-                acc_e = acc_e[self.out_sel]
-            parts.append(acc_e)
+            parts.append(self._summed(p, acc) if self.fused else self._accumulated(p, acc))
         for grp in self.ew_groups:
             parts.append(grp.run(views))
         if not parts:
@@ -223,6 +203,48 @@ class _Batch:
             np.minimum(v, self.hi2, out=v)
         for dt, idx, sel in self.scatter:
             views[dt][idx] = v if sel is None else v[sel]
+
+
+    def _accumulated(self, p, acc):
+        """The MAC results of the batch (its written entries), each entry's accumulator computed:
+        bias or the lane's ACC plus a segmented cumulative sum along every chain."""
+        acc_e = p.astype(I64)
+        if self.chain:
+            z = np.zeros(self.zshape, I64)
+            acc_e += self.start
+            z[self.xi] = acc_e
+            if self.ext_e is not None:
+                z[self.ext_xi] += acc[self.ext_l]
+            z = z.reshape(-1, len(acc)).cumsum(axis=0).reshape(-1)
+            acc_e = z[self.xi] - z[self.seg0]
+        else:
+            acc_e += self.start
+            if self.ext_e is not None:
+                acc_e[self.ext_e] += acc[self.ext_l]
+        w = acc_e[self.upd_e]
+        if self.wrap_acc:
+            w += self.half
+            w &= self.mask
+            w -= self.half
+        acc[self.upd_l] = w
+        return acc_e if self.out_sel is None else acc_e[self.out_sel]
+
+    def _summed(self, p, acc):
+        """The same when only chain ends are read (`_Context._fuse_chains`): each chain's products
+        summed in one pass (float64, exact below 2**53), its start added once."""
+        if self.perm is not None:
+            p = p[self.perm]
+        s = np.add.reduceat(p, self.seg_first).astype(I64)
+        s += self.seg_start
+        if self.seg_ext is not None:
+            s[self.seg_ext] += acc[self.seg_ext_l]
+        w = s[self.upd_seg]
+        if self.wrap_acc:
+            w += self.half
+            w &= self.mask
+            w -= self.half
+        acc[self.upd_l] = w
+        return s[self.out_seg]
 
 
 class Executor:
@@ -630,9 +652,51 @@ class _Context:
         # outputs: entries of rows that write
         writes = ~acc_out[row_e]
         b.out_sel = None if writes.all() else np.flatnonzero(writes)
+        b.fused = chain and self._fuse_chains(b, seg, writes, ext, lane_e, int(term.sum()))
         if writes.any():
             posts.append((pcs_e[writes], lane_e[writes], np.zeros(int(writes.sum()), np.int64),
                           rows[~acc_out].tolist()))
+
+    @staticmethod
+    def _fuse_chains(b, seg, writes, ext, lane_e, products_bound) -> bool:
+        """Plan `_Batch._summed` for a batch with chains when only chain ends are read: every
+        written entry and every lane's last entry ends its chain, and no partial sum can reach 2**53
+        (float64 sums stay exact). Entries are permuted so that each chain is one run for
+        `np.add.reduceat` (folded into a lone dense group's selection, which then costs nothing).
+        False (the batch keeps the cumulative sums) otherwise."""
+        if products_bound >= 1 << 53:
+            return False
+        ne = len(seg)
+        perm = np.lexsort((np.arange(ne), seg))
+        bounds = np.flatnonzero(np.diff(seg[perm])) + 1
+        first = np.concatenate(([0], bounds))
+        last = perm[np.concatenate((bounds, [ne])) - 1]          # the last entry of every chain
+        chain_of = np.empty(ne, np.intp)
+        chain_of[perm] = np.repeat(np.arange(len(first)), np.diff(np.concatenate((first, [ne]))))
+        out_e = np.flatnonzero(writes)
+        if not (np.array_equal(last[chain_of[out_e]], out_e) and np.array_equal(last[chain_of[b.upd_e]], b.upd_e)):
+            return False
+        starts = perm[first]                                      # each chain's first entry
+        b.seg_first = first.astype(np.intp)
+        b.seg_start = b.start[starts]
+        if ext[starts].any():
+            b.seg_ext = np.flatnonzero(ext[starts]).astype(np.intp)
+            b.seg_ext_l = lane_e[starts[b.seg_ext]].astype(np.intp)
+        else:
+            b.seg_ext = b.seg_ext_l = None
+        b.upd_seg = chain_of[b.upd_e]
+        b.out_seg = chain_of[out_e]
+        b.perm = None
+        if b.mac_direct and b.mac_groups[0].mode == "dense":
+            b.mac_groups[0].sel = b.mac_groups[0].sel[perm]
+        elif b.mac_direct:
+            b.perm = perm
+        else:
+            inverse = np.empty(ne, np.intp)
+            inverse[perm] = np.arange(ne)
+            for grp in b.mac_groups:
+                grp.pos = inverse[grp.pos]
+        return True
 
     def _mac_group(self, X, Y, n, r):
         grp = _MacGroup()
