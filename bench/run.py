@@ -62,7 +62,7 @@ def blas_bound_seconds(model: str, lanes: int, repeats: int = 5) -> float:
 
 def compile_seconds(model: str, lanes: int) -> tuple[float, float]:
     """Wall time of `python -m compiler MODEL -o PROG` in a fresh process, with the quantisation
-    cache turned off and then warm (compiler.quant.cache)."""
+    cache turned off and then warm (compiler.cache)."""
     import os
     import subprocess
     import tempfile

@@ -12,7 +12,7 @@ from .model import Model, build_model, companion_config, load_model, read_spec
 from .parse import parse_model, parse_model_text
 from .quant import (IntModel, QuantConfig, QuantisedPipeline, QuantizedNetwork, layer_fidelity, measure_fidelity,
                     quantise, quantise_input, snr_db)
-from .quant.cache import quantise_cached
+from .cache import quantise_cached
 from .reference import FloatModel
 from .spec import ModelSpec
 from .summary import ModelSummary, summarise

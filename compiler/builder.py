@@ -25,6 +25,8 @@ __all__ = ["FitError", "Arena", "ProgramBuilder", "CODE_FORMS"]
 
 #: name -> (lsb, mask, min, max) of every instruction field (npu_model.arch.isa.FIELDS), for `emit`.
 _FIELD_SPEC = {f.name: (f.lo, (1 << f.bits) - 1, f.min, f.max) for f in FIELDS}
+_OPCODE_MAX = _FIELD_SPEC["opcode"][3]
+_MAC = int(Opcode.MAC)
 
 #: The 8-byte parameter record of docs/isa.md.
 
@@ -223,25 +225,29 @@ class ProgramBuilder:
     # Code ---------------------------------------------------------------------------------------
     def emit(self, opcode: Opcode, **fields) -> int:
         """Append one instruction; every field value is range-checked as `npu_model.arch.isa.encode`
-        does (this is the same packing, without building an `Instruction` object)."""
-        word = int(opcode)
-        if not 0 <= word <= _FIELD_SPEC["opcode"][3]:
-            raise ValueError(f"field opcode: {word} does not fit")
+        does (this is the same packing, without building an `Instruction` object). The lowering
+        emits tens of thousands of these per model, hence the plain loop."""
+        word = op = int(opcode)
+        if not 0 <= op <= _OPCODE_MAX:
+            raise ValueError(f"field opcode: {op} does not fit")
         for name, value in fields.items():
             spec = _FIELD_SPEC.get(name)
             if spec is None:
                 raise TypeError(f"emit: unknown instruction field {name!r}")
             if value:                                    # zero fits every field and adds no bits
                 lo, mask, vmin, vmax = spec
-                value = int(value)
+                if value.__class__ is not int:
+                    value = int(value)
                 if not vmin <= value <= vmax:
                     raise ValueError(f"field {name}: {value} does not fit ({vmin}..{vmax})")
                 word |= (value & mask) << lo
-        self.code.append(word.to_bytes(INSTRUCTION_BYTES, "little"))
-        if int(opcode) == Opcode.MAC:
+        code = self.code
+        code.append(word.to_bytes(INSTRUCTION_BYTES, "little"))
+        if op == _MAC:
             self.macs += int(fields.get("n", 0)) * int(fields.get("r", 0))
-        self._note_imem()
-        return len(self.code) - 1
+        if len(code) * INSTRUCTION_BYTES > self.config.imem_bytes:
+            self._note_imem()
+        return len(code) - 1
 
     def _note_imem(self):
         """Remember the layer whose code first passes imem (with loops: once the layer is folded)."""

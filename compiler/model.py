@@ -9,7 +9,7 @@ import numpy as np
 from npu_model.arch.config import NpuConfig
 
 from .fold import FoldedLayer, fold_model
-from .init import init_random
+from .cache import init_random_cached
 from .onnx_import import import_onnx
 from .errors import fail
 from .parse import parse_model, parse_model_text
@@ -43,7 +43,7 @@ def build_model(spec: ModelSpec, weights: dict | None = None, *, weights_anywher
         if spec.weights.get("npz"):
             weights = load_npz(spec, spec.weights["npz"], anywhere=weights_anywhere)
         else:
-            weights = init_random(spec, spec.weights.get("seed", 0), spec.weights.get("bn_shift", 0.0))
+            weights = init_random_cached(spec, spec.weights.get("seed", 0), spec.weights.get("bn_shift", 0.0))
     return Model(spec=spec, weights=weights, layers=fold_model(spec, weights))
 
 

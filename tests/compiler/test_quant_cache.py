@@ -1,6 +1,6 @@
-"""The quantisation cache (compiler.quant.cache): a second compile of the same model skips its
-quantisation and gives the same program byte for byte; anything the result depends on changes the
-key; a torn entry or a turned-off cache quantises again."""
+"""The compiler's content cache (compiler.cache): a second compile of the same model skips its
+random initialisation and its quantisation and gives the same program byte for byte; anything the
+result depends on changes the key; a torn entry or a turned-off cache computes again."""
 from __future__ import annotations
 
 import pickle
@@ -11,7 +11,7 @@ import pytest
 
 from compiler import QuantConfig, load_model, quantise_cached
 from compiler.lower.network import compile_network
-from compiler.quant import cache
+from compiler import cache
 from npu_model.arch.config import NpuConfig
 
 from .conftest import MODELS
@@ -34,7 +34,7 @@ def test_second_quantisation_comes_from_the_cache(model, tmp_path, monkeypatch):
     real = cache.quantise
     monkeypatch.setattr(cache, "quantise", lambda *a, **k: calls.append(1) or real(*a, **k))
     first = quantise_cached(model)
-    (entry,) = tmp_path.glob("*.pickle")
+    (entry,) = (tmp_path / "quantised").glob("*.pickle")
     second = quantise_cached(load_model(MODELS / "dgru.yaml"))
     assert calls == [1] and _program(first) == _program(second)
     entry.write_bytes(entry.read_bytes()[:100])                      # torn by a crash
@@ -59,3 +59,17 @@ def test_turned_off_it_keeps_nothing(model, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     quantise_cached(model)
     assert not list(tmp_path.rglob("*.pickle"))
+
+
+def test_random_weights_come_from_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("NPU_KIT_CACHE", str(tmp_path))
+    calls = []
+    real = cache.init_random
+    monkeypatch.setattr(cache, "init_random", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = load_model(MODELS / "dgru.yaml")
+    second = load_model(MODELS / "dgru.yaml")
+    assert calls == [1] and len(list((tmp_path / "weights").glob("*.pickle"))) == 1
+    assert sorted(first.weights) == sorted(second.weights)
+    assert all(np.array_equal(first.weights[k], second.weights[k]) for k in first.weights)
+    spec = first.spec
+    assert cache.weights_key(spec, 0, 0.0) != cache.weights_key(spec, 1, 0.0) != cache.weights_key(spec, 1, 0.5)
