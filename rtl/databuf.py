@@ -8,13 +8,14 @@ macros (abuf, sbuf: the lane pipeline writes while the issue stage reads). In a 
 serves one read and, 1R1W, one write.
 
 Reads: every lane with its `rd` enable set asks for the element at its byte address; a bank's
-address is the row of the first such lane that wants the bank, and every lane gets its element
-out of its bank's word the next cycle (byte offset, int8 or int16, sign-extended). Writes: each
+address is the row of the lanes that want the bank (an AND-OR crossbar: each lane decodes its bank
+one-hot), and every lane gets its element out of its bank's word the next cycle (byte offset, int8
+or int16, sign-extended). Writes: each
 lane's element goes, under byte enables, to the word of its bank; lanes writing different bytes
 of one word in a cycle are merged. The issue stage keeps to lane groups in which no two lanes
 need different words of one bank (docs/timing.md rule 1, `npu_model.arch.memory.lane_group`):
-that is what makes "the first lane's row" every lane's row, and it is an invariant of the
-programs' timing, not checked here. A lane's element never straddles two words (int16 operands
+that is what makes the OR of their rows their one row, and it is an invariant of the programs'
+timing, not checked here. A lane's element never straddles two words (int16 operands
 are 2-aligned and words are whole numbers of int16).
 
 Host rows: `host_row_bytes` consecutive bytes (one word in each bank when a stripe of the banks
@@ -107,16 +108,24 @@ class DataBuffer(wiring.Component):
             word = addr >> word_bits
             return (word[:bank_bits] if bank_bits else Const(0, 1)), (word >> bank_bits)[:row_bits], addr[:word_bits]
 
-        # --- lane reads -------------------------------------------------------------------------
+        # --- lane reads ---------------------------------------------------------------------------
+        # Each lane decodes its bank once (one-hot, zero when it does not read); a bank's row is
+        # the OR of the rows of the lanes that want it, which are one row (rule 1), so the
+        # crossbar is AND-OR with no priority between lanes.
         rd_addr = [Signal(row_bits, name=f"bk_raddr{b}") for b in range(nb)]
         rd_en = [Signal(name=f"bk_ren{b}") for b in range(nb)]
+        rd_hot = []
+        for lane in range(lanes):
+            bank, _, _ = split(self.rd[lane].addr)
+            hot = Signal(nb, name=f"rd{lane}_hot")
+            m.d.comb += hot.eq(Mux(self.rd[lane].en, Const(1, nb) << bank, 0))
+            rd_hot.append(hot)
         for b in range(nb):
             addr, en = Const(0, row_bits), Const(0, 1)
-            for lane in reversed(range(lanes)):           # the lowest lane that wants the bank
-                bank, row, _ = split(self.rd[lane].addr)
-                hit = self.rd[lane].en & (bank == b)
-                addr = Mux(hit, row, addr)
-                en = en | hit
+            for lane in range(lanes):
+                _, row, _ = split(self.rd[lane].addr)
+                addr = addr | Mux(rd_hot[lane][b], row, 0)
+                en = en | rd_hot[lane][b]
             m.d.comb += [rd_addr[b].eq(addr), rd_en[b].eq(en)]
         for lane in range(lanes):
             req = self.rd[lane]
@@ -142,19 +151,21 @@ class DataBuffer(wiring.Component):
             # its byte offset); a bank ORs the words of the lanes that write it. Within a lane
             # group the lanes writing one bank write one word, and never the same byte (a
             # destination's lanes do not overlap: a fault), so the OR merges their bytes.
-            lane_bank, lane_row, lane_word, lane_mask = [], [], [], []
+            lane_hot, lane_row, lane_word, lane_mask = [], [], [], []
             for lane in range(lanes):
                 req = self.wr[lane]
                 bank, row, off = split(req.addr)
                 i16 = req.dtype == DType.I16
                 word, mask = Signal(8 * wb, name=f"wr{lane}_word"), Signal(wb, name=f"wr{lane}_mask")
+                hot = Signal(nb, name=f"wr{lane}_hot")
                 m.d.comb += [word.eq(Mux(i16, req.data[:16], req.data[:8]) << (off * 8)),
-                             mask.eq(Mux(req.en, Mux(i16, 0b11, 0b01) << off, 0))]
-                lane_bank.append(bank), lane_row.append(row), lane_word.append(word), lane_mask.append(mask)
+                             mask.eq(Mux(req.en, Mux(i16, 0b11, 0b01) << off, 0)),
+                             hot.eq(Mux(req.en, Const(1, nb) << bank, 0))]
+                lane_hot.append(hot), lane_row.append(row), lane_word.append(word), lane_mask.append(mask)
             for b in range(nb):
                 addr, mask, data = Const(0, row_bits), Const(0, wb), Const(0, 8 * wb)
                 for lane in range(lanes):
-                    hit = self.wr[lane].en & (lane_bank[lane] == b)
+                    hit = lane_hot[lane][b]
                     addr = addr | Mux(hit, lane_row[lane], 0)
                     mask = mask | Mux(hit, lane_mask[lane], 0)
                     data = data | Mux(hit, lane_word[lane], 0)
