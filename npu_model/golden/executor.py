@@ -18,6 +18,11 @@ reading all its operands before it writes. The executor exploits that:
   every partial sum is an integer below 2**47, so they are exact.
 * Accumulator chaining (`acc_in`) inside a batch is a segmented cumulative sum per lane, started
   from the bias, or from the lane's ACC register when the chain came from an earlier batch.
+  When only chain ends are read, each chain is summed in one pass (`np.add.reduceat`), and a
+  weight-stationary group whose chains line up as a convolution's (output position x channel,
+  one slot per tap) is one matrix product whose elements are the chains' sums: the layer's
+  activations laid side by side per output position (a zero row for a padded tap) times its
+  weights stacked per channel (`_chain_product`).
 * Element-wise instructions of one opcode in a batch are one flat gather / ufunc / scatter.
 * Wrap to acc_bits, requantisation, activation, LUT and saturation run once per batch over all
   its results, with per-result constants precomputed.
@@ -79,6 +84,75 @@ def _unique_rows(*cols):
     return first, inverse.reshape(-1)
 
 
+def _chain_product(grp, first, ne, waste=2, limit=1 << 22) -> bool:
+    """Turn a dense MAC group whose entries are chains (runs starting at `first`, in `grp.sel`
+    order) into one matrix product whose every element is a whole chain's sum ('chains' mode).
+
+    Entry e of a dense group is element (ix, col) of (unique X rows) @ (unique Y blocks). In a
+    convolution a chain is one output (position, channel) and its entries are its taps. Columns
+    that meet in a chain belong to one channel (connected components); a column's slot is its
+    rank among its channel's columns, and a chain puts each entry's X row in its column's slot,
+    the zero row where it has no entry (padded edges, the phases of a transposed convolution).
+    The chains then form a grid of R row sequences x C channels and S = A @ B, with
+    A[R, (j, s)] = X[row_j, s] (gathered per frame) and B[(j, s), C] = Y[s, column j of the
+    channel] (constant, zero where a channel has fewer columns), holds every chain's sum: the
+    layer's products in one BLAS call, with no per-entry gather and no segmented sum. Exact like
+    the sums it replaces (every partial sum is bounded by the batch's |products| bound, below
+    2**53: `_fuse_chains`). Declined (False) when a chain has two entries in one slot, when the
+    grid would compute more than `waste` x the chains, or when B would exceed `limit` elements."""
+    y = grp.y.const                                           # (r, width)
+    r, width = y.shape
+    nch = len(first)
+    chain_e = np.repeat(np.arange(nch), np.diff(np.append(first, ne)))
+    ix = grp.sel // width
+    col = grp.sel % width
+    # channels: connected components of the columns, linked by consecutive entries of a chain
+    same = chain_e[1:] == chain_e[:-1]
+    u, v = col[:-1][same], col[1:][same]
+    label = np.arange(width)
+    while True:
+        new = label.copy()
+        low = np.minimum(label[u], label[v])
+        np.minimum.at(new, u, low)
+        np.minimum.at(new, v, low)
+        new = new[new]                                        # pointer jumping
+        if np.array_equal(new, label):
+            break
+        label = new
+    used = np.unique(col)
+    order = np.lexsort((used, label[used]))
+    used = used[order]
+    chans, start, size = np.unique(label[used], return_index=True, return_counts=True)
+    C, J = len(chans), int(size.max())
+    if J * r * C > limit:
+        return False
+    chan_of = np.empty(width, np.intp)
+    slot_of = np.empty(width, np.intp)
+    chan_of[used] = np.repeat(np.arange(C), size)
+    slot_of[used] = np.arange(len(used)) - np.repeat(start, size)
+    eslot = slot_of[col]
+    ux = len(grp.x.idx)
+    rows = np.full((nch, J), ux, np.intp)                     # ux: the zero row
+    rows[chain_e, eslot] = ix
+    taken = np.zeros((nch, J), bool)
+    taken[chain_e, eslot] = True
+    if np.count_nonzero(taken) != ne:
+        return False                                          # two entries of a chain in one slot
+    rfirst, row_id = _unique_rows(*rows.T)
+    R = len(rfirst)
+    if R * C > waste * nch:
+        return False
+    columns = np.full((C, J), width, np.intp)                 # width: a zero column of Y
+    columns[chan_of[used], slot_of[used]] = used
+    y = np.concatenate((y, np.zeros((r, 1))), axis=1)
+    grp.mode = "chains"
+    grp.a_idx = np.ascontiguousarray(rows[rfirst].reshape(-1))
+    grp.a_shape = (R, J * r)
+    grp.y.const = np.ascontiguousarray(y[:, columns.T].transpose(1, 0, 2).reshape(J * r, C))
+    grp.sel = (row_id * C + chan_of[col[first]]).astype(np.intp)
+    return True
+
+
 def _scalar_or(values):
     """A scalar when all values are equal (cheaper in the hot loop), else the array."""
     if len(values) == 1 or (len(values) and values.min() == values.max()):
@@ -106,12 +180,17 @@ class _MacGroup:
 
     Operands are canonicalised so that X is the broadcast (lstride 0) one when there is one.
     Modes: 'dense'  X broadcast, Y constant: P = (unique X rows) @ (unique Y blocks side by side);
+           'chains' a dense group whose chains are summed by the product itself (`_chain_product`):
+                    S = (X rows of each chain's steps side by side) @ (the Y blocks stacked);
            'row'    X broadcast: P[g] = X[g] @ Y[g] (stacked matrix-vector products);
            'elem'   neither broadcast: P[g, l] = sum_s X[g, s, l] * Y[g, s, l]."""
-    __slots__ = ("mode", "x", "y", "ix", "sel", "pos", "n", "ybc")
+    __slots__ = ("mode", "x", "y", "ix", "sel", "pos", "n", "ybc", "a_idx", "a_shape")
 
     def run(self, views):
         x = self.x.get(views)
+        if self.mode == "chains":                          # x with a zero row after its last
+            x = np.concatenate((x, np.zeros((1, x.shape[1]))))
+            return (x.take(self.a_idx, axis=0).reshape(self.a_shape) @ self.y.const).take(self.sel)
         if self.mode == "dense":
             return (x @ self.y.get(views)).take(self.sel)
         if self.mode == "row":
@@ -232,9 +311,12 @@ class _Batch:
     def _summed(self, p, acc):
         """The same when only chain ends are read (`_Context._fuse_chains`): each chain's products
         summed in one pass (float64, exact below 2**53), its start added once."""
-        if self.perm is not None:
-            p = p[self.perm]
-        s = np.add.reduceat(p, self.seg_first).astype(I64)
+        if self.seg_first is None:                    # summed by the product ('chains')
+            s = p.astype(I64)
+        else:
+            if self.perm is not None:
+                p = p[self.perm]
+            s = np.add.reduceat(p, self.seg_first).astype(I64)
         s += self.seg_start
         if self.seg_ext is not None:
             s[self.seg_ext] += acc[self.seg_ext_l]
@@ -688,7 +770,10 @@ class _Context:
         b.out_seg = chain_of[out_e]
         b.perm = None
         if b.mac_direct and b.mac_groups[0].mode == "dense":
-            b.mac_groups[0].sel = b.mac_groups[0].sel[perm]
+            grp = b.mac_groups[0]
+            grp.sel = grp.sel[perm]
+            if _chain_product(grp, first, ne):
+                b.seg_first = None
         elif b.mac_direct:
             b.perm = perm
         else:

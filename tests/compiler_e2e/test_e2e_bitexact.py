@@ -40,3 +40,26 @@ def test_state_is_carried(networks, name):
     x, ref = networks.reference(name)
     fresh = Npu(program).run_frame({qnet.input.name: x[1]})
     assert any(not np.array_equal(fresh.outputs[p.name], ref[p.name][1]) for p in program.outputs)
+
+
+@pytest.mark.parametrize("lanes, layers", [(1, 1), (8, 6)])
+def test_layer_products_equal_the_per_entry_sums(networks, lanes, layers, monkeypatch):
+    """The golden model sums a convolution's chains in one matrix product per layer
+    (`executor._chain_product`: 'chains' groups); TRU-Net has such layers (plain, padded and
+    transposed convolutions), and every output equals the per-entry products and segmented sums
+    the executor uses without them."""
+    from npu_model.golden import executor
+    from npu_model.golden.machine import Npu
+    _, qnet = networks.net("trunet")
+    program, _ = networks.compiled("trunet", lanes)
+    x, _ = networks.reference("trunet")
+    fast = Npu(program)
+    modes = [g.mode for b in fast.executor.batches for g in b.mac_groups]
+    assert modes.count("chains") >= layers, modes
+    monkeypatch.setattr(executor, "_chain_product", lambda *a, **k: False)
+    slow = Npu(program)
+    assert "chains" not in [g.mode for b in slow.executor.batches for g in b.mac_groups]
+    for f in range(3):
+        a, b = fast.run_frame({qnet.input.name: x[f]}), slow.run_frame({qnet.input.name: x[f]})
+        for port in program.outputs:
+            assert np.array_equal(a.outputs[port.name], b.outputs[port.name]), (f, port.name)
