@@ -60,6 +60,9 @@ def blas_single_thread():
 
 F64 = np.float64
 I64 = np.int64
+#: Steps per MAC up to which a 'row' group's stacked matrix-vector products are an einsum rather
+#: than a batched matmul (measured on TRU-Net: 2 steps x 4096 groups, 174 -> 85 us).
+SHORT_ROW = 4
 
 
 def _unique_rows(*cols):
@@ -200,6 +203,8 @@ class _MacGroup:
             if self.ybc:
                 p = np.einsum("gs,gs->g", x, y)
                 return np.repeat(p, self.n)
+            if x.shape[1] <= SHORT_ROW:                     # stacked tiny products: einsum's loop is faster
+                return np.einsum("gs,gsn->gn", x, y).reshape(-1)
             return np.matmul(x[:, None, :], y).reshape(-1)
         y = self.y.get(views)
         if self.ybc:                                            # Y broadcast: (G, r) against (G, r, n)
