@@ -4,7 +4,8 @@ Two steps depend only on their inputs and the code, and are most of a compile (T
 - seeded random weights (`init.init_random`, about 0.7 s: batch-norm statistics measured by running
   the float network): keyed by the parsed `ModelSpec`, the seed and the batch-norm shift;
 - quantisation (`quant.quantise`, about 1.6 s: calibration and weight rounding): keyed by the
-  parsed `ModelSpec`, every weight array's name, type, shape and bytes, and the `QuantConfig`.
+  parsed `ModelSpec`, every weight array's name, type, shape and bytes, the `QuantConfig` and the
+  bytes of the audio files it calibrates on, if any.
 Every key also holds the source of the `compiler` and `npu_model` packages
 (`arch.files.source_digest`), so any change of the code computes again; nothing else invalidates
 an entry. Entries are pickles in `build/cache/<kind>/` (`NPU_KIT_CACHE=DIR` for `DIR/<kind>/`,
@@ -53,6 +54,11 @@ def _hasher(spec, *settings):
 def quantisation_key(model, config: QuantConfig) -> str:
     """SHA-256 of everything `quantise(model, config)` depends on (see the module docstring)."""
     h = _hasher(model.spec, config)
+    for path in config.calibration_audio:                 # the audio calibrated on, not just its name
+        try:
+            h.update(Path(path).read_bytes())
+        except OSError as exc:
+            raise NpuError(f"{path}: cannot read the calibration audio ({exc.strerror or exc})") from None
     for name in sorted(model.weights):
         w = model.weights[name]
         h.update(f"\0{name}\0{w.dtype.str}\0{w.shape}\0".encode())

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from npu_model.arch.config import LANE_CHOICES, NpuConfig
@@ -30,6 +31,8 @@ import yaml
 from . import load_model, measure_fidelity, quantise_cached, save_npz, summarise
 from .errors import ModelError
 from .onnx_import import import_onnx
+from .quant.calibrate import audio_files
+from .quant.config import MAX_CALIBRATION_FRAMES, QuantConfig
 from .lower.network import check_compilable, compile_network
 
 __all__ = ["main", "output_paths"]
@@ -39,14 +42,20 @@ __all__ = ["main", "output_paths"]
 MAX_FIDELITY_FRAMES = 10_000
 
 
-def _frames(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text[:40]!r}") from None
-    if not 1 <= value <= MAX_FIDELITY_FRAMES:
-        raise argparse.ArgumentTypeError(f"must be in [1, {MAX_FIDELITY_FRAMES}], not {text[:40]}")
-    return value
+def _count(most: int):
+    """An argparse type: an integer in [1, most]."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text[:40]!r}") from None
+        if not 1 <= value <= most:
+            raise argparse.ArgumentTypeError(f"must be in [1, {most}], not {text[:40]}")
+        return value
+    return parse
+
+
+_frames = _count(MAX_FIDELITY_FRAMES)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -84,6 +93,12 @@ def _parser() -> argparse.ArgumentParser:
                         "(docs/compiler.md, Fidelity)")
     p.add_argument("--frames", type=_frames, default=20, help=f"frames for --fidelity (default 20, at most "
                                                              f"{MAX_FIDELITY_FRAMES:,})")
+    p.add_argument("--calibration", metavar="PATH",
+                   help="measure the quantisation ranges on this wav file, or every .wav in this folder, instead "
+                        "of generated tones plus noise (speech like the model will hear: see docs/quality.md)")
+    p.add_argument("--calibration-frames", type=_count(MAX_CALIBRATION_FRAMES), metavar="N",
+                   help="with --calibration: how many of its STFT frames (default: the model's calibration_frames, "
+                        "32 unless it sets it; every frame is kept in memory with the model's tensors)")
     p.add_argument("--save-weights", metavar="NPZ", help="write the model's weights (e.g. the random ones)")
     p.add_argument("--weights-anywhere", action="store_true",
                    help="let the model file read its weights .npz from outside its own folder (by default "
@@ -108,11 +123,12 @@ def _config(args):
     return config
 
 
-def compile_to_files(model_path, output, config, *, timing: bool = True, model=None, code: str = "loops"):
-    """Load, quantise and compile `model_path`; write the program, listing and summaries.
-    Returns the CompileSummary."""
+def compile_to_files(model_path, output, config, *, timing: bool = True, model=None, code: str = "loops",
+                     quant: QuantConfig | None = None):
+    """Load, quantise (with `quant`, else the model's own settings) and compile `model_path`; write
+    the program, listing and summaries. Returns the CompileSummary."""
     model = model or load_model(model_path)
-    qnet = quantise_cached(model)
+    qnet = quantise_cached(model, quant)
     program, listing, summary = compile_network(qnet, config, model=model, schedule=timing, code=code)
     paths = output_paths(output)
     program.save(paths["program"])
@@ -167,13 +183,19 @@ def main(argv=None) -> int:
         print(summarise(model.spec).format())
     if args.save_weights:
         save_npz(model.weights, args.save_weights)
+    quant = QuantConfig.from_spec(model.spec)
+    if args.calibration:
+        quant = replace(quant, calibration_audio=audio_files(args.calibration),
+                        calibration_frames=args.calibration_frames or quant.calibration_frames)
+    elif args.calibration_frames:
+        raise ModelError("--calibration-frames", "applies with --calibration PATH")
     if args.fidelity:
-        qnet = quantise_cached(model)
+        qnet = quantise_cached(model, quant)
         print(measure_fidelity(model, qnet, frames=args.frames).format(with_tensors=True))
         print(f"LUT entries used: {qnet.lut_entries}")
     if args.output:
         summary = compile_to_files(args.model, args.output, config, timing=not args.no_timing, model=model,
-                                   code=args.code)
+                                   code=args.code, quant=quant)
         paths = output_paths(args.output)
         if not args.quiet:
             print(summary.format())

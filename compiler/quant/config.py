@@ -26,7 +26,11 @@ class QuantConfig:
     quantisation noise passes through every layer after them. int16_tensors: more int16 tensors.
     reconstruct: fit each conv's integer weights and bias to the float reference on the
     calibration frames (reconstruct.py); reconstruct_ridge: its regularisation, used where the
-    conv's input is int16 (with int8 inputs the fit only rounds (GPTQ) and refits the bias)."""
+    conv's input is int16 (with int8 inputs the fit only rounds (GPTQ) and refits the bias).
+    calibration_audio: wav files (paths) to measure the ranges on instead of the generated frames:
+    `calibration_frames` of their STFT frames through the model's host input settings, in runs of
+    consecutive frames spread evenly over the files (`calibrate.calibration_stft`). Not a
+    model-file field: the commands take it as `--calibration PATH` (`calibrate.audio_files`)."""
 
     calibration_frames: int = 32
     calibration_seed: int = 100
@@ -39,6 +43,7 @@ class QuantConfig:
     int16_tensors: tuple = ()
     reconstruct: bool = True
     reconstruct_ridge: float = 0.3
+    calibration_audio: tuple = ()
 
     @classmethod
     def from_spec(cls, spec) -> "QuantConfig":

@@ -1,8 +1,6 @@
 """Quantise a folded model: calibrate, choose tensor formats, build LUTs and integer layers."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from ..fold import CONV_OPS, replace_params
@@ -16,14 +14,12 @@ from .qnet import Epilogue, QProjection, QuantizedNetwork
 from .reconstruct import FITTED_OPS, fit_conv
 from .scales import assign_tensors
 
-if TYPE_CHECKING:                      # the model's parser checks QuantConfig: no import at run time
-    from ..model import Model
-
 __all__ = ["quantise"]
 
 
-def quantise(model: Model, config: QuantConfig | None = None, calib: Calibration | None = None) -> QuantizedNetwork:
-    """The integer network the NPU runs, ready for lowering and for the integer reference."""
+def quantise(model, config: QuantConfig | None = None, calib: Calibration | None = None) -> QuantizedNetwork:
+    """The integer network the NPU runs, ready for lowering and for the integer reference.
+    `model` is a `compiler.Model` (not imported: the model loader is above quantisation)."""
     config = config or QuantConfig.from_spec(model.spec)
     calib = calib or calibrate(model, config)
     tensors = assign_tensors(model, calib, config.activations, wide_tensors(model, config),

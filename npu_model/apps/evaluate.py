@@ -38,6 +38,8 @@ import numpy as np
 
 from compiler import FloatModel, companion_config, load_model, quantise_cached
 from compiler.quant import QuantConfig
+from compiler.quant.calibrate import audio_files
+from compiler.quant.config import MAX_CALIBRATION_FRAMES
 from compiler.trained import TRAINED, trained_onnx
 from compiler.lower.network import compile_network
 
@@ -59,9 +61,12 @@ SIGNALS = ("noisy", "float", "npu")
 class _Pipeline:
     """The compiled model and both enhancement paths for one process."""
 
-    def __init__(self, model_path, config: NpuConfig, activations: str | None = None):
+    def __init__(self, model_path, config: NpuConfig, activations: str | None = None, calibration: tuple = (),
+                 calibration_frames: int | None = None):
         self.model = load_model(model_path)
         quant = QuantConfig.from_spec(self.model.spec)
+        quant = replace(quant, calibration_audio=tuple(calibration),
+                        calibration_frames=calibration_frames or quant.calibration_frames)
         self.qnet = quantise_cached(self.model, replace(quant, activations=activations) if activations else quant)
         self.program, _, self.summary = compile_network(self.qnet, config, model=self.model, with_listing=False)
         self.host = HostSide.from_quantised(self.model, self.qnet, self.program, str(model_path))
@@ -81,8 +86,9 @@ class _Pipeline:
 _WORKER: dict = {}
 
 
-def _init_worker(model_path, config_json, activations=None):
-    _WORKER["pipe"] = _Pipeline(model_path, NpuConfig.from_json(config_json), activations)
+def _init_worker(model_path, config_json, activations=None, calibration=(), calibration_frames=None):
+    _WORKER["pipe"] = _Pipeline(model_path, NpuConfig.from_json(config_json), activations, calibration,
+                                calibration_frames)
 
 
 def _figures():
@@ -105,9 +111,11 @@ def _score_clip(args):
 
 
 def evaluate(model_path, folder, config: NpuConfig, *, limit: int | None = None, jobs: int = 1,
-             progress: bool = False, activations: str | None = None) -> tuple[list[dict], dict]:
+             progress: bool = False, activations: str | None = None,
+             calibration: tuple = (), calibration_frames: int | None = None) -> tuple[list[dict], dict]:
     """(per-clip rows (see the module docstring) of the set in `folder`, the program's cost
-    (`_figures`)); `activations` overrides the model's quantisation (int8 or int16 activations)."""
+    (`_figures`)); `activations` overrides the model's quantisation (int8 or int16 activations),
+    `calibration` (wav paths) the audio its ranges are measured on (`calibration_frames` frames of it)."""
     rows = read_manifest(folder)[:limit]
     if not rows:
         raise NpuError(f"{folder}: the manifest lists no clips")
@@ -118,7 +126,7 @@ def evaluate(model_path, folder, config: NpuConfig, *, limit: int | None = None,
         bar = tqdm(total=len(work), desc="evaluate", unit="clip", leave=False, disable=None)
     out = []
     if jobs <= 1:
-        _init_worker(model_path, config.to_json(), activations)
+        _init_worker(model_path, config.to_json(), activations, calibration, calibration_frames)
         figures = _figures()
         for w in work:
             out.append(_score_clip(w))
@@ -126,7 +134,8 @@ def evaluate(model_path, folder, config: NpuConfig, *, limit: int | None = None,
                 bar.update(1)
     else:
         with ProcessPoolExecutor(jobs, initializer=_init_worker,
-                                 initargs=(str(model_path), config.to_json(), activations)) as ex:
+                                 initargs=(str(model_path), config.to_json(), activations, calibration,
+                                           calibration_frames)) as ex:
             figures = ex.submit(_figures).result()
             for r in ex.map(_score_clip, work):
                 out.append(r)
@@ -195,6 +204,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--activations", type=precisions, metavar="LIST",
                    help="compare activation precisions, e.g. int8,int16: one evaluation each (PREFIX-int8.*, ...) and "
                         "PREFIX-precisions.md with each one's abuf bytes, cycles and distance from the float model")
+    p.add_argument("--calibration", metavar="PATH",
+                   help="measure the quantisation ranges on this wav file or every .wav in this folder (e.g. the "
+                        "noisy clips of a set made with another seed) instead of generated tones plus noise")
+    p.add_argument("--calibration-frames", type=bounded(int, 1, MAX_CALIBRATION_FRAMES), metavar="N",
+                   help="with --calibration: how many of its STFT frames (default: the model's calibration_frames, "
+                        "32 unless it sets it; every frame is kept in memory with the model's tensors)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -250,6 +265,9 @@ def main_evaluate(args) -> int:
     if need:
         raise NpuError(f"the metrics need {', '.join(need)} (pip install {' '.join(need)})")
     read_manifest(args.folder)
+    calibration = audio_files(args.calibration) if args.calibration else ()
+    if args.calibration_frames and not calibration:
+        raise NpuError("--calibration-frames applies with --calibration PATH")
     model_path, side = Path(args.model), Path(args.model)
     if args.model in TRAINED and not model_path.exists():        # a trained network by name: its cached wheel
         model_path = trained_onnx(args.model)
@@ -260,7 +278,8 @@ def main_evaluate(args) -> int:
     results = []
     for act, pfx in zip(precisions, prefixes):
         rows, cost = evaluate(model_path, Path(args.folder), config, limit=args.limit, jobs=args.jobs,
-                              progress=not args.no_progress, activations=act)
+                              progress=not args.no_progress, activations=act, calibration=calibration,
+                              calibration_frames=args.calibration_frames)
         title = (f"{Path(args.model).name}{f' ({act} activations)' if act else ''} at {config.lanes} lanes on "
                  f"{Path(args.folder).name} ({len(rows)} clips)")
         summary = _write(pfx, rows, title)
