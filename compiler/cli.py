@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from npu_model.arch.config import LANE_CHOICES, NpuConfig
@@ -31,7 +30,7 @@ import yaml
 from . import load_model, measure_fidelity, quantise_cached, save_npz, summarise
 from .errors import ModelError
 from .onnx_import import import_onnx
-from .quant.calibrate import audio_files
+from .quant.calibrate import audio_files, with_audio
 from .quant.config import MAX_CALIBRATION_FRAMES, QuantConfig
 from .lower.network import check_compilable, compile_network
 
@@ -183,12 +182,10 @@ def main(argv=None) -> int:
         print(summarise(model.spec).format())
     if args.save_weights:
         save_npz(model.weights, args.save_weights)
-    quant = QuantConfig.from_spec(model.spec)
-    if args.calibration:
-        quant = replace(quant, calibration_audio=audio_files(args.calibration),
-                        calibration_frames=args.calibration_frames or quant.calibration_frames)
-    elif args.calibration_frames:
+    if args.calibration_frames and not args.calibration:
         raise ModelError("--calibration-frames", "applies with --calibration PATH")
+    quant = with_audio(QuantConfig.from_spec(model.spec), audio_files(args.calibration) if args.calibration else (),
+                       args.calibration_frames)
     if args.fidelity:
         qnet = quantise_cached(model, quant)
         print(measure_fidelity(model, qnet, frames=args.frames).format(with_tensors=True))

@@ -15,7 +15,7 @@ usually calibrated.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,8 @@ from npu_model.host import generated_frames, read_wav, stft
 from ..reference import FloatModel
 from .config import QuantConfig
 
-__all__ = ["Calibration", "calibrate", "mse_range", "audio_files", "calibration_stft", "AUDIO_RUN"]
+__all__ = ["Calibration", "calibrate", "mse_range", "audio_files", "with_audio", "calibration_stft",
+           "AUDIO_RUN"]
 
 _SAMPLES = 100_000
 
@@ -78,6 +79,14 @@ def audio_files(path) -> tuple[str, ...]:
 #: Consecutive frames taken together from calibration audio: a quarter of a second at a 10 ms hop,
 #: so that recurrent layers see their state evolve as in a clip.
 AUDIO_RUN = 25
+
+
+def with_audio(config: QuantConfig, files: tuple = (), frames: int | None = None) -> QuantConfig:
+    """`config` calibrating on the wav `files` (from `audio_files`), `frames` of their frames
+    (default: its calibration_frames); `config` itself when there are no files."""
+    if not files:
+        return config
+    return replace(config, calibration_audio=tuple(files), calibration_frames=frames or config.calibration_frames)
 
 
 def calibration_stft(inp, config: QuantConfig) -> np.ndarray:

@@ -21,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler import IntModel, load_model, quantise_cached, read_spec
+from compiler import IntModel, QuantConfig, load_model, quantise_cached, read_spec
+from compiler.quant.calibrate import audio_files, with_audio
+from compiler.quant.config import MAX_CALIBRATION_FRAMES
 
 from ..arch.errors import NpuError
 from ..arch.files import check_output
@@ -67,10 +69,13 @@ class HostSide:
         return cls(spec, port, float(scales[port]), {k: float(v) for k, v in scales.items()}, op, ports, "META")
 
     @classmethod
-    def from_model(cls, path, program, *, weights_anywhere: bool = False) -> "HostSide":
-        """Re-quantise the model file as the compiler does (compiler.quantise with its defaults)."""
+    def from_model(cls, path, program, *, weights_anywhere: bool = False, calibration: tuple = (),
+                   calibration_frames: int | None = None) -> "HostSide":
+        """Re-quantise the model file as the compiler does (its settings; calibrated on the wav files
+        `calibration` when the program was compiled with `--calibration`)."""
         model = load_model(path, weights_anywhere=weights_anywhere)
-        return cls.from_quantised(model, quantise_cached(model), program, str(path))
+        quant = with_audio(QuantConfig.from_spec(model.spec), calibration, calibration_frames)
+        return cls.from_quantised(model, quantise_cached(model, quant), program, str(path))
 
     @classmethod
     def from_quantised(cls, model, qnet, program, path: str) -> "HostSide":
@@ -173,6 +178,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --model: compare the first N frames with the integer reference (default 3, 0: off)")
     p.add_argument("--weights-anywhere", action="store_true",
                    help="with --model: let it read its weights .npz from outside its own folder")
+    p.add_argument("--calibration", metavar="PATH",
+                   help="with --model: the audio the program was calibrated on (python -m compiler --calibration)")
+    p.add_argument("--calibration-frames", type=bounded(int, 1, MAX_CALIBRATION_FRAMES), metavar="N",
+                   help="with --calibration: as given to the compiler")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar (there is none anyway when the output is not a terminal)")
 
@@ -180,6 +189,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main_enhance(args) -> int:
     check_output(args.output)
     program = Program.load(args.program)
+    if (args.calibration or args.calibration_frames) and not args.model:
+        raise NpuError("--calibration and --calibration-frames apply with --model (re-quantising it)")
+    if args.calibration_frames and not args.calibration:
+        raise NpuError("--calibration-frames applies with --calibration PATH")
     host = None if args.model else HostSide.from_meta(program)
     if host is None:
         if not args.model:
@@ -190,7 +203,9 @@ def main_enhance(args) -> int:
         # Check the audio before the (slow) re-quantisation.
         spec_rate = read_spec(args.model).input.sample_rate
         read_wav(args.input, sample_rate=spec_rate)
-        host = HostSide.from_model(args.model, program, weights_anywhere=args.weights_anywhere)
+        host = HostSide.from_model(args.model, program, weights_anywhere=args.weights_anywhere,
+                                   calibration=audio_files(args.calibration) if args.calibration else (),
+                                   calibration_frames=args.calibration_frames)
     if args.check_frames < 0:
         raise NpuError(f"--check-frames must be at least 0, not {args.check_frames}")
     x, rate = read_wav(args.input, sample_rate=host.inp.sample_rate)

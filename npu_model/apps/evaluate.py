@@ -38,7 +38,7 @@ import numpy as np
 
 from compiler import FloatModel, companion_config, load_model, quantise_cached
 from compiler.quant import QuantConfig
-from compiler.quant.calibrate import audio_files
+from compiler.quant.calibrate import audio_files, with_audio
 from compiler.quant.config import MAX_CALIBRATION_FRAMES
 from compiler.trained import TRAINED, trained_onnx
 from compiler.lower.network import compile_network
@@ -64,9 +64,7 @@ class _Pipeline:
     def __init__(self, model_path, config: NpuConfig, activations: str | None = None, calibration: tuple = (),
                  calibration_frames: int | None = None):
         self.model = load_model(model_path)
-        quant = QuantConfig.from_spec(self.model.spec)
-        quant = replace(quant, calibration_audio=tuple(calibration),
-                        calibration_frames=calibration_frames or quant.calibration_frames)
+        quant = with_audio(QuantConfig.from_spec(self.model.spec), calibration, calibration_frames)
         self.qnet = quantise_cached(self.model, replace(quant, activations=activations) if activations else quant)
         self.program, _, self.summary = compile_network(self.qnet, config, model=self.model, with_listing=False)
         self.host = HostSide.from_quantised(self.model, self.qnet, self.program, str(model_path))

@@ -185,3 +185,26 @@ def test_enhance_applies_the_models_mask(op, tmp_path, capsys):
     ints, _ = IntModel(qnet).run(quantise_input(HostFeatures(model.spec.input)(spec)[0], qnet))
     s = HOST_MASKS[op][0](spec, ints["m"] * qnet.tensors["m"].scale)
     np.testing.assert_allclose(got, istft(s[:, 0] + 1j * s[:, 1], 64, 16, len(x), pad), atol=1e-12)
+
+
+def test_a_program_calibrated_on_audio_is_checked_against_the_same_quantisation(tiny_model, tmp_path, capsys):
+    """A program compiled with --calibration: enhance --model re-quantises with the same audio and
+    its frames match; without it the check says the quantisation differs; --calibration alone is
+    refused in one line."""
+    from compiler.cli import main as compile_main
+    folder = tmp_path / "calib"
+    folder.mkdir()
+    rng = np.random.default_rng(5)
+    _wav(folder / "a.wav", (12000 * rng.standard_normal(4000)).clip(-32768, 32767).astype("<i2"))
+    prog = tmp_path / "cal.bin"
+    assert compile_main([str(tiny_model), "-o", str(prog), "--lanes", "4", "--calibration", str(folder), "--quiet"]) == 0
+    src = _wav(tmp_path / "in.wav", _tone(1600))
+    common = ["enhance", str(src), "-o", str(tmp_path / "o.wav"), "--program", str(prog), "--model", str(tiny_model),
+              "--no-progress"]
+    assert main(common + ["--calibration", str(folder)]) == 0
+    assert "match the integer reference" in capsys.readouterr().out
+    assert main(common) == 2
+    assert "differs from the model's integer reference" in capsys.readouterr().err
+    assert main(common[:6] + ["--calibration", str(folder), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "apply with --model" in err and len(err.strip().splitlines()) == 1
