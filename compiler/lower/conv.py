@@ -249,15 +249,17 @@ def _dense_core(builder, inputs, wk, blocks, plan, out, post, name, lanes=None, 
         _emit_chain(builder, res, ops, n=n, d=d, p=p, act=act)
 
     def channel_tiles(e):
+        # The activation operands are every tile's: only the weight block changes with the tile.
+        terms = [(i, row, cnt * x.channels, Operand(x.buf, x.dtype, x.addr(ip), x.col_stride, 0))
+                 for i, x in enumerate(inputs) for ip, row, cnt, _, _ in _runs(e.rows, x.contiguous)]
         for c0 in range(0, cout, lanes):
             n = min(lanes, cout - c0)
             macs = []
-            for i, x in enumerate(inputs):
-                cin, ws = x.channels, wdt[i].size
-                for ip, row, cnt, _, _ in _runs(e.rows, x.contiguous):
-                    a = Operand(x.buf, x.dtype, x.addr(ip), x.col_stride, 0)
-                    b = Operand(Buffer.WBUF, wdt[i], block_tile(i, e.blk, c0, n) + row * cin * n * ws, n * ws, ws)
-                    macs.append((cnt * cin, a, b))
+            for i, row, r, a in terms:
+                ws = wdt[i].size
+                b = Operand(Buffer.WBUF, wdt[i], block_tile(i, e.blk, c0, n) + row * inputs[i].channels * n * ws,
+                            n * ws, ws)
+                macs.append((r, a, b))
             d = Operand(out.buf, out.dtype, out.addr(e.o, c0), 0, out.col_stride)
             chain(macs, n, d, rec.p(c0, True))
 
@@ -279,11 +281,12 @@ def _dense_core(builder, inputs, wk, blocks, plan, out, post, name, lanes=None, 
     def position_group(g):
         e0, n = g[0], len(g)
         do, di, dr = _steps(e0, g[1])
+        runs_of = [_runs(e0.rows, x.contiguous) for x in inputs]
         for co in range(cout):
             macs = []
             for i, x in enumerate(inputs):
                 cin, ws = x.channels, wdt[i].size
-                runs = _runs(e0.rows, x.contiguous)
+                runs = runs_of[i]
                 lane_rows = block_lanes(i, e0.blk, co, runs, dr, n) if dr else None
                 for j, (ip, row, cnt, _, _) in enumerate(runs):
                     a = Operand(x.buf, x.dtype, x.addr(ip), x.col_stride, di * x.row_stride)
