@@ -24,9 +24,10 @@ class Operand:
     lstride: int = 0
 
     def fields(self, letter: str) -> dict:
+        """The operand's instruction fields for operand `letter` (values as given: the builder's
+        `emit` converts and range-checks them)."""
         k = _KEYS[letter]
-        return {k[0]: int(self.buf), k[1]: int(self.dtype), k[2]: int(self.base), k[3]: int(self.rstride),
-                k[4]: int(self.lstride)}
+        return {k[0]: self.buf, k[1]: self.dtype, k[2]: self.base, k[3]: self.rstride, k[4]: self.lstride}
 
 
 _KEYS = {x: tuple(f"{x}_{p}" for p in ("buf", "dtype", "base", "rstride", "lstride")) for x in "abd"}
