@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from npu_model.arch.config import LANE_CHOICES, NpuConfig
-from npu_model.arch.errors import cli_errors
+from npu_model.arch.errors import NpuError, cli_errors
 from npu_model.arch.files import OUTPUT_NOTE, check_output, write_text
 from npu_model.arch.meta import CODE_FORMS
 
@@ -34,7 +34,7 @@ from .quant.calibrate import audio_files, with_audio
 from .quant.config import MAX_CALIBRATION_FRAMES, QuantConfig
 from .lower.network import check_compilable, compile_network
 
-__all__ = ["main", "output_paths"]
+__all__ = ["main", "output_paths", "add_calibration_arguments", "calibration_of"]
 
 
 #: Most frames --fidelity runs through the float and integer models.
@@ -55,6 +55,25 @@ def _count(most: int):
 
 
 _frames = _count(MAX_FIDELITY_FRAMES)
+
+
+def add_calibration_arguments(p: argparse.ArgumentParser, *, what: str = "") -> None:
+    """`--calibration PATH` and `--calibration-frames N`, as the compiler, `evaluate` and `enhance`
+    take them (`what`: a note on when they apply); read back with `calibration_of`."""
+    p.add_argument("--calibration", metavar="PATH",
+                   help=f"{what}measure the quantisation ranges on this wav file, or every .wav in this folder, "
+                        "instead of generated tones plus noise (speech like the model will hear: docs/quality.md)")
+    p.add_argument("--calibration-frames", type=_count(MAX_CALIBRATION_FRAMES), metavar="N",
+                   help="with --calibration: how many of its STFT frames (default: the model's calibration_frames, "
+                        "32 unless it sets it; every frame is kept in memory with the model's tensors)")
+
+
+def calibration_of(args) -> tuple[tuple[str, ...], int | None]:
+    """(wav files, frames) of the options `add_calibration_arguments` added; NpuError (one line)
+    for frames without audio or a path with no wav files."""
+    if args.calibration_frames and not args.calibration:
+        raise NpuError("--calibration-frames applies with --calibration PATH")
+    return (audio_files(args.calibration) if args.calibration else ()), args.calibration_frames
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -92,12 +111,7 @@ def _parser() -> argparse.ArgumentParser:
                         "(docs/compiler.md, Fidelity)")
     p.add_argument("--frames", type=_frames, default=20, help=f"frames for --fidelity (default 20, at most "
                                                              f"{MAX_FIDELITY_FRAMES:,})")
-    p.add_argument("--calibration", metavar="PATH",
-                   help="measure the quantisation ranges on this wav file, or every .wav in this folder, instead "
-                        "of generated tones plus noise (speech like the model will hear: see docs/quality.md)")
-    p.add_argument("--calibration-frames", type=_count(MAX_CALIBRATION_FRAMES), metavar="N",
-                   help="with --calibration: how many of its STFT frames (default: the model's calibration_frames, "
-                        "32 unless it sets it; every frame is kept in memory with the model's tensors)")
+    add_calibration_arguments(p)
     p.add_argument("--save-weights", metavar="NPZ", help="write the model's weights (e.g. the random ones)")
     p.add_argument("--weights-anywhere", action="store_true",
                    help="let the model file read its weights .npz from outside its own folder (by default "
@@ -182,10 +196,7 @@ def main(argv=None) -> int:
         print(summarise(model.spec).format())
     if args.save_weights:
         save_npz(model.weights, args.save_weights)
-    if args.calibration_frames and not args.calibration:
-        raise ModelError("--calibration-frames", "applies with --calibration PATH")
-    quant = with_audio(QuantConfig.from_spec(model.spec), audio_files(args.calibration) if args.calibration else (),
-                       args.calibration_frames)
+    quant = with_audio(QuantConfig.from_spec(model.spec), *calibration_of(args))
     if args.fidelity:
         qnet = quantise_cached(model, quant)
         print(measure_fidelity(model, qnet, frames=args.frames).format(with_tensors=True))

@@ -114,17 +114,16 @@ class DataBuffer(wiring.Component):
         # crossbar is AND-OR with no priority between lanes.
         rd_addr = [Signal(row_bits, name=f"bk_raddr{b}") for b in range(nb)]
         rd_en = [Signal(name=f"bk_ren{b}") for b in range(nb)]
-        rd_hot = []
+        rd_hot, rd_row = [], []
         for lane in range(lanes):
-            bank, _, _ = split(self.rd[lane].addr)
+            bank, row, _ = split(self.rd[lane].addr)
             hot = Signal(nb, name=f"rd{lane}_hot")
             m.d.comb += hot.eq(Mux(self.rd[lane].en, Const(1, nb) << bank, 0))
-            rd_hot.append(hot)
+            rd_hot.append(hot), rd_row.append(row)
         for b in range(nb):
             addr, en = Const(0, row_bits), Const(0, 1)
             for lane in range(lanes):
-                _, row, _ = split(self.rd[lane].addr)
-                addr = addr | Mux(rd_hot[lane][b], row, 0)
+                addr = addr | Mux(rd_hot[lane][b], rd_row[lane], 0)
                 en = en | rd_hot[lane][b]
             m.d.comb += [rd_addr[b].eq(addr), rd_en[b].eq(en)]
         for lane in range(lanes):

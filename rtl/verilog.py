@@ -110,7 +110,8 @@ def _macro_module(name, kind, width, depth, gran) -> str:
     # Verilator: a blocking store (the array is read only here, after its read has sampled it:
     # the non-blocking semantics without a delayed store's bookkeeping on every edge); any other
     # tool: the non-blocking store from which Yosys infers a memory.
-    merge = [f"`ifdef VERILATOR", f"mem[{waddr}] = {value}", "`else", f"mem[{waddr}] <= {value}", "`endif"]
+    def store(pad):
+        return ["`ifdef VERILATOR", f"{pad}mem[{waddr}] = {value}", "`else", f"{pad}mem[{waddr}] <= {value}", "`endif"]
     lines = [f"// SRAM macro, {kind}: {depth} words x {width} bits, {gran}-bit write enables; "
              "behavioural model (black-box it for synthesis).",
              f"module {name} ("] + [f"  {d}," for d in decls[:-1]] + [f"  {decls[-1]}", ");",
@@ -119,12 +120,12 @@ def _macro_module(name, kind, width, depth, gran) -> str:
     if kind == "1rw":
         lines += ["    if (ce) begin",
                   "      if (!we) rdata <= mem[addr];",
-                  "      else begin"] + [f"        {x}" if x[0] != "`" else x for x in merge] + [
+                  "      else begin"] + store(" " * 8) + [
                   "      end",
                   "    end"]
     else:
         lines += ["    if (re) rdata <= mem[raddr];",
-                  "    if (|wmask) begin"] + [f"      {x}" if x[0] != "`" else x for x in merge] + [
+                  "    if (|wmask) begin"] + store(" " * 6) + [
                   "    end"]
     lines += ["  end", "endmodule", ""]
     return "\n".join(lines)

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from compiler import IntModel, QuantConfig, load_model, quantise_cached, read_spec
-from compiler.quant.calibrate import audio_files, with_audio
-from compiler.quant.config import MAX_CALIBRATION_FRAMES
+from compiler.cli import add_calibration_arguments, calibration_of
+from compiler.quant.calibrate import with_audio
 
 from ..arch.errors import NpuError
 from ..arch.files import check_output
@@ -178,10 +178,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --model: compare the first N frames with the integer reference (default 3, 0: off)")
     p.add_argument("--weights-anywhere", action="store_true",
                    help="with --model: let it read its weights .npz from outside its own folder")
-    p.add_argument("--calibration", metavar="PATH",
-                   help="with --model: the audio the program was calibrated on (python -m compiler --calibration)")
-    p.add_argument("--calibration-frames", type=bounded(int, 1, MAX_CALIBRATION_FRAMES), metavar="N",
-                   help="with --calibration: as given to the compiler")
+    add_calibration_arguments(p, what="with --model, as the program was compiled (python -m compiler "
+                                       "--calibration): ")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar (there is none anyway when the output is not a terminal)")
 
@@ -191,8 +189,7 @@ def main_enhance(args) -> int:
     program = Program.load(args.program)
     if (args.calibration or args.calibration_frames) and not args.model:
         raise NpuError("--calibration and --calibration-frames apply with --model (re-quantising it)")
-    if args.calibration_frames and not args.calibration:
-        raise NpuError("--calibration-frames applies with --calibration PATH")
+    calibration, calibration_frames = calibration_of(args)
     host = None if args.model else HostSide.from_meta(program)
     if host is None:
         if not args.model:
@@ -204,8 +201,7 @@ def main_enhance(args) -> int:
         spec_rate = read_spec(args.model).input.sample_rate
         read_wav(args.input, sample_rate=spec_rate)
         host = HostSide.from_model(args.model, program, weights_anywhere=args.weights_anywhere,
-                                   calibration=audio_files(args.calibration) if args.calibration else (),
-                                   calibration_frames=args.calibration_frames)
+                                   calibration=calibration, calibration_frames=calibration_frames)
     if args.check_frames < 0:
         raise NpuError(f"--check-frames must be at least 0, not {args.check_frames}")
     x, rate = read_wav(args.input, sample_rate=host.inp.sample_rate)

@@ -38,8 +38,8 @@ import numpy as np
 
 from compiler import FloatModel, companion_config, load_model, quantise_cached
 from compiler.quant import QuantConfig
-from compiler.quant.calibrate import audio_files, with_audio
-from compiler.quant.config import MAX_CALIBRATION_FRAMES
+from compiler.cli import add_calibration_arguments, calibration_of
+from compiler.quant.calibrate import with_audio
 from compiler.trained import TRAINED, trained_onnx
 from compiler.lower.network import compile_network
 
@@ -202,12 +202,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--activations", type=precisions, metavar="LIST",
                    help="compare activation precisions, e.g. int8,int16: one evaluation each (PREFIX-int8.*, ...) and "
                         "PREFIX-precisions.md with each one's abuf bytes, cycles and distance from the float model")
-    p.add_argument("--calibration", metavar="PATH",
-                   help="measure the quantisation ranges on this wav file or every .wav in this folder (e.g. the "
-                        "noisy clips of a set made with another seed) instead of generated tones plus noise")
-    p.add_argument("--calibration-frames", type=bounded(int, 1, MAX_CALIBRATION_FRAMES), metavar="N",
-                   help="with --calibration: how many of its STFT frames (default: the model's calibration_frames, "
-                        "32 unless it sets it; every frame is kept in memory with the model's tensors)")
+    add_calibration_arguments(p, what="(e.g. the noisy clips of a set made with another seed) ")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -263,9 +258,7 @@ def main_evaluate(args) -> int:
     if need:
         raise NpuError(f"the metrics need {', '.join(need)} (pip install {' '.join(need)})")
     read_manifest(args.folder)
-    calibration = audio_files(args.calibration) if args.calibration else ()
-    if args.calibration_frames and not calibration:
-        raise NpuError("--calibration-frames applies with --calibration PATH")
+    calibration, calibration_frames = calibration_of(args)
     model_path, side = Path(args.model), Path(args.model)
     if args.model in TRAINED and not model_path.exists():        # a trained network by name: its cached wheel
         model_path = trained_onnx(args.model)
@@ -277,7 +270,7 @@ def main_evaluate(args) -> int:
     for act, pfx in zip(precisions, prefixes):
         rows, cost = evaluate(model_path, Path(args.folder), config, limit=args.limit, jobs=args.jobs,
                               progress=not args.no_progress, activations=act, calibration=calibration,
-                              calibration_frames=args.calibration_frames)
+                              calibration_frames=calibration_frames)
         title = (f"{Path(args.model).name}{f' ({act} activations)' if act else ''} at {config.lanes} lanes on "
                  f"{Path(args.folder).name} ({len(rows)} clips)")
         summary = _write(pfx, rows, title)
