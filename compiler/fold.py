@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .ops import OPS, LayerSpec, is_stateful
+from .ops import OPS, LayerSpec, channel_index, is_stateful
 from .ops.elementwise import TABLE_FUNCTIONS
 from .reference.linear import complex_as_real
 from .spec import ModelSpec
@@ -120,6 +120,9 @@ def fold_layer(layer: LayerSpec, weights: dict, spec: ModelSpec, *, with_bn=True
         c = spec.shapes[layer.inputs[0]][0]
         slope = np.full(c, layer["negative_slope"]) if layer.op == "leaky_relu" else np.broadcast_to(p["weight"], (c,))
         base.op, base.attrs, base.params = "prelu", {}, {"slope": np.array(slope, np.float64)}
+    elif layer.op in ("slice", "channel_shuffle"):
+        base.op = "channels"
+        base.attrs = {"index": channel_index(layer.op, layer.attrs, spec.shapes[layer.inputs[0]][0])}
     elif layer.op in ("flatten", "reshape"):
         base.op = "reshape"
         base.attrs = {"order": layer["order"], "shape": spec.shapes[layer.name]}

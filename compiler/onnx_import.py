@@ -32,6 +32,7 @@ import numpy as np
 import yaml
 
 from .errors import fail
+from .onnx_gtcrn import import_gtcrn, is_gtcrn
 
 __all__ = ["import_onnx", "ONNX_INPUT_DEFAULTS"]
 
@@ -312,4 +313,6 @@ def import_onnx(path, *, input_section: dict | None = None) -> tuple[str, dict]:
         fail(path, "no such file")
     except Exception as exc:                      # protobuf's errors have no common base
         fail(path, f"not an ONNX model ({type(exc).__name__})")
+    if is_gtcrn(model.graph):
+        return import_gtcrn(path, model.graph, onnx, input_section)
     return _Importer(path, model.graph, onnx).run(input_section or {})

@@ -316,6 +316,36 @@ def lower_pixel_shuffle(ctx, layer):
     return out
 
 
+def lower_channels(ctx, layer):
+    """out = x[index]: one strided copy per run of consecutive input channels whose outputs are
+    evenly spaced (a slice: one copy; a shuffle of g groups: g copies, as `lower_pixel_shuffle`)."""
+    x = _single(ctx, layer.inputs[0], layer)
+    out = ctx.output(layer.output)
+    runs = channel_runs(layer.index)
+    for src, dst, step, n in runs:
+        copy(ctx.b, replace(x, offset=x.addr(0, src), channels=n),
+             replace(out, offset=out.addr(0, dst), channels=n, col_stride=out.col_stride * step))
+    ctx.note(f"{len(runs)} strided cop{'y' if len(runs) == 1 else 'ies'}")
+    return out
+
+
+def channel_runs(index) -> list[tuple[int, int, int, int]]:
+    """`index` (the input channel of each output channel) as runs (first input channel, its output
+    channel, output step, length): consecutive input channels at evenly spaced outputs."""
+    by_input = sorted((i, o) for o, i in enumerate(index))
+    runs, k = [], 0
+    while k < len(by_input):
+        i0, o0 = by_input[k]
+        n, step = 1, 1
+        if k + 1 < len(by_input) and by_input[k + 1][0] == i0 + 1 and by_input[k + 1][1] > o0:
+            step = by_input[k + 1][1] - o0
+            while k + n < len(by_input) and by_input[k + n] == (i0 + n, o0 + n * step):
+                n += 1
+        runs.append((i0, o0, step, n))
+        k += n
+    return runs
+
+
 def lower_mul(ctx, layer):
     a, bb = (_single(ctx, n, layer) for n in layer.inputs)
     out = ctx.output(layer.output)
@@ -444,5 +474,5 @@ LOWER_SIMPLE = {
     "complex_conv_time": lower_complex_conv_time, "magnitude": lower_magnitude, "add": lower_add,
     "activation": lower_activation, "concat": lower_concat, "mul": lower_mul, "prelu": lower_prelu,
     "dense": lower_conv1d, "reshape": lower_reshape, "layer_norm": lower_layer_norm,
-    "pixel_shuffle": lower_pixel_shuffle,
+    "pixel_shuffle": lower_pixel_shuffle, "channels": lower_channels,
 }

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .attention import Attention
 from .base import ACTIVATIONS, BN_SUFFIXES, LayerSpec, OpDef, Shape
+from .channels import ChannelShuffle, Slice, channel_index
 from .conv import Conv1d, ConvTranspose1d
 from .conv2d import Conv2d, ConvTranspose2d
 from .dense import Dense, Flatten, PixelShuffle, Reshape
@@ -16,11 +17,11 @@ from .phase import ComplexConvTime, Magnitude
 from .pooling import Mean, MovingAverage
 
 __all__ = ["OPS", "OpDef", "LayerSpec", "Shape", "Field", "REQUIRED", "ACTIVATIONS", "BN_SUFFIXES",
-           "is_stateful"]
+           "is_stateful", "channel_index"]
 
 OPS: dict[str, OpDef] = {
     d.op: d for d in (
-        Conv1d(), ConvTranspose1d(), Conv2d(), ConvTranspose2d(), Dense(), Flatten(), Reshape(), PixelShuffle(), Mean(), MovingAverage(), Gru(), Lstm(), Attention(), ComplexConvTime(), Magnitude(),
+        Conv1d(), ConvTranspose1d(), Conv2d(), ConvTranspose2d(), Dense(), Flatten(), Reshape(), PixelShuffle(), Slice(), ChannelShuffle(), Mean(), MovingAverage(), Gru(), Lstm(), Attention(), ComplexConvTime(), Magnitude(),
         Concat(), Add(), Mul(), LeakyRelu(), Prelu(), Softplus(), Elu(), LayerNorm(), BatchNorm(), *(HostMask(o) for o in HOST_OPS), *(Activation(a) for a in ACTIVATION_OPS),
     )
 }

@@ -19,7 +19,7 @@ from ..ops.elementwise import TABLE_FUNCTIONS
 from ..reference.linear import conv_transpose1d
 from .luts import EXP_OUT, RECIP_OUT, SIGMOID_OUT, TANH_OUT, Lut, make_lut, reciprocal_lut, rsqrt_lut
 from .qnet import (Epilogue, QActivation, QAdd, QAttention, QComplexConvTime, QConcat, QConv1d, QConvTranspose1d, QGru,
-                   QGruCell, QLayerNorm, QLstm, QLstmCell, QMagnitude, QMul, QPixelShuffle, QPrelu, QProjection, QReshape, QState, QTensor)
+                   QGruCell, QLayerNorm, QLstm, QLstmCell, QChannels, QMagnitude, QMul, QPixelShuffle, QPrelu, QProjection, QReshape, QState, QTensor)
 from .scales import GRU_STATE_SCALE
 
 __all__ = ["BuildContext", "BUILDERS"]
@@ -329,6 +329,13 @@ def build_pixel_shuffle(fl, ctx):
                          factor=fl.attrs["factor"])
 
 
+def build_channels(fl, ctx):
+    x, y = ctx.tensors[fl.inputs[0]], ctx.tensors[fl.output]
+    assert (x.dtype, x.scale) == (y.dtype, y.scale)
+    return QChannels(name=fl.name, op="channels", inputs=fl.inputs, output=fl.output, fused=fl.fused,
+                     index=tuple(fl.attrs["index"]))
+
+
 def build_mul(fl, ctx):
     a, b, y = (ctx.tensors[n] for n in (*fl.inputs, fl.output))
     ep = _epilogue(np.float64(a.scale * b.scale), y, "none", ctx.luts, where=ctx.where(fl.name))
@@ -415,5 +422,5 @@ BUILDERS = {
     "attention": build_attention, "complex_conv_time": build_complex_conv_time, "magnitude": build_magnitude,
     "concat": build_concat, "add": build_add, "activation": build_activation, "mul": build_mul,
     "prelu": build_prelu, "table": build_table, "dense": build_conv1d, "reshape": build_reshape,
-    "lstm": build_lstm, "layer_norm": build_layer_norm, "pixel_shuffle": build_pixel_shuffle,
+    "lstm": build_lstm, "layer_norm": build_layer_norm, "pixel_shuffle": build_pixel_shuffle, "channels": build_channels,
 }

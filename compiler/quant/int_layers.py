@@ -172,6 +172,10 @@ def _pixel_shuffle(layer, ins, state, luts):
     return pixel_shuffle(ins[0], layer.factor), None
 
 
+def _channels(layer, ins, state, luts):
+    return ins[0][:, list(layer.index)], None
+
+
 def _mul(layer, ins, state, luts):
     return finish(ins[0] * ins[1], layer.ep, luts), None
 
@@ -206,4 +210,5 @@ INT_LAYERS = {
     "magnitude": _magnitude, "gru": _gru, "attention": _attention, "concat": _concat, "add": _add,
     "activation": _activation, "mul": _mul, "prelu": _prelu, "dense": _conv, "reshape": _reshape,
     "lstm": _lstm, "layer_norm": _layer_norm, "pixel_shuffle": _pixel_shuffle,
+    "channels": _channels,
 }

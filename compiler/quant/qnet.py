@@ -19,7 +19,7 @@ from npu_model.arch.isa import Act, DType
 from .luts import Lut
 
 __all__ = ["QTensor", "QState", "Epilogue", "QLayer", "QConv1d", "QConvTranspose1d", "QComplexConvTime",
-           "QMagnitude", "QGruCell", "QGru", "QLstmCell", "QLstm", "QProjection", "QAttention", "QConcat", "QAdd", "QMul", "QPrelu", "QReshape", "QActivation", "QLayerNorm", "QPixelShuffle",
+           "QMagnitude", "QGruCell", "QGru", "QLstmCell", "QLstm", "QProjection", "QAttention", "QConcat", "QAdd", "QMul", "QPrelu", "QReshape", "QActivation", "QLayerNorm", "QPixelShuffle", "QChannels",
            "QuantizedNetwork"]
 
 
@@ -305,6 +305,14 @@ class QPixelShuffle(QLayer):
     """out = pixel_shuffle(x, factor): the same integers (and scale), positions interleaved."""
 
     factor: int
+
+
+@dataclass(frozen=True, eq=False)
+class QChannels(QLayer):
+    """out = x[index]: output channel k is input channel index[k] (a slice, a channel shuffle); the
+    same integers and scale."""
+
+    index: tuple[int, ...]
 
 
 @dataclass(frozen=True, eq=False)

