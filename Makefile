@@ -31,7 +31,7 @@ help:
 	@echo "             and how both grow with lanes and model size (minutes: a Verilator build per configuration)"
 	@echo "make area    synthesise the NPU at 4 and 8 lanes: cells, gate equivalents and area per block, SRAM area"
 	@echo "make docs    regenerate the tables in docs/ from the code"
-	@echo "make eval    the synthetic evaluation set, then PESQ/STOI/SI-SDR of NSNet2 (float and NPU, calibrated on a"
+	@echo "make eval    the synthetic evaluation set, then PESQ/STOI/SI-SDR of NSNet2 and GTCRN (float and NPU, calibrated on a"
 	@echo "             second synthetic set) into build/eval"
 	@echo "make fuzz    $(FUZZ_CASES) structure-aware malformed inputs against every loader and command line"
 	@echo "make soak    1,000 random programs cosimulated on the RTL; 1,000 TRU-Net frames on the golden model"
@@ -62,6 +62,8 @@ eval: $(STAMP)
 	$(PY) -m npu_model evalset -o $(CALIBSET) --per-condition 1 --seed 1
 	$(PY) -m npu_model evaluate nsnet2 --set $(EVALSET) --lanes $(LANES) --activations int8,int16 \
 		--calibration $(CALIBSET)/noisy --calibration-frames 2000 -o build/eval/nsnet2
+	$(PY) -m npu_model evaluate gtcrn --set $(EVALSET) --lanes $(LANES) --activations int8,int16 \
+		--calibration $(CALIBSET)/noisy --calibration-frames 2000 -o build/eval/gtcrn
 
 # make demo: compile MODEL for LANES, enhance the bundled clip on the golden model, write the report.
 DEMO   ?= build/demo

@@ -19,13 +19,13 @@ from .calibrate import Calibration
 from .luts import SIGMOID_OUT, TANH_OUT
 from .qnet import QTensor
 
-__all__ = ["assign_tensors", "GRU_STATE_SCALE"]
+__all__ = ["assign_tensors", "GRU_STATE_SCALE", "LAYOUT_OPS"]
 
 GRU_STATE_SCALE = 2.0 ** -14
 _FIXED_ACT = {"sigmoid": ("int16", SIGMOID_OUT), "tanh": ("int16", TANH_OUT)}
 _DTYPE_MAX = {d.long_name: d.max for d in DType}
 #: Ops that move integers without changing them: output and input share one format.
-_LAYOUT_OPS = ("reshape", "pixel_shuffle", "channels")
+LAYOUT_OPS = ("reshape", "pixel_shuffle", "channels")
 
 
 def _fixed_format(fl):
@@ -55,7 +55,7 @@ def assign_tensors(model, calib: Calibration, activations: str, wide, *,
 
     fixed = {fl.output: (_fixed_format(fl), fl) for fl in npu if _fixed_format(fl)}
     for fl in npu:
-        if fl.op in _LAYOUT_OPS:     # a layout change: the same integers
+        if fl.op in LAYOUT_OPS:     # a layout change: the same integers
             join(fl.inputs[0], fl.output)
     fixed_roots = {find(n) for n in fixed}
     for fl in npu:   # an add of a fixed-format tensor (a GRU's state) aligns the other one instead
@@ -89,7 +89,7 @@ def assign_tensors(model, calib: Calibration, activations: str, wide, *,
         for m in members:
             out[m] = QTensor(name=m, shape=spec.shapes[m], dtype=dtype, scale=scale)
     for fl in npu:  # in order, so that a concat of concats sees its inputs' final formats
-        if fl.op in _LAYOUT_OPS:     # and a layout change of a concat its format
+        if fl.op in LAYOUT_OPS:     # and a layout change of a concat its format
             t = out[fl.inputs[0]]
             out[fl.output] = QTensor(name=fl.output, shape=spec.shapes[fl.output], dtype=t.dtype, scale=t.scale)
         elif fl.op == "concat":
