@@ -1,0 +1,1 @@
+"""Training the reference networks (PyTorch, CPU): the optional extra `pip install '.[train]'`."""
