@@ -65,19 +65,25 @@ eval: $(STAMP)
 	$(PY) -m npu_model evaluate gtcrn --set $(EVALSET) --lanes $(LANES) --activations int8,int16 \
 		--calibration $(CALIBSET)/noisy --calibration-frames 2000 -o build/eval/gtcrn
 
-# make demo: compile MODEL for LANES, enhance the bundled clip on the golden model, write the report.
+# make demo: compile MODEL with WEIGHTS (TRU-Net trained: docs/training.md; WEIGHTS= for the model
+# file's own) for LANES, enhance the bundled clip on the golden model, score it against its clean
+# speech, write the report.
 DEMO   ?= build/demo
 CLIP   ?= examples/noisy_speech_16k.wav
+CLEAN  ?= examples/clean_speech_16k.wav
+WEIGHTS ?= models/trunet.npz
+WEIGHTS_ARG = $(if $(WEIGHTS),--weights $(WEIGHTS))
 DEMO_PROG = $(DEMO)/$(basename $(notdir $(MODEL))).bin
 
 demo: $(STAMP)
 	@echo "== compiling $(MODEL) for $(LANES) lanes"
-	$(RUN) $(PY) -m compiler $(MODEL) --lanes $(LANES) -o $(DEMO_PROG) --quiet
-	@echo "== enhancing $(CLIP) frame by frame on the golden model"
-	$(RUN) $(PY) -m npu_model enhance $(CLIP) -o $(DEMO)/enhanced.wav --program $(DEMO_PROG) --model $(MODEL) --no-progress
+	$(RUN) $(PY) -m compiler $(MODEL) $(WEIGHTS_ARG) --lanes $(LANES) -o $(DEMO_PROG) --quiet
+	@echo "== enhancing $(CLIP) frame by frame on the golden model (and the float model), scored against $(CLEAN)"
+	$(RUN) $(PY) -m npu_model enhance $(CLIP) -o $(DEMO)/enhanced.wav --program $(DEMO_PROG) --model $(MODEL) \
+		$(WEIGHTS_ARG) --clean $(CLEAN) --figure $(DEMO)/report/spectrograms.png --no-progress
 	@echo "== cycle and memory report"
 	$(RUN) $(PY) -m npu_model report $(DEMO_PROG) --frames 2 -o $(DEMO)/report
-	@echo "make demo: everything is in $(DEMO)/: the program, enhanced.wav, report/report.md with plots"
+	@echo "make demo: everything is in $(DEMO)/: the program, enhanced.wav, report/report.md with plots, report/spectrograms.png"
 
 # make area: logic area from synthesis (minutes per configuration, cached in build/synth/) and the
 # SRAM macro area, at the reference lane counts; docs/area-energy.md says where the figures come from.

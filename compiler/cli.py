@@ -113,6 +113,9 @@ def _parser() -> argparse.ArgumentParser:
                                                              f"{MAX_FIDELITY_FRAMES:,})")
     add_calibration_arguments(p)
     p.add_argument("--save-weights", metavar="NPZ", help="write the model's weights (e.g. the random ones)")
+    p.add_argument("--weights", metavar="NPZ",
+                   help="weights to use instead of the model file's `weights:` section (e.g. a trained checkpoint: "
+                        "models/trunet.npz, docs/training.md)")
     p.add_argument("--weights-anywhere", action="store_true",
                    help="let the model file read its weights .npz from outside its own folder (by default "
                         "`weights: {npz: ...}` must name a file in the model's folder or below)")
@@ -189,7 +192,7 @@ def main(argv=None) -> int:
         check_output(Path(args.export).with_suffix(".npz"))
     config = _config(args) if (args.output or args.config or args.lanes) else None
     model = load_model(args.model, weights_anywhere=args.weights_anywhere,
-                       input_section=_input_section(args.input_section))
+                       input_section=_input_section(args.input_section), weights=args.weights)
     if args.export:
         _export(args.model, model, Path(args.export), _input_section(args.input_section))
     if args.summary:

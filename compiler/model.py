@@ -47,11 +47,15 @@ def build_model(spec: ModelSpec, weights: dict | None = None, *, weights_anywher
     return Model(spec=spec, weights=weights, layers=fold_model(spec, weights))
 
 
-def load_model(path, *, weights_anywhere: bool = False, input_section: dict | None = None) -> Model:
+def load_model(path, *, weights_anywhere: bool = False, input_section: dict | None = None,
+               weights=None) -> Model:
     """Parse, validate, load or initialise weights, fold: the usual entry point. An `.onnx` file is
     imported (compiler.onnx_import; `input_section` overrides its `input:` fields) and checked
-    like any model file."""
+    like any model file. `weights`: an `.npz` (any path: the caller's own choice, e.g. a trained
+    checkpoint, `--weights` on the command lines) used instead of the file's `weights:` section."""
     if Path(path).suffix.lower() == ".onnx":
+        if weights is not None:
+            fail(path, "an ONNX graph carries its own weights; --weights applies to model files")
         text, weights = import_onnx(path, input_section=input_section)
         spec = parse_model_text(text, source=str(path))
         want = expected_weights(spec)
@@ -59,7 +63,10 @@ def load_model(path, *, weights_anywhere: bool = False, input_section: dict | No
             if name not in weights or weights[name].shape != shape:
                 fail(path, f"imported array '{name}' does not have the shape {shape} the layer needs", layer=layer)
         return build_model(spec, {k: weights[k] for k in want})
-    return build_model(parse_model(path), weights_anywhere=weights_anywhere)
+    spec = parse_model(path)
+    if weights is not None:
+        return build_model(spec, load_npz(spec, weights, anywhere=True))
+    return build_model(spec, weights_anywhere=weights_anywhere)
 
 
 def read_spec(path, *, input_section: dict | None = None) -> ModelSpec:

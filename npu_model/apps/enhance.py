@@ -35,7 +35,7 @@ from ..host import HOST_MASKS, HostFeatures, istft, read_wav, stft, write_wav
 
 from .arguments import MAX_FRAMES, bounded
 
-__all__ = ["HostSide", "add_arguments", "main_enhance", "enhance"]
+__all__ = ["HostSide", "add_arguments", "main_enhance", "enhance", "float_enhance"]
 
 
 
@@ -70,10 +70,11 @@ class HostSide:
 
     @classmethod
     def from_model(cls, path, program, *, weights_anywhere: bool = False, calibration: tuple = (),
-                   calibration_frames: int | None = None) -> "HostSide":
+                   calibration_frames: int | None = None, weights=None) -> "HostSide":
         """Re-quantise the model file as the compiler does (its settings; calibrated on the wav files
-        `calibration` when the program was compiled with `--calibration`)."""
-        model = load_model(path, weights_anywhere=weights_anywhere)
+        `calibration` when the program was compiled with `--calibration`; `weights` instead of the
+        file's, as `--weights` gave them to the compiler)."""
+        model = load_model(path, weights_anywhere=weights_anywhere, weights=weights)
         quant = with_audio(QuantConfig.from_spec(model.spec), calibration, calibration_frames)
         return cls.from_quantised(model, quantise_cached(model, quant), program, str(path))
 
@@ -168,6 +169,17 @@ def enhance(program, host: HostSide, x: np.ndarray, *, check_frames: int = 3, pr
     return y, info
 
 
+def float_enhance(model, x: np.ndarray, float_model=None) -> np.ndarray:
+    """`x` through the float model (compiler.FloatModel) and the same host pipeline as the NPU:
+    what the network computes, to compare the NPU's output with."""
+    from compiler import FloatModel
+    inp = model.spec.input
+    spec, pad = stft(x, inp.fft_size, inp.hop, inp.bins, win=inp.window)
+    host = next(layer for layer in model.layers if layer.host and layer.op in HOST_MASKS)
+    s = (float_model or FloatModel(model)).run(spec)[0][host.output]
+    return istft(s[:, 0] + 1j * s[:, 1], inp.fft_size, inp.hop, len(x), pad, win=inp.window)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="mono PCM wav file at the model's sample rate")
     p.add_argument("-o", "--output", required=True, metavar="WAV", help="enhanced 16-bit mono wav to write")
@@ -176,10 +188,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                    "program's META does not describe the host side)")
     p.add_argument("--check-frames", type=bounded(int, 0, MAX_FRAMES), default=3, metavar="N",
                    help="with --model: compare the first N frames with the integer reference (default 3, 0: off)")
+    p.add_argument("--weights", metavar="NPZ", help="with --model: the weights the program was compiled with "
+                                                   "(python -m compiler --weights)")
     p.add_argument("--weights-anywhere", action="store_true",
                    help="with --model: let it read its weights .npz from outside its own folder")
     add_calibration_arguments(p, what="with --model, as the program was compiled (python -m compiler "
                                        "--calibration): ")
+    p.add_argument("--clean", metavar="WAV", help="the clean speech of the input: print PESQ, STOI and SI-SDR of the "
+                                                  "noisy input, the NPU's output and (with --model) the float model's")
+    p.add_argument("--figure", metavar="PNG", help="write spectrograms of the input, the NPU's output and (with "
+                                                   "--model) the float model's")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar (there is none anyway when the output is not a terminal)")
 
@@ -187,6 +205,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main_enhance(args) -> int:
     check_output(args.output)
     program = Program.load(args.program)
+    if args.weights and not args.model:
+        raise NpuError("--weights applies with --model (re-quantising it)")
     if (args.calibration or args.calibration_frames) and not args.model:
         raise NpuError("--calibration and --calibration-frames apply with --model (re-quantising it)")
     calibration, calibration_frames = calibration_of(args)
@@ -201,16 +221,42 @@ def main_enhance(args) -> int:
         spec_rate = read_spec(args.model).input.sample_rate
         read_wav(args.input, sample_rate=spec_rate)
         host = HostSide.from_model(args.model, program, weights_anywhere=args.weights_anywhere,
-                                   calibration=calibration, calibration_frames=calibration_frames)
+                                   calibration=calibration, calibration_frames=calibration_frames,
+                                   weights=args.weights)
     if args.check_frames < 0:
         raise NpuError(f"--check-frames must be at least 0, not {args.check_frames}")
     x, rate = read_wav(args.input, sample_rate=host.inp.sample_rate)
+    clean = read_wav(args.clean, sample_rate=rate)[0] if args.clean else None
+    if clean is not None and len(clean) != len(x):
+        raise NpuError(f"{args.clean}: {len(clean)} samples, the input has {len(x)}")
+    for path in [args.figure] if args.figure else []:
+        check_output(path)
     y, info = enhance(program, host, x, check_frames=args.check_frames, progress=not args.no_progress)
     write_wav(args.output, y, rate)
+    signals = {"noisy input": x}
+    if args.model and (args.clean or args.figure):
+        signals["float model"] = float_enhance(load_model(args.model, weights_anywhere=args.weights_anywhere,
+                                                          weights=args.weights), x)
+    signals["NPU (golden model)"] = y
     # Real-time factor as in docs/reports.md: frame compute time at the clock / frame hop time.
     rt = (info["cycles"] / (info["clock_mhz"] * 1e6)) / (host.inp.hop / host.inp.sample_rate)
     print(f"{args.output}: {info['seconds']:.2f} s of audio, {info['frames']} frames through the golden model in "
           f"{info['sim_s']:.1f} s ({1e3 * info['sim_s'] / max(info['frames'], 1):.1f} ms/frame); on the NPU at "
           f"{info['clock_mhz']:g} MHz: {info['cycles']:,} cycles/frame, real-time factor {rt:.2f}"
           + (f"; first {info['checked_frames']} frame(s) match the integer reference" if info["checked_frames"] else ""))
+    if clean is not None:
+        from .metrics import missing, score
+        need = missing()
+        if need:
+            raise NpuError(f"--clean: the metrics need {', '.join(need)} (pip install {' '.join(need)})")
+        print(f"{'against ' + Path(args.clean).name:<28} {'PESQ':>6} {'STOI':>6} {'SI-SDR':>8}")
+        for name, s in signals.items():
+            m = score(clean, s, rate)
+            print(f"{name:<28} {m['pesq']:6.3f} {m['stoi']:6.3f} {m['si_sdr']:6.2f} dB")
+    if args.figure:
+        from ..arch.files import write_bytes
+        from .plots import spectrogram_figure
+        write_bytes(args.figure, spectrogram_figure(signals, rate, f"{Path(args.input).name} through "
+                                                                   f"{Path(args.program).name}"))
+        print(f"wrote {args.figure}")
     return 0

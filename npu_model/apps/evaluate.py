@@ -46,9 +46,9 @@ from compiler.lower.network import compile_network
 from ..arch.config import NpuConfig
 from ..arch.errors import NpuError
 from ..arch.files import check_output, write_bytes, write_text
-from ..host import istft, read_wav, stft
+from ..host import read_wav
 from .arguments import bounded, precisions
-from .enhance import HostSide, enhance
+from .enhance import HostSide, enhance, float_enhance
 from .evalset import read_manifest
 from .metrics import METRICS, missing, score
 from .plots import quality_figure
@@ -62,20 +62,16 @@ class _Pipeline:
     """The compiled model and both enhancement paths for one process."""
 
     def __init__(self, model_path, config: NpuConfig, activations: str | None = None, calibration: tuple = (),
-                 calibration_frames: int | None = None):
-        self.model = load_model(model_path)
+                 calibration_frames: int | None = None, weights=None):
+        self.model = load_model(model_path, weights=weights)
         quant = with_audio(QuantConfig.from_spec(self.model.spec), calibration, calibration_frames)
         self.qnet = quantise_cached(self.model, replace(quant, activations=activations) if activations else quant)
         self.program, _, self.summary = compile_network(self.qnet, config, model=self.model, with_listing=False)
         self.host = HostSide.from_quantised(self.model, self.qnet, self.program, str(model_path))
         self.float = FloatModel(self.model)
-        self.out = self.qnet.host_layers[0].output
 
     def float_path(self, x):
-        inp = self.model.spec.input
-        spec, pad = stft(x, inp.fft_size, inp.hop, inp.bins, win=inp.window)
-        s = self.float.run(spec)[0][self.out]
-        return istft(s[:, 0] + 1j * s[:, 1], inp.fft_size, inp.hop, len(x), pad, win=inp.window)
+        return float_enhance(self.model, x, self.float)
 
     def npu_path(self, x):
         return enhance(self.program, self.host, x, check_frames=0)[0]
@@ -84,9 +80,9 @@ class _Pipeline:
 _WORKER: dict = {}
 
 
-def _init_worker(model_path, config_json, activations=None, calibration=(), calibration_frames=None):
+def _init_worker(model_path, config_json, activations=None, calibration=(), calibration_frames=None, weights=None):
     _WORKER["pipe"] = _Pipeline(model_path, NpuConfig.from_json(config_json), activations, calibration,
-                                calibration_frames)
+                                calibration_frames, weights)
 
 
 def _figures():
@@ -110,10 +106,12 @@ def _score_clip(args):
 
 def evaluate(model_path, folder, config: NpuConfig, *, limit: int | None = None, jobs: int = 1,
              progress: bool = False, activations: str | None = None,
-             calibration: tuple = (), calibration_frames: int | None = None) -> tuple[list[dict], dict]:
+             calibration: tuple = (), calibration_frames: int | None = None,
+             weights=None) -> tuple[list[dict], dict]:
     """(per-clip rows (see the module docstring) of the set in `folder`, the program's cost
     (`_figures`)); `activations` overrides the model's quantisation (int8 or int16 activations),
-    `calibration` (wav paths) the audio its ranges are measured on (`calibration_frames` frames of it)."""
+    `calibration` (wav paths) the audio its ranges are measured on (`calibration_frames` frames of it),
+    `weights` an `.npz` used instead of the model file's weights."""
     rows = read_manifest(folder)[:limit]
     if not rows:
         raise NpuError(f"{folder}: the manifest lists no clips")
@@ -124,7 +122,7 @@ def evaluate(model_path, folder, config: NpuConfig, *, limit: int | None = None,
         bar = tqdm(total=len(work), desc="evaluate", unit="clip", leave=False, disable=None)
     out = []
     if jobs <= 1:
-        _init_worker(model_path, config.to_json(), activations, calibration, calibration_frames)
+        _init_worker(model_path, config.to_json(), activations, calibration, calibration_frames, weights)
         figures = _figures()
         for w in work:
             out.append(_score_clip(w))
@@ -133,7 +131,7 @@ def evaluate(model_path, folder, config: NpuConfig, *, limit: int | None = None,
     else:
         with ProcessPoolExecutor(jobs, initializer=_init_worker,
                                  initargs=(str(model_path), config.to_json(), activations, calibration,
-                                           calibration_frames)) as ex:
+                                           calibration_frames, weights)) as ex:
             figures = ex.submit(_figures).result()
             for r in ex.map(_score_clip, work):
                 out.append(r)
@@ -203,6 +201,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="compare activation precisions, e.g. int8,int16: one evaluation each (PREFIX-int8.*, ...) and "
                         "PREFIX-precisions.md with each one's abuf bytes, cycles and distance from the float model")
     add_calibration_arguments(p, what="(e.g. the noisy clips of a set made with another seed) ")
+    p.add_argument("--weights", metavar="NPZ", help="weights instead of the model file's (e.g. models/trunet.npz, "
+                                                   "TRU-Net trained: docs/training.md)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -270,7 +270,7 @@ def main_evaluate(args) -> int:
     for act, pfx in zip(precisions, prefixes):
         rows, cost = evaluate(model_path, Path(args.folder), config, limit=args.limit, jobs=args.jobs,
                               progress=not args.no_progress, activations=act, calibration=calibration,
-                              calibration_frames=calibration_frames)
+                              calibration_frames=calibration_frames, weights=args.weights)
         title = (f"{Path(args.model).name}{f' ({act} activations)' if act else ''} at {config.lanes} lanes on "
                  f"{Path(args.folder).name} ({len(rows)} clips)")
         summary = _write(pfx, rows, title)

@@ -9,7 +9,7 @@ import io
 
 import numpy as np
 
-__all__ = ["report_plots", "explore_plots", "quality_figure", "png"]
+__all__ = ["report_plots", "explore_plots", "quality_figure", "spectrogram_figure", "png"]
 
 _BUF_COLOURS = {"wbuf": "tab:blue", "abuf": "tab:orange", "sbuf": "tab:green", "pbuf": "tab:purple", "code": "tab:gray"}
 
@@ -289,4 +289,29 @@ def quality_figure(summary: dict, signals, metrics, title: str) -> bytes:
         ax.set_title(f"{metric}: npu - float")
         ax.set_xlabel("input SNR (dB)")
     fig.suptitle(title)
+    return png(fig)
+
+
+def spectrogram_figure(signals: dict, rate: int, title: str) -> bytes:
+    """Log-magnitude spectrograms of `signals` ({name: samples}) one above the other, one colour
+    scale (dB re the loudest bin of all), time and frequency axes in s and kHz."""
+    n, hop = 512, 128
+    specs = {}
+    for name, x in signals.items():
+        x = np.asarray(x, np.float64)
+        frames = max(1, (len(x) - n) // hop + 1)
+        idx = np.arange(frames)[:, None] * hop + np.arange(n)[None, :]
+        seg = np.pad(x, (0, max(0, n - len(x))))[np.minimum(idx, max(len(x), n) - 1)]
+        specs[name] = 20 * np.log10(np.abs(np.fft.rfft(seg * np.hanning(n), axis=1)).T + 1e-9)
+    top = max(s.max() for s in specs.values())
+    fig = _figure(8, 2.2 * len(specs))
+    axes = fig.subplots(len(specs), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, (name, s) in zip(axes, specs.items()):
+        im = ax.imshow(s - top, origin="lower", aspect="auto", vmin=-80, vmax=0, cmap="magma",
+                       extent=(0, s.shape[1] * hop / rate, 0, rate / 2000))
+        ax.set_ylabel("kHz")
+        ax.set_title(name, fontsize=9, loc="left")
+    axes[-1].set_xlabel("time (s)")
+    fig.colorbar(im, ax=list(axes), label="dB")
+    fig.suptitle(title, fontsize=10)
     return png(fig)

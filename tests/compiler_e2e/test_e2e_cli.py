@@ -109,6 +109,21 @@ def test_cli_errors_are_one_line_exit_2(tmp_path):
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "lanes" in r.stderr
 
 
+def test_weights_replace_the_model_files_and_are_checked(tmp_path):
+    """--weights: the trained TRU-Net (models/trunet.npz) instead of the file's seeded random weights;
+    a checkpoint of another network, or weights for an ONNX graph, are one-line errors."""
+    from compiler import load_model
+    trained = load_model(MODELS["trunet"], weights=ROOT / "models" / "trunet.npz")
+    random = load_model(MODELS["trunet"])
+    assert trained.weights.keys() == random.weights.keys()
+    assert not np.array_equal(trained.weights["enc1.weight"], random.weights["enc1.weight"])
+    for args, words in (([MODELS["trunet_paper"], "--weights", ROOT / "models" / "trunet.npz"], "missing array"),
+                        ([tmp_path / "x.onnx", "--weights", ROOT / "models" / "trunet.npz"], "carries its own weights")):
+        r = _run_cli(*args, "-o", tmp_path / "p.bin")
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and words in r.stderr, r.stderr
+        assert not (tmp_path / "p.bin").exists()
+
+
 def test_help_describes_compiling():
     r = _run_cli("--help")
     assert r.returncode == 0
