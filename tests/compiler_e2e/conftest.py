@@ -14,6 +14,17 @@ FRAMES = 20
 SEED = 2024
 
 
+def trained_or_skip(name: str):
+    """The ONNX file of trained network `name` from its cached wheel (compiler.trained); the test
+    is skipped, with the reason, when `make setup` could not fetch the wheel."""
+    from compiler.errors import ModelError
+    from compiler.trained import trained_onnx
+    try:
+        return trained_onnx(name)
+    except ModelError as exc:
+        pytest.skip(str(exc))
+
+
 def config_for(lanes: int):
     from npu_model.arch.config import NpuConfig
     return NpuConfig(lanes=lanes)

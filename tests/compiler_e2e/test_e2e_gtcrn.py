@@ -2,24 +2,17 @@
 model reproduces onnxruntime frame by frame over 100 frames (its caches carried by the runtime,
 the state buffer by the model), and the compiled network runs bit-exact against its integer
 reference at 4, 8 and 16 lanes. Without the wheel (`make setup`) these tests are skipped."""
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from .conftest import ROOT, trained_or_skip
 
 pytest.importorskip("onnx")
 
 
 @pytest.fixture(scope="module")
 def gtcrn():
-    from compiler.errors import ModelError
-    from compiler.trained import trained_onnx
-    try:
-        return trained_onnx("gtcrn")
-    except ModelError as exc:
-        pytest.skip(str(exc))
+    return trained_or_skip("gtcrn")
 
 
 @pytest.fixture(scope="module")

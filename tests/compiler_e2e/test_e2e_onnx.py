@@ -12,15 +12,12 @@ ROOT = Path(__file__).resolve().parents[2]
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
+from .conftest import trained_or_skip  # noqa: E402
+
 
 @pytest.fixture(scope="module")
 def nsnet2():
-    from compiler.errors import ModelError
-    from compiler.trained import trained_onnx
-    try:
-        return trained_onnx("nsnet2")
-    except ModelError as exc:
-        pytest.skip(str(exc))
+    return trained_or_skip("nsnet2")
 
 
 def test_nsnet2_imports_and_matches_onnxruntime_frame_by_frame(nsnet2):

