@@ -103,6 +103,9 @@ class _Nodes:
         self.next[op] += 1
         arrays = [self.values.get(i) for i in node.input[1:] if i]
         arrays = [a for a in arrays if a is not None]
+        if len(arrays) < len(shapes):
+            fail(self.path, f"node '{node.name or node.output[0]}' ({op}): {len(arrays)} constant inputs where GTCRN's "
+                            f"has {len(shapes)}")
         for a, shape in zip(arrays, shapes):
             if shape is not None and a.shape != shape:
                 fail(self.path, f"node '{node.name or node.output[0]}' ({op}): a constant of shape {a.shape} where "
@@ -126,7 +129,7 @@ class _Gtcrn:
     # weights -----------------------------------------------------------------------------------
     def conv(self, name: str, op: str, shape):
         """The next Conv / ConvTranspose node's weight and bias (its shape checked)."""
-        node, arrays = self.n.take(op, shape)
+        _, arrays = self.n.take(op, shape, None)
         self.weights[f"{name}.weight"] = arrays[0]
         self.weights[f"{name}.bias"] = arrays[1]
         return arrays[0]
@@ -276,8 +279,7 @@ class _Gtcrn:
         self.bn("de4", 2)
         x = self.erb("erb.bs", x, 2, 129, 257, (64, 192))
         self.layer("enhanced", "mask_complex", x)
-        for op, used in self.n.next.items():
-            assert used == _COUNTS[op], (op, used)
+
 
 
 def import_gtcrn(path, graph, onnx_module, input_section: dict | None = None) -> tuple[str, dict]:
