@@ -21,8 +21,8 @@ class QuantConfig:
     lut_log2: table sizes (the four shared tables fill the NPU's default 4096 LUT entries; a model
     uses only those it needs); "table": the size of each softplus or elu layer's own table.
     int16_raw: the tensors before the first normalised layer (the input features and what the
-    convolutions without batch norm and the reshapes make of them: phase encoder, first conv,
-    a transposed frame) are int16: their
+    convolutions without batch norm, the reshapes and concatenations make of them: phase encoder,
+    first conv, a transposed frame) are int16: their
     range is the raw features' (log power, magnitudes, large per-channel offsets), and their
     quantisation noise passes through every layer after them. int16_tensors: more int16 tensors.
     reconstruct: fit each conv's integer weights and bias to the float reference on the

@@ -60,13 +60,13 @@ def _epilogues(layer):
 def wide_tensors(model, config) -> tuple[str, ...]:
     """Tensors made int16 besides the fixed formats: with `int16_raw`, the input and every tensor
     computed from it by layers without batch norm or ReLU (e.g. the phase encoder, the first conv,
-    a reshape or a linear map along frequency between them), up to the first normalised layer; then
-    `int16_tensors`."""
+    a reshape, concatenation or linear map along frequency between them), up to the first normalised
+    layer; then `int16_tensors`."""
     wide = list(config.int16_tensors)
     if config.int16_raw:
         raw = {model.spec.input.name}
         for fl in model.layers:
-            if (not fl.host and fl.op in (*CONV_OPS, *LAYOUT_OPS, "complex_conv_time", "magnitude")
+            if (not fl.host and fl.op in (*CONV_OPS, *LAYOUT_OPS, "concat", "complex_conv_time", "magnitude")
                     and all(i in raw for i in fl.inputs) and not fl.attrs.get("bn_folded")
                     and fl.attrs.get("activation", "none") == "none"):
                 raw.add(fl.output)

@@ -59,7 +59,7 @@ def test_gtcrn_compiles_and_runs_bit_exact(model, lanes, golden_equals_reference
     feats, _ = HostFeatures(model.spec.input)(generated_frames(model.spec.input, 12, 9))
     x = quantise_input(feats, qnet)
     ref, _ = IntModel(qnet).run(x)
-    config = companion_config(ROOT / "models" / "gtcrn.yaml")       # 2,229 instruction words at 4 lanes
+    config = companion_config(ROOT / "models" / "gtcrn.yaml")       # 2,237 instruction words at 4 lanes
     summary = golden_equals_reference(qnet, x, ref, (lanes,), config=config)[lanes]
     assert summary.layer("en2").mapping == "2 strided copies"
 
