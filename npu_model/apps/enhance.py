@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler import IntModel, QuantConfig, load_model, quantise_cached, read_spec
+from compiler import FloatModel, IntModel, QuantConfig, load_model, quantise_cached, read_spec
 from compiler.cli import add_calibration_arguments, calibration_of
 from compiler.quant.calibrate import with_audio
 
 from ..arch.errors import NpuError
-from ..arch.files import check_output
+from ..arch.files import check_output, write_bytes
 from ..arch.isa import DTYPES
 from ..arch.meta import HostLayer, InputSpec
 from ..arch.program import Program
@@ -34,6 +34,8 @@ from ..golden.machine import Npu
 from ..host import HOST_MASKS, HostFeatures, istft, read_wav, stft, write_wav
 
 from .arguments import MAX_FRAMES, bounded
+from .metrics import missing, score
+from .plots import spectrogram_figure
 
 __all__ = ["HostSide", "add_arguments", "main_enhance", "enhance", "float_enhance"]
 
@@ -172,7 +174,6 @@ def enhance(program, host: HostSide, x: np.ndarray, *, check_frames: int = 3, pr
 def float_enhance(model, x: np.ndarray, float_model=None) -> np.ndarray:
     """`x` through the float model (compiler.FloatModel) and the same host pipeline as the NPU:
     what the network computes, to compare the NPU's output with."""
-    from compiler import FloatModel
     inp = model.spec.input
     spec, pad = stft(x, inp.fft_size, inp.hop, inp.bins, win=inp.window)
     host = next(layer for layer in model.layers if layer.host and layer.op in HOST_MASKS)
@@ -245,7 +246,6 @@ def main_enhance(args) -> int:
           f"{info['clock_mhz']:g} MHz: {info['cycles']:,} cycles/frame, real-time factor {rt:.2f}"
           + (f"; first {info['checked_frames']} frame(s) match the integer reference" if info["checked_frames"] else ""))
     if clean is not None:
-        from .metrics import missing, score
         need = missing()
         if need:
             raise NpuError(f"--clean: the metrics need {', '.join(need)} (pip install {' '.join(need)})")
@@ -254,8 +254,6 @@ def main_enhance(args) -> int:
             m = score(clean, s, rate)
             print(f"{name:<28} {m['pesq']:6.3f} {m['stoi']:6.3f} {m['si_sdr']:6.2f} dB")
     if args.figure:
-        from ..arch.files import write_bytes
-        from .plots import spectrogram_figure
         write_bytes(args.figure, spectrogram_figure(signals, rate, f"{Path(args.input).name} through "
                                                                    f"{Path(args.program).name}"))
         print(f"wrote {args.figure}")
