@@ -173,7 +173,7 @@ class _Gtcrn:
         """A learned map of the high bins along frequency, the low bins kept: the frame transposed
         (bins become channels), the high bins sliced off and mapped by a dense layer, concatenated
         after the low ones, transposed back. Only GTCRN's own matrix is multiplied."""
-        node, (m,) = self.n.take("MatMul", shape)
+        _, (m,) = self.n.take("MatMul", shape)
         self.weights[f"{name}.weight"] = m.T
         t = self.layer(f"{name}.t", "flatten", x, order="position_major")
         t = self.layer(f"{name}.f", "reshape", t, channels=bins_in)
@@ -244,8 +244,7 @@ class _Gtcrn:
         return self.layer(name, "layer_norm", x, over="frame", affine="element", eps=_LN_EPS)
 
     def network(self) -> None:
-        c = self.n.by_op["Conv"][0]
-        c = self.n.values[c.input[1]].shape[0]                             # 16
+        c = self.n.values[self.n.by_op["Conv"][0].input[1]].shape[0]      # channels: 16
         x = self.erb("erb.bm", "input", 3, 257, (192, 64))
         w = np.zeros((9, 1, 1, 3))
         for k in range(9):
@@ -262,7 +261,8 @@ class _Gtcrn:
         for i, d in enumerate((1, 2, 5)):
             x = self.gt_block(f"en{i + 2}", x, c, d, deconv=False)
             skips.append(x)
-        width = 33
+        ln = self.n.values.get("dpgrnn1.intra_ln.weight")
+        width = ln.shape[0] if ln is not None else 0                      # bands after the encoder: 33
         x = self.dpgrnn("dp1", x, c, width)
         x = self.dpgrnn("dp2", x, c, width)
         for i, d in enumerate((5, 2, 1)):
@@ -281,7 +281,6 @@ class _Gtcrn:
         self.bn("de4", 2)
         x = self.erb("erb.bs", x, 2, 129, (64, 192))
         self.layer("enhanced", "mask_complex", x)
-
 
 
 def import_gtcrn(path, graph, onnx_module, input_section: dict | None = None) -> tuple[str, dict]:

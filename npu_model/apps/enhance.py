@@ -52,6 +52,7 @@ class HostSide:
     mask_ports: tuple              # the output ports it reads, in its input order
     source: str                    # "META" or the model file
     reference: object = None       # compiler.quant.IntModel to check the program against, if known
+    model: object = None           # the compiler.Model it came from, if known (for the float path)
     notes: list = field(default_factory=list)
 
     @classmethod
@@ -101,7 +102,7 @@ class HostSide:
                            f"{port.name!r} is {port.shape}: was it compiled from this model?")
         scales = {name: float(qnet.tensors[name].scale) for name in qnet.outputs if name in qnet.tensors}
         return cls(model.spec.input, port.name, float(qnet.input.scale), scales, hosts[0].op, ports, path,
-                   reference=IntModel(qnet))
+                   reference=IntModel(qnet), model=model)
 
 
 def _mask_ports(host_layer: HostLayer | None, outputs):
@@ -228,16 +229,19 @@ def main_enhance(args) -> int:
         raise NpuError(f"--check-frames must be at least 0, not {args.check_frames}")
     x, rate = read_wav(args.input, sample_rate=host.inp.sample_rate)
     clean = read_wav(args.clean, sample_rate=rate)[0] if args.clean else None
-    if clean is not None and len(clean) != len(x):
-        raise NpuError(f"{args.clean}: {len(clean)} samples, the input has {len(x)}")
-    for path in [args.figure] if args.figure else []:
-        check_output(path)
+    if clean is not None:
+        if len(clean) != len(x):
+            raise NpuError(f"{args.clean}: {len(clean)} samples, the input has {len(x)}")
+        need = missing()
+        if need:
+            raise NpuError(f"--clean: the metrics need {', '.join(need)} (pip install {' '.join(need)})")
+    if args.figure:
+        check_output(args.figure)
     y, info = enhance(program, host, x, check_frames=args.check_frames, progress=not args.no_progress)
     write_wav(args.output, y, rate)
     signals = {"noisy input": x}
-    if args.model and (args.clean or args.figure):
-        signals["float model"] = float_enhance(load_model(args.model, weights_anywhere=args.weights_anywhere,
-                                                          weights=args.weights), x)
+    if host.model is not None and (args.clean or args.figure):
+        signals["float model"] = float_enhance(host.model, x)
     signals["NPU (golden model)"] = y
     # Real-time factor as in docs/reports.md: frame compute time at the clock / frame hop time.
     rt = (info["cycles"] / (info["clock_mhz"] * 1e6)) / (host.inp.hop / host.inp.sample_rate)
@@ -246,9 +250,6 @@ def main_enhance(args) -> int:
           f"{info['clock_mhz']:g} MHz: {info['cycles']:,} cycles/frame, real-time factor {rt:.2f}"
           + (f"; first {info['checked_frames']} frame(s) match the integer reference" if info["checked_frames"] else ""))
     if clean is not None:
-        need = missing()
-        if need:
-            raise NpuError(f"--clean: the metrics need {', '.join(need)} (pip install {' '.join(need)})")
         print(f"{'against ' + Path(args.clean).name:<28} {'PESQ':>6} {'STOI':>6} {'SI-SDR':>8}")
         for name, s in signals.items():
             m = score(clean, s, rate)

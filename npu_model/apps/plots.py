@@ -9,6 +9,8 @@ import io
 
 import numpy as np
 
+from ..host import stft_frames
+
 __all__ = ["report_plots", "explore_plots", "quality_figure", "spectrogram_figure", "png"]
 
 _BUF_COLOURS = {"wbuf": "tab:blue", "abuf": "tab:orange", "sbuf": "tab:green", "pbuf": "tab:purple", "code": "tab:gray"}
@@ -298,11 +300,8 @@ def spectrogram_figure(signals: dict, rate: int, title: str) -> bytes:
     n, hop = 512, 128
     specs = {}
     for name, x in signals.items():
-        x = np.asarray(x, np.float64)
-        frames = max(1, (len(x) - n) // hop + 1)
-        idx = np.arange(frames)[:, None] * hop + np.arange(n)[None, :]
-        seg = np.pad(x, (0, max(0, n - len(x))))[np.minimum(idx, max(len(x), n) - 1)]
-        specs[name] = 20 * np.log10(np.abs(np.fft.rfft(seg * np.hanning(n), axis=1)).T + 1e-9)
+        x = np.pad(np.asarray(x, np.float64), (0, max(0, n - len(x))))
+        specs[name] = 20 * np.log10(np.abs(stft_frames(x, n, hop, n // 2 + 1)).T + 1e-9)
     top = max(s.max() for s in specs.values())
     fig = _figure(8, 2.2 * len(specs))
     axes = fig.subplots(len(specs), 1, sharex=True, squeeze=False)[:, 0]

@@ -14,6 +14,24 @@ FRAMES = 20
 SEED = 2024
 
 
+def model_from_text(tmp_path, text: str, name: str = "model"):
+    """The model file `text`, written into `tmp_path` as NAME.yaml, loaded (compiler.load_model)."""
+    from compiler import load_model
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    return load_model(path)
+
+
+def integer_reference(model, qnet, frames: int, seed: int):
+    """(quantised inputs (T, C, L), integer reference outputs) over `frames` consecutive generated
+    frames (tones plus noise, `seed`), state carried from zero."""
+    from compiler import IntModel, quantise_input
+    from npu_model.host import HostFeatures, generated_frames
+    feats, _ = HostFeatures(model.spec.input)(generated_frames(model.spec.input, frames, seed))
+    x = quantise_input(feats, qnet)
+    return x, IntModel(qnet).run(x)[0]
+
+
 def trained_or_skip(name: str):
     """The ONNX file of trained network `name` from its cached wheel (compiler.trained); the test
     is skipped, with the reason, when `make setup` could not fetch the wheel."""
@@ -56,13 +74,8 @@ class Networks:
     def reference(self, name):
         """(int8 inputs (T, C, L), {output: int array (T, C, L)}) over FRAMES consecutive frames."""
         if name not in self._refs:
-            from npu_model.host import HostFeatures, generated_frames
-            from compiler.quant import IntModel, quantise_input
             model, qnet = self.net(name)
-            stft = generated_frames(model.spec.input, FRAMES, SEED)
-            feats, _ = HostFeatures(model.spec.input)(stft)
-            x = quantise_input(feats, qnet)
-            ints, _ = IntModel(qnet).run(x)
+            x, ints = integer_reference(model, qnet, FRAMES, SEED)
             self._refs[name] = (x, {k: np.asarray(ints[k]) for k in qnet.outputs})
         return self._refs[name]
 

@@ -5,6 +5,8 @@ magnitude_direct host op. Golden model == integer reference bit for bit at 1, 4 
 import numpy as np
 import pytest
 
+from .conftest import integer_reference, model_from_text
+
 MODEL = """
 name: pool
 input: {sample_rate: 16000, fft_size: 128, hop: 32, bins: 32, channels: 1, features: [magnitude]}
@@ -29,22 +31,15 @@ outputs: [mag, fa.avg, up]
 
 
 def _model(tmp_path, act):
-    from compiler import load_model
-    path = tmp_path / "pool.yaml"
-    path.write_text(MODEL.replace("ACT", act))
-    return load_model(path)
+    return model_from_text(tmp_path, MODEL.replace("ACT", act), "pool")
 
 
 @pytest.mark.parametrize("act", ["int8", "int16"])
 def test_attention_pool_ops_bit_exact(tmp_path, act, golden_equals_reference):
-    from compiler import IntModel, quantise, quantise_input
-    from npu_model.host import HostFeatures, generated_frames
+    from compiler import quantise
     model = _model(tmp_path, act)
     qnet = quantise(model)
-    frames = 40
-    feats, _ = HostFeatures(model.spec.input)(generated_frames(model.spec.input, frames, 11))
-    x = quantise_input(feats, qnet)
-    ref, _ = IntModel(qnet).run(x)
+    x, ref = integer_reference(model, qnet, 40, 11)
     for summary in golden_equals_reference(qnet, x, ref, (1, 4, 16)).values():
         assert "strided copies" in summary.layer("up").mapping
 

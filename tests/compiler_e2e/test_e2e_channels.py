@@ -5,6 +5,8 @@ and 16 lanes, the float reference against direct indexing, and the lowering's co
 import numpy as np
 import pytest
 
+from .conftest import integer_reference, model_from_text
+
 MODEL = """
 name: shuffle
 input: {sample_rate: 16000, fft_size: 128, hop: 32, bins: 32, channels: 1, features: [magnitude]}
@@ -24,21 +26,15 @@ outputs: [out, shuf]
 
 
 def _model(tmp_path, act="int8", text=MODEL):
-    from compiler import load_model
-    path = tmp_path / "shuffle.yaml"
-    path.write_text(text.replace("ACT", act))
-    return load_model(path)
+    return model_from_text(tmp_path, text.replace("ACT", act), "shuffle")
 
 
 @pytest.mark.parametrize("act", ["int8", "int16"])
 def test_channel_ops_bit_exact(tmp_path, act, golden_equals_reference):
-    from compiler import IntModel, quantise, quantise_input
-    from npu_model.host import HostFeatures, generated_frames
+    from compiler import quantise
     model = _model(tmp_path, act)
     qnet = quantise(model)
-    feats, _ = HostFeatures(model.spec.input)(generated_frames(model.spec.input, 12, 11))
-    x = quantise_input(feats, qnet)
-    ref, _ = IntModel(qnet).run(x)
+    x, ref = integer_reference(model, qnet, 12, 11)
     for summary in golden_equals_reference(qnet, x, ref, (1, 4, 16)).values():
         assert "2 strided copies" in summary.layer("shuf").mapping
         assert "1 strided copy" in summary.layer("x2").mapping

@@ -5,7 +5,7 @@ reference at 4, 8 and 16 lanes. Without the wheel (`make setup`) these tests are
 import numpy as np
 import pytest
 
-from .conftest import ROOT, trained_or_skip
+from .conftest import ROOT, integer_reference, trained_or_skip
 
 pytest.importorskip("onnx")
 
@@ -53,12 +53,9 @@ def test_gtcrn_imports_and_matches_onnxruntime_frame_by_frame(gtcrn, model):
 
 @pytest.mark.parametrize("lanes", [4, 8, 16])
 def test_gtcrn_compiles_and_runs_bit_exact(model, lanes, golden_equals_reference):
-    from compiler import IntModel, companion_config, quantise, quantise_input
-    from npu_model.host import HostFeatures, generated_frames
+    from compiler import companion_config, quantise
     qnet = quantise(model)
-    feats, _ = HostFeatures(model.spec.input)(generated_frames(model.spec.input, 12, 9))
-    x = quantise_input(feats, qnet)
-    ref, _ = IntModel(qnet).run(x)
+    x, ref = integer_reference(model, qnet, 12, 9)
     config = companion_config(ROOT / "models" / "gtcrn.yaml")       # 2,237 instruction words at 4 lanes
     summary = golden_equals_reference(qnet, x, ref, (lanes,), config=config)[lanes]
     assert summary.layer("en2").mapping == "2 strided copies"

@@ -4,6 +4,8 @@ float one, and the float reference against a direct formula."""
 import numpy as np
 import pytest
 
+from .conftest import model_from_text
+
 MODEL = """
 name: lnorm
 input: {sample_rate: 16000, fft_size: 128, hop: 32, bins: 33, channels: 2, features: [compressed_complex]}
@@ -23,10 +25,7 @@ outputs: [mask, ln1, gn, lnf]
 
 
 def _model(tmp_path, act, channels=12):
-    from compiler import load_model
-    path = tmp_path / "lnorm.yaml"
-    path.write_text(MODEL.replace("ACT", act).replace("CH", str(channels)))
-    return load_model(path)
+    return model_from_text(tmp_path, MODEL.replace("ACT", act).replace("CH", str(channels)), "lnorm")
 
 
 @pytest.mark.parametrize("act, channels", [("int8", 12), ("int16", 12), ("int16", 300)])

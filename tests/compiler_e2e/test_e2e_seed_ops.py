@@ -10,6 +10,8 @@ convolution."""
 import numpy as np
 import pytest
 
+from .conftest import model_from_text
+
 OPS = """
 name: seedops
 input: {sample_rate: 16000, fft_size: 128, hop: 32, bins: 33, channels: 2, features: [compressed_complex]}
@@ -48,10 +50,7 @@ outputs: [crm, res, r2a, gl]
 
 
 def _model(tmp_path, act):
-    from compiler import load_model
-    path = tmp_path / "seedops.yaml"
-    path.write_text(OPS.replace("ACT", act))
-    return load_model(path)
+    return model_from_text(tmp_path, OPS.replace("ACT", act), "seedops")
 
 
 @pytest.mark.parametrize("act", ["int8", "int16"])
