@@ -64,14 +64,19 @@ eval: $(STAMP)
 		--calibration $(CALIBSET)/noisy --calibration-frames 2000 -o build/eval/nsnet2
 	$(PY) -m npu_model evaluate gtcrn --set $(EVALSET) --lanes $(LANES) --activations int8,int16 \
 		--calibration $(CALIBSET)/noisy --calibration-frames 2000 -o build/eval/gtcrn
+	@# The reference models (trained: docs/training.md), calibrated as their files compile.
+	$(PY) -m npu_model evaluate models/trunet.yaml --set $(EVALSET) --lanes $(LANES) --activations int8,int16 \
+		-o build/eval/trunet
+	$(PY) -m npu_model evaluate models/trunet_paper.yaml --set $(EVALSET) --lanes $(LANES) --activations int8,int16 \
+		-o build/eval/trunet_paper
 
-# make demo: compile MODEL with WEIGHTS (TRU-Net trained: docs/training.md; WEIGHTS= for the model
-# file's own) for LANES, enhance the bundled clip on the golden model, score it against its clean
-# speech, write the report.
+# make demo: compile MODEL (TRU-Net, trained: docs/training.md; WEIGHTS=W.npz for other weights) for
+# LANES, enhance the bundled clip on the golden model, score it against its clean speech, write the
+# report.
 DEMO   ?= build/demo
 CLIP   ?= examples/noisy_speech_16k.wav
 CLEAN  ?= examples/clean_speech_16k.wav
-WEIGHTS ?= models/trunet.npz
+WEIGHTS ?=
 WEIGHTS_ARG = $(if $(WEIGHTS),--weights $(WEIGHTS))
 DEMO_PROG = $(DEMO)/$(basename $(notdir $(MODEL))).bin
 
@@ -82,7 +87,7 @@ demo: $(STAMP)
 	$(RUN) $(PY) -m npu_model enhance $(CLIP) -o $(DEMO)/enhanced.wav --program $(DEMO_PROG) --model $(MODEL) \
 		$(WEIGHTS_ARG) --clean $(CLEAN) --figure $(DEMO)/report/spectrograms.png --no-progress
 	@echo "== cycle and memory report"
-	$(RUN) $(PY) -m npu_model report $(DEMO_PROG) --frames 2 -o $(DEMO)/report
+	$(RUN) $(PY) -m npu_model report $(DEMO_PROG) --frames 2 -o $(DEMO)/report --figure $(DEMO)/report/spectrograms.png
 	@echo "make demo: everything is in $(DEMO)/: the program, enhanced.wav, report/report.md with plots, report/spectrograms.png"
 
 # make area: logic area from synthesis (minutes per configuration, cached in build/synth/) and the

@@ -161,12 +161,15 @@ class _Elementwise(nn.Module):
         super().__init__()
         self.op = layer.op
         self.act = _ACT[layer.attrs.get("activation", "none")] if layer.op == "add" else _ACT.get(layer.op)
+        self.start, self.stop = layer.attrs.get("start"), layer.attrs.get("stop")
 
     def forward(self, *ins):
         if self.op == "concat":
             return torch.cat(ins, 2)
         if self.op == "add":
             return self.act(ins[0] + ins[1])
+        if self.op == "slice":
+            return ins[0][:, :, self.start:self.stop]
         return self.act(ins[0])
 
     def arrays(self):
@@ -185,7 +188,7 @@ def _module(layer, shapes, magnitude_eps):
         return _Attention(layer, cin)
     if layer.op == "gru":
         return _Gru(layer, cin)
-    if layer.op in ("concat", "add", "relu", "sigmoid", "tanh"):
+    if layer.op in ("concat", "add", "slice", "relu", "sigmoid", "tanh"):
         return _Elementwise(layer)
     raise ModelError(layer.source, f"training: op {layer.op!r} is not supported (training/net.py)", layer=layer.name)
 

@@ -18,6 +18,7 @@ beside them (`WEIGHTS.train.json`: command, seed, steps, wall time, final loss).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["TRAIN_SENTENCES", "main"]
+__all__ = ["TRAIN_SENTENCES", "initial_model", "train", "main"]
 
 #: Harvard sentences (IEEE 1969), lists 2 to 5 without the two the evaluation set speaks.
 TRAIN_SENTENCES = (
@@ -107,9 +108,10 @@ def compressed_loss(sr, si, yr, yi):
 
 
 def train(model, *, seed: int, steps: int, batch: int, seconds: float, minutes: float | None, log=print,
-          speech: list | None = None):
+          speech: list | None = None, stop_after: int | None = None):
     """Train `model`'s network from its file's weights -> (TorchNet in eval mode, a record of the run).
-    `speech`: clean utterances to train on (default: the synthetic training sentences)."""
+    `speech`: clean utterances to train on (default: the synthetic training sentences). The learning
+    rate follows a cosine over `steps`; `minutes` or `stop_after` may end the run before."""
     import torch
     from .net import TorchNet, apply_mask
     torch.manual_seed(seed)
@@ -141,8 +143,21 @@ def train(model, *, seed: int, steps: int, batch: int, seconds: float, minutes: 
         if minutes is not None and time.time() - start > 60 * minutes:
             log(f"stopped at the time budget ({minutes} min) after {done} steps")
             break
+        if done == stop_after:
+            log(f"stopped after {done} steps (--stop-after)")
+            break
     net.eval()
     return net, {"steps": done, "final_loss": float(np.mean(losses[-50:])), "seconds": round(time.time() - start)}
+
+
+def initial_model(path, init_seed: int | None = None, bn_shift: float = 0.0):
+    """The model file at `path` with the weights training starts from: its own `weights:` section,
+    or with `init_seed` the model format's seeded random ones (`{init: random, seed, bn_shift}`)."""
+    from compiler import build_model, load_model, parse_model
+    if init_seed is None:
+        return load_model(path)
+    init = {"init": "random", "seed": init_seed, "bn_shift": bn_shift}
+    return build_model(dataclasses.replace(parse_model(path), weights=init))
 
 
 def main(argv=None) -> int:
@@ -156,22 +171,29 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=8, help="clips per step (default 8)")
     p.add_argument("--seconds", type=float, default=2.0, help="length of a training crop (default 2 s)")
     p.add_argument("--minutes", type=float, help="stop after this wall time (the steps still set the schedule)")
+    p.add_argument("--stop-after", type=int, metavar="N",
+                   help="stop after N steps, the schedule still set by --steps: repeats a run that --minutes cut "
+                        "short (its record's `steps`) on any machine")
     p.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    p.add_argument("--init-seed", type=int, metavar="SEED",
+                   help="start from the model format's seeded random weights ({init: random, seed: SEED, bn_shift: "
+                        "--bn-shift}) instead of the file's `weights:` section (which may name trained ones)")
+    p.add_argument("--bn-shift", type=float, default=0.0, help="with --init-seed: the batch-norm shifts' mean")
     args = p.parse_args(argv)
     try:
         import torch
     except ImportError:
         print("python -m training: needs PyTorch (pip install '.[train]')", file=sys.stderr)
         return 2
-    from compiler import load_model, save_npz
+    from compiler import save_npz
     from compiler.errors import ModelError
     from npu_model.arch.files import write_text
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        model = load_model(args.model)
+        model = initial_model(args.model, args.init_seed, args.bn_shift)
         net, record = train(model, seed=args.seed, steps=args.steps, batch=args.batch, seconds=args.seconds,
-                            minutes=args.minutes)
+                            minutes=args.minutes, stop_after=args.stop_after)
     except ModelError as exc:
         print(f"python -m training: {exc}", file=sys.stderr)
         return 2

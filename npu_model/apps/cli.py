@@ -189,6 +189,9 @@ def cmd_asm(args):
 # report / explore / enhance -----------------------------------------------------------------------
 def cmd_report(args):
     check_output(args.output, directory=True)
+    for fig in args.figure:
+        if not Path(fig).is_file():
+            raise NpuError(f"{fig}: --figure: no such file")
     inputs = None
     if args.input:
         program = _load_program(args.program, args)
@@ -201,7 +204,7 @@ def cmd_report(args):
     rep = run_report(args.program, frames=args.frames, hop=args.hop, sample_rate=args.sample_rate,
                      clock_mhz=args.clock_mhz, expected_config=_config_from_args(args), inputs=inputs,
                      fallback=fallback)
-    written = write_report(rep, args.output, plots=not args.no_plots)
+    written = write_report(rep, args.output, plots=not args.no_plots, figures=args.figure)
     for line in summary_lines(rep.summary):
         print(line)
     print(f"report: {args.output}/ ({', '.join(p.name for p in written)})")
@@ -274,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--clock-mhz", type=bounded(float, 0, MAX_CLOCK_MHZ, low_open=True), metavar="MHZ",
                      help="clock for times and the real-time factor (default: the program's configuration)")
     rep.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    rep.add_argument("--figure", action="append", default=[], metavar="PNG",
+                     help="a figure made elsewhere to show in report.md beside the plots (e.g. enhance --figure's "
+                          "spectrograms), linked by its path from DIR; repeatable")
     rep.add_argument("--config", metavar="JSON", help="expect this configuration (mismatch is an error)")
     rep.add_argument("--lanes", type=int, help="expect this many lanes (mismatch is an error)")
     rep.set_defaults(func=cmd_report)

@@ -17,6 +17,7 @@ import dataclasses
 import io
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -623,8 +624,9 @@ def report_markdown(rep: Report, plots: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_report(rep: Report, out_dir, *, plots: bool = True) -> list[Path]:
-    """layers.csv, summary.json (summary + layers), report.md and the PNG plots; all atomic."""
+def write_report(rep: Report, out_dir, *, plots: bool = True, figures=()) -> list[Path]:
+    """layers.csv, summary.json (summary + layers), report.md and the PNG plots; all atomic.
+    `figures`: images made elsewhere (enhance's spectrograms) that report.md links, by their stems."""
     out_dir = Path(out_dir)
     written = []
 
@@ -644,6 +646,8 @@ def write_report(rep: Report, out_dir, *, plots: bool = True) -> list[Path]:
         for title, (fname, data) in report_plots(rep).items():
             put(fname, data)
             made[title] = fname
+    for fig in map(Path, figures):
+        made[fig.stem.replace("_", " ")] = Path(os.path.relpath(fig.resolve(), out_dir.resolve())).as_posix()
     put("report.md", report_markdown(rep, made).encode())
     return written
 

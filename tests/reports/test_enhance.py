@@ -211,9 +211,9 @@ def test_a_program_calibrated_on_audio_is_checked_against_the_same_quantisation(
 
 
 def test_trained_trunet_enhances_the_demo_clip(tmp_path, capsys):
-    """The demo's path: TRU-Net compiled with its trained weights (--weights, docs/training.md),
-    the bundled clip scored against its clean speech, spectrograms written. The trained network
-    raises PESQ and SI-SDR over the noisy input, on the float model and on the NPU alike."""
+    """The demo's path: TRU-Net (models/trunet.yaml names its trained weights, docs/training.md)
+    compiled, the bundled clip scored against its clean speech, spectrograms written. The trained
+    network raises PESQ and SI-SDR over the noisy input, on the float model and on the NPU alike."""
     from pathlib import Path
     from npu_model.apps.metrics import missing
     if missing():
@@ -221,11 +221,10 @@ def test_trained_trunet_enhances_the_demo_clip(tmp_path, capsys):
     from compiler.cli import main as compile_main
     root = Path(__file__).resolve().parents[2]
     prog = tmp_path / "trunet.bin"
-    weights = ["--weights", str(root / "models" / "trunet.npz")]
-    assert compile_main([str(root / "models" / "trunet.yaml"), *weights, "-o", str(prog), "--quiet"]) == 0
+    assert compile_main([str(root / "models" / "trunet.yaml"), "-o", str(prog), "--quiet"]) == 0
     figure = tmp_path / "spec.png"
     assert main(["enhance", str(root / "examples" / "noisy_speech_16k.wav"), "-o", str(tmp_path / "out.wav"),
-                 "--program", str(prog), "--model", str(root / "models" / "trunet.yaml"), *weights,
+                 "--program", str(prog), "--model", str(root / "models" / "trunet.yaml"),
                  "--clean", str(root / "examples" / "clean_speech_16k.wav"), "--figure", str(figure),
                  "--no-progress"]) == 0
     rows = {line[:28].strip(): line[28:].split() for line in capsys.readouterr().out.splitlines()

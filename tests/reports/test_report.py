@@ -147,6 +147,15 @@ def test_cli_writes_csv_json_markdown_and_plots(hand_program, tmp_path, capsys):
     assert not [p for p in out.iterdir() if p.name.startswith(".")]      # no temporary files left
 
 
+def test_a_figure_made_elsewhere_is_linked_from_the_report(hand_program, tmp_path):
+    """make demo links enhance's spectrograms: by their path from the report folder."""
+    path, _ = hand_program()
+    (tmp_path / "speech_spectrograms.png").write_bytes(b"png")
+    assert main(["report", str(path), "-o", str(tmp_path / "r"), "--frames", "0", "--no-plots",
+                 "--figure", str(tmp_path / "speech_spectrograms.png")]) == 0
+    assert "![speech spectrograms](../speech_spectrograms.png)" in (tmp_path / "r" / "report.md").read_text()
+
+
 def test_without_hop_the_real_time_figures_are_not_available(hand_program, tmp_path, capsys):
     path, _ = hand_program()
     assert main(["report", str(path), "-o", str(tmp_path / "r"), "--frames", "0", "--no-plots"]) == 0
@@ -160,6 +169,7 @@ def test_without_hop_the_real_time_figures_are_not_available(hand_program, tmp_p
     (["report", "missing.bin", "-o", "x"], "missing.bin: cannot read"),
     (["report", "{prog}", "-o", "{out}", "--lanes", "8"], "compiled for another configuration"),
     (["report", "{prog}", "-o", "{prog}/sub"], "is not a directory"),
+    (["report", "{prog}", "-o", "{out}", "--figure", "{out}.png"], "o.png: --figure: no such file"),
 ])
 def test_errors_are_one_line(hand_program, tmp_path, capsys, args, words):
     path, _ = hand_program()
