@@ -133,18 +133,21 @@ def test_int8_activations_snr_floor(paper_random_model, paper_qnet_int8):
     assert any(line.split()[:2] == ["enc2.pw", "int8"] for line in report.format(with_tensors=True).splitlines())
 
 
-@pytest.mark.parametrize("activations, floor", [("int16", 33.0), ("int8", 17.0)])
-def test_trained_trunet_snr_floors(activations, floor, trunet_model, trunet_qnet):
-    """Regression floors on the trained weights (models/trunet.yaml: models/trunet.npz, int16
+@pytest.mark.parametrize("which, activations, floor", [("trunet", "int16", 33.0), ("trunet", "int8", 17.0),
+                                                        ("paper", "int16", 33.0), ("paper", "int8", 13.0)])
+def test_trained_snr_floors(which, activations, floor, request):
+    """Regression floors on the trained weights the reference model files name (int16
     activations; docs/training.md), on the same generated frames as the random-weight floors above
     (20 frames, tones plus noise, calibrated on generated frames), every NPU output. When written:
-    int16 37.9 / 37.0 dB (mea.mag / mea.phase), int8 20.7 / 19.4 dB. What decides the precision is
-    speech quality on the evaluation set (docs/training.md), not these figures."""
+    TRU-Net int16 37.9 / 37.0 dB (mea.mag / mea.phase), int8 20.7 / 19.4 dB; the paper's TRU-Net
+    int16 48.7 / 35.6 dB (mask.gain / mask.phase), int8 31.2 / 15.3 dB. What decides the precision
+    is speech quality on the evaluation set (docs/training.md), not these figures."""
     from dataclasses import replace
-    assert trunet_qnet.config["quantisation"].activations == "int16"
-    qnet = trunet_qnet if activations == "int16" else \
-        quantise(trunet_model, replace(QuantConfig.from_spec(trunet_model.spec), activations=activations))
-    report = measure_fidelity(trunet_model, qnet)
+    model, qnet = request.getfixturevalue(f"{which}_model"), request.getfixturevalue(f"{which}_qnet")
+    assert qnet.config["quantisation"].activations == "int16" and "npz" in model.spec.weights
+    if activations != "int16":
+        qnet = quantise(model, replace(QuantConfig.from_spec(model.spec), activations=activations))
+    report = measure_fidelity(model, qnet)
     assert report.npu_snr > floor, report.outputs
 
 
