@@ -114,8 +114,8 @@ def _parser() -> argparse.ArgumentParser:
     add_calibration_arguments(p)
     p.add_argument("--save-weights", metavar="NPZ", help="write the model's weights (e.g. the random ones)")
     p.add_argument("--weights", metavar="NPZ",
-                   help="weights to use instead of the model file's `weights:` section (e.g. a trained checkpoint: "
-                        "models/trunet.npz, docs/training.md)")
+                   help="weights to use instead of the model file's `weights:` section (e.g. a checkpoint "
+                        "written by `python -m training`, docs/training.md)")
     p.add_argument("--weights-anywhere", action="store_true",
                    help="let the model file read its weights .npz from outside its own folder (by default "
                         "`weights: {npz: ...}` must name a file in the model's folder or below)")

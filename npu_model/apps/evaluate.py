@@ -201,8 +201,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="compare activation precisions, e.g. int8,int16: one evaluation each (PREFIX-int8.*, ...) and "
                         "PREFIX-precisions.md with each one's abuf bytes, cycles and distance from the float model")
     add_calibration_arguments(p, what="(e.g. the noisy clips of a set made with another seed) ")
-    p.add_argument("--weights", metavar="NPZ", help="weights instead of the model file's (e.g. models/trunet.npz, "
-                                                   "TRU-Net trained: docs/training.md)")
+    p.add_argument("--weights", metavar="NPZ", help="weights instead of the model file's (e.g. a checkpoint "
+                                                   "written by `python -m training`: docs/training.md)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

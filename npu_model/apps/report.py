@@ -647,7 +647,9 @@ def write_report(rep: Report, out_dir, *, plots: bool = True, figures=()) -> lis
             put(fname, data)
             made[title] = fname
     for fig in map(Path, figures):
-        made[fig.stem.replace("_", " ")] = Path(os.path.relpath(fig.resolve(), out_dir.resolve())).as_posix()
+        link = Path(os.path.relpath(fig.resolve(), out_dir.resolve())).as_posix()
+        title = fig.stem.replace("_", " ")
+        made[link if title in made else title] = link          # two figures of one name: both shown
     put("report.md", report_markdown(rep, made).encode())
     return written
 

@@ -109,15 +109,13 @@ def test_cli_errors_are_one_line_exit_2(tmp_path):
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "lanes" in r.stderr
 
 
-def test_weights_replace_the_model_files_and_are_checked(tmp_path):
+def test_weights_replace_the_model_files_and_are_checked(tmp_path, random_weights_file):
     """--weights: a checkpoint instead of the file's weights (here the trained TRU-Net in place of a
     copy of its file that names seeded random ones); a checkpoint of another network, or weights
     for an ONNX graph, are one-line errors."""
     from compiler import load_model
-    text = MODELS["trunet"].read_text().replace("weights: {npz: trunet.npz}", "weights: {init: random, seed: 2}")
-    (tmp_path / "random.yaml").write_text(text)
-    random = load_model(tmp_path / "random.yaml")
-    trained = load_model(tmp_path / "random.yaml", weights=ROOT / "models" / "trunet.npz")
+    random = load_model(random_weights_file("trunet"))
+    trained = load_model(random_weights_file("trunet"), weights=ROOT / "models" / "trunet.npz")
     assert trained.weights.keys() == random.weights.keys()
     assert not np.array_equal(trained.weights["enc1.weight"], random.weights["enc1.weight"])
     np.testing.assert_array_equal(trained.weights["enc1.weight"], load_model(MODELS["trunet"]).weights["enc1.weight"])

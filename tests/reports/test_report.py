@@ -151,9 +151,14 @@ def test_a_figure_made_elsewhere_is_linked_from_the_report(hand_program, tmp_pat
     """make demo links enhance's spectrograms: by their path from the report folder."""
     path, _ = hand_program()
     (tmp_path / "speech_spectrograms.png").write_bytes(b"png")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "speech_spectrograms.png").write_bytes(b"png")
     assert main(["report", str(path), "-o", str(tmp_path / "r"), "--frames", "0", "--no-plots",
-                 "--figure", str(tmp_path / "speech_spectrograms.png")]) == 0
-    assert "![speech spectrograms](../speech_spectrograms.png)" in (tmp_path / "r" / "report.md").read_text()
+                 "--figure", str(tmp_path / "speech_spectrograms.png"),
+                 "--figure", str(tmp_path / "other" / "speech_spectrograms.png")]) == 0
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "![speech spectrograms](../speech_spectrograms.png)" in md
+    assert "![../other/speech_spectrograms.png](../other/speech_spectrograms.png)" in md
 
 
 def test_without_hop_the_real_time_figures_are_not_available(hand_program, tmp_path, capsys):

@@ -72,16 +72,13 @@ layers:
     assert record["steps"] == 60 and last < first and logs[-1] == "stopped after 60 steps (--stop-after)"
 
 
-def test_training_can_start_from_the_random_weights_a_file_named_before(tmp_path):
+def test_training_can_start_from_the_random_weights_a_file_named_before(random_weights_file):
     """models/trunet.yaml names its trained weights; --init-seed 2 --bn-shift 1.0 starts from the
     seeded random ones it was trained from (docs/training.md)."""
     from compiler import load_model
     from training.train import initial_model
-    text = (ROOT / "models" / "trunet.yaml").read_text()
-    assert "weights: {npz: trunet.npz}" in text
-    (tmp_path / "t.yaml").write_text(text.replace("weights: {npz: trunet.npz}",
-                                                  "weights: {init: random, seed: 2, bn_shift: 1.0}"))
-    want, got = load_model(tmp_path / "t.yaml").weights, initial_model(ROOT / "models" / "trunet.yaml", 2, 1.0).weights
+    assert "weights: {npz: trunet.npz}" in (ROOT / "models" / "trunet.yaml").read_text()
+    want, got = load_model(random_weights_file("trunet")).weights, initial_model(ROOT / "models" / "trunet.yaml", 2, 1.0).weights
     assert want.keys() == got.keys() and all(np.array_equal(want[k], got[k]) for k in want)
     trained = initial_model(ROOT / "models" / "trunet.yaml").weights
     assert not np.array_equal(trained["enc1.weight"], got["enc1.weight"])
