@@ -26,7 +26,7 @@ __all__ = ["FitError", "Arena", "ProgramBuilder", "CODE_FORMS"]
 #: name -> (lsb, mask, min, max) of every instruction field (npu_model.arch.isa.FIELDS), for `emit`.
 _FIELD_SPEC = {f.name: (f.lo, (1 << f.bits) - 1, f.min, f.max) for f in FIELDS}
 _OPCODE_MAX = _FIELD_SPEC["opcode"][3]
-_MAC = int(Opcode.MAC)
+_MAC_CLASS = (int(Opcode.MAC), int(Opcode.DOT))
 
 #: The 8-byte parameter record of docs/isa.md.
 
@@ -227,6 +227,29 @@ class ProgramBuilder:
         """Append one instruction; every field value is range-checked as `npu_model.arch.isa.encode`
         does (this is the same packing, without building an `Instruction` object). The lowering
         emits tens of thousands of these per model, hence the plain loop."""
+        code = self.code
+        code.append(self._word(opcode, fields))
+        if int(opcode) in _MAC_CLASS:
+            self.macs += int(fields.get("n", 0)) * int(fields.get("r", 0))
+        if len(code) * INSTRUCTION_BYTES > self.config.imem_bytes:
+            self._note_imem()
+        return len(code) - 1
+
+    @contextlib.contextmanager
+    def loop(self, count: int, *, idx: int = 0, **increments):
+        """A hardware loop around what is emitted inside (docs/isa.md "Loops"): the `loop`
+        instruction (a_inc=.., b_inc=.., d_inc=.., p_inc=.., idx) goes before the body once its
+        length is known, and the MACs of the body count `count` times. The kernels' repetition is
+        folded into loops by `compiler.reroll`; this is for loops it cannot find, the indexed ones."""
+        at = len(self.code)
+        self.code.append(b"")
+        macs = self.macs
+        yield
+        self.code[at] = self._word(Opcode.LOOP, dict(count=count, body=len(self.code) - at - 1, idx=idx, **increments))
+        self.macs = macs + (self.macs - macs) * count
+
+    @staticmethod
+    def _word(opcode, fields: dict) -> bytes:
         word = op = int(opcode)
         if not 0 <= op <= _OPCODE_MAX:
             raise ValueError(f"field opcode: {op} does not fit")
@@ -241,13 +264,7 @@ class ProgramBuilder:
                 if not vmin <= value <= vmax:
                     raise ValueError(f"field {name}: {value} does not fit ({vmin}..{vmax})")
                 word |= (value & mask) << lo
-        code = self.code
-        code.append(word.to_bytes(INSTRUCTION_BYTES, "little"))
-        if op == _MAC:
-            self.macs += int(fields.get("n", 0)) * int(fields.get("r", 0))
-        if len(code) * INSTRUCTION_BYTES > self.config.imem_bytes:
-            self._note_imem()
-        return len(code) - 1
+        return word.to_bytes(INSTRUCTION_BYTES, "little")
 
     def _note_imem(self):
         """Remember the layer whose code first passes imem (with loops: once the layer is folded)."""

@@ -185,16 +185,32 @@ def _encode(items: list[_Item], fields: dict) -> np.ndarray:
 
 
 def reroll(code: np.ndarray) -> np.ndarray:
-    """(N, 32) straight-line instruction words -> the same instruction stream with loops.
+    """(N, 32) instruction words -> the same instruction stream with loops.
 
-    The input has no loop instructions of its own. Raises AssertionError if the result would
-    not execute the input exactly (a bug here, never a property of the program)."""
+    Loops already in the code (the lowering's own, `ProgramBuilder.loop`: indexed loops, which
+    no repetition of straight-line code can stand for) stay as they are; the straight-line code
+    between them is folded. Raises AssertionError if the result would not execute the input
+    exactly (a bug here, never a property of the program)."""
     code = np.ascontiguousarray(code, np.uint8).reshape(-1, INSTRUCTION_BYTES)
+    fields = decode_words(code)
+    loops = np.flatnonzero(fields["opcode"] == Opcode.LOOP).tolist()
+    if not loops:
+        return _reroll_straight(code)
+    parts, at = [], 0
+    for pc in loops:
+        if pc < at:                                   # inside the body of the loop before
+            continue
+        end = pc + 1 + int(fields["body"][pc])
+        parts += [_reroll_straight(code[at:pc]), code[pc:end]]
+        at = end
+    parts.append(_reroll_straight(code[at:]))
+    return np.concatenate(parts)
+
+
+def _reroll_straight(code: np.ndarray) -> np.ndarray:
     if len(code) < 3:
         return code
     fields = decode_words(code)
-    if (fields["opcode"] == Opcode.LOOP).any():
-        raise ValueError("reroll takes straight-line code")
     items = _instructions(fields)
     for _ in range(LOOP_DEPTH):
         nxt = _level(items)

@@ -28,6 +28,7 @@ from __future__ import annotations
 from npu_model.arch.isa import Buffer, DType, Opcode
 
 from .conv import dense, slice_post
+from .dgru import lower_dynamic_gru
 from .eltwise import copy, elementwise
 from .errors import LoweringError
 from .layers import post_of, vector_op
@@ -42,7 +43,7 @@ def lower_gru(ctx, layer):
     if isinstance(x, list):
         x = ctx.materialise(layer.inputs[0])
     if layer.axis == "time":
-        return _time_gru(ctx, layer, x)
+        return lower_dynamic_gru(ctx, layer, x) if layer.top_k else _time_gru(ctx, layer, x)
     if layer.axis == "frequency":
         return _frequency_gru(ctx, layer, x)
     raise LoweringError(layer.name, f"unknown GRU axis {layer.axis!r}")

@@ -11,6 +11,11 @@ is an independent sequence over frames sharing one set of weights, state kept (t
 groups P (CGCRN's P-GRU, GTCRN's grouped RNN): P independent GRUs of hidden/P units, group g on
 input features g*I/P .. (g+1)*I/P - 1; outputs concatenated by group. Their weights carry a
 leading group axis, (P, 3H/P, I/P) and so on.
+top_k K (D-GRU, seed 001_6ed5b05af126c285.txt): each step computes the update gate z of every
+neuron, then updates only the K neurons with the largest update weight 1 - z (the paper's select
+gate, top-A of its z, which weighs the candidate: PyTorch's z weighs the old state), ties to the
+lower neuron; the others keep their state. The reset gate and the candidate are computed for the
+K neurons only: (1 + 2 K/H) / 3 of the GRU's products. Along time, one group.
 """
 from __future__ import annotations
 
@@ -31,6 +36,8 @@ class Gru(OpDef):
         "axis": Field("str", choices=("frequency", "time"), doc="what the recurrence runs over"),
         "bidirectional": Field("bool", False, doc="frequency axis only: both directions"),
         "groups": Field("int", 1, minimum=1, doc="independent GRUs on equal slices of the input"),
+        "top_k": Field("int", 0, minimum=0, doc="D-GRU: update only the K neurons with the largest 1 - z "
+                                               "each step (0: every neuron, a plain GRU)"),
     }
 
     def keeps_state(self, layer) -> bool:
@@ -47,6 +54,15 @@ class Gru(OpDef):
             layer.fail("groups", f"{layer['hidden']} hidden units are not divisible by {g} groups")
         if ins[0][0] % g:
             layer.fail("groups", f"shape mismatch: {ins[0][0]} input channels are not divisible by {g} groups")
+        k = layer.attrs.get("top_k", 0)
+        if k:
+            if k > layer["hidden"]:
+                layer.fail("top_k", f"{k} neurons to update of {layer['hidden']} (top_k at most hidden)")
+            if layer["axis"] != "time":
+                layer.fail("top_k", f"a dynamic {self.op} updates its neurons step by step along time, "
+                                    f"not along {layer['axis']}")
+            if g > 1:
+                layer.fail("top_k", f"a dynamic {self.op} selects among all its neurons: groups must be 1, not {g}")
         return layer["hidden"] * len(self.directions(layer)), ins[0][1]
 
     def weight_shapes(self, layer, ins):
@@ -62,7 +78,10 @@ class Gru(OpDef):
 
     def macs(self, layer, ins, out):
         i, h = ins[0][0], layer["hidden"]
-        return ins[0][1] * len(self.directions(layer)) * self.gates * h * (i + h) // layer["groups"]
+        rows = self.gates * h
+        if layer.attrs.get("top_k", 0):                    # z for every neuron, r and n for the K selected
+            rows = h + (self.gates - 1) * layer["top_k"]
+        return ins[0][1] * len(self.directions(layer)) * rows * (i + h) // layer["groups"]
 
     def init(self, layer, ins, rng):
         bound = 1.0 / np.sqrt(layer["hidden"] // layer["groups"])

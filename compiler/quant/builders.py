@@ -237,7 +237,8 @@ def build_gru(fl, ctx):
         ctx.states[state] = QState(name=state, layer=fl.name, shape=(fl.attrs["hidden"], x.shape[1]),
                                    dtype="int16", scale=GRU_STATE_SCALE)
     return QGru(name=fl.name, op="gru", inputs=fl.inputs, output=fl.output, fused=fl.fused, axis=fl.attrs["axis"],
-                hidden=fl.attrs["hidden"], cells=cells, state=state, groups=fl.attrs.get("groups", 1))
+                hidden=fl.attrs["hidden"], cells=cells, state=state, groups=fl.attrs.get("groups", 1),
+                top_k=fl.attrs.get("top_k", 0))
 
 
 def build_attention(fl, ctx):

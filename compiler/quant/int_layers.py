@@ -66,8 +66,10 @@ def _magnitude(layer, ins, state, luts):
     return finish(acc, layer.ep, luts).max(axis=1), None
 
 
-def gru_cell_int(cell, gx, gh, h, luts, axis):
-    """One integer GRU step; gates stacked r, z, n along `axis` of gx and gh."""
+def gru_cell_int(cell, gx, gh, h, luts, axis, top_k: int = 0):
+    """One integer GRU step; gates stacked r, z, n along `axis` of gx and gh. With top_k (a
+    D-GRU, time axis: neurons along axis 0) only the top_k neurons the NPU's `topk` selects are
+    updated: the largest -z saturated to int16, ties to the lower neuron (docs/isa.md `topk`)."""
     xr, xz, xn = np.split(gx, 3, axis=axis)
     hr, hz, hn = np.split(gh, 3, axis=axis)
     r = finish(xr + hr, cell.ep_r, luts)
@@ -76,7 +78,14 @@ def gru_cell_int(cell, gx, gh, h, luts, axis):
     n = finish(xn + rn, cell.ep_n, luts)
     d = finish(h - n, cell.ep_d)
     zd = finish(z * d, cell.ep_zd)
-    return finish(n + zd, cell.ep_hnew)
+    new = finish(n + zd, cell.ep_hnew)
+    if not top_k:
+        return new
+    v = np.clip(-z, -32768, 32767)
+    order = np.argsort(-v, axis=0, kind="stable")[:top_k]
+    keep = np.zeros(v.shape, bool)
+    np.put_along_axis(keep, order, True, axis=0)
+    return np.where(keep, new, h)
 
 
 def _recurrent(layer, x, state, step, carried: int):
@@ -110,7 +119,7 @@ def _recurrent(layer, x, state, step, carried: int):
 
 def _gru(layer, ins, state, luts):
     out, s = _recurrent(layer, ins[0], None if state is None else (state,),
-                        lambda cell, gx, gh, s, axis: (gru_cell_int(cell, gx, gh, s[0], luts, axis),), 1)
+                        lambda cell, gx, gh, s, axis: (gru_cell_int(cell, gx, gh, s[0], luts, axis, layer.top_k),), 1)
     return out, None if s is None else s[0]
 
 

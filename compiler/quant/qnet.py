@@ -193,6 +193,7 @@ class QGru(QLayer):
     cells: tuple[QGruCell, ...]
     state: str | None
     groups: int = 1      # block-diagonal weights (compiler.fold.ungroup_gru): P independent GRUs
+    top_k: int = 0       # D-GRU (axis 'time'): update only the top_k neurons of largest 1 - z per step
 
 
 @dataclass(frozen=True, eq=False)

@@ -74,6 +74,14 @@ def gru_cell(gx, gh, h, axis):
     return (1.0 - z) * n + z * h, r, z, n
 
 
+def top_k_update(z, k):
+    """D-GRU's select gate along axis 0 (neurons): True for the k neurons of each column with the
+    smallest z (the largest update weight 1 - z), ties to the lower neuron."""
+    keep = np.zeros(z.shape, bool)
+    np.put_along_axis(keep, np.argsort(z, axis=0, kind="stable")[:k], True, axis=0)
+    return keep
+
+
 def _probe_gates(probe, name, g, axis, names="rzn"):
     for gate, block in zip(names, np.split(g, len(names), axis=axis)):
         probe(f"{name}.{gate}", block)
@@ -101,10 +109,12 @@ def _gru(fl, ins, state, probe):
                 out[:, :, pos] = h
         else:
             h = np.zeros((hid, length)) if state is None else state
+            k = fl.attrs.get("top_k", 0)
             for step in range(t):
                 gh = w_hh @ h + b_hh[:, None]                           # (3H, L)
                 _probe_gates(probe, f"gh{d}", gh, axis=0)
-                h = gru_cell(gx[step], gh, h, axis=0)[0]
+                new, _, z, _ = gru_cell(gx[step], gh, h, axis=0)
+                h = np.where(top_k_update(z, k), new, h) if k else new
                 out[step] = h
             new_state = h
         outs.append(out)

@@ -36,6 +36,8 @@ MAX_CLOCK_MHZ = 10_000.0
 #: The range of `macro_words`: memory compilers make macros of some tens to some tens of thousands of words.
 MIN_MACRO_WORDS = 16
 MAX_MACRO_WORDS = 1 << 16
+#: Most top-k index registers: an indexed loop runs at most this many iterations.
+MAX_TOPK_ENTRIES = 4096
 
 
 class ConfigError(NpuError, ValueError):
@@ -59,6 +61,8 @@ class NpuConfig:
                   per lane) or 'row' (two banks of rows of `lanes` int16 elements); see
                   `npu_model.arch.memory`. Bank conflicts cost cycles (docs/timing.md).
     macro_words:  the deepest SRAM macro (words): a deeper bank or memory is macros stacked.
+    topk_entries: index registers of the top-k unit (`topk`, indexed loops: D-GRU's select gate);
+                  0 builds no top-k unit.
     """
 
     lanes: int = 8
@@ -74,6 +78,7 @@ class NpuConfig:
     abuf_org: str = "lane"
     sbuf_org: str = "lane"
     macro_words: int = 4096
+    topk_entries: int = 0
 
     def __post_init__(self):
         _check_int("lanes", self.lanes)
@@ -115,6 +120,10 @@ class NpuConfig:
         if not MIN_MACRO_WORDS <= self.macro_words <= MAX_MACRO_WORDS or self.macro_words & (self.macro_words - 1):
             raise ConfigError(f"macro_words: must be a power of two between {MIN_MACRO_WORDS} and {MAX_MACRO_WORDS}, "
                               f"not {self.macro_words}")
+
+        _check_int("topk_entries", self.topk_entries)
+        if not 0 <= self.topk_entries <= MAX_TOPK_ENTRIES:
+            raise ConfigError(f"topk_entries: must be between 0 and {MAX_TOPK_ENTRIES}, not {self.topk_entries}")
 
     # Derived figures -------------------------------------------------------------------------
     @property
@@ -221,7 +230,8 @@ def markdown_config_table() -> str:
              f"| `acc_bits` | {d.acc_bits} | 16..48 (the compiler takes only 32) |",
              f"| `clock_mhz` | {d.clock_mhz:g} | number in (0, {MAX_CLOCK_MHZ:g}] (reports only) |"]
     rows += [f"| `{b}_org` | {getattr(d, b + '_org')} | one of {', '.join(ORGANISATIONS)} |" for b in BUFFER_NAMES]
-    rows += [f"| `macro_words` | {d.macro_words} | power of two, {MIN_MACRO_WORDS}..{MAX_MACRO_WORDS} |"]
+    rows += [f"| `macro_words` | {d.macro_words} | power of two, {MIN_MACRO_WORDS}..{MAX_MACRO_WORDS} |",
+             f"| `topk_entries` | {d.topk_entries} | 0..{MAX_TOPK_ENTRIES} (0: no top-k unit) |"]
     return "\n".join(rows)
 
 

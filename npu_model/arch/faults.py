@@ -36,11 +36,14 @@ FAULT_CAUSES = {
         f"r = 0; act = lut with lut_log2 = 0 or > {LUT_LOG2_MAX}; act = rsqrt with lut_log2 < "
         f"{RSQRT_LOG2_MIN} or > {LUT_LOG2_MAX}, or an int8 D; `b_exp` with an int8 B; act neither lut nor "
         "rsqrt with a non-zero `lut_base`/`lut_log2`; a destination whose lanes or steps overlap "
-        "(|D.lstride| < element size with n > 1; for element-wise, |D.rstride| < element size with r > 1)"),
+        "(|D.lstride| < element size with n > 1; for element-wise, |D.rstride| < element size with r > 1); "
+        "`topk` with n != 1 or without a top-k unit (`topk_entries` = 0)"),
     Fault.WRITE_PROTECT: "the destination is `wbuf` (weights) or `imem` (instructions)",
     Fault.ADDRESS: (
         "an operand in `imem`; a footprint outside its buffer; an int16 operand with an odd base or stride; "
-        f"`p_base` not a multiple of {RECORD_BYTES} or its records outside `pbuf`"),
+        f"`p_base` not a multiple of {RECORD_BYTES} or its records outside `pbuf`; inside an indexed loop, "
+        "footprints over every index the last `topk` can have written (an odd or unaligned index "
+        "increment likewise)"),
     Fault.LUT_RANGE: ("act = lut or rsqrt and `lut_base + 2**lut_log2 > lut_entries`: the table indexes past the LUT "
                       "memory"),
     Fault.OVERLAP: (

@@ -42,6 +42,8 @@ class Opcode(enum.IntEnum):
     SYNC_OUT = 9
     EOF = 10
     LOOP = 11
+    DOT = 12
+    TOPK = 13
 
 
 class Buffer(enum.IntEnum):
@@ -228,6 +230,8 @@ LOOP_FIELDS: tuple[Field, ...] = (
     _increment("b_base", "B's base (b_base)"),
     _increment("d_base", "D's base (d_base)"),
     _increment("p_base", "the record address (p_base)"),
+    Field("idx", len(LOOP_SLOTS), False, "indexed loop: bit j set, the address field of increment j (a, b, d, p) "
+          "advances by IDX[i] * inc in iteration i instead of i * inc (IDX: the top-k index registers)", _LOOP),
 )
 #: Every field of every format, the opcode once: the attributes of an `Instruction`.
 FIELDS: tuple[Field, ...] = OPERATE_FIELDS + LOOP_FIELDS[1:]
@@ -280,6 +284,11 @@ class OpcodeInfo:
     def reads_b(self) -> bool:
         return "b_buf" in self.uses
 
+    @property
+    def writes_d(self) -> bool:
+        """It writes a destination D in a buffer (topk writes the index registers instead)."""
+        return "d_base" in self.uses
+
 
 def _info(opcode, op_class, fields, summary, fmt=Format.OPERATE):
     info = OpcodeInfo(opcode, op_class, frozenset(("opcode",) + tuple(fields)), summary, fmt)
@@ -308,9 +317,16 @@ OPCODES: dict[Opcode, OpcodeInfo] = {
               "wait until every earlier instruction retired, then signal output port ready (fence)"),
         _info(Opcode.EOF, OpClass.CONTROL, (),
               "end of frame: wait until every earlier instruction retired, then stop (fence)"),
-        _info(Opcode.LOOP, OpClass.CONTROL, ("count", "body") + tuple(f"{s[0]}_inc" for s in LOOP_SLOTS),
-              "run the next `body` instructions `count` times, advancing their addresses by the increments",
-              Format.LOOP),
+        _info(Opcode.LOOP, OpClass.CONTROL, ("count", "body", "idx") + tuple(f"{s[0]}_inc" for s in LOOP_SLOTS),
+              "run the next `body` instructions `count` times, advancing their addresses by the increments "
+              "(by IDX[i] times an increment where `idx` says)", Format.LOOP),
+        _info(Opcode.DOT, OpClass.MAC,
+              ("n", "r", "p_base", "act", "lut_base", "lut_log2", "d_buf", "d_dtype", "d_base", "acc_in", "acc_out")
+              + _operand("a") + _operand("b"),
+              "lanes share one dot product: acc[l] = start[l] + sum over r of A[r,l] * B[r,l]; "
+              "D = post(sum over the n lanes of acc[l])"),
+        _info(Opcode.TOPK, OpClass.ELEMENTWISE, ("n", "r", "p_base", "d_dtype") + _operand("a"),
+              "IDX = the steps s of the values v[s] = sat(post(A[s,0])) by value, largest first (ties: smaller s)"),
     )
 }
 

@@ -33,7 +33,7 @@ from ..arch.config import BUFFER_NAMES, NpuConfig
 from ..arch.errors import NpuFault, ProgramFormatError
 from ..arch.faults import Fault
 from ..arch.memory import lane_group_array
-from ..arch.isa import (FIELDS, LUT_LOG2_MAX, OPCODES, RSQRT_LOG2_MIN, Act, Buffer, DType, Instruction, OpClass,
+from ..arch.isa import (FIELDS, LOOP_SLOTS, LUT_LOG2_MAX, OPCODES, RSQRT_LOG2_MIN, Act, Buffer, DType, Instruction, OpClass,
                         Opcode, decode, decode_words)
 from ..arch.program import Program
 from ..arch.record import RECORD_BYTES
@@ -47,10 +47,13 @@ _ABSENT_LO = 1 << 40      # global footprint of an absent operand: [_ABSENT_LO, 
 
 _N_OPCODES = max(int(o) for o in Opcode) + 1
 _EW_OPCODES = [int(o) for o, info in OPCODES.items() if info.op_class is OpClass.ELEMENTWISE]
+_MAC_OPCODES = [int(o) for o, info in OPCODES.items() if info.op_class is OpClass.MAC]
 _READS_B = np.zeros(_N_OPCODES, bool)
+_WRITES_D = np.zeros(_N_OPCODES, bool)
 _USES = np.zeros((_N_OPCODES, len(FIELDS)), bool)
 for _op, _info in OPCODES.items():
     _READS_B[int(_op)] = _info.reads_b
+    _WRITES_D[int(_op)] = _info.writes_d
     for _j, _f in enumerate(FIELDS):
         _USES[int(_op), _j] = _f.name in _info.uses
 
@@ -75,25 +78,36 @@ class _Classes(NamedTuple):
     """Per-instruction opcode classes of a decoded stream."""
     known: np.ndarray
     opc: np.ndarray          # the opcode, 0 where unknown (a safe table index)
-    is_mac: np.ndarray
-    is_ew: np.ndarray
+    is_mac: np.ndarray       # MAC class: mac and dot
+    is_ew: np.ndarray        # element-wise class: the ALU opcodes and topk
     is_compute: np.ndarray
     reads_b: np.ndarray
+    writes_d: np.ndarray     # compute with a destination in a buffer (all but topk)
 
 
 def _classes(op: np.ndarray) -> _Classes:
     known = op < _N_OPCODES
     opc = np.where(known, op, 0)
-    is_mac = known & (op == Opcode.MAC)
+    is_mac = known & np.isin(op, _MAC_OPCODES)
     is_ew = known & np.isin(op, _EW_OPCODES)
     is_compute = is_mac | is_ew
-    return _Classes(known, opc, is_mac, is_ew, is_compute, is_compute & _READS_B[opc])
+    return _Classes(known, opc, is_mac, is_ew, is_compute, is_compute & _READS_B[opc], is_compute & _WRITES_D[opc])
 
 
-def fault_codes(f: dict, config: NpuConfig) -> np.ndarray:
-    """Fault code (0 = none) of every instruction of a decoded stream (`isa.decode_words`)."""
+def _spread(lo, hi, span):
+    """A footprint widened by an indexed loop: the union over index 0..bound-1 of [lo, hi] moved by
+    index * inc, with span = (bound - 1) * inc."""
+    return lo + np.minimum(0, span), hi + np.maximum(0, span)
+
+
+def fault_codes(f: dict, config: NpuConfig, spans: np.ndarray | None = None) -> np.ndarray:
+    """Fault code (0 = none) of every instruction of a decoded stream (`isa.decode_words`).
+    `spans` (instances, LOOP_SLOTS): (bound - 1) * inc of the fields an indexed loop moves by
+    the index (`Analysis`), which widen their footprints."""
     op = f["opcode"]
-    known, opc, is_mac, is_ew, comp, reads_b = _classes(op)
+    known, opc, is_mac, is_ew, comp, reads_b, writes_d = _classes(op)
+    if spans is None:
+        spans = np.zeros((len(op), len(LOOP_SLOTS)), np.int64)
     n, r, act = f["n"], f["r"], f["act"]
 
     unused = np.zeros(len(op), bool)
@@ -106,35 +120,39 @@ def fault_codes(f: dict, config: NpuConfig) -> np.ndarray:
     rsqrt8 = (act == Act.RSQRT) & (f["d_dtype"] != DType.I16)
     exp8 = (f["b_exp"] != 0) & (f["b_dtype"] != DType.I16)
     dsize = 1 + f["d_dtype"]
-    dlanes = (n > 1) & (np.abs(f["d_lstride"]) < dsize)
+    dlanes = (op != Opcode.DOT) & (n > 1) & (np.abs(f["d_lstride"]) < dsize)
     dsteps = is_ew & (r > 1) & (np.abs(f["d_rstride"]) < dsize)
-    illegal |= comp & ((n == 0) | (n > config.lanes) | (r == 0) | lutbad | nolut | rsqrt8 | exp8 | dlanes | dsteps)
+    illegal |= writes_d & (dlanes | dsteps)
+    illegal |= comp & ((n == 0) | (n > config.lanes) | (r == 0) | lutbad | nolut | rsqrt8 | exp8)
+    illegal |= (op == Opcode.TOPK) & ((n != 1) | (config.topk_entries == 0))
     illegal |= known & (op == Opcode.LOOP) & ((f["count"] == 0) | (f["body"] == 0))
 
-    wprot = comp & ((f["d_buf"] == Buffer.WBUF) | (f["d_buf"] == Buffer.IMEM))
+    wprot = writes_d & ((f["d_buf"] == Buffer.WBUF) | (f["d_buf"] == Buffer.IMEM))
 
     sizes = np.array(config.buffer_sizes, np.int64)
     addr = np.zeros(len(op), bool)
-    for x, present in (("a", comp), ("b", reads_b), ("d", comp)):
+    for j, (x, present) in enumerate((("a", comp), ("b", reads_b), ("d", writes_d))):
         size = 1 + f[f"{x}_dtype"]
         steps = np.where(is_mac, 1, r) if x == "d" else r
-        lo, hi = footprint(f[f"{x}_base"], f[f"{x}_rstride"], f[f"{x}_lstride"], steps, n, size)
+        lo, hi = _spread(*footprint(f[f"{x}_base"], f[f"{x}_rstride"], f[f"{x}_lstride"], steps, n, size), spans[:, j])
         buf = f[f"{x}_buf"]
-        odd = (size == 2) & (((f[f"{x}_base"] | f[f"{x}_rstride"] | f[f"{x}_lstride"]) & 1) != 0)
+        odd = (size == 2) & (((f[f"{x}_base"] | f[f"{x}_rstride"] | f[f"{x}_lstride"] | spans[:, j]) & 1) != 0)
         addr |= present & ((buf == Buffer.IMEM) | (lo < 0) | (hi >= sizes[buf]) | odd)
     nrec = np.where(f["p_vec"] != 0, n, 1)
-    addr |= comp & (((f["p_base"] % RECORD_BYTES) != 0) | (f["p_base"] + RECORD_BYTES * nrec > config.pbuf_bytes))
+    plo, phi = _spread(f["p_base"], f["p_base"] + RECORD_BYTES * nrec - 1, spans[:, 3])
+    addr |= comp & ((((f["p_base"] | spans[:, 3]) % RECORD_BYTES) != 0) | (plo < 0) | (phi >= config.pbuf_bytes))
 
     lutr = comp & table & (f["lut_base"] + (np.int64(1) << np.minimum(f["lut_log2"], 62))
                                       > config.lut_entries)
 
     over = np.zeros(len(op), bool)
-    dlo, dhi = footprint(f["d_base"], f["d_rstride"], f["d_lstride"], r, n, dsize)
-    for x, present in (("a", is_ew), ("b", is_ew & reads_b)):
-        lo, hi = footprint(f[f"{x}_base"], f[f"{x}_rstride"], f[f"{x}_lstride"], r, n, 1 + f[f"{x}_dtype"])
+    dlo, dhi = _spread(*footprint(f["d_base"], f["d_rstride"], f["d_lstride"], r, n, dsize), spans[:, 2])
+    for j, (x, present) in enumerate((("a", is_ew & writes_d), ("b", is_ew & reads_b))):
+        lo, hi = _spread(*footprint(f[f"{x}_base"], f[f"{x}_rstride"], f[f"{x}_lstride"], r, n, 1 + f[f"{x}_dtype"]),
+                         spans[:, j])
         same = f[f"{x}_buf"] == f["d_buf"]
         ident = same & (f[f"{x}_dtype"] == f["d_dtype"]) & (f[f"{x}_base"] == f["d_base"]) & \
-            (f[f"{x}_rstride"] == f["d_rstride"]) & (f[f"{x}_lstride"] == f["d_lstride"])
+            (f[f"{x}_rstride"] == f["d_rstride"]) & (f[f"{x}_lstride"] == f["d_lstride"]) & (spans[:, j] == spans[:, 2])
         over |= present & same & (lo <= dhi) & (dlo <= hi) & ~ident
 
     return np.select([illegal, wprot, addr, lutr, over],
@@ -147,11 +165,12 @@ def _range(buf, lo, hi):
     return f"{Buffer(buf).label}[0x{lo:x}..0x{hi:x}]" if lo >= 0 else f"{Buffer(buf).label}[-0x{-lo:x}..0x{hi:x}]"
 
 
-def instruction_fault(ins, reserved: int, config: NpuConfig):
+def instruction_fault(ins, reserved: int, config: NpuConfig, spans=(0, 0, 0, 0)):
     """(code, reason) of the first failing fault check of one instruction, or None.
 
-    The scalar twin of `fault_codes`, used to word the message of the first faulting pc (the test
-    suite checks the two agree on random instructions)."""
+    The scalar twin of `fault_codes` (`spans` likewise: an indexed loop's widening of the A, B, D
+    and record footprints), used to word the message of the first faulting pc (the test suite
+    checks the two agree on random instructions)."""
     info = OPCODES.get(ins.opcode) if ins.opcode < _N_OPCODES else None
     if info is None:
         return Fault.ILLEGAL, f"unknown opcode {ins.opcode}"
@@ -174,6 +193,11 @@ def instruction_fault(ins, reserved: int, config: NpuConfig):
         return Fault.ILLEGAL, f"n = {n} outside 1..{config.lanes} (lanes)"
     if r == 0:
         return Fault.ILLEGAL, "r = 0 (at least one step)"
+    if info.opcode is Opcode.TOPK:
+        if n != 1:
+            return Fault.ILLEGAL, f"topk with n = {n}: it reads one value per step (n = 1)"
+        if config.topk_entries == 0:
+            return Fault.ILLEGAL, "topk without a top-k unit (topk_entries = 0)"
     table = ins.act in (Act.LUT, Act.RSQRT)
     lo = RSQRT_LOG2_MIN if ins.act == Act.RSQRT else 1
     if table and not lo <= ins.lut_log2 <= LUT_LOG2_MAX:
@@ -187,56 +211,60 @@ def instruction_fault(ins, reserved: int, config: NpuConfig):
     if ins.b_exp and ins.b_dtype != DType.I16:
         return Fault.ILLEGAL, "b_exp reads B as an int16 block-float scale: B must be int16"
     dsize = DType(ins.d_dtype).size if ins.d_dtype in (0, 1) else 1
-    if n > 1 and abs(ins.d_lstride) < dsize:
+    if info.opcode is not Opcode.DOT and info.writes_d and n > 1 and abs(ins.d_lstride) < dsize:
         return Fault.ILLEGAL, (f"destination lanes overlap: |d_lstride| = {abs(ins.d_lstride)} < element size {dsize} "
                    f"with n = {n}")
-    if is_ew and r > 1 and abs(ins.d_rstride) < dsize:
+    if info.writes_d and is_ew and r > 1 and abs(ins.d_rstride) < dsize:
         return Fault.ILLEGAL, (f"destination steps overlap: |d_rstride| = {abs(ins.d_rstride)} < element size {dsize} "
                    f"with r = {r}")
-    if ins.d_buf in (Buffer.WBUF, Buffer.IMEM):
+    if info.writes_d and ins.d_buf in (Buffer.WBUF, Buffer.IMEM):
         return Fault.WRITE_PROTECT, f"destination D is in {Buffer(ins.d_buf).label} (read-only while running)"
     sizes = config.buffer_sizes
-    operands = [("a", "operand A"), ("b", "operand B"), ("d", "destination D")]
+    operands = [("a", "operand A", spans[0]), ("b", "operand B", spans[1]), ("d", "destination D", spans[2])]
+    if not info.writes_d:
+        del operands[2]
     if not info.reads_b:
         del operands[1]
-    for x, role in operands:
+    indexed = " over the indices of the indexed loop" if any(spans) else ""
+    for x, role, span in operands:
         buf = getattr(ins, f"{x}_buf")
         size = 2 if getattr(ins, f"{x}_dtype") else 1
         base, rs, ls = (getattr(ins, f"{x}_{p}") for p in ("base", "rstride", "lstride"))
         if buf == Buffer.IMEM:
             return Fault.ADDRESS, f"{role} is in imem (instructions are not data)"
         steps = 1 if (x == "d" and not is_ew) else r
-        lo, hi = footprint(base, rs, ls, steps, n, size)
+        lo, hi = _spread(*footprint(base, rs, ls, steps, n, size), span)
         if lo < 0 or hi >= sizes[buf]:
-            return Fault.ADDRESS, (f"{role} footprint {_range(buf, int(lo), int(hi))} outside {Buffer(buf).label} "
-                       f"({sizes[buf]} bytes)")
+            return Fault.ADDRESS, (f"{role} footprint {_range(buf, int(lo), int(hi))}{indexed} outside "
+                                   f"{Buffer(buf).label} ({sizes[buf]} bytes)")
         if size == 2:
-            for what, value in (("base", base), ("rstride", rs), ("lstride", ls)):
+            for what, value in (("base", base), ("rstride", rs), ("lstride", ls), ("index increment", span)):
                 if value & 1:
                     return Fault.ADDRESS, f"{role} is int16 with an odd {what} ({value})"
-    if ins.p_base % RECORD_BYTES:
-        return Fault.ADDRESS, f"p_base 0x{ins.p_base:x} is not a multiple of {RECORD_BYTES}"
+    if (ins.p_base | spans[3]) % RECORD_BYTES:
+        what = "p_base" if ins.p_base % RECORD_BYTES else "the index increment of p_base"
+        return Fault.ADDRESS, f"{what} 0x{ins.p_base if what == 'p_base' else spans[3]:x} is not a multiple of {RECORD_BYTES}"
     nrec = n if ins.p_vec else 1
-    end = ins.p_base + RECORD_BYTES * nrec
-    if end > config.pbuf_bytes:
-        return Fault.ADDRESS, (f"parameter records pbuf[0x{ins.p_base:x}..0x{end - 1:x}] ({nrec} record(s)) "
+    plo, phi = _spread(ins.p_base, ins.p_base + RECORD_BYTES * nrec - 1, spans[3])
+    if plo < 0 or phi >= config.pbuf_bytes:
+        return Fault.ADDRESS, (f"parameter records pbuf[0x{int(plo):x}..0x{int(phi):x}]{indexed} ({nrec} record(s)) "
                                f"outside pbuf ({config.pbuf_bytes} bytes)")
     if table and ins.lut_base + (1 << ins.lut_log2) > config.lut_entries:
         end = ins.lut_base + (1 << ins.lut_log2)
         return Fault.LUT_RANGE, (f"LUT table lut_base {ins.lut_base} + 2**{ins.lut_log2} = {end} entries > "
                                  f"lut_entries {config.lut_entries}")
-    if is_ew:
-        dlo, dhi = footprint(ins.d_base, ins.d_rstride, ins.d_lstride, r, n, dsize)
-        for x, role in operands[:-1]:
+    if is_ew and info.writes_d:
+        dlo, dhi = _spread(*footprint(ins.d_base, ins.d_rstride, ins.d_lstride, r, n, dsize), spans[2])
+        for x, role, span in operands[:-1]:
             buf = getattr(ins, f"{x}_buf")
             if buf != ins.d_buf:
                 continue
             parts = ("dtype", "base", "rstride", "lstride")
-            if all(getattr(ins, f"{x}_{p}") == getattr(ins, f"d_{p}") for p in parts):
+            if all(getattr(ins, f"{x}_{p}") == getattr(ins, f"d_{p}") for p in parts) and span == spans[2]:
                 continue
             size = 2 if getattr(ins, f"{x}_dtype") else 1
-            lo, hi = footprint(getattr(ins, f"{x}_base"), getattr(ins, f"{x}_rstride"),
-                               getattr(ins, f"{x}_lstride"), r, n, size)
+            lo, hi = _spread(*footprint(getattr(ins, f"{x}_base"), getattr(ins, f"{x}_rstride"),
+                                        getattr(ins, f"{x}_lstride"), r, n, size), span)
             if lo <= dhi and dlo <= hi:
                 return Fault.OVERLAP, (f"destination footprint {_range(buf, dlo, dhi)} overlaps {role} footprint "
                            f"{_range(buf, lo, hi)} (only an identically addressed in-place update may)")
@@ -267,8 +295,14 @@ class Analysis:
     loops: LoopStructure
     fields: dict            # name -> int64 array (as isa.decode_words, addresses advanced by loops)
     opcode: np.ndarray
-    is_mac: np.ndarray
-    is_ew: np.ndarray
+    is_mac: np.ndarray      # MAC class (mac, dot)
+    is_ew: np.ndarray       # element-wise class (the ALU opcodes, topk)
+    is_dot: np.ndarray
+    is_topk: np.ndarray
+    results: np.ndarray     # values post-processed: n (mac), 1 (dot), r * n (element-wise, topk)
+    index_iter: np.ndarray  # iteration of the enclosing indexed loop, -1 if none (loops.Expansion)
+    index_inc: np.ndarray   # (instances, LOOP_SLOTS): bytes per unit of the index, 0 if not indexed
+    dynamic: np.ndarray     # addresses or semantics the executor resolves while running (indexed, dot, topk)
     is_ctl: np.ndarray
     is_compute: np.ndarray
     is_fence: np.ndarray
@@ -314,31 +348,41 @@ def analyse(program: Program, *, source: str = "program") -> Analysis:
     """Decode and check a program; raise `ProgramFormatError` or `NpuFault` (see module doc)."""
     config = program.config
     static = decode_words(program.code)
-    _, _, _, static_ew, _, _ = _classes(static["opcode"])
+    static_ew = _classes(static["opcode"]).is_ew
     structure = _loader_checks(program, static, static_ew & (fault_codes(static, config) != Fault.ILLEGAL), source)
     run = expand(static, structure)
     f = run.fields
     op = f["opcode"]
-    known, _, is_mac, is_ew, is_compute, reads_b = _classes(op)
-    is_fence = known & np.isin(op, [Opcode.SYNC_IN, Opcode.SYNC_OUT, Opcode.EOF])
+    known, _, is_mac, is_ew, is_compute, reads_b, writes_d = _classes(op)
+    is_topk = op == Opcode.TOPK
+    is_fence = known & (np.isin(op, [Opcode.SYNC_IN, Opcode.SYNC_OUT, Opcode.EOF, Opcode.TOPK])
+                        | ((op == Opcode.LOOP) & (f["idx"] != 0)))
+    n, r = f["n"], f["r"]
+    # The index registers hold steps of the last topk of the frame (0 at the frame start).
+    m = len(op)
+    last = np.maximum.accumulate(np.where(is_topk, np.arange(m), -1)) if m else np.zeros(0, np.int64)
+    prev = np.concatenate([[-1], last[:-1]]).astype(np.int64) if m else last
+    bound = np.where(prev >= 0, r[np.maximum(prev, 0)], 1)
+    spans = np.where(run.index_iter[:, None] >= 0, (bound - 1)[:, None] * run.index_inc, 0)
 
-    codes = fault_codes(f, config)
+    codes = fault_codes(f, config, spans)
     bad = np.flatnonzero(codes)
     if len(bad):
-        raise _fault_at(program, run, structure, int(bad[0]), int(codes[bad[0]]))
+        raise _fault_at(program, run, structure, int(bad[0]), int(codes[bad[0]]), spans[bad[0]])
 
-    n, r = f["n"], f["r"]
-    writes = is_compute & ~(is_mac & (f["acc_out"] != 0))
+    writes = writes_d & ~(is_mac & (f["acc_out"] != 0))
+    is_dot = op == Opcode.DOT
+    results = np.where(is_mac, np.where(is_dot, 1, n), r * n) * is_compute
     same_port = reads_b & (f["a_buf"] == f["b_buf"])
     k = np.where(same_port, PORT_CONFLICT_FACTOR, 1).astype(np.int64)
     groups, write_groups = lane_groups(f, config, is_mac, reads_b, writes)
     occ = np.where(is_compute, r * groups * k + write_groups - 1, 1).astype(np.int64)
     offsets = buffer_offsets(config)
     operands = {}
-    for x, present in (("a", is_compute), ("b", reads_b), ("d", is_compute)):
+    for j, (x, present) in enumerate((("a", is_compute), ("b", reads_b), ("d", writes_d))):
         size = 1 + f[f"{x}_dtype"]
         steps = np.where(is_mac, 1, r) if x == "d" else r
-        lo, hi = footprint(f[f"{x}_base"], f[f"{x}_rstride"], f[f"{x}_lstride"], steps, n, size)
+        lo, hi = _spread(*footprint(f[f"{x}_base"], f[f"{x}_rstride"], f[f"{x}_lstride"], steps, n, size), spans[:, j])
         lo = np.where(present, lo, 1)
         hi = np.where(present, hi, 0)
         buf = f[f"{x}_buf"]
@@ -346,10 +390,12 @@ def analyse(program: Program, *, source: str = "program") -> Analysis:
         operands[x] = dict(present=present, buf=buf, size=size, lo=lo, hi=hi,
                            glo=np.where(present, lo + goff, _ABSENT_LO), ghi=np.where(present, hi + goff, -1))
     nrec = np.where(f["p_vec"] != 0, n, 1)
-    p_lo = np.where(is_compute, f["p_base"], 1)
-    p_hi = np.where(is_compute, f["p_base"] + RECORD_BYTES * nrec - 1, 0)
+    p_lo, p_hi = _spread(f["p_base"], f["p_base"] + RECORD_BYTES * nrec - 1, spans[:, 3])
+    p_lo = np.where(is_compute, p_lo, 1)
+    p_hi = np.where(is_compute, p_hi, 0)
     return Analysis(program=program, config=config, pc=run.pc, loops=structure, fields=f, opcode=op,
-                    is_mac=is_mac, is_ew=is_ew,
+                    is_mac=is_mac, is_ew=is_ew, is_dot=is_dot, is_topk=is_topk, results=results,
+                    index_iter=run.index_iter, index_inc=run.index_inc, dynamic=(run.index_iter >= 0) | is_dot | is_topk,
                     is_ctl=~is_compute, is_compute=is_compute, is_fence=is_fence, reads_b=reads_b,
                     writes=writes, port_factor=k, groups=groups, write_groups=write_groups, occupancy=occ, operands=operands, p_lo=p_lo, p_hi=p_hi,
                     offsets=offsets)
@@ -379,7 +425,7 @@ def lane_groups(f: dict, config: NpuConfig, is_mac, reads_b, writes) -> tuple[np
     return groups.astype(np.int64), write_groups.astype(np.int64)
 
 
-def _fault_at(program: Program, run: Expansion, structure: LoopStructure, k: int, code: int) -> NpuFault:
+def _fault_at(program: Program, run: Expansion, structure: LoopStructure, k: int, code: int, spans) -> NpuFault:
     """The NpuFault of instance k: its pc, its instruction with the effective addresses, the
     reason, and the iteration of every loop around it."""
     pc = int(run.pc[k])
@@ -388,7 +434,7 @@ def _fault_at(program: Program, run: Expansion, structure: LoopStructure, k: int
     if reserved:                               # the reserved bits' value, not just the flag
         _, reserved, _ = format_at(program.code, pc)
     ins = Instruction(**values)
-    found = instruction_fault(ins, reserved, program.config)
+    found = instruction_fault(ins, reserved, program.config, tuple(int(v) for v in spans))
     assert found is not None and found[0] == code, (pc, found, code)
     text = format_fields(values, reserved)
     loops = structure.enclosing(pc)
@@ -427,6 +473,17 @@ def _loader_checks(program: Program, f: dict, is_ew: np.ndarray, source: str) ->
                                        "exactly one eof, its last instruction"))
     structure, loop_problems = loop_structure(f, m)
     problems += loop_problems
+    topks = np.flatnonzero(op == Opcode.TOPK)
+    for lp in structure.loops if not loop_problems else ():
+        if not lp.indexed:
+            continue
+        if lp.count > program.config.topk_entries:
+            problems.append((lp.pc, f"indexed loop of {lp.count} iterations; the top-k unit has "
+                                    f"{program.config.topk_entries} index registers (topk_entries)"))
+        inner = topks[(topks > lp.pc) & (topks <= lp.end)]
+        if len(inner):
+            problems.append((int(inner[0]), f"topk inside the body of the indexed loop at pc {lp.pc} "
+                                            "(it would rewrite the indices the loop runs over)"))
     if problems:
         pc, message = min(problems, key=lambda p: p[0])
         _, _, text = format_at(program.code, pc)

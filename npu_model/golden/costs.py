@@ -36,7 +36,7 @@ def instruction_costs(analysis) -> dict[str, np.ndarray]:
             read += np.where(live, r * np.where(f[f"{x}_lstride"] == 0, 1, n) * o["size"], 0)
         d = ops["d"]
         live = d["present"] & (d["buf"] == code) & a.writes
-        write = np.where(live, np.where(mac, n, r * n) * d["size"], 0).astype(np.int64)
+        write = np.where(live, a.results * d["size"], 0).astype(np.int64)
         costs[f"{name}_read"] = read
         costs[f"{name}_write"] = write
     costs[f"{PBUF}_read"] = np.where(a.is_compute, RECORD_BYTES * np.where(f["p_vec"] != 0, n, 1), 0).astype(np.int64)

@@ -3,11 +3,12 @@
 
 Per instance, in pJ (each a term of `instruction_energy`):
 
-    mac     multiply-accumulates: n x r x (multiply of A's by B's width + 32-bit add)
+    mac     multiply-accumulates: n x r x (multiply of A's by B's width + 32-bit add); a dot adds
+            its adder tree, n - 1 32-bit adds
     alu     element-wise operations: r x n x (add/sub/max/min: a 16-bit add; mul: a multiply;
-            mov: nothing)
-    post    requantisation of every result written (a MAC's n, an element-wise r x n) and the
-            LUT read of act = lut / rsqrt
+            mov: nothing; topk: a 16-bit compare per index register, the insertion)
+    post    requantisation of every result written (a MAC's n, a dot's 1, an element-wise r x n,
+            a topk's r compared) and the LUT read of act = lut / rsqrt
     <buf>   data-buffer reads and writes: the bytes of the cost table (`golden.costs`) in words of
             the buffer's macros, each access the energy of one macro of that size
     pbuf    parameter records read
@@ -58,10 +59,13 @@ def instruction_energy(analysis, costs: dict | None = None) -> dict[str, np.ndar
     bits = np.array([DType(d).bits for d in DType], np.float64)
     mult = multiply_pj(bits[f["a_dtype"]], bits[f["b_dtype"]])
     op = a.opcode
-    out = {"mac": np.where(a.is_mac, n * r * (mult + add_pj(32)), 0.0)}
+    # dot: the same multiply-adds, then an adder tree of n - 1 accumulator-wide adds
+    out = {"mac": np.where(a.is_mac, n * r * (mult + add_pj(32)) + np.where(a.is_dot, (n - 1) * add_pj(32), 0.0), 0.0)}
+    # topk: one compare per step against every index register (the insertion)
     ew_op = np.where(op == Opcode.MUL, mult, np.where(op == Opcode.MOV, 0.0, add_pj(16)))
+    ew_op = np.where(a.is_topk, cfg.topk_entries * add_pj(16), ew_op)
     out["alu"] = np.where(a.is_ew, r * n * ew_op, 0.0)
-    results = np.where(a.writes, np.where(a.is_mac, n, r * n), 0.0)
+    results = np.where(a.writes | a.is_topk, a.results, 0).astype(np.float64)
     lut = np.isin(f["act"], (Act.LUT, Act.RSQRT))
     lut_pj = sram_access_pj(*macro_of(cfg, "lut"))
     out["post"] = results * (REQUANT_PJ + np.where(lut, lut_pj, 0.0))

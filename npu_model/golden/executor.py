@@ -39,6 +39,7 @@ from threadpoolctl import ThreadpoolController
 
 from ..arch.isa import RSQRT_MANT_BITS, Act, Buffer, DType, Opcode
 from ..arch.record import RECORD_BYTES, SHIFT_BITS, field_offset
+from .dynamic import DynamicRun, IndexRegisters
 
 __all__ = ["Executor", "blas_single_thread"]
 
@@ -356,6 +357,7 @@ class Executor:
         lut[:len(program.lut)] = program.lut
         self.lut = lut
         self.acc_bits = cfg.acc_bits
+        self.index = IndexRegisters(cfg.topk_entries)
         self.batches = _compile(analysis, self)
 
     def memory(self) -> np.ndarray:
@@ -370,6 +372,7 @@ class Executor:
         """Execute every instruction once on `mem` (uint8, updated in place) and `acc` (int64 per lane)."""
         views = self.views(mem)
         lut = self.lut
+        self.index.reset()
         with blas_single_thread():
             for batch in self.batches:
                 batch.run(views, acc, lut)
@@ -475,9 +478,11 @@ def _form_batches(an, pcs):
 
 
 def _compile(an, ex):
+    """The runners of a frame, in program order: batches of the instructions planned at load, and
+    runs of the dynamic ones (`dynamic.DynamicRun`) between them."""
     f = an.fields
-    pcs = np.flatnonzero(an.is_compute)
-    if not len(pcs):
+    comp = np.flatnonzero(an.is_compute)
+    if not len(comp):
         return []
     cfg = ex.config
     lanes = cfg.lanes
@@ -494,7 +499,19 @@ def _compile(an, ex):
         el[x] = dict(dt=dt, base=gbase >> dt, rs=f[f"{x}_rstride"] >> dt, ls=f[f"{x}_lstride"] >> dt,
                      const=f[f"{x}_buf"] == Buffer.WBUF, bc=f[f"{x}_lstride"] == 0)
     ctx = _Context(an, ex, el, init_views, pimg, lanes)
+    runners = []
+    dyn = an.dynamic[comp]
+    for run in np.split(comp, np.flatnonzero(dyn[1:] != dyn[:-1]) + 1):
+        if an.dynamic[run[0]]:
+            runners.append(DynamicRun(an, el, pimg, run, ex.index, ex.acc_bits))
+        else:
+            runners += _static_batches(an, ctx, run)
+    return runners
 
+
+def _static_batches(an, ctx, pcs):
+    """The batches of a run of instructions whose every address is known at load."""
+    f = an.fields
     bid = _form_batches(an, pcs)
     # Block-float instructions (act=rsqrt, or a mul with b_exp) run apart, by `_BlockFloat`: a run of
     # them of one shape that the batching keeps together is one group.

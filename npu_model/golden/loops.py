@@ -9,6 +9,13 @@ static pc of every executed instruction and its effective fields. That keeps the
 schedule and the fault checks exactly as they are for straight-line code (every loop iteration
 is an instruction instance like any other), and it is vectorised: one `np.tile` per loop, never
 a Python step per iteration.
+
+An *indexed* loop (`idx` != 0) advances the address fields its `idx` bits name by IDX[i] * inc
+instead of i * inc, IDX being the top-k index registers the last `topk` wrote: data, known only
+while the frame runs. The expansion then holds those fields as in iteration 0 of that loop and
+records, per instance, the loop's iteration (`index_iter`) and the increments to scale by the
+index (`index_inc`); the executor adds IDX[i] * inc as it runs, the analysis widens the
+footprints over every index the top-k can produce. Indexed loops do not nest in each other.
 """
 from __future__ import annotations
 
@@ -43,6 +50,7 @@ class Loop:
     body: int
     depth: int                       # 0 outermost
     increments: tuple                # one per LOOP_SLOTS entry
+    indexed: int = 0                 # idx: bit j, LOOP_SLOTS[j] advances by IDX[i] * inc
 
     @property
     def end(self) -> int:
@@ -72,9 +80,12 @@ def loop_structure(fields: dict, n: int, *, program: bool = True):
     counts = fields["count"][pcs].tolist()
     bodies = fields["body"][pcs].tolist()
     incs = np.stack([fields[f"{s[0]}_inc"][pcs] for s in LOOP_SLOTS], axis=1).tolist() if pcs else []
+    idx = fields["idx"][pcs].tolist()
     problems, loops, open_ = [], [], []          # open_: ends of the loops enclosing the current pc
-    for pc, count, body, inc in zip(pcs, counts, bodies, incs):
+    loops_open = []                                # the Loops of open_
+    for pc, count, body, inc, ix in zip(pcs, counts, bodies, incs, idx):
         while open_ and open_[-1] < pc:
+            loops_open.pop()
             open_.pop()
         body = max(body, 1)
         end = pc + body
@@ -89,7 +100,12 @@ def loop_structure(fields: dict, n: int, *, program: bool = True):
         if len(open_) >= LOOP_DEPTH:
             problems.append((pc, f"loop nested {len(open_) + 1} deep; loops nest at most {LOOP_DEPTH} deep"))
             break
-        loops.append(Loop(pc, max(count, 1), body, len(open_), tuple(inc)))
+        if ix and any(lp.indexed for lp in loops_open):
+            outer = next(lp for lp in loops_open if lp.indexed)
+            problems.append((pc, f"indexed loop inside the indexed loop at pc {outer.pc}: indexed loops do not nest"))
+            break
+        loops.append(Loop(pc, max(count, 1), body, len(open_), tuple(inc), ix))
+        loops_open.append(loops[-1])
         open_.append(end)
     executed = _executed(loops, n) if not problems else 0
     if executed > MAX_FRAME_INSTRUCTIONS:
@@ -123,11 +139,14 @@ def _executed(loops, n: int) -> int:
 @dataclass
 class Expansion:
     """The executed stream of one frame: for instance k, its static pc, the effective fields of
-    the instruction (address fields advanced by the enclosing loops) and the iteration of each
-    enclosing loop (-1 at levels that do not enclose it)."""
+    the instruction (address fields advanced by the enclosing loops; an indexed loop's indexed
+    fields as in its iteration 0) and the iteration of each enclosing loop (-1 at levels that do
+    not enclose it); inside an indexed loop, its iteration and the increments IDX[i] scales."""
     pc: np.ndarray                   # int64, static pc of instance k
     fields: dict                     # name -> int64 array over instances
     iterations: np.ndarray           # (instances, LOOP_DEPTH) int64
+    index_iter: np.ndarray           # (instances,) iteration i of the enclosing indexed loop, -1 if none
+    index_inc: np.ndarray            # (instances, len(LOOP_SLOTS)): bytes per unit of IDX[i], 0 if not indexed
 
     def __len__(self) -> int:
         return len(self.pc)
@@ -138,7 +157,8 @@ def expand(fields: dict, structure: LoopStructure) -> Expansion:
     n = len(fields["opcode"])
     if not structure.loops:
         pcs = np.arange(n, dtype=np.int64)
-        return Expansion(pcs, dict(fields), np.full((n, LOOP_DEPTH), -1, np.int64))
+        return Expansion(pcs, dict(fields), np.full((n, LOOP_DEPTH), -1, np.int64), np.full(n, -1, np.int64),
+                         np.zeros((n, len(LOOP_SLOTS)), np.int64))
     starts = [lp.pc for lp in structure.loops]
     by_pc = {lp.pc: lp for lp in structure.loops}
 
@@ -159,36 +179,45 @@ def expand(fields: dict, structure: LoopStructure) -> Expansion:
             pc = lp.end + 1
         return _concat(parts)
 
-    pcs, offsets, iterations = block(0, n)
+    pcs, offsets, iterations, index_iter, index_inc = block(0, n)
     out = {name: values[pcs] for name, values in fields.items()}
     used = _SLOT_USED[np.minimum(out["opcode"], _N_OPCODES)]
     for j, slot in enumerate(LOOP_SLOTS):
         moved = used[:, j] & (offsets[:, j] != 0)
         if moved.any():
             out[slot] = np.where(moved, (out[slot] + offsets[:, j]) & _ADDRESS_MASK, out[slot])
-    return Expansion(pcs, out, iterations)
+    index_inc = np.where(used, index_inc, 0)
+    return Expansion(pcs, out, iterations, index_iter, index_inc)
 
 
 def _straight(lo: int, hi: int):
     k = hi - lo
     return (np.arange(lo, hi, dtype=np.int64), np.zeros((k, len(LOOP_SLOTS)), np.int64),
-            np.full((k, LOOP_DEPTH), -1, np.int64))
+            np.full((k, LOOP_DEPTH), -1, np.int64), np.full(k, -1, np.int64),
+            np.zeros((k, len(LOOP_SLOTS)), np.int64))
 
 
 def _repeat(lp: Loop, body):
-    pcs, offsets, iterations = body
+    pcs, offsets, iterations, index_iter, index_inc = body
     k = len(pcs)
     it = np.repeat(np.arange(lp.count, dtype=np.int64), k)
-    offsets = np.tile(offsets, (lp.count, 1)) + it[:, None] * np.asarray(lp.increments, np.int64)[None, :]
+    inc = np.asarray(lp.increments, np.int64)
+    indexed = np.array([bool(lp.indexed >> j & 1) for j in range(len(LOOP_SLOTS))])
+    offsets = np.tile(offsets, (lp.count, 1)) + it[:, None] * np.where(indexed, 0, inc)[None, :]
     iterations = np.tile(iterations, (lp.count, 1))
     iterations[:, lp.depth] = it
-    return np.tile(pcs, lp.count), offsets, iterations
+    index_iter = np.tile(index_iter, lp.count)
+    index_inc = np.tile(index_inc, (lp.count, 1))
+    if lp.indexed:
+        index_iter = it
+        index_inc = np.broadcast_to(np.where(indexed, inc, 0), index_inc.shape).copy()
+    return np.tile(pcs, lp.count), offsets, iterations, index_iter, index_inc
 
 
 def _concat(parts):
     if len(parts) == 1:
         return parts[0]
-    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(5))
 
 
 def executed(code: np.ndarray, *, program: bool = True) -> Expansion:

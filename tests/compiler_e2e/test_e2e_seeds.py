@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SEED_MODELS = ("cgcrn", "dgru", "nunet_tls")
+SEED_MODELS = ("cgcrn", "dgru", "dgru_p25", "dgru_p50", "dgru_p75", "nunet_tls")
 FRAMES = 20
 
 

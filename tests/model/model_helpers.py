@@ -62,9 +62,10 @@ EOF = Instruction(opcode=int(Opcode.EOF))
 NOP = Instruction(opcode=int(Opcode.NOP))
 
 
-def loop(count, body, a=0, b=0, d=0, p=0):
-    """A hardware loop over the next `body` instructions, with the per-iteration increments."""
-    return Instruction(opcode=int(Opcode.LOOP), count=count, body=body, a_inc=a, b_inc=b, d_inc=d, p_inc=p)
+def loop(count, body, a=0, b=0, d=0, p=0, idx=0):
+    """A hardware loop over the next `body` instructions, with the per-iteration increments
+    (`idx`: the indexed fields, bit j for LOOP_SLOTS[j])."""
+    return Instruction(opcode=int(Opcode.LOOP), count=count, body=body, a_inc=a, b_inc=b, d_inc=d, p_inc=p, idx=idx)
 
 
 def sync_in(port=0):
@@ -131,15 +132,16 @@ def wrap(value, bits):
     return value - (1 << bits) if value >> (bits - 1) else value
 
 
-def executed(code):
+def executed(code, idx=None):
     """The instructions of one frame in execution order (pc, instruction with the addresses its
     loops give it): a program counter and a stack of open loops, as the front end walks the
-    code (docs/isa.md "Loops")."""
+    code (docs/isa.md "Loops"). `idx`: the index registers (read as each instruction is reached;
+    an indexed loop's indexed fields move by idx[i] * inc)."""
     pc, stack = 0, []
     while pc < len(code):
         ins = code[pc]
         if ins.opcode == Opcode.LOOP:
-            stack.append({"start": pc + 1, "end": pc + ins.body, "count": ins.count, "i": 0,
+            stack.append({"start": pc + 1, "end": pc + ins.body, "count": ins.count, "i": 0, "idx": ins.idx,
                           "inc": [getattr(ins, f"{s[0]}_inc") for s in isa.LOOP_SLOTS]})
             yield pc, ins
             pc += 1
@@ -148,7 +150,8 @@ def executed(code):
         moved = {}
         for j, slot in enumerate(isa.LOOP_SLOTS):
             if slot in uses:
-                moved[slot] = (getattr(ins, slot) + sum(lp["i"] * lp["inc"][j] for lp in stack)) % (1 << ADDRESS_BITS)
+                moved[slot] = (getattr(ins, slot) + sum((idx[lp["i"]] if lp["idx"] >> j & 1 else lp["i"]) * lp["inc"][j]
+                                                        for lp in stack)) % (1 << ADDRESS_BITS)
         yield pc, ins.replace(**moved)
         pc += 1
         while stack and pc == stack[-1]["end"] + 1:
@@ -209,8 +212,8 @@ class Reference:
         lo, hi = (-32768, 32767) if ins.d_dtype else (-128, 127)
         return min(max(y, lo), hi)
 
-    def executed(self):
-        return executed(self.code)
+    def executed(self, idx=None):
+        return executed(self.code, idx)
 
     def run_frame(self, inputs):
         for port in self.p.inputs:
@@ -218,9 +221,27 @@ class Reference:
             self.mem[port.buf][port.offset:port.offset + len(data)] = data
         bits = self.cfg.acc_bits
         accs = [0] * self.cfg.lanes
-        for _, ins in self.executed():
+        idx = [0] * max(self.cfg.topk_entries, 1)
+        for _, ins in self.executed(idx):
             op = Opcode(ins.opcode)
-            if op == Opcode.MAC:
+            if op == Opcode.DOT:
+                new = []
+                for l in range(ins.n):
+                    acc = accs[l] if ins.acc_in else (self.record(ins, 0)[0] if l == 0 else 0)
+                    for s in range(ins.r):
+                        acc += self.element(ins, "a", s, l) * self.element(ins, "b", s, l)
+                    new.append(wrap(acc, bits))
+                accs[:ins.n] = new
+                if not ins.acc_out:
+                    self.store(ins.d_buf, ins.d_base, ins.d_dtype, self.post(ins, wrap(sum(new), bits), 0))
+            elif op == Opcode.TOPK:
+                values = [self.post(ins, wrap(self.element(ins, "a", s, 0) + self.record(ins, 0)[0], bits), 0)
+                          for s in range(ins.r)]
+                order = sorted(range(ins.r), key=lambda s: (-values[s], s))
+                idx[:] = [0] * len(idx)
+                for k, s in enumerate(order[:len(idx)]):
+                    idx[k] = s
+            elif op == Opcode.MAC:
                 new = []
                 for l in range(ins.n):
                     acc = accs[l] if ins.acc_in else self.record(ins, l)[0]

@@ -33,7 +33,7 @@ def raw_fault(word: bytes, before=()):
 
 
 ILLEGAL = [
-    ("unknown opcode", Instruction(opcode=13), "unknown opcode 13"),
+    ("unknown opcode", Instruction(opcode=len(Opcode)), f"unknown opcode {len(Opcode)}"),
     ("nop with a field", Instruction(opcode=int(Opcode.NOP), n=1), "field n = 1 is not used by nop"),
     ("mov with b", GOOD.replace(b_base=4), "field b_base = 4 is not used by mov"),
     ("mac with d_rstride", mac(4, 2, ("abuf", "i8", 0, 1, 0), ("wbuf", "i8", 0, 4, 1), ("abuf", "i8", 64, 1, 1)),
