@@ -6,8 +6,10 @@
              conflicting step arrived one cycle earlier and was held);
              MAC array multiplies, vector ALU operates
     stage 2  accumulate (MAC) / add bias (element-wise), wrap to acc_bits
-    stage 3  requantise, ReLU, LUT index to the LUT unit
-    stage 4  LUT entry arrives; saturate; write port of D; the last beat retires
+    stage 3  (dot: the adder tree sums the lanes' ACC into lane 0) requantise, ReLU, LUT index
+             to the LUT unit
+    stage 4  LUT entry arrives; saturate; write port of D (topk: lane 0's value to the top-k
+             unit instead); the last beat retires
 
 Stage 4 is the write, so a beat read in cycle c is written in cycle c + 4. A larger
 `PIPELINE_LATENCY` is met by delaying the write port; a smaller one cannot be built.
@@ -59,6 +61,7 @@ class Datapath(wiring.Component):
             "retire": Out(1),
             "retire_pc": Out(config.pc_bits),
             "retire_seq": Out(SEQ_BITS),
+            "topk_push": Out(1), "topk_value": Out(signed(ELEM_BITS)),
         })
 
     def elaborate(self, platform):
@@ -105,7 +108,8 @@ class Datapath(wiring.Component):
         for lane in range(lanes):
             m.d.comb += [
                 mac.s1_a[lane].eq(s1_a[lane]), mac.s1_b[lane].eq(s1_b[lane]),
-                mac.s1_bias[lane].eq(s1_rec[lane].bias),
+                # a dot starts lane 0 from the bias, the other lanes from 0
+                mac.s1_bias[lane].eq(s1_rec[lane].bias if lane == 0 else Mux(s1_beat.is_dot, 0, s1_rec[lane].bias)),
                 valu.s1_a[lane].eq(s1_a[lane]), valu.s1_b[lane].eq(s1_b[lane]),
                 valu.s1_bias[lane].eq(s1_rec[lane].bias),
             ]
@@ -128,9 +132,13 @@ class Datapath(wiring.Component):
             post.s3_lut_log2.eq(s3_beat.lut_log2),
             post.s3_dtype.eq(s3_beat.d_dtype),
         ]
+        # A dot's lanes meet in an adder tree (wrapping to acc_bits like every lane's sum).
+        dot_sum = Signal(signed(cfg.acc_bits))
+        m.d.comb += dot_sum.eq(sum(Mux(s3_beat.nmask[lane], mac.acc[lane], 0) for lane in range(lanes)))
         for lane in range(lanes):
+            acc = Mux(s3_beat.is_dot, dot_sum, mac.acc[lane]) if lane == 0 else mac.acc[lane]
             m.d.comb += [
-                post.s3_acc[lane].eq(Mux(s3_beat.is_mac, mac.acc[lane], valu.acc[lane])),
+                post.s3_acc[lane].eq(Mux(s3_beat.is_mac, acc, valu.acc[lane])),
                 post.s3_exp[lane].eq(Mux(s3_beat.is_mac, 0, valu.exp[lane])),
                 self.lut[lane].en.eq(post.s3_lut_en[lane]),
                 self.lut[lane].index.eq(post.s3_lut_index[lane]),
@@ -165,5 +173,6 @@ class Datapath(wiring.Component):
                 self.wr[lane].data.eq(wr.data[lane]),
             ]
         m.d.comb += [self.wr_buf.eq(wr.buf), self.retire.eq(wr.retire), self.retire_pc.eq(wr.pc),
-                     self.retire_seq.eq(wr.seq)]
+                     self.retire_seq.eq(wr.seq),
+                     self.topk_push.eq(s4_beat.valid & s4_beat.is_topk), self.topk_value.eq(post.s4_data[0])]
         return m

@@ -1,7 +1,8 @@
 """Instruction decoder and fault checker (combinational).
 
 Takes one 256-bit instruction word, viewed through the `StructLayout`s built from the ISA table
-(one per format), and the loop offsets of its fetch, and produces everything the sequencer and
+(one per format), and the loop offsets of its fetch (an indexed loop's index term and span
+apart: checks and footprints are over every index), and produces everything the sequencer and
 the counters need for the instance the loops make of it: its address fields advanced by the
 offsets (modulo 2**ADDRESS_BITS), the class of the opcode, the three operand footprints, the
 fault code of docs/isa.md "Faults" (checked in the documented order, the first failing check
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2, exact_log2
@@ -28,6 +29,7 @@ from npu_model.arch.record import RECORD_BYTES
 from npu_model.arch.timing import PORT_CONFLICT_FACTOR
 
 from .footprint import Footprint
+from .loops import SPAN_BITS
 from .groups import GROUP_LOG2_BITS, lane_group_log2
 from .layout import (ADDR_BITS, FaultShape, ParamSignature, buffer_bytes, check_config, data_buffers, field_shape,
                      instruction_layout, opcode_is, opcodes_of)
@@ -57,6 +59,7 @@ def _decoded_members(config: NpuConfig) -> dict:
     members = {
         "opcode": Out(_f("opcode")),
         "is_mac": Out(1), "is_ew": Out(1), "is_ctl": Out(1), "reads_b": Out(1), "writes": Out(1),
+        "is_dot": Out(1), "is_topk": Out(1),
         "fence": Out(1), "is_eof": Out(1), "is_sync_in": Out(1), "is_sync_out": Out(1),
         "conflict": Out(1),     # A and B share one read port: every step takes two cycles
         "n": Out(_f("n")), "r": Out(_f("r")),
@@ -91,6 +94,8 @@ class Decoder(wiring.Component):
         super().__init__({
             "word": In(instruction_layout()),
             "offsets": In(ADDRESS_BITS).array(len(LOOP_SLOTS)),
+            "ioffsets": In(ADDRESS_BITS).array(len(LOOP_SLOTS)),
+            "spans": In(signed(SPAN_BITS)).array(len(LOOP_SLOTS)),
             "insn": Out(DecodedSignature(config=config)),
         })
 
@@ -104,10 +109,11 @@ class Decoder(wiring.Component):
         for j, slot in enumerate(LOOP_SLOTS):
             used = cls.reads_b if slot == "b_base" else cls.compute
             m.d.comb += w[slot].eq(Mux(used, raw[slot] + self.offsets[j], raw[slot]))
-        fps = _footprints(m, w, cls)
-        fault, p_records, p_end = _fault(m, w, cls, fps, self.config)
+        spans = {slot[0]: self.spans[j] for j, slot in enumerate(LOOP_SLOTS)}
+        fps = _footprints(m, w, cls, spans)
+        fault, p_records, p_end = _fault(m, w, cls, fps, spans, self.config)
         _accounting(m, w, cls, fps, p_records, p_end, self.insn)
-        _outputs(m, w, cls, fps, fault, self.insn)
+        _outputs(m, w, cls, fps, fault, self.insn, self.ioffsets)
         _lane_groups(m, w, cls, self.config, self.insn)
         return m
 
@@ -119,13 +125,19 @@ class _Classes:
     is_ew: Signal
     is_ctl: Signal
     is_loop: Signal
+    is_dot: Signal
+    is_topk: Signal
     reads_b: Signal
+    writes_d: Signal        # an opcode with a destination in a buffer (topk has none)
     known: Signal
     compute: object         # is_mac | is_ew
-    writes: object          # compute and not a holding MAC
+    writes: object          # writes_d and not a holding MAC
 
 
 def _classify(m, w) -> _Classes:
+    dec_is_dot = Signal()
+    dec_is_topk = Signal()
+    dec_writes_d = Signal()
     dec_is_mac = Signal()
     dec_is_ew = Signal()
     dec_is_ctl = Signal()
@@ -139,20 +151,24 @@ def _classify(m, w) -> _Classes:
         dec_is_ctl.eq(opcode_is(w.opcode, opcodes_of(OpClass.CONTROL))),
         dec_reads_b.eq(opcode_is(w.opcode, [op for op, i in OPCODES.items() if i.reads_b])),
         dec_known.eq(opcode_is(w.opcode, list(OPCODES))),
+        dec_is_dot.eq(w.opcode == Opcode.DOT),
+        dec_is_topk.eq(w.opcode == Opcode.TOPK),
+        dec_writes_d.eq(opcode_is(w.opcode, [op for op, i in OPCODES.items() if i.writes_d])),
     ]
     compute = dec_is_mac | dec_is_ew
-    return _Classes(is_mac=dec_is_mac, is_ew=dec_is_ew, is_ctl=dec_is_ctl, is_loop=dec_is_loop, reads_b=dec_reads_b,
-                    known=dec_known,
-                    compute=compute, writes=compute & ~(dec_is_mac & w.acc_out))
+    return _Classes(is_mac=dec_is_mac, is_ew=dec_is_ew, is_ctl=dec_is_ctl, is_loop=dec_is_loop, is_dot=dec_is_dot,
+                    is_topk=dec_is_topk, reads_b=dec_reads_b, writes_d=dec_writes_d, known=dec_known,
+                    compute=compute, writes=dec_writes_d & ~(dec_is_mac & w.acc_out))
 
 
-def _footprints(m, w, cls: _Classes) -> dict:
-    """A, B and D footprints (docs/isa.md "Operands and addressing")."""
+def _footprints(m, w, cls: _Classes, spans: dict) -> dict:
+    """A, B and D footprints (docs/isa.md "Operands and addressing"), widened by an indexed loop."""
     fps = {}
     for op in "abd":
         m.submodules[f"fp_{op}"] = fp = Footprint()
         fps[op] = fp
         m.d.comb += [
+            fp.span.eq(spans[op]),
             fp.base.eq(w[f"{op}_base"]),
             fp.rstride.eq(w[f"{op}_rstride"]),
             fp.lstride.eq(w[f"{op}_lstride"]),
@@ -172,7 +188,7 @@ def _size_of(w, op):
     return Mux(w[f"{op}_dtype"] == DType.I16, DType.I16.size, DType.I8.size)
 
 
-def _fault(m, w, cls: _Classes, fps: dict, cfg: NpuConfig):
+def _fault(m, w, cls: _Classes, fps: dict, spans: dict, cfg: NpuConfig):
     """The fault code (docs/isa.md "Faults": the first failing check in order), the parameter
     records the instruction reads and the end of their bytes in pbuf."""
 
@@ -188,7 +204,7 @@ def _fault(m, w, cls: _Classes, fps: dict, cfg: NpuConfig):
 
     def odd(op):
         return (w[f"{op}_dtype"] == DType.I16) & (
-            w[f"{op}_base"][0] | w[f"{op}_rstride"][0] | w[f"{op}_lstride"][0])
+            w[f"{op}_base"][0] | w[f"{op}_rstride"][0] | w[f"{op}_lstride"][0] | spans[op][0])
 
     def abs_lt_size(op, part):
         v = w[f"{op}_{part}"]
@@ -201,7 +217,7 @@ def _fault(m, w, cls: _Classes, fps: dict, cfg: NpuConfig):
 
     def identical(x, y):
         return Cat(*[w[f"{x}_{p}"] == w[f"{y}_{p}"]
-                     for p in ("buf", "dtype", "base", "rstride", "lstride")]).all()
+                     for p in ("buf", "dtype", "base", "rstride", "lstride")], spans[x] == spans[y]).all()
 
     compute, reads_b = cls.compute, cls.reads_b
     # --- code 1: illegal ------------------------------------------------------------------------
@@ -229,24 +245,29 @@ def _fault(m, w, cls: _Classes, fps: dict, cfg: NpuConfig):
         | (act_is_rsqrt & ((w.lut_log2 < RSQRT_LOG2_MIN) | (w.lut_log2 > LUT_LOG2_MAX) | (w.d_dtype != DType.I16)))
         | (operate & (w.b_exp != 0) & (w.b_dtype != DType.I16))
         | (operate & ~act_table & ((w.lut_base != 0) | (w.lut_log2 != 0)))
-        | (compute & (w.n > 1) & abs_lt_size("d", "lstride"))
-        | (cls.is_ew & (w.r > 1) & abs_lt_size("d", "rstride"))
+        | (cls.writes_d & ~cls.is_dot & (w.n > 1) & abs_lt_size("d", "lstride"))
+        | (cls.writes_d & cls.is_ew & (w.r > 1) & abs_lt_size("d", "rstride"))
+        | (cls.is_topk & ((w.n != 1) | (cfg.topk_entries == 0)))
     )
 
     # --- code 2: write protect ------------------------------------------------------------------
     dec_write_protect = Signal()
-    m.d.comb += dec_write_protect.eq(compute & ((w.d_buf == Buffer.WBUF) | (w.d_buf == Buffer.IMEM)))
+    m.d.comb += dec_write_protect.eq(cls.writes_d & ((w.d_buf == Buffer.WBUF) | (w.d_buf == Buffer.IMEM)))
 
     # --- code 3: address ------------------------------------------------------------------------
     p_records = Mux(w.p_vec, w.n, 1)
-    dec_p_end = Signal(ADDR_BITS + 2)
-    m.d.comb += dec_p_end.eq(w.p_base + RECORD_BYTES * p_records)
+    p_span = spans["p"]
+    dec_p_end = Signal(signed(SPAN_BITS + 2))
+    dec_p_lo = Signal(signed(SPAN_BITS + 2))
+    m.d.comb += [dec_p_end.eq(w.p_base + RECORD_BYTES * p_records + Mux(p_span < 0, 0, p_span)),
+                 dec_p_lo.eq(w.p_base + Mux(p_span < 0, p_span, 0))]
     dec_address = Signal()
     m.d.comb += dec_address.eq(compute & (
         (w.a_buf == Buffer.IMEM) | (reads_b & (w.b_buf == Buffer.IMEM))
-        | outside("a") | (reads_b & outside("b")) | outside("d")
-        | odd("a") | (reads_b & odd("b")) | odd("d")
-        | (w.p_base[:ceil_log2(RECORD_BYTES)] != 0) | (dec_p_end > cfg.pbuf_bytes)
+        | outside("a") | (reads_b & outside("b"))
+        | odd("a") | (reads_b & odd("b"))
+        | (cls.writes_d & ((w.d_buf == Buffer.IMEM) | outside("d") | odd("d")))
+        | ((w.p_base | p_span)[:ceil_log2(RECORD_BYTES)] != 0) | (dec_p_end > cfg.pbuf_bytes) | (dec_p_lo < 0)
     ))
 
     # --- code 4: LUT range ----------------------------------------------------------------------
@@ -256,7 +277,7 @@ def _fault(m, w, cls: _Classes, fps: dict, cfg: NpuConfig):
 
     # --- code 5: element-wise destination overlaps a differently addressed source ---------------
     dec_overlap = Signal()
-    m.d.comb += dec_overlap.eq(cls.is_ew & (
+    m.d.comb += dec_overlap.eq(cls.is_ew & cls.writes_d & (
         (intersects("d", "a") & ~identical("d", "a"))
         | (reads_b & intersects("d", "b") & ~identical("d", "b"))
     ))
@@ -282,7 +303,7 @@ def _accounting(m, w, cls: _Classes, fps: dict, p_records, p_end, out) -> None:
         return w.r * per_step
 
     dec_wr = Signal(RD_BYTES_BITS)
-    m.d.comb += dec_wr.eq(Mux(cls.is_mac, 1, w.r) * w.n * _size_of(w, "d"))
+    m.d.comb += dec_wr.eq(Mux(cls.is_mac, 1, w.r) * Mux(cls.is_dot, 1, w.n) * _size_of(w, "d"))
     for i, (code, _name) in enumerate(data_buffers()):
         a_in = w.a_buf == code
         b_in = cls.reads_b & (w.b_buf == code)
@@ -300,7 +321,7 @@ def _accounting(m, w, cls: _Classes, fps: dict, p_records, p_end, out) -> None:
     m.d.comb += [
         out.rd_bytes[pb].eq(Mux(cls.compute, RECORD_BYTES * p_records, 0)),
         out.wr_bytes[pb].eq(0),
-        out.hwm[pb].eq(Mux(cls.compute, p_end, 0)),
+        out.hwm[pb].eq(Mux(cls.compute, p_end[:HWM_BITS], 0)),
     ]
 
 
@@ -343,13 +364,17 @@ def _lane_groups(m, w, cls: _Classes, cfg: NpuConfig, out) -> None:
     ]
 
 
-def _outputs(m, w, cls: _Classes, fps: dict, fault, out) -> None:
+def _outputs(m, w, cls: _Classes, fps: dict, fault, out, ioffsets) -> None:
+    """The instance's fields: the checks above used its index-0 addresses, the accesses add an
+    indexed loop's IDX[i] x increment (`ioffsets`, 0 outside one)."""
+    at = {slot: ioffsets[j] for j, slot in enumerate(LOOP_SLOTS)}
     for name in ("opcode", "n", "r", "p_base", "p_vec", "act", "lut_base", "lut_log2",
                  "acc_in", "acc_out", "port", "b_exp"):
-        m.d.comb += getattr(out, name).eq(w[name])
+        m.d.comb += getattr(out, name).eq(w[name] + at[name] if name in at else w[name])
     for op in "abd":
         for part in ("buf", "dtype", "base", "rstride", "lstride"):
-            m.d.comb += getattr(out, f"{op}_{part}").eq(w[f"{op}_{part}"])
+            name = f"{op}_{part}"
+            m.d.comb += getattr(out, name).eq(w[name] + at[name] if name in at else w[name])
         m.d.comb += [getattr(out, f"{op}_lo").eq(fps[op].lo), getattr(out, f"{op}_hi").eq(fps[op].hi)]
     m.d.comb += [
         out.is_mac.eq(cls.is_mac),
@@ -357,7 +382,11 @@ def _outputs(m, w, cls: _Classes, fps: dict, fault, out) -> None:
         out.is_ctl.eq(cls.is_ctl),
         out.reads_b.eq(cls.reads_b),
         out.writes.eq(cls.writes),
-        out.fence.eq(opcode_is(w.opcode, [Opcode.SYNC_IN, Opcode.SYNC_OUT, Opcode.EOF])),
+        out.is_dot.eq(cls.is_dot),
+        out.is_topk.eq(cls.is_topk),
+        # topk resets the top-k unit as it issues; an indexed loop reads what the topk wrote
+        out.fence.eq(opcode_is(w.opcode, [Opcode.SYNC_IN, Opcode.SYNC_OUT, Opcode.EOF, Opcode.TOPK])
+                     | (cls.is_loop & (data.View(instruction_layout(Format.LOOP), w.as_value()).idx != 0))),
         out.is_eof.eq(w.opcode == Opcode.EOF),
         out.is_sync_in.eq(w.opcode == Opcode.SYNC_IN),
         out.is_sync_out.eq(w.opcode == Opcode.SYNC_OUT),

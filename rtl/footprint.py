@@ -16,14 +16,17 @@ from amaranth.lib.wiring import In, Out
 
 from npu_model.arch.isa import FIELD_BY_NAME, DType
 
+from .loops import SPAN_BITS
+
 __all__ = ["Footprint", "FOOTPRINT_BITS"]
 
 _STRIDE_BITS = FIELD_BY_NAME["a_rstride"].bits
 _R_BITS = FIELD_BY_NAME["r"].bits
 _N_BITS = FIELD_BY_NAME["n"].bits
 _BASE_BITS = FIELD_BY_NAME["a_base"].bits
-#: base + (2**16-1) * (+-2**15) + 31 * (+-2**15) + 1 fits comfortably in 38 signed bits.
-FOOTPRINT_BITS = 38
+#: base + (2**16-1) * (+-2**15) + 31 * (+-2**15) + an indexed loop's span (+-2**37) + 1 fits in 40
+#: signed bits.
+FOOTPRINT_BITS = 40
 
 
 class Footprint(wiring.Component):
@@ -31,7 +34,8 @@ class Footprint(wiring.Component):
 
     `steps_m1` is r'-1 (0 for a MAC's destination, r-1 otherwise) and `lanes_m1` is n-1; both are
     taken as unsigned so that callers pass them only when r >= 1 and n >= 1 (otherwise the
-    instruction is illegal and the footprint is never used).
+    instruction is illegal and the footprint is never used). `span` widens it over an indexed
+    loop's indices (docs/isa.md "Indexed loops"): (bound - 1) x the index increment, 0 otherwise.
     """
 
     base: In(_BASE_BITS)
@@ -40,6 +44,7 @@ class Footprint(wiring.Component):
     steps_m1: In(_R_BITS)
     lanes_m1: In(_N_BITS)
     dtype: In(1)
+    span: In(signed(SPAN_BITS))
     lo: Out(signed(FOOTPRINT_BITS))
     hi: Out(signed(FOOTPRINT_BITS))
 
@@ -54,8 +59,10 @@ class Footprint(wiring.Component):
         fp_lneg = Mux(fp_lspan < 0, fp_lspan, zero)
         fp_lpos = Mux(fp_lspan < 0, zero, fp_lspan)
         fp_last = Mux(self.dtype == DType.I16, DType.I16.size - 1, DType.I8.size - 1)
+        fp_sneg = Mux(self.span < 0, self.span, zero)
+        fp_spos = Mux(self.span < 0, zero, self.span)
         m.d.comb += [
-            self.lo.eq(self.base + fp_rneg + fp_lneg),
-            self.hi.eq(self.base + fp_rpos + fp_lpos + fp_last),
+            self.lo.eq(self.base + fp_rneg + fp_lneg + fp_sneg),
+            self.hi.eq(self.base + fp_rpos + fp_lpos + fp_last + fp_spos),
         ]
         return m

@@ -30,7 +30,8 @@ from npu_model.arch.timing import FETCH_LATENCY
 from .decoder import DecodedSignature, Decoder
 from .imem import FetchSignature
 from .layout import CYCLE_BITS, ParamSignature, check_config, instruction_layout
-from .loops import LoopUnit
+from .loops import INC_SHAPE, LoopUnit
+from .topk import STEP_BITS
 
 __all__ = ["Frontend", "InstructionStreamSignature", "FETCH_STAGES"]
 
@@ -54,27 +55,36 @@ class InstructionStreamSignature(ParamSignature):
 
 
 class Frontend(wiring.Component):
+    """With a top-k unit (`topk_entries`), `idx_sel` / `idx_step` read its index registers for the
+    loop unit and `bound` says how far they reach (`topk.TopKUnit`)."""
+
     def __init__(self, *, config: NpuConfig):
         check_config(config)
         self.config = config
-        super().__init__({
+        members = {
             "frame_start": In(1),
             "running": In(1),
             "cycle": In(CYCLE_BITS),
             "imem": Out(FetchSignature(pc_bits=config.pc_bits)),
             "insn": Out(InstructionStreamSignature(config=config)),
-        })
+        }
+        if config.topk_entries:
+            members.update({"idx_sel": Out(range(config.topk_entries)), "idx_step": In(STEP_BITS),
+                            "bound": In(STEP_BITS + 1)})
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
         cfg = self.config
         m.submodules.decoder = dec = Decoder(config=cfg)
-        m.submodules.loops = lu = LoopUnit(pc_bits=cfg.pc_bits)
+        m.submodules.loops = lu = LoopUnit(pc_bits=cfg.pc_bits, indexed=bool(cfg.topk_entries))
 
         fe_fetch_pc = Signal(cfg.pc_bits)
         fe_valid = Signal()
         fe_pc = Signal(cfg.pc_bits)
         fe_off = [Signal(ADDRESS_BITS, name=f"fe_off_{s[0]}") for s in LOOP_SLOTS]
+        fe_ix_iter = Signal.like(lu.ix_iter, name="fe_ix_iter")
+        fe_ix_inc = [Signal(INC_SHAPE, name=f"fe_ix_inc_{s[0]}") for s in LOOP_SLOTS]
         fe_fetch = Signal()
         fe_may_fetch = self.running & (~fe_valid | self.insn.ready)
         if FETCH_LATENCY > FETCH_STAGES:
@@ -86,6 +96,7 @@ class Frontend(wiring.Component):
         with m.Elif(fe_fetch):
             m.d.sync += [fe_valid.eq(1), fe_pc.eq(fe_fetch_pc), fe_fetch_pc.eq(lu.next_pc)]
             m.d.sync += [o.eq(lo) for o, lo in zip(fe_off, lu.offsets)]
+            m.d.sync += [fe_ix_iter.eq(lu.ix_iter), *[o.eq(i) for o, i in zip(fe_ix_inc, lu.ix_inc)]]
         with m.Elif(self.insn.ready):
             m.d.sync += fe_valid.eq(0)
 
@@ -99,6 +110,7 @@ class Frontend(wiring.Component):
             lu.push_pc.eq(fe_pc),
             lu.push_count.eq(loop_word.count),
             lu.push_body.eq(loop_word.body),
+            lu.push_idx.eq(loop_word.idx),
         ]
         m.d.comb += [lu.push_inc[j].eq(loop_word[f"{s[0]}_inc"]) for j, s in enumerate(LOOP_SLOTS)]
 
@@ -109,4 +121,11 @@ class Frontend(wiring.Component):
             self.insn.pc.eq(fe_pc),
         ]
         m.d.comb += [dec.offsets[j].eq(o) for j, o in enumerate(fe_off)]
+        if cfg.topk_entries:
+            # An indexed loop's index term, read from the top-k unit while the instruction is
+            # decoded: the indexed `loop` is a fence, so by the time its body instructions are
+            # taken (the loop has issued) the topk that filled the registers has retired.
+            m.d.comb += self.idx_sel.eq(fe_ix_iter)
+            for j, inc in enumerate(fe_ix_inc):
+                m.d.comb += [dec.ioffsets[j].eq(self.idx_step * inc), dec.spans[j].eq((self.bound - 1) * inc)]
         return m

@@ -14,6 +14,15 @@ proper nesting and at most LOOP_DEPTH levels; a push beyond them is ignored.
 
 Per level: start and end pc, count, the iteration being fetched, the increments and the running
 offsets (iteration x increment, modulo 2**ADDRESS_BITS).
+
+Indexed loops (`idx`, built when the NPU has a top-k unit): a level's fields named by its `idx`
+bits do not run an offset; instead the fetched instruction gets IDX[iteration] x increment, the
+iteration going to the top-k unit's read port (`idx_sel`) and its step coming back
+(`idx_step`), (`ioffsets`, apart from the `offsets` of the plain loops: the footprints are those of index 0)
+and a span, (bound - 1) x increment, by which the decoder widens the footprints
+(docs/isa.md "Indexed loops"). Indexed loops do not nest in each other (the loader's rule), so
+one multiplier per field serves every level. An indexed `loop` is a fence: the `topk` that
+filled the registers has retired before its body is fetched.
 """
 from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
@@ -22,12 +31,17 @@ from amaranth.lib.wiring import In, Out
 from npu_model.arch.isa import ADDRESS_BITS, FIELD_BY_NAME, LOOP_DEPTH, LOOP_SLOTS
 
 from .layout import check_positive
+from .topk import STEP_BITS
 
-__all__ = ["LoopUnit"]
+__all__ = ["LoopUnit", "SPAN_BITS", "INC_SHAPE"]
+
+#: (bound - 1) x increment: a 16-bit step count times a 22-bit signed increment.
+SPAN_BITS = STEP_BITS + FIELD_BY_NAME["a_inc"].bits + 1
 
 _COUNT_BITS = FIELD_BY_NAME["count"].bits
 _BODY_BITS = FIELD_BY_NAME["body"].bits
 _INC = signed(FIELD_BY_NAME["a_inc"].bits)
+INC_SHAPE = _INC
 
 
 class _Level:
@@ -40,21 +54,26 @@ class _Level:
         self.iter = Signal(_COUNT_BITS, name=f"lp{d}_iter")
         self.inc = [Signal(_INC, name=f"lp{d}_inc_{s[0]}") for s in LOOP_SLOTS]
         self.off = [Signal(ADDRESS_BITS, name=f"lp{d}_off_{s[0]}") for s in LOOP_SLOTS]
+        self.idx = Signal(len(LOOP_SLOTS), name=f"lp{d}_idx")
 
 
 class LoopUnit(wiring.Component):
-    def __init__(self, *, pc_bits):
+    """`indexed`: the NPU has a top-k unit (indexed loops; else `push_idx` is ignored)."""
+
+    def __init__(self, *, pc_bits, indexed=False):
         check_positive("PC width", pc_bits)
         self.pc_bits = pc_bits
+        self.indexed = indexed
         super().__init__({
             "clear": In(1),
             # The fetch of this cycle.
             "fetch": In(1), "fetch_pc": In(pc_bits),
             "next_pc": Out(pc_bits),
             "offsets": Out(ADDRESS_BITS).array(len(LOOP_SLOTS)),
+            "ix_iter": Out(_COUNT_BITS), "ix_inc": Out(_INC).array(len(LOOP_SLOTS)),
             # A loop instruction taken by the issue stage this cycle.
             "push": In(1), "push_pc": In(pc_bits), "push_count": In(_COUNT_BITS), "push_body": In(_BODY_BITS),
-            "push_inc": In(_INC).array(len(LOOP_SLOTS)),
+            "push_inc": In(_INC).array(len(LOOP_SLOTS)), "push_idx": In(len(LOOP_SLOTS)),
         })
 
     def elaborate(self, platform):
@@ -77,15 +96,24 @@ class LoopUnit(wiring.Component):
                 "iter": Mux(new, 0, lv.iter),
                 "inc": [Mux(new, pi, i) for pi, i in zip(self.push_inc, lv.inc)],
                 "off": [Mux(new, 0, o) for o in lv.off],
+                "idx": Mux(new, self.push_idx if self.indexed else 0, lv.idx),
                 "new": new,
             })
 
-        # Offsets of the instruction fetched now: every open level's.
+        # Offsets of the instruction fetched now: every open level's; an open indexed level's
+        # iteration and indexed increments.
+        ix_sel, ix_inc = 0, [0] * len(LOOP_SLOTS)      # the open indexed level's iteration, increments
+        for d, v in enumerate(views):
+            on = (view_depth > d) & (v["idx"] != 0)
+            ix_inc = [Mux(on & v["idx"][j], v["inc"][j], inc) for j, inc in enumerate(ix_inc)]
+            ix_sel = Mux(on, v["iter"], ix_sel)
         for j in range(len(LOOP_SLOTS)):
             total = 0
             for d, v in enumerate(views):
                 total = total + Mux(view_depth > d, v["off"][j], 0)
             m.d.comb += self.offsets[j].eq(total)
+        if self.indexed:
+            m.d.comb += [self.ix_iter.eq(ix_sel), *[o.eq(i) for o, i in zip(self.ix_inc, ix_inc)]]
 
         # Innermost first: a level decides only if every level inside it ends here and is done.
         redirect = []
@@ -124,6 +152,7 @@ class LoopUnit(wiring.Component):
                 with m.If(v["new"] | advance):
                     m.d.sync += [lv.start.eq(v["start"]), lv.end.eq(v["end"]), lv.count.eq(v["count"])]
                     m.d.sync += [i.eq(vi) for i, vi in zip(lv.inc, v["inc"])]
-                    m.d.sync += lv.iter.eq(Mux(advance, v["iter"] + 1, v["iter"]))
-                    m.d.sync += [o.eq(Mux(advance, vo + vi, vo)) for o, vo, vi in zip(lv.off, v["off"], v["inc"])]
+                    m.d.sync += [lv.idx.eq(v["idx"]), lv.iter.eq(Mux(advance, v["iter"] + 1, v["iter"]))]
+                    m.d.sync += [o.eq(Mux(advance & ~v["idx"][j], vo + vi, vo))
+                                 for j, (o, vo, vi) in enumerate(zip(lv.off, v["off"], v["inc"]))]
         return m

@@ -22,6 +22,7 @@ from .layout import (HOST_DATA_BITS, FaultShape, HostTarget, ParamSignature, buf
 from .lut import LutUnit
 from .params import ParamMemory
 from .sequencer import Sequencer
+from .topk import TopKUnit
 from .trace import TraceMemory
 
 __all__ = ["Npu", "HostBusSignature", "Fault", "HostTarget"]
@@ -84,6 +85,14 @@ class Npu(wiring.Component):
         m.submodules.lut = lut = LutUnit(entries=cfg.lut_entries, lanes=lanes, macro_words=mw, host_addr_bits=hab)
         m.submodules.pbuf = pbuf = ParamMemory(size=cfg.pbuf_bytes, lanes=lanes, macro_words=mw, host_addr_bits=hab,
                                                host_row_bytes=host_row_bytes(cfg, HostTarget.PBUF))
+        if cfg.topk_entries:
+            m.submodules.topk = topk = TopKUnit(entries=cfg.topk_entries)
+            m.d.comb += [
+                topk.clear.eq(seq.frame_start),
+                topk.start.eq(seq.topk_start), topk.start_r.eq(seq.topk_r),
+                topk.push.eq(dp.topk_push), topk.value.eq(dp.topk_value),
+                topk.read_sel.eq(fe.idx_sel), fe.idx_step.eq(topk.read_step), fe.bound.eq(topk.bound),
+            ]
         trace = None
         if self.trace_depth:
             m.submodules.trace = trace = TraceMemory(depth=self.trace_depth, host_addr_bits=hab)

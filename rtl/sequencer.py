@@ -76,8 +76,11 @@ class BeatSignature(ParamSignature):
             "conflict": Out(1),         # A was read one cycle before B (same buffer)
             "last": Out(1),             # the instruction retires when this beat is written
             "is_mac": Out(1),
+            "is_dot": Out(1),           # the lanes' sums meet in lane 0 (an adder tree)
+            "is_topk": Out(1),          # the value goes to the top-k unit, not to a buffer
             "opcode": Out(_f("opcode")),
             "mask": Out(config.lanes),  # lanes that read (and accumulate) in this beat
+            "nmask": Out(config.lanes),  # lanes < n: the lanes a dot sums
             "wmask": Out(config.lanes),  # lanes whose destination this beat writes
             "a_buf": Out(_f("a_buf")),
             "b_buf": Out(_f("b_buf")),
@@ -128,6 +131,7 @@ class Sequencer(wiring.Component):
             "issue": Out(1), "issue_pc": Out(pcb), "issue_seq": Out(SEQ_BITS), "stall": Out(1),
             "ctl_retire": Out(1),
             "sync_in": Out(1), "sync_out": Out(1), "sync_port": Out(_f("port")),
+            "topk_start": Out(1), "topk_r": Out(_f("r")),
             "cur": Out(DecodedSignature(config=config)),   # the current instruction (accounting)
         })
 
@@ -153,7 +157,7 @@ class Sequencer(wiring.Component):
             st.seq_waiting.eq(st.running & st.seq_valid & ~st.seq_started),
             st.seq_faulting.eq(st.seq_waiting & (st.ins.fault != 0)),
             st.seq_fence_ok.eq(st.seq_cycle > st.seq_last_retire),
-            st.seq_can_issue.eq(Mux(st.ins.is_ctl, ~st.ins.fence | st.seq_fence_ok, ~st.sb.hazard)),
+            st.seq_can_issue.eq((~st.ins.fence | st.seq_fence_ok) & (st.ins.is_ctl | ~st.sb.hazard)),
             st.seq_issue.eq(st.seq_waiting & ~st.seq_faulting & st.seq_can_issue),
         ]
         st.seq_active = Signal()
@@ -284,7 +288,11 @@ class Sequencer(wiring.Component):
             return mask
 
         st.seq_mask = group_lanes(st.ins.gshift, st.seq_grp, "seq_rmask")
-        seq_dmask = group_lanes(st.ins.wshift, Mux(st.seq_tail, st.seq_wgrp, 0), "seq_dmask")
+        seq_dmask = Signal(lanes)
+        m.d.comb += seq_dmask.eq(Mux(st.ins.is_dot, 1, group_lanes(st.ins.wshift, Mux(st.seq_tail, st.seq_wgrp, 0),
+                                                                   "seq_dmask_lanes")))
+        seq_nmask = Signal(lanes)
+        m.d.comb += seq_nmask.eq(Cat(*[st.ins.n > lane for lane in range(lanes)]))
         beat = self.beat
         m.d.comb += [
             beat.valid.eq(st.seq_beat),
@@ -295,6 +303,9 @@ class Sequencer(wiring.Component):
             beat.conflict.eq(st.ins.conflict),
             beat.last.eq(st.seq_insn_done),
             beat.is_mac.eq(st.ins.is_mac),
+            beat.is_dot.eq(st.ins.is_dot),
+            beat.is_topk.eq(st.ins.is_topk),
+            beat.nmask.eq(seq_nmask),
             beat.opcode.eq(st.ins.opcode),
             beat.mask.eq(Mux(st.seq_tail, 0, st.seq_mask)),
             # A MAC writes once, after its last step, in destination groups: the first with the
@@ -302,7 +313,7 @@ class Sequencer(wiring.Component):
             beat.wmask.eq(Mux(st.ins.is_ew, st.seq_mask, Mux(st.seq_tail | st.seq_last_read, seq_dmask, 0))),
             beat.a_buf.eq(st.ins.a_buf),
             beat.b_buf.eq(st.ins.b_buf),
-            beat.write.eq(st.ins.is_ew | st.seq_tail | (st.seq_last_read & st.ins.writes)),
+            beat.write.eq((st.ins.is_ew & st.ins.writes) | st.seq_tail | (st.seq_last_read & st.ins.writes)),
             beat.d_buf.eq(st.ins.d_buf),
             beat.d_dtype.eq(st.ins.d_dtype),
             beat.acc_in.eq(st.ins.acc_in),
@@ -356,6 +367,8 @@ class Sequencer(wiring.Component):
             self.sync_in.eq(st.seq_issue & st.ins.is_sync_in),
             self.sync_out.eq(st.seq_issue & st.ins.is_sync_out),
             self.sync_port.eq(st.ins.port),
+            self.topk_start.eq(st.seq_issue & st.ins.is_topk),
+            self.topk_r.eq(st.ins.r),
         ]
         m.d.comb += [d.eq(s) for d, s in zip(bundle_values(st.dec_sig, self.cur),
                                              bundle_values(st.dec_sig, st.seq_insn))]

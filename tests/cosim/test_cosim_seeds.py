@@ -11,7 +11,7 @@ from compiler import companion_config
 
 ROOT = Path(__file__).resolve().parents[2]
 FRAMES = 2
-SEED_MODELS = ("cgcrn", "dgru", "nunet_tls")
+SEED_MODELS = ("cgcrn", "dgru", "dgru_p25", "dgru_p50", "dgru_p75", "nunet_tls")
 
 
 @pytest.mark.parametrize("lanes", [4, 8])
