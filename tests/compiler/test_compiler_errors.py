@@ -77,6 +77,11 @@ LAYER_ERRORS = [
     ("  - {name: a, op: reshape, input: input, channels: 5}", "a", "channels", "not a multiple"),
     ("  - {name: a, op: flatten, input: input, order: rows}", "a", "order", "must be one of"),
     ("  - {name: a, op: gru, input: input, hidden: 5, axis: time, groups: 2}", "a", "groups", "not divisible"),
+    ("  - {name: a, op: gru, input: input, hidden: 4, axis: time, top_k: 5}", "a", "top_k", "top_k at most hidden"),
+    ("  - {name: a, op: gru, input: input, hidden: 4, axis: frequency, top_k: 2}", "a", "top_k", "not along frequency"),
+    ("  - {name: a, op: gru, input: input, hidden: 4, axis: time, groups: 2, top_k: 2}", "a", "top_k",
+     "groups must be 1"),
+    ("  - {name: a, op: lstm, input: input, hidden: 4, axis: time, top_k: 2}", "a", "top_k", "unknown field"),
     ("  - {name: a, op: lstm, input: input, hidden: 4, axis: time, bidirectional: true}", "a", "bidirectional",
      "lstm along time"),
     ("  - {name: a, op: conv1d, input: input, out_channels: 3, kernel: 1}\n"

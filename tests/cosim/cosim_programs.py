@@ -5,8 +5,9 @@ operands, per-lane (`p_vec`) and shared parameter records, act = relu, lut and r
 chaining (`acc_out=1` then `acc_in=1`), a MAC on fewer lanes than the NPU has, broadcast lane
 strides, negative strides, read-after-write hazards (stalls), A and B in one buffer (port
 conflicts), fences (`sync_in`, `sync_out`, `eof`), hardware loops two deep (addresses advanced
-by both levels, a body ending where the loop around it ends), and state in sbuf updated in place
-so that frames depend on each other. `fault_program(kind)` is a short program whose pc 3 faults;
+by both levels, a body ending where the loop around it ends), D-GRU's select gate (`topk`, an
+indexed loop of `dot`s over the selected rows, an indexed scatter), and state in sbuf updated in
+place so that frames depend on each other. `fault_program(kind)` is a short program whose pc 3 faults;
 `loop_fault_program()` faults in the third iteration of a loop.
 """
 from __future__ import annotations
@@ -35,12 +36,17 @@ def opcode_program(lanes: int, seed: int = 7, org: str = "lane"):
         ".input  xw    abuf 0x040 i16 32",
         ".output res   abuf 0x400 i8  1024",
         ".output state sbuf 0x000 i16 " + str(L),
+        ".output dots  abuf 0xb00 i16 3",
+        ".output picked sbuf 0x400 i16 8",
+        ".param 0x18 0 -1 0",
         ".param 0x0 0 1 0",
         ".param 0x8 3 5 2",
         ".param 0x10 -7 3 1",
     ]
     for lane in range(L):
         lines.append(f".param {0x100 + 8 * lane:#x} {lane * 7 - 20} {3 + lane} 4")
+    for row in range(8):
+        lines.append(f".param {0x200 + 8 * row:#x} {row * 50 - 200} {2 + row} 6")
     lines += [
         f".data wbuf 0x1000 i8 {_values(rng, 64 * L, -128, 127)}",
         f".data wbuf 0x3000 i16 {_values(rng, 32 * L, -3000, 3000)}",
@@ -84,13 +90,21 @@ def opcode_program(lanes: int, seed: int = 7, org: str = "lane"):
         f"mac n={L} r=32 a=abuf.i16[0x40+2r] b=wbuf.i16[0x3000+{2 * L}r+2l] d=abuf.i16[0x7a0+2l] p=0x100+8l "
         "act=rsqrt(512,8)",
         f"mul n={L} r=1 a=abuf.i16[0x40+2l] b=abuf.i16[0x7a0+2l] d=abuf.i16[0x7c0+2l] p=0x100+8l b_exp=1",
+        # D-GRU: the 3 smallest of 8 values (a record with mult -1), a dot over each selected
+        # weight row with its record (indexed B and p; results one after the other), and the
+        # results scattered to the selected elements of sbuf (indexed D).
+        "topk n=1 r=8 a=abuf.i16[0x40+2r] p=0x18 d_dtype=1",
+        f"loop count=3 body=1 b_inc={2 * L} d_inc=2 p_inc=8 idx=10",
+        f"dot n={L} r=2 a=abuf.i16[0x40+{2 * L}r+2l] b=wbuf.i8[0x1000+{L}r+1l] d=abuf.i16[0xb00] p=0x200",
+        "loop count=3 body=1 a_inc=2 d_inc=2 idx=4",
+        "mov n=1 r=1 a=abuf.i16[0xb00] d=sbuf.i16[0x400] p=0x8",
         "sync_out port=0",
         # State carried to the next frame, updated in place.
         f"add n={L} r=1 a=sbuf.i16[0x0+2l] b=abuf.i8[0x400+1l] d=sbuf.i16[0x0+2l] p=0x0",
         "sync_out port=1",
         "eof",
     ]
-    config = NpuConfig(lanes=L, wbuf_org=org, abuf_org=org, sbuf_org=org)
+    config = NpuConfig(lanes=L, wbuf_org=org, abuf_org=org, sbuf_org=org, topk_entries=8)
     return assemble("\n".join(lines), source=f"opcodes_l{L}", config=config)
 
 
