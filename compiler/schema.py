@@ -28,6 +28,8 @@ def _field(field: Field) -> dict:
     if field.kind == "pair":
         one = _field(Field("int", minimum=field.minimum, maximum=field.maximum))
         out = {"oneOf": [one, {"type": "array", "items": one, "minItems": 2, "maxItems": 2}]}
+    elif field.kind == "map":
+        out = _mapping(field.members, required=[n for n, f in field.members.items() if f.required])
     else:
         out = {"type": _SCALAR[field.kind]}
         if field.choices:

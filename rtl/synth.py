@@ -62,6 +62,7 @@ BLOCKS = (
     ("post", "requantiser, activation and LUT index", ("datapath.post", "datapath")),
     ("decoder", "decoder and fault checks (footprints)", ("frontend.decoder",)),
     ("loops", "hardware loop unit", ("frontend.loops",)),
+    ("topk", "top-k unit (D-GRU's select gate)", ("topk",)),
     ("fetch", "fetch", ("frontend",)),
     ("sequencer", "issue sequencer, scoreboard, address generators", ("sequencer",)),
     ("counters", "performance counters", ("counters",)),

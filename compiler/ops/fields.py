@@ -22,14 +22,15 @@ REQUIRED = object()
 MAX_INT = 1 << 16
 
 _KIND_NAMES = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
-               "pair": "an integer or a list of two integers"}
+               "pair": "an integer or a list of two integers", "map": "a mapping"}
 
 
 @dataclass(frozen=True)
 class Field:
-    """One field: its kind ('int', 'float', 'bool', 'str', or 'pair': an integer n for (n, n) or
-    a list [a, b], parsed as a tuple), default, allowed values, bounds (an int or pair field's
-    maximum defaults to MAX_INT; a float field must be finite)."""
+    """One field: its kind ('int', 'float', 'bool', 'str', 'pair': an integer n for (n, n) or a
+    list [a, b], parsed as a tuple, or 'map': a mapping of the `members` fields, parsed as a
+    dict, its errors naming 'field.member'), default, allowed values, bounds (an int or pair
+    field's maximum defaults to MAX_INT; a float field must be finite)."""
 
     kind: str
     default: Any = REQUIRED
@@ -37,6 +38,7 @@ class Field:
     minimum: float | None = None
     doc: str = ""
     maximum: float | None = None
+    members: dict | None = None
 
     @property
     def required(self) -> bool:
@@ -48,6 +50,11 @@ def parse_value(value, spec: Field, *, source, layer, field):
     kind = spec.kind
     if kind == "pair":
         return _parse_pair(value, spec, source=source, layer=layer, field=field)
+    if kind == "map":
+        if not isinstance(value, dict):
+            fail(source, f"expected {_KIND_NAMES['map']} ({', '.join(spec.members)}), got {shown(value)}",
+                 layer=layer, field=field)
+        return parse_fields(value, spec.members, source=source, layer=layer, prefix=f"{field}.")
     ok = {
         "int": isinstance(value, int) and not isinstance(value, bool),
         "float": isinstance(value, (int, float)) and not isinstance(value, bool),
@@ -82,18 +89,19 @@ def _parse_pair(value, spec: Field, *, source, layer, field) -> tuple[int, int]:
     return tuple(parse_value(v, one, source=source, layer=layer, field=field) for v in value)
 
 
-def parse_fields(raw: dict, fields: dict[str, Field], *, source, layer, known_extra=()) -> dict:
-    """Validate the op-specific fields of one layer; unknown keys are errors (typos are common)."""
+def parse_fields(raw: dict, fields: dict[str, Field], *, source, layer, known_extra=(), prefix="") -> dict:
+    """Validate the op-specific fields of one layer (or of a map field's members, named
+    `prefix` + member); unknown keys are errors (typos are common)."""
     for key in raw:
         if key not in fields and key not in known_extra:
             allowed = ", ".join(sorted([*fields, *known_extra]))
-            fail(source, f"unknown field (allowed here: {allowed})", layer=layer, field=str(key))
+            fail(source, f"unknown field (allowed here: {allowed})", layer=layer, field=f"{prefix}{key}")
     out = {}
     for name, spec in fields.items():
         if name in raw:
-            out[name] = parse_value(raw[name], spec, source=source, layer=layer, field=name)
+            out[name] = parse_value(raw[name], spec, source=source, layer=layer, field=f"{prefix}{name}")
         elif spec.required:
-            fail(source, "missing (required)", layer=layer, field=name)
+            fail(source, "missing (required)", layer=layer, field=f"{prefix}{name}")
         else:
             out[name] = spec.default
     return out

@@ -11,7 +11,7 @@ is an independent sequence over frames sharing one set of weights, state kept (t
 groups P (CGCRN's P-GRU, GTCRN's grouped RNN): P independent GRUs of hidden/P units, group g on
 input features g*I/P .. (g+1)*I/P - 1; outputs concatenated by group. Their weights carry a
 leading group axis, (P, 3H/P, I/P) and so on.
-top_k K (D-GRU, seed 001_6ed5b05af126c285.txt): each step computes the update gate z of every
+dynamic: {top_k: K} (D-GRU, seed 001_6ed5b05af126c285.txt): each step computes the update gate z of every
 neuron, then updates only the K neurons with the largest update weight 1 - z (the paper's select
 gate, top-A of its z, which weighs the candidate: PyTorch's z weighs the old state), ties to the
 lower neuron; the others keep their state. The reset gate and the candidate are computed for the
@@ -24,7 +24,13 @@ import numpy as np
 from .base import OpDef
 from .fields import Field
 
-__all__ = ["Gru"]
+__all__ = ["Gru", "top_k_of"]
+
+
+def top_k_of(attrs: dict) -> int:
+    """K of a D-GRU's `dynamic: {top_k: K}`; 0 for a plain GRU (or an LSTM)."""
+    dynamic = attrs.get("dynamic")
+    return dynamic["top_k"] if dynamic else 0
 
 
 class Gru(OpDef):
@@ -36,8 +42,9 @@ class Gru(OpDef):
         "axis": Field("str", choices=("frequency", "time"), doc="what the recurrence runs over"),
         "bidirectional": Field("bool", False, doc="frequency axis only: both directions"),
         "groups": Field("int", 1, minimum=1, doc="independent GRUs on equal slices of the input"),
-        "top_k": Field("int", 0, minimum=0, doc="D-GRU: update only the K neurons with the largest 1 - z "
-                                               "each step (0: every neuron, a plain GRU)"),
+        "dynamic": Field("map", None, doc="D-GRU: {top_k: K} updates only the K neurons with the largest "
+                                          "1 - z each step (time axis)",
+                         members={"top_k": Field("int", minimum=1, doc="neurons updated per step")}),
     }
 
     def keeps_state(self, layer) -> bool:
@@ -54,15 +61,15 @@ class Gru(OpDef):
             layer.fail("groups", f"{layer['hidden']} hidden units are not divisible by {g} groups")
         if ins[0][0] % g:
             layer.fail("groups", f"shape mismatch: {ins[0][0]} input channels are not divisible by {g} groups")
-        k = layer.attrs.get("top_k", 0)
+        k = top_k_of(layer.attrs)
         if k:
             if k > layer["hidden"]:
-                layer.fail("top_k", f"{k} neurons to update of {layer['hidden']} (top_k at most hidden)")
+                layer.fail("dynamic.top_k", f"{k} neurons to update of {layer['hidden']} (top_k at most hidden)")
             if layer["axis"] != "time":
-                layer.fail("top_k", f"a dynamic {self.op} updates its neurons step by step along time, "
-                                    f"not along {layer['axis']}")
+                layer.fail("dynamic", f"a dynamic {self.op} updates its neurons step by step along time, "
+                                      f"not along {layer['axis']}")
             if g > 1:
-                layer.fail("top_k", f"a dynamic {self.op} selects among all its neurons: groups must be 1, not {g}")
+                layer.fail("dynamic", f"a dynamic {self.op} selects among all its neurons: groups must be 1, not {g}")
         return layer["hidden"] * len(self.directions(layer)), ins[0][1]
 
     def weight_shapes(self, layer, ins):
@@ -79,8 +86,8 @@ class Gru(OpDef):
     def macs(self, layer, ins, out):
         i, h = ins[0][0], layer["hidden"]
         rows = self.gates * h
-        if layer.attrs.get("top_k", 0):                    # z for every neuron, r and n for the K selected
-            rows = h + (self.gates - 1) * layer["top_k"]
+        if top_k_of(layer.attrs):                    # z for every neuron, r and n for the K selected
+            rows = h + (self.gates - 1) * top_k_of(layer.attrs)
         return ins[0][1] * len(self.directions(layer)) * rows * (i + h) // layer["groups"]
 
     def init(self, layer, ins, rng):

@@ -20,4 +20,4 @@ class Lstm(Gru):
     op = "lstm"
     doc = "long short-term memory along frequency (per frame) or along time (state across frames)"
     gates = 4
-    fields = {name: f for name, f in Gru.fields.items() if name != "top_k"}    # D-GRU's select gate is a GRU's
+    fields = {name: f for name, f in Gru.fields.items() if name != "dynamic"}    # D-GRU's select gate is a GRU's

@@ -16,6 +16,7 @@ from npu_model.arch.isa import Act, DType
 from ..errors import QuantisationError
 from .fixedpoint import multiplier, quantise_bias, quantise_weights
 from ..ops.elementwise import TABLE_FUNCTIONS
+from ..ops.gru import top_k_of
 from ..reference.linear import conv_transpose1d
 from .luts import EXP_OUT, RECIP_OUT, SIGMOID_OUT, TANH_OUT, Lut, make_lut, reciprocal_lut, rsqrt_lut
 from .qnet import (Epilogue, QActivation, QAdd, QAttention, QComplexConvTime, QConcat, QConv1d, QConvTranspose1d, QGru,
@@ -238,7 +239,7 @@ def build_gru(fl, ctx):
                                    dtype="int16", scale=GRU_STATE_SCALE)
     return QGru(name=fl.name, op="gru", inputs=fl.inputs, output=fl.output, fused=fl.fused, axis=fl.attrs["axis"],
                 hidden=fl.attrs["hidden"], cells=cells, state=state, groups=fl.attrs.get("groups", 1),
-                top_k=fl.attrs.get("top_k", 0))
+                top_k=top_k_of(fl.attrs))
 
 
 def build_attention(fl, ctx):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops.elementwise import TABLE_FUNCTIONS
+from ..ops.gru import top_k_of
 from .linear import conv1d, conv_transpose1d, pixel_shuffle, reshape_frames, time_conv
 
 __all__ = ["FLOAT_LAYERS", "activate", "sigmoid", "gru_cell"]
@@ -109,7 +110,7 @@ def _gru(fl, ins, state, probe):
                 out[:, :, pos] = h
         else:
             h = np.zeros((hid, length)) if state is None else state
-            k = fl.attrs.get("top_k", 0)
+            k = top_k_of(fl.attrs)
             for step in range(t):
                 gh = w_hh @ h + b_hh[:, None]                           # (3H, L)
                 _probe_gates(probe, f"gh{d}", gh, axis=0)
