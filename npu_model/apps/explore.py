@@ -142,7 +142,7 @@ SWEEP_COLUMNS = [f.name for f in dataclasses.fields(SweepPoint)]
 def area_of(config: NpuConfig, *, source: str = "model", timeout: float | None = None) -> tuple[float, float]:
     """(logic, SRAM) mm^2 at 45 nm of a configuration: SRAM from the macros it has
     (`technology.sram_area_um2`), logic from the estimate or from synthesis (`AREA_SOURCES`)."""
-    ge = logic_ge_estimate(config.lanes) if source == "model" else synthesised_ge(config, timeout=timeout)
+    ge = logic_ge_estimate(config.lanes, config.topk_entries) if source == "model" else synthesised_ge(config, timeout=timeout)
     return ge * NAND2_UM2 * 1e-6, sram_mm2(config)
 
 

@@ -494,7 +494,7 @@ def frame_energy(npu, costs: dict, *, cycles: int, clock_mhz: float, hop_us: flo
     cfg = npu.config
     by_term = {t: int(costs[_energy_key(t)].sum()) * 1e-9 for t in ENERGY_TERMS}
     dyn = sum(by_term.values())
-    leak = leakage_uw(cfg, logic_ge=logic_ge_estimate(cfg.lanes))
+    leak = leakage_uw(cfg, logic_ge=logic_ge_estimate(cfg.lanes, cfg.topk_entries))
     leak_uw = sum(leak.values())
     frame_us = cycles / clock_mhz
     frame_uj = dyn + leak_uw * 1e-6 * hop_us if hop_us else None

@@ -168,9 +168,17 @@ LEAKAGE_PW_PER_SRAM_BIT = 20.0
 #: Logic of the NPU in GE without synthesising it (for leakage in reports): `make area` with Yosys
 #: 0.23 on this RTL gave 161,632 GE at 4 lanes and 277,819 GE at 8; a line through both.
 _GE_AT_4, _GE_AT_8 = 161_632, 277_819
+#: The top-k unit and indexed loops (`topk_entries` > 0), from syntheses of the 4-lane NPU with
+#: 0, 64 and 256 entries (Yosys 0.23: 163,481, 227,157 and 327,241 GE): per entry 521 GE (a
+#: 16-bit value, a 16-bit step and a valid flip-flop with their shift multiplexers, a 16-bit
+#: comparator, the read port's multiplexer), and 30,330 GE whatever the entries (the index and
+#: span multipliers of the front end, the decoder's wider footprints, the unit's counters).
+TOPK_GE_PER_ENTRY, TOPK_GE_FIXED = 521, 30_330
 
 
-def logic_ge_estimate(lanes: int) -> float:
-    """The NPU's logic in GE at `lanes` lanes, interpolated from two syntheses (see above)."""
+def logic_ge_estimate(lanes: int, topk_entries: int = 0) -> float:
+    """The NPU's logic in GE at `lanes` lanes with a top-k unit of `topk_entries` registers (0:
+    none), from the syntheses above."""
     per_lane = (_GE_AT_8 - _GE_AT_4) / 4
-    return _GE_AT_4 + per_lane * (lanes - 4)
+    topk = TOPK_GE_FIXED + TOPK_GE_PER_ENTRY * topk_entries if topk_entries else 0
+    return _GE_AT_4 + per_lane * (lanes - 4) + topk

@@ -234,8 +234,11 @@ def unrolled_code(code: np.ndarray, count: int | None = None) -> np.ndarray:
     """The straight-line code of a program's executed stream (its first `count` instances): every
     instance as a word with its effective addresses, every loop instruction a `nop`. It runs
     exactly like the program, cycle for cycle (a `loop` and a `nop` both take one issue cycle),
-    which is what the cosimulation uses to schedule the instances before a fault."""
+    which is what the cosimulation uses to schedule the instances before a fault. An indexed loop
+    among them has no such code (its addresses are data, its `loop` a fence): ValueError."""
     run = executed(code)
+    if (run.index_iter[:count] >= 0).any() or (run.fields["idx"][:count] != 0).any():
+        raise ValueError("an indexed loop has no straight-line code: its addresses come from the top-k unit")
     rows = {name: v[:count] for name, v in run.fields.items() if name != "reserved"}
     loops = rows["opcode"] == Opcode.LOOP
     for name in rows:
