@@ -5,8 +5,9 @@ This block implements docs/timing.md "Rules" directly:
 * The current-instruction register is loaded from the front end in the last cycle of the
   previous instruction, so instruction i is present, and may issue, in cycle e(i).
 * A compute instruction issues when the hazard scoreboard reports no in-flight destination
-  overlapping its A or B footprint (rule 3); `sync_in`, `sync_out` and `eof` wait until the
-  frame cycle is past the retire cycle of every earlier instruction (rule 4); `nop` never waits.
+  overlapping its A or B footprint (rule 3); `sync_in`, `sync_out`, `eof`, `topk` and an
+  indexed `loop` wait until the frame cycle is past the retire cycle of every earlier
+  instruction (rule 4; a `topk` checks the scoreboard too); `nop` never waits.
   A waiting cycle counts as a stall cycle.
 * It then occupies the stage for occ = r * g * c + g_D - 1 cycles (rule 1, the decoder's
   `occ`): each of the r steps is g lane groups (lanes that never meet in a bank; the decoder's

@@ -26,6 +26,10 @@ reading all its operands before it writes. The executor exploits that:
 * Element-wise instructions of one opcode in a batch are one flat gather / ufunc / scatter.
 * Wrap to acc_bits, requantisation, activation, LUT and saturation run once per batch over all
   its results, with per-result constants precomputed.
+* The instructions of an indexed loop (their addresses come from the top-k unit's registers,
+  data), `topk` and `dot` run apart, in program order between the batches (`dynamic.py`): one
+  (count, r, n) gather per static pc of a loop whose iterations cannot see each other's results,
+  one instance at a time otherwise.
 
 Integer arithmetic after the dot products is int64 modulo 2**64, which is exact modulo
 2**acc_bits (acc_bits <= 48), the only thing the wrap keeps.
