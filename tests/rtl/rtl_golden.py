@@ -44,7 +44,7 @@ def rejected_by_loader(cfg: NpuConfig, ins: Instruction) -> bool:
 
 
 def footprint(ins: Instruction, x: str) -> tuple[int, int]:
-    steps = 1 if x == "d" and ins.opcode == Opcode.MAC else ins.r
+    steps = 1 if x == "d" and ins.opcode in (Opcode.MAC, Opcode.DOT) else ins.r
     size = 2 if getattr(ins, f"{x}_dtype") else 1
     lo, hi = _footprint(getattr(ins, f"{x}_base"), getattr(ins, f"{x}_rstride"),
                         getattr(ins, f"{x}_lstride"), steps, ins.n, size)
