@@ -20,7 +20,9 @@ Order of checks at load:
    first failing check in the documented order (1 illegal, 2 write_protect, 3 address,
    4 lut_range, 5 overlap); the message names its pc and, inside loops, the iterations.
 
-A fault-free program then needs no run-time checks at all: every address is known at load.
+A fault-free program then needs no run-time checks at all: every address is known at load, and an
+indexed loop's addresses, which come from the top-k unit while the frame runs, lie within its
+footprints widened over every index the unit can hold (docs/isa.md "Indexed loops").
 """
 from __future__ import annotations
 

@@ -3,9 +3,10 @@
 Three kinds (docs/isa.md): `topk`, which writes the index registers; the instructions of an
 indexed loop, whose indexed address fields move by IDX[i] * inc, IDX being data; and `dot`,
 whose lanes share one dot product. Everything else of a program is planned once at load by the
-batch executor (`executor.py`); these run one instance at a time, in program order, between its
-batches, each as a few numpy operations on (r, n) arrays of its elements. What is known at load
-is computed at load: the element indices of iteration 0 and the records of non-indexed fields.
+batch executor (`executor.py`); these run in program order between its batches, as numpy
+operations on (instances, r, n) arrays of their elements (`DynamicRun`). What is known at load is
+computed at load: the element indices of iteration 0 and the increments the index scales; the
+records are read as the index gives their address.
 
 The index registers are reset to 0 at every frame start (`IndexRegisters.reset`), so that the
 analysis can bound every index by the steps of the last `topk` before it (its footprint
@@ -18,12 +19,13 @@ import numpy as np
 from ..arch.isa import RSQRT_MANT_BITS, Act, DType, Opcode
 from ..arch.record import RECORD_BYTES, SHIFT_BITS, field_offset
 
-__all__ = ["IndexRegisters", "DynamicRun", "finish"]
+__all__ = ["IndexRegisters", "DynamicRun", "finish", "ALU_UFUNCS"]
 
 I64 = np.int64
 F64 = np.float64
-_UFUNCS = {Opcode.ADD: np.add, Opcode.SUB: np.subtract, Opcode.MUL: np.multiply,
-           Opcode.MAX: np.maximum, Opcode.MIN: np.minimum}
+#: The ALU opcodes' numpy functions (the batch executor's too).
+ALU_UFUNCS = {Opcode.ADD: np.add, Opcode.SUB: np.subtract, Opcode.MUL: np.multiply,
+              Opcode.MAX: np.maximum, Opcode.MIN: np.minimum}
 
 
 class IndexRegisters:
@@ -213,7 +215,7 @@ class _Group:
                     u = b & 0xFFFF
                     extra = np.where(st["b_exp"], u >> RSQRT_MANT_BITS, 0)
                     b = np.where(st["b_exp"], u & ((1 << RSQRT_MANT_BITS) - 1), b)
-                    v = _UFUNCS[op](a, b, dtype=I64)
+                    v = ALU_UFUNCS[op](a, b, dtype=I64)
                 v = ((v + bias + half) & mask) - half
             y = finish(v, mult, shift + extra, act=st["act"], lut_log2=st["lut_log2"], lut_base=st["lut_base"],
                        dtype=st["dtype"], lut=lut)

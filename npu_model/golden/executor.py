@@ -43,7 +43,7 @@ from threadpoolctl import ThreadpoolController
 
 from ..arch.isa import RSQRT_MANT_BITS, Act, Buffer, DType, Opcode
 from ..arch.record import RECORD_BYTES, SHIFT_BITS, field_offset
-from .dynamic import DynamicRun, IndexRegisters
+from .dynamic import ALU_UFUNCS, DynamicRun, IndexRegisters
 
 __all__ = ["Executor", "blas_single_thread"]
 
@@ -232,8 +232,7 @@ class _EwGroup:
         return v
 
 
-_UFUNCS = {Opcode.ADD: np.add, Opcode.SUB: np.subtract, Opcode.MUL: np.multiply,
-           Opcode.MAX: np.maximum, Opcode.MIN: np.minimum, Opcode.MOV: None}
+_UFUNCS = {**ALU_UFUNCS, Opcode.MOV: None}
 
 
 class _Batch:
