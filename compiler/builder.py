@@ -26,9 +26,8 @@ __all__ = ["FitError", "Arena", "ProgramBuilder", "CODE_FORMS"]
 #: name -> (lsb, mask, min, max) of every instruction field (npu_model.arch.isa.FIELDS), for `emit`.
 _FIELD_SPEC = {f.name: (f.lo, (1 << f.bits) - 1, f.min, f.max) for f in FIELDS}
 _OPCODE_MAX = _FIELD_SPEC["opcode"][3]
+_FIELD_NAMES = frozenset(_FIELD_SPEC)
 _MAC_CLASS = (int(Opcode.MAC), int(Opcode.DOT))
-
-#: The 8-byte parameter record of docs/isa.md.
 
 
 class FitError(NpuError):
@@ -253,12 +252,12 @@ class ProgramBuilder:
         word = op = int(opcode)
         if not 0 <= op <= _OPCODE_MAX:
             raise ValueError(f"field opcode: {op} does not fit")
+        if not _FIELD_NAMES.issuperset(fields):
+            name = next(k for k in fields if k not in _FIELD_NAMES)
+            raise TypeError(f"emit: unknown instruction field {name!r}")
         for name, value in fields.items():
-            spec = _FIELD_SPEC.get(name)
-            if spec is None:
-                raise TypeError(f"emit: unknown instruction field {name!r}")
             if value:                                    # zero fits every field and adds no bits
-                lo, mask, vmin, vmax = spec
+                lo, mask, vmin, vmax = _FIELD_SPEC[name]
                 if value.__class__ is not int:
                     value = int(value)
                 if not vmin <= value <= vmax:

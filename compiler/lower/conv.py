@@ -31,7 +31,7 @@ its input, which the previous layer wrote first.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -198,7 +198,7 @@ def _split_long(macs):
         s = 0
         while s < r:
             step = min(MAX_STEPS, r - s)
-            out.append((step, replace(a, base=a.base + s * a.rstride), replace(b, base=b.base + s * b.rstride)))
+            out.append((step, a._replace(base=a.base + s * a.rstride), b._replace(base=b.base + s * b.rstride)))
             s += step
     return out
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -14,23 +15,14 @@ from .tensor import Post
 __all__ = ["Operand", "KernelResult", "Records", "emit_compute"]
 
 
-@dataclass(frozen=True)
-class Operand:
-    """One instruction operand: X(s, l) = base + s*rstride + l*lstride in `buf`."""
+class Operand(NamedTuple):
+    """One instruction operand: X(s, l) = base + s*rstride + l*lstride in `buf`. A named tuple:
+    the lowering makes one per operand of tens of thousands of instructions."""
     buf: Buffer
     dtype: DType
     base: int
     rstride: int = 0
     lstride: int = 0
-
-    def fields(self, letter: str) -> dict:
-        """The operand's instruction fields for operand `letter` (values as given: the builder's
-        `emit` converts and range-checks them)."""
-        k = _KEYS[letter]
-        return {k[0]: self.buf, k[1]: self.dtype, k[2]: self.base, k[3]: self.rstride, k[4]: self.lstride}
-
-
-_KEYS = {x: tuple(f"{x}_{p}" for p in ("buf", "dtype", "base", "rstride", "lstride")) for x in "abd"}
 
 
 @dataclass
@@ -88,16 +80,17 @@ def emit_compute(builder, result: KernelResult, opcode: Opcode, *, n: int, r: in
                  d: Operand, b: Operand | None = None, p: dict, act: dict, acc_in: int = 0,
                  acc_out: int = 0, b_exp: int = 0) -> None:
     """Emit one MAC or element-wise instruction and account for it in `result`."""
-    fields = {"n": n, "r": r, **a.fields("a"), **p, **act}
+    fields = {"n": n, "r": r, "a_buf": a.buf, "a_dtype": a.dtype, "a_base": a.base, "a_rstride": a.rstride,
+              "a_lstride": a.lstride, **p, **act}
     if b_exp:
         fields["b_exp"] = 1
     if b is not None:
-        fields.update(b.fields("b"))
-    dfields = d.fields("d")
-    if opcode is Opcode.MAC:
-        del dfields["d_rstride"]
+        fields.update(b_buf=b.buf, b_dtype=b.dtype, b_base=b.base, b_rstride=b.rstride, b_lstride=b.lstride)
+    if opcode is Opcode.MAC:                   # a MAC writes one element per lane: no D row stride
         fields.update(acc_in=acc_in, acc_out=acc_out)
-    fields.update(dfields)
+    else:
+        fields["d_rstride"] = d.rstride
+    fields.update(d_buf=d.buf, d_dtype=d.dtype, d_base=d.base, d_lstride=d.lstride)
     builder.emit(opcode, **fields)
     k = PORT_CONFLICT_FACTOR if (b is not None and b.buf == a.buf) else 1     # docs/timing.md rule 1
     result.instructions += 1

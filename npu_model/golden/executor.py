@@ -139,7 +139,7 @@ def _chain_product(grp, first, ne, waste=2, limit=1 << 22) -> bool:
     chan_of[used] = np.repeat(np.arange(C), size)
     slot_of[used] = np.arange(len(used)) - np.repeat(start, size)
     eslot = slot_of[col]
-    ux = len(grp.x.idx)
+    ux = grp.x.rows
     rows = np.full((nch, J), ux, np.intp)                     # ux: the zero row
     rows[chain_e, eslot] = ix
     taken = np.zeros((nch, J), bool)
@@ -168,19 +168,111 @@ def _scalar_or(values):
     return values
 
 
+def _affine(idx, *, distinct: bool, max_dims: int = 4):
+    """(start, shape, strides) with idx == start + sum_k i_k * strides[k] in C order, when the index
+    list is such a grid with positive strides (a tensor's rows and columns, a strided lane tile,
+    a convolution's overlapping windows), of distinct elements if `distinct`; else None."""
+    idx = np.asarray(idx, np.int64).reshape(-1)
+    n = len(idx)
+    if n < 2:
+        return (int(idx[0]), (1,), (1,)) if n else None
+    shape, strides = [], []
+    rows = idx
+    for _ in range(max_dims):
+        d = np.diff(rows)
+        step = int(d[0])
+        if step <= 0:
+            return None
+        run = int(np.argmax(d != step)) + 1 if (d != step).any() else len(rows)
+        if len(rows) % run:
+            return None
+        m = rows.reshape(-1, run)
+        if run > 1 and not (m[:, 1:] - m[:, :-1] == step).all():
+            return None
+        shape.insert(0, run)
+        strides.insert(0, step)
+        rows = m[:, 0]
+        if len(rows) == 1:
+            break
+    else:
+        return None
+    if distinct and len(np.unique(idx)) != n:
+        return None
+    return int(idx[0]), tuple(shape), tuple(strides)
+
+
+def _strided(mem, grid):
+    start, shape, strides = grid
+    return np.lib.stride_tricks.as_strided(mem[start:], shape=shape, strides=tuple(x * mem.itemsize for x in strides))
+
+
+class _Source:
+    """Elements `idx` (any shape) of the memory's view of type `dt`, read by a group every frame.
+    An index array that is a grid (`_affine`) is read through a strided view of the memory, a
+    plain copy several times faster than a gather; `bind` makes the view once per memory array."""
+    __slots__ = ("dt", "idx", "grid", "view", "mem")
+
+    def __init__(self, dt, idx):
+        self.dt = int(dt)
+        self.idx = np.ascontiguousarray(idx, dtype=np.intp)
+        self.grid = _affine(self.idx, distinct=False)
+        self.view = self.mem = None
+
+    def bind(self, views):
+        self.mem = views[self.dt]
+        if self.grid is not None:
+            self.view = _strided(self.mem, self.grid)
+
+    def take(self):
+        if self.view is not None:
+            return self.view.reshape(self.idx.shape)
+        return self.mem.take(self.idx)
+
+    def f64(self):
+        if self.view is not None:
+            return self.view.astype(F64).reshape(self.idx.shape)
+        return self.mem.take(self.idx).astype(F64)
+
+
+class _Target:
+    """Where a batch writes results of one element type: elements `idx` of the memory's view
+    (`sel` picks the results, None: all). A grid of distinct elements (nearly every destination:
+    a tensor's rows and columns) is written through a strided view, a copy rather than a scatter."""
+    __slots__ = ("dt", "idx", "sel", "grid", "view", "mem")
+
+    def __init__(self, dt, idx, sel):
+        self.dt, self.sel = int(dt), sel
+        self.idx = np.ascontiguousarray(idx, dtype=np.intp)
+        self.grid = _affine(self.idx, distinct=True)
+        self.view = self.mem = None
+
+    def bind(self, views):
+        self.mem = views[self.dt]
+        if self.grid is not None:
+            self.view = _strided(self.mem, self.grid)
+
+    def write(self, v):
+        if self.sel is not None:
+            v = v[self.sel]
+        if self.view is not None:
+            self.view[...] = v.reshape(self.view.shape)
+        else:
+            self.mem[self.idx] = v
+
+
 class _Operand:
-    """Gathers one operand of a group: constant (pre-gathered at load) or from the live memory."""
-    __slots__ = ("dt", "idx", "const")
+    """One operand of a MAC group: constant (`const`, pre-gathered at load in float64: wbuf is
+    read-only while running) or a `_Source` of the live memory (`live`)."""
+    __slots__ = ("const", "live", "rows")
 
     def __init__(self, dt, idx, initial_views, const):
-        self.dt = dt
-        self.idx = np.ascontiguousarray(idx, dtype=np.intp)
-        self.const = initial_views[dt][self.idx].astype(F64) if const else None
+        idx = np.ascontiguousarray(idx, dtype=np.intp)
+        self.rows = len(idx)
+        self.const = initial_views[dt][idx].astype(F64) if const else None
+        self.live = None if const else _Source(dt, idx)
 
-    def get(self, views):
-        if self.const is not None:
-            return self.const
-        return views[self.dt].take(self.idx).astype(F64)
+    def get(self):
+        return self.const if self.const is not None else self.live.f64()
 
 
 class _MacGroup:
@@ -194,24 +286,24 @@ class _MacGroup:
            'elem'   neither broadcast: P[g, l] = sum_s X[g, s, l] * Y[g, s, l]."""
     __slots__ = ("mode", "x", "y", "ix", "sel", "pos", "n", "ybc", "a_idx", "a_shape")
 
-    def run(self, views):
-        x = self.x.get(views)
+    def run(self):
+        x = self.x.get()
         if self.mode == "chains":                          # x with a zero row after its last
             x = np.concatenate((x, np.zeros((1, x.shape[1]))))
             return (x.take(self.a_idx, axis=0).reshape(self.a_shape) @ self.y.const).take(self.sel)
         if self.mode == "dense":
-            return (x @ self.y.get(views)).take(self.sel)
+            return (x @ self.y.get()).take(self.sel)
         if self.mode == "row":
             if self.ix is not None:
                 x = x[self.ix]
-            y = self.y.get(views)
+            y = self.y.get()
             if self.ybc:
                 p = np.einsum("gs,gs->g", x, y)
                 return np.repeat(p, self.n)
             if x.shape[1] <= SHORT_ROW:                     # stacked tiny products: einsum's loop is faster
                 return np.einsum("gs,gsn->gn", x, y).reshape(-1)
             return np.matmul(x[:, None, :], y).reshape(-1)
-        y = self.y.get(views)
+        y = self.y.get()
         if self.ybc:                                            # Y broadcast: (G, r) against (G, r, n)
             return np.einsum("gsl,gs->gl", x, y).reshape(-1)
         return np.einsum("gsl,gsl->gl", x, y).reshape(-1)
@@ -221,12 +313,12 @@ class _EwGroup:
     """Element-wise instructions of one batch with the same opcode and operand types (flat)."""
     __slots__ = ("op", "a", "b", "bconst", "bias", "size", "bound")
 
-    def run(self, views):
-        a = views[self.a[0]].take(self.a[1])
+    def run(self):
+        a = self.a.take()
         if self.op is None:                                     # mov
             v = a.astype(I64)
         else:
-            b = self.bconst if self.bconst is not None else views[self.b[0]].take(self.b[1])
+            b = self.bconst if self.bconst is not None else self.b.take()
             v = self.op(a, b, dtype=I64)
         v += self.bias
         return v
@@ -251,14 +343,14 @@ class _Batch:
         parts = []
         if self.mac_groups:
             if self.mac_direct:
-                p = self.mac_groups[0].run(views)
+                p = self.mac_groups[0].run()
             else:
                 p = np.empty(self.mac_entries, F64)
                 for grp in self.mac_groups:
-                    p[grp.pos] = grp.run(views)
+                    p[grp.pos] = grp.run()
             parts.append(self._summed(p, acc) if self.fused else self._accumulated(p, acc))
         for grp in self.ew_groups:
-            parts.append(grp.run(views))
+            parts.append(grp.run())
         if not parts:
             return
         v = parts[0] if len(parts) == 1 else np.concatenate(parts)
@@ -289,9 +381,17 @@ class _Batch:
         if self.lo2 is not None:
             np.maximum(v, self.lo2, out=v)
             np.minimum(v, self.hi2, out=v)
-        for dt, idx, sel in self.scatter:
-            views[dt][idx] = v if sel is None else v[sel]
+        for target in self.scatter:
+            target.write(v)
 
+
+    def endpoints(self):
+        """The batch's reads of the live memory and its writes (`_Source`, `_Target`)."""
+        for grp in self.mac_groups:
+            yield from (op.live for op in (grp.x, grp.y) if op.live is not None)
+        for grp in self.ew_groups:
+            yield from (src for src in (grp.a, grp.b) if src is not None)
+        yield from self.scatter
 
     def _accumulated(self, p, acc):
         """The MAC results of the batch (its written entries), each entry's accumulator computed:
@@ -362,6 +462,8 @@ class Executor:
         self.acc_bits = cfg.acc_bits
         self.index = IndexRegisters(cfg.topk_entries)
         self.batches = _compile(analysis, self)
+        self.endpoints = [e for b in self.batches if isinstance(b, _Batch) for e in b.endpoints()]
+        self._bound = None                                  # the memory array they are bound to
 
     def memory(self) -> np.ndarray:
         """A fresh memory image as at reset."""
@@ -374,6 +476,10 @@ class Executor:
     def run_frame(self, mem: np.ndarray, acc: np.ndarray) -> None:
         """Execute every instruction once on `mem` (uint8, updated in place) and `acc` (int64 per lane)."""
         views = self.views(mem)
+        if mem is not self._bound:
+            for endpoint in self.endpoints:
+                endpoint.bind(views)
+            self._bound = mem
         lut = self.lut
         self.index.reset()
         with blas_single_thread():
@@ -879,7 +985,7 @@ class _Context:
             opcode = int(op[gid == g][0])
             grp.op = _UFUNCS[Opcode(opcode)]
             aidx = a["base"][pcs_k] + s * a["rs"][pcs_k] + l * a["ls"][pcs_k]
-            grp.a = (int(a["dt"][sel[0]]), np.ascontiguousarray(aidx, dtype=np.intp))
+            grp.a = _Source(a["dt"][sel[0]], aidx)
             grp.b = None
             grp.bconst = None
             if opcode != Opcode.MOV:
@@ -889,7 +995,7 @@ class _Context:
                 if bool(bb["const"][sel[0]]):
                     grp.bconst = self.iv[bdt][bidx].astype(I64)
                 else:
-                    grp.b = (bdt, bidx)
+                    grp.b = _Source(bdt, bidx)
             bias, _, _ = self.records(pcs_k, l)
             grp.bias = _scalar_or(bias)
             ma = 128 << (8 * int(a["dt"][sel[0]]))
@@ -935,7 +1041,7 @@ class _Context:
                 b.lo2 = b.hi2 = None
                 if islut and dt == 0:
                     b.lo2, b.hi2 = DType.I8.min, DType.I8.max
-                b.scatter = [(dt, didx, None)]
+                b.scatter = [_Target(dt, didx, None)]
                 return
         _, mult, shift = self.records(pcs, lane)
         b.req = not ((mult == 1).all() and (shift == 0).all())
@@ -974,6 +1080,6 @@ class _Context:
         for t in (0, 1):
             sel = dt == t
             if sel.all():
-                b.scatter.append((t, np.ascontiguousarray(didx, dtype=np.intp), None))
+                b.scatter.append(_Target(t, didx, None))
             elif sel.any():
-                b.scatter.append((t, np.ascontiguousarray(didx[sel], dtype=np.intp), np.flatnonzero(sel)))
+                b.scatter.append(_Target(t, didx[sel], np.flatnonzero(sel)))
