@@ -161,6 +161,27 @@ def _chain_product(grp, first, ne, waste=2, limit=1 << 22) -> bool:
     return True
 
 
+def _as_slice(index, size):
+    """`index` as a slice when it is start, start + 1, ... (a copy instead of a gather or a
+    scatter), or None for the whole of an array of `size` elements."""
+    index = np.asarray(index)
+    if not len(index) or not (np.diff(index) == 1).all():
+        return index
+    start = int(index[0])
+    return None if (start == 0 and len(index) == size) else slice(start, start + len(index))
+
+
+def _simplify_selection(grp):
+    """A group whose product is used whole and in order skips its selection (`sel` None), and one
+    whose entries are consecutive in the batch writes them as a slice."""
+    if grp.mode in ("dense", "chains"):
+        size = grp.a_shape[0] * grp.y.const.shape[1] if grp.mode == "chains" else grp.x.rows * grp.y.cols
+        if _as_slice(grp.sel, size) is None:
+            grp.sel = None
+    pos = _as_slice(grp.pos, len(grp.pos))
+    grp.pos = slice(0, len(grp.pos)) if pos is None else pos
+
+
 def _scalar_or(values):
     """A scalar when all values are equal (cheaper in the hot loop), else the array."""
     if len(values) == 1 or (len(values) and values.min() == values.max()):
@@ -202,8 +223,10 @@ def _affine(idx, *, distinct: bool, max_dims: int = 4):
 
 
 def _strided(mem, grid):
+    """The grid of elements of every stream's memory (`mem`: streams x elements) as one view."""
     start, shape, strides = grid
-    return np.lib.stride_tricks.as_strided(mem[start:], shape=shape, strides=tuple(x * mem.itemsize for x in strides))
+    return np.lib.stride_tricks.as_strided(mem[:, start:], shape=(len(mem),) + shape,
+                                           strides=(mem.strides[0],) + tuple(x * mem.itemsize for x in strides))
 
 
 class _Source:
@@ -224,14 +247,15 @@ class _Source:
             self.view = _strided(self.mem, self.grid)
 
     def take(self):
+        """(streams,) + idx.shape elements."""
         if self.view is not None:
-            return self.view.reshape(self.idx.shape)
-        return self.mem.take(self.idx)
+            return self.view.reshape((len(self.mem),) + self.idx.shape)
+        return self.mem.take(self.idx, axis=1)
 
     def f64(self):
         if self.view is not None:
-            return self.view.astype(F64).reshape(self.idx.shape)
-        return self.mem.take(self.idx).astype(F64)
+            return self.view.astype(F64).reshape((len(self.mem),) + self.idx.shape)
+        return self.mem.take(self.idx, axis=1).astype(F64)
 
 
 class _Target:
@@ -241,7 +265,8 @@ class _Target:
     __slots__ = ("dt", "idx", "sel", "grid", "view", "mem")
 
     def __init__(self, dt, idx, sel):
-        self.dt, self.sel = int(dt), sel
+        self.dt = int(dt)
+        self.sel = None if sel is None else _as_slice(sel, -1)
         self.idx = np.ascontiguousarray(idx, dtype=np.intp)
         self.grid = _affine(self.idx, distinct=True)
         self.view = self.mem = None
@@ -252,22 +277,24 @@ class _Target:
             self.view = _strided(self.mem, self.grid)
 
     def write(self, v):
+        """v: streams x results."""
         if self.sel is not None:
-            v = v[self.sel]
+            v = v[:, self.sel]
         if self.view is not None:
             self.view[...] = v.reshape(self.view.shape)
         else:
-            self.mem[self.idx] = v
+            self.mem[:, self.idx] = v
 
 
 class _Operand:
     """One operand of a MAC group: constant (`const`, pre-gathered at load in float64: wbuf is
     read-only while running) or a `_Source` of the live memory (`live`)."""
-    __slots__ = ("const", "live", "rows")
+    __slots__ = ("const", "live", "rows", "cols")
 
     def __init__(self, dt, idx, initial_views, const):
         idx = np.ascontiguousarray(idx, dtype=np.intp)
         self.rows = len(idx)
+        self.cols = idx.shape[1] if idx.ndim > 1 else 1
         self.const = initial_views[dt][idx].astype(F64) if const else None
         self.live = None if const else _Source(dt, idx)
 
@@ -287,26 +314,36 @@ class _MacGroup:
     __slots__ = ("mode", "x", "y", "ix", "sel", "pos", "n", "ybc", "a_idx", "a_shape")
 
     def run(self):
+        """The group's products: (streams, entries), or (entries,) when both operands are constant."""
         x = self.x.get()
+        lead = x.shape[:-2]                                # (streams,) unless x is constant
         if self.mode == "chains":                          # x with a zero row after its last
-            x = np.concatenate((x, np.zeros((1, x.shape[1]))))
-            return (x.take(self.a_idx, axis=0).reshape(self.a_shape) @ self.y.const).take(self.sel)
+            x = np.concatenate((x, np.zeros(lead + (1, x.shape[-1]))), axis=-2)
+            a = x.take(self.a_idx, axis=-2).reshape((-1, self.a_shape[1]))     # every stream's rows: one product
+            return self._selected((a @ self.y.const).reshape(lead + (-1,)))
         if self.mode == "dense":
-            return (x @ self.y.get()).take(self.sel)
+            p = x.reshape(-1, x.shape[-1]) @ self.y.get()
+            return self._selected(p.reshape(lead + (-1,)))
         if self.mode == "row":
             if self.ix is not None:
-                x = x[self.ix]
+                x = x.take(self.ix, axis=-2)
             y = self.y.get()
             if self.ybc:
-                p = np.einsum("gs,gs->g", x, y)
-                return np.repeat(p, self.n)
-            if x.shape[1] <= SHORT_ROW:                     # stacked tiny products: einsum's loop is faster
-                return np.einsum("gs,gsn->gn", x, y).reshape(-1)
-            return np.matmul(x[:, None, :], y).reshape(-1)
+                return np.repeat(np.einsum("...gs,...gs->...g", x, y), self.n, axis=-1)
+            if x.shape[-1] <= SHORT_ROW:                    # stacked tiny products: einsum's loop is faster
+                p = np.einsum("...gs,...gsn->...gn", x, y)
+            else:
+                p = np.matmul(x[..., None, :], y)[..., 0, :]
+            return p.reshape(p.shape[:-2] + (-1,))
         y = self.y.get()
         if self.ybc:                                            # Y broadcast: (G, r) against (G, r, n)
-            return np.einsum("gsl,gs->gl", x, y).reshape(-1)
-        return np.einsum("gsl,gsl->gl", x, y).reshape(-1)
+            p = np.einsum("...gsl,...gs->...gl", x, y)
+        else:
+            p = np.einsum("...gsl,...gsl->...gl", x, y)
+        return p.reshape(p.shape[:-2] + (-1,))
+
+    def _selected(self, p):
+        return p if self.sel is None else p.take(self.sel, axis=-1)
 
 
 class _EwGroup:
@@ -340,21 +377,25 @@ class _Batch:
         "lut_mode", "lut_sel", "lut_off", "lo2", "hi2", "scatter", "pcs")
 
     def run(self, views, acc, lut):
+        """One batch for every stream: acc is streams x lanes, every array below streams x results."""
         parts = []
+        streams = len(acc)
         if self.mac_groups:
             if self.mac_direct:
                 p = self.mac_groups[0].run()
+                if p.ndim == 1:                       # both operands constant: the same in every stream
+                    p = np.broadcast_to(p, (streams, len(p)))
             else:
-                p = np.empty(self.mac_entries, F64)
+                p = np.empty((streams, self.mac_entries), F64)
                 for grp in self.mac_groups:
-                    p[grp.pos] = grp.run()
+                    p[:, grp.pos] = grp.run()
             parts.append(self._summed(p, acc) if self.fused else self._accumulated(p, acc))
         for grp in self.ew_groups:
             parts.append(grp.run())
         if not parts:
             return
-        v = parts[0] if len(parts) == 1 else np.concatenate(parts)
-        if not len(v):
+        v = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+        if not v.shape[1]:
             return
         # 1. wrap to acc_bits (skipped when no result can leave the range)
         if self.wrap:
@@ -377,7 +418,7 @@ class _Batch:
             v = lut.take(v)
         elif self.lut_mode == 2:
             sel = self.lut_sel
-            v[sel] = lut.take(v[sel] + self.lut_off)
+            v[:, sel] = lut.take(v[:, sel] + self.lut_off)
         if self.lo2 is not None:
             np.maximum(v, self.lo2, out=v)
             np.minimum(v, self.hi2, out=v)
@@ -397,25 +438,26 @@ class _Batch:
         """The MAC results of the batch (its written entries), each entry's accumulator computed:
         bias or the lane's ACC plus a segmented cumulative sum along every chain."""
         acc_e = p.astype(I64)
+        streams, lanes = acc.shape
         if self.chain:
-            z = np.zeros(self.zshape, I64)
+            z = np.zeros((streams, self.zshape), I64)
             acc_e += self.start
-            z[self.xi] = acc_e
+            z[:, self.xi] = acc_e
             if self.ext_e is not None:
-                z[self.ext_xi] += acc[self.ext_l]
-            z = z.reshape(-1, len(acc)).cumsum(axis=0).reshape(-1)
-            acc_e = z[self.xi] - z[self.seg0]
+                z[:, self.ext_xi] += acc[:, self.ext_l]
+            z = z.reshape(streams, -1, lanes).cumsum(axis=1).reshape(streams, -1)
+            acc_e = z[:, self.xi] - z[:, self.seg0]
         else:
             acc_e += self.start
             if self.ext_e is not None:
-                acc_e[self.ext_e] += acc[self.ext_l]
-        w = acc_e[self.upd_e]
+                acc_e[:, self.ext_e] += acc[:, self.ext_l]
+        w = acc_e[:, self.upd_e]
         if self.wrap_acc:
             w += self.half
             w &= self.mask
             w -= self.half
-        acc[self.upd_l] = w
-        return acc_e if self.out_sel is None else acc_e[self.out_sel]
+        acc[:, self.upd_l] = w
+        return acc_e if self.out_sel is None else acc_e[:, self.out_sel]
 
     def _summed(self, p, acc):
         """The same when only chain ends are read (`_Context._fuse_chains`): each chain's products
@@ -424,18 +466,18 @@ class _Batch:
             s = p.astype(I64)
         else:
             if self.perm is not None:
-                p = p[self.perm]
-            s = np.add.reduceat(p, self.seg_first).astype(I64)
+                p = p[:, self.perm]
+            s = np.add.reduceat(p, self.seg_first, axis=1).astype(I64)
         s += self.seg_start
         if self.seg_ext is not None:
-            s[self.seg_ext] += acc[self.seg_ext_l]
-        w = s[self.upd_seg]
+            s[:, self.seg_ext] += acc[:, self.seg_ext_l]
+        w = s[:, self.upd_seg]
         if self.wrap_acc:
             w += self.half
             w &= self.mask
             w -= self.half
-        acc[self.upd_l] = w
-        return s[self.out_seg]
+        acc[:, self.upd_l] = w
+        return s[:, self.out_seg]
 
 
 class Executor:
@@ -463,7 +505,10 @@ class Executor:
         self.index = IndexRegisters(cfg.topk_entries)
         self.batches = _compile(analysis, self)
         self.endpoints = [e for b in self.batches if isinstance(b, _Batch) for e in b.endpoints()]
-        self._bound = None                                  # the memory array they are bound to
+        #: Runners with state of their own across runners (the top-k unit's index registers).
+        self.dynamic = any(isinstance(b, DynamicRun) for b in self.batches)
+        self._bound = None                  # the memory the endpoints are bound to, and its key
+        self._bound_key = None
 
     def memory(self) -> np.ndarray:
         """A fresh memory image as at reset."""
@@ -471,20 +516,38 @@ class Executor:
 
     @staticmethod
     def views(mem: np.ndarray):
+        """The memory (bytes along its last axis) as int8 and as little-endian int16 elements."""
         return (mem.view(np.int8), mem.view("<i2"))
 
     def run_frame(self, mem: np.ndarray, acc: np.ndarray) -> None:
         """Execute every instruction once on `mem` (uint8, updated in place) and `acc` (int64 per lane)."""
+        self.run_frames(mem[None], acc[None])
+
+    def run_frames(self, mem: np.ndarray, acc: np.ndarray) -> None:
+        """One frame of each of several independent streams (clips) at once: `mem` is streams x
+        bytes, `acc` streams x lanes, both updated in place. Every batch runs for all streams in
+        one go (the streams share the program and differ only in data), so the fixed cost of a
+        batch is paid once per frame of all streams. A program with a top-k unit runs its streams
+        one after the other: the index registers are state of one stream across runners."""
+        if self.dynamic and len(mem) > 1:
+            for k in range(len(mem)):
+                self.run_frames(mem[k:k + 1], acc[k:k + 1])
+            return
         views = self.views(mem)
-        if mem is not self._bound:
+        key = (mem.__array_interface__["data"][0], mem.shape, mem.strides)
+        if key != self._bound_key:
             for endpoint in self.endpoints:
                 endpoint.bind(views)
-            self._bound = mem
+            self._bound, self._bound_key = mem, key         # kept alive: the key's address stays its own
         lut = self.lut
         self.index.reset()
         with blas_single_thread():
-            for batch in self.batches:
-                batch.run(views, acc, lut)
+            for runner in self.batches:
+                if isinstance(runner, _Batch):
+                    runner.run(views, acc, lut)
+                else:                                       # dynamic runs and block-float: per stream
+                    for k in range(len(mem)):
+                        runner.run((views[0][k], views[1][k]), acc[k], lut)
 
 
 # Compilation -------------------------------------------------------------------------------------
@@ -784,6 +847,8 @@ class _Context:
         if len(ews):
             self._ew_part(b, ews, posts)
         self._post(b, posts)
+        for grp in b.mac_groups:
+            _simplify_selection(grp)
         return b
 
     def _mac_part(self, b, rows, posts):

@@ -20,9 +20,7 @@ from .executor import Executor
 from .schedule import Schedule, schedule
 from .stats import FrameResult, FrameStats
 
-__all__ = ["Npu", "FrameResult", "FrameStats", "Schedule", "check_input_values"]
-
-
+__all__ = ["Npu", "Streams", "FrameResult", "FrameStats", "Schedule", "check_input_values"]
 
 class Npu:
     """Cycle-accurate golden model of one NPU running one program."""
@@ -114,6 +112,61 @@ class Npu:
             data = a.reshape(-1).astype(port.numpy_dtype).view(np.uint8)
             staged.append((port, data))
         return staged
+
+
+class Streams:
+    """`count` independent streams (clips) through one program, frame by frame in lockstep:
+
+        streams = Streams(npu, 8)
+        out = streams.run_frame({"x": xs})      # xs[k]: stream k's frame; out["y"][k] likewise
+
+    Every batch of instructions runs for all streams at once (`Executor.run_frames`), so the
+    fixed cost of the golden model's batches is shared; each stream's results are exactly those
+    of its own `Npu`. The streams share the program's load-time analysis and schedule (timing is
+    the same for every stream and frame: `npu.stats`); each has its own state."""
+
+    def __init__(self, npu: Npu, count: int):
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+            raise NpuError(f"streams must be a positive integer, not {count!r}")
+        self.npu = npu
+        self.count = int(count)
+        self.reset()
+
+    def reset(self) -> None:
+        """Every stream back to the state at program load."""
+        self._mem = np.tile(self.npu.executor.initial, (self.count, 1))
+        self.acc = np.zeros((self.count, self.npu.config.lanes), np.int64)
+        self.frame = 0
+
+    def buffer(self, name: str, stream: int) -> np.ndarray:
+        """A copy of one stream's buffer ('wbuf', 'abuf', 'sbuf')."""
+        offsets = self.npu.executor.offsets
+        if name not in offsets:
+            raise NpuError(f"unknown buffer {name!r} (wbuf, abuf, sbuf)")
+        return self._mem[stream, offsets[name]:offsets[name] + self.npu.config.buffer_bytes(name)].copy()
+
+    def run_frame(self, inputs: dict | None = None) -> dict:
+        """Place every stream's input ports (each array has a leading stream axis), run one frame
+        of every stream, return each output port as an array with a leading stream axis."""
+        inputs = {} if inputs is None else inputs
+        ex, mem = self.npu.executor, self._mem
+        for name, value in inputs.items():
+            a = np.asarray(value)
+            if a.ndim < 1 or len(a) != self.count:
+                raise NpuError(f"input {name!r}: needs a leading stream axis of {self.count}, has shape {a.shape}")
+        for k in range(self.count):
+            for port, data in self.npu._check_inputs({name: np.asarray(a)[k] for name, a in inputs.items()}):
+                start = ex.offsets[port.buf] + port.offset
+                mem[k, start:start + port.nbytes] = data
+        self.acc[:] = 0
+        ex.run_frames(mem, self.acc)
+        outputs = {}
+        for port in self.npu.program.outputs:
+            start = ex.offsets[port.buf] + port.offset
+            outputs[port.name] = np.ascontiguousarray(mem[:, start:start + port.nbytes]).view(port.numpy_dtype).astype(
+                np.int8 if port.dtype == "i8" else np.int16).reshape((self.count,) + tuple(port.shape))
+        self.frame += 1
+        return outputs
 
 
 def check_input_values(port, a: np.ndarray) -> None:
