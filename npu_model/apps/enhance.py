@@ -30,14 +30,14 @@ from ..arch.files import check_output, write_bytes
 from ..arch.isa import DTYPES
 from ..arch.meta import HostLayer, InputSpec
 from ..arch.program import Program
-from ..golden.machine import Npu
+from ..golden.machine import Npu, Streams
 from ..host import HOST_MASKS, HostFeatures, istft, read_wav, stft, write_wav
 
 from .arguments import MAX_FRAMES, bounded
 from .metrics import missing, score
 from .plots import spectrogram_figure
 
-__all__ = ["HostSide", "add_arguments", "main_enhance", "enhance", "float_enhance"]
+__all__ = ["HostSide", "add_arguments", "main_enhance", "enhance", "enhance_many", "float_enhance"]
 
 
 
@@ -121,34 +121,59 @@ def _mask_ports(host_layer: HostLayer | None, outputs):
 
 def enhance(program, host: HostSide, x: np.ndarray, *, check_frames: int = 3, progress: bool = False):
     """Enhance the float signal x; returns (y, info dict)."""
+    return enhance_many(program, host, [x], check_frames=check_frames, progress=progress)[0]
 
 
+def enhance_many(program, host: HostSide, xs: list, *, check_frames: int = 3, progress: bool = False) -> list:
+    """Enhance several float signals at once; returns [(y, info dict)] in their order.
+
+    Their frames run through the golden model in lockstep, one stream per signal
+    (`machine.Streams`: every batch of instructions computes all of them in one go); a signal
+    that ends early is fed zero frames whose outputs are dropped (state only flows forward)."""
     inp = host.inp
-    spec, pad = stft(x, inp.fft_size, inp.hop, inp.bins, win=inp.window)
-    feats, _ = HostFeatures(inp)(spec)
     port = next(p for p in program.inputs if p.name == host.input_port)
     dtype = DTYPES[port.dtype]
-    xq = np.clip(np.round(feats / host.input_scale), dtype.min, dtype.max).astype(dtype.numpy)
-    if xq[0].size != port.elements:
-        raise NpuError(f"host features give {xq[0].shape} per frame, the program's input port {port.name!r} "
-                       f"holds {port.shape}")
+    prepared = []
+    for x in xs:
+        spec, pad = stft(x, inp.fft_size, inp.hop, inp.bins, win=inp.window)
+        feats, _ = HostFeatures(inp)(spec)
+        xq = np.clip(np.round(feats / host.input_scale), dtype.min, dtype.max).astype(dtype.numpy)
+        if xq[0].size != port.elements:
+            raise NpuError(f"host features give {xq[0].shape} per frame, the program's input port {port.name!r} "
+                           f"holds {port.shape}")
+        prepared.append((spec, pad, xq))
     npu = Npu(program)
-    frames = len(xq)
-    outs = {name: [] for name in host.mask_ports}
+    streams = Streams(npu, len(xs))
+    lengths = [len(xq) for _, _, xq in prepared]
+    frames = max(lengths)
+    outs = [{name: [] for name in host.mask_ports} for _ in xs]
+    idle = np.zeros(port.shape, dtype.numpy)
     bar = None
     if progress:
         from tqdm import tqdm
         bar = tqdm(total=frames, desc="enhance", unit="frame", leave=False, disable=None)  # off if not a terminal
     t0 = time.perf_counter()
     for t in range(frames):
-        r = npu.run_frame({port.name: xq[t].reshape(port.shape)})
-        for name in outs:
-            outs[name].append(r.outputs[name])
+        r = streams.run_frame({port.name: np.stack([xq[t].reshape(port.shape) if t < len(xq) else idle
+                                                    for _, _, xq in prepared])})
+        for k, out in enumerate(outs):
+            if t < lengths[k]:
+                for name in out:
+                    out[name].append(r[name][k])
         if bar is not None:
             bar.update(1)
     sim = time.perf_counter() - t0
     if bar is not None:
         bar.close()
+    return [_reconstruct(program, host, x, spec, pad, xq, out, npu.stats, sim / len(xs), check_frames)
+            for x, (spec, pad, xq), out in zip(xs, prepared, outs)]
+
+
+def _reconstruct(program, host, x, spec, pad, xq, outs, stats, sim, check_frames):
+    """One signal's masks back to a waveform, after checking its first frames against the integer
+    reference (when the host side has one)."""
+    inp = host.inp
+    frames = len(xq)
     ints = {name: np.stack(v) for name, v in outs.items()}          # (T, C, F) per port
     if host.reference is not None and check_frames:
         k = min(check_frames, frames)
@@ -164,10 +189,9 @@ def enhance(program, host: HostSide, x: np.ndarray, *, check_frames: int = 3, pr
              for name in host.mask_ports]
     s = HOST_MASKS[host.mask_op][0](spec, *masks)
     y = istft(s[:, 0] + 1j * s[:, 1], inp.fft_size, inp.hop, len(x), pad, win=inp.window)
-    st = npu.stats
-    info = {"frames": frames, "seconds": len(x) / inp.sample_rate, "sim_s": sim, "cycles": st.cycles,
+    info = {"frames": frames, "seconds": len(x) / inp.sample_rate, "sim_s": sim, "cycles": stats.cycles,
             "clock_mhz": program.config.clock_mhz,
-            "npu_s_at_clock": frames * st.cycles / (program.config.clock_mhz * 1e6),
+            "npu_s_at_clock": frames * stats.cycles / (program.config.clock_mhz * 1e6),
             "checked_frames": min(check_frames, frames) if host.reference is not None else 0}
     return y, info
 

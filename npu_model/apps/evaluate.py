@@ -10,7 +10,8 @@ host pipeline (STFT, features, mask op, inverse STFT) and are scored against the
 MODEL is a model file, an ONNX graph (imported as `python -m compiler` does) or the name of a
 trained network (`nsnet2`: compiler.trained); it is quantised and compiled for the configuration it
 names beside itself (`<model>.npu.json`, for a trained network `models/<name>.npu.json`), --config
-or the defaults, with --lanes. Clips run on every core (one process per clip batch); a progress bar
+or the defaults, with --lanes. Clips run on every core (--jobs processes), and in each process in
+groups of --streams clips whose frames go through the golden model in lockstep; a progress bar
 follows them. Written (each atomically):
 
     PREFIX.csv           one row per clip: id, noise, snr_db, then <metric>_<signal> for every metric
@@ -48,7 +49,7 @@ from ..arch.errors import NpuError
 from ..arch.files import check_output, write_bytes, write_text
 from ..host import read_wav
 from .arguments import bounded, precisions
-from .enhance import HostSide, enhance, float_enhance
+from .enhance import HostSide, enhance_many, float_enhance
 from .evalset import read_manifest
 from .metrics import METRICS, missing, score
 from .plots import quality_figure
@@ -56,6 +57,9 @@ from .plots import quality_figure
 __all__ = ["SIGNALS", "evaluate", "summarise", "add_arguments", "main_evaluate"]
 
 SIGNALS = ("noisy", "float", "npu")
+#: Clips a process runs through the golden model in lockstep (`enhance_many`): the batches'
+#: fixed cost is shared, and a stream's memory is the configuration's buffers (about 1 MB).
+STREAMS = 8
 
 
 class _Pipeline:
@@ -73,8 +77,8 @@ class _Pipeline:
     def float_path(self, x):
         return float_enhance(self.model, x, self.float)
 
-    def npu_path(self, x):
-        return enhance(self.program, self.host, x, check_frames=0)[0]
+    def npu_paths(self, xs):
+        return [y for y, _ in enhance_many(self.program, self.host, xs, check_frames=0)]
 
 
 _WORKER: dict = {}
@@ -91,52 +95,59 @@ def _figures():
     return {"abuf_bytes": summary.buffers["abuf"]["used"], "cycles": summary.cycles}
 
 
-def _score_clip(args):
-    folder, row = args
+def _score_clips(args):
+    """Rows of a group of clips, whose NPU paths run in lockstep (`enhance_many`)."""
+    folder, rows = args
     pipe = _WORKER["pipe"]
     rate = pipe.model.spec.input.sample_rate
-    clean, _ = read_wav(Path(folder) / "clean" / f"{row['id']}.wav", sample_rate=rate)
-    noisy, _ = read_wav(Path(folder) / "noisy" / f"{row['id']}.wav", sample_rate=rate)
-    out = {"id": row["id"], "noise": row["noise"], "snr_db": int(row["snr_db"])}
-    for signal, y in (("noisy", noisy), ("float", pipe.float_path(noisy)), ("npu", pipe.npu_path(noisy))):
-        for metric, value in score(clean, y, rate).items():
-            out[f"{metric}_{signal}"] = value
+    clean = [read_wav(Path(folder) / "clean" / f"{row['id']}.wav", sample_rate=rate)[0] for row in rows]
+    noisy = [read_wav(Path(folder) / "noisy" / f"{row['id']}.wav", sample_rate=rate)[0] for row in rows]
+    out = []
+    for row, c, x, y in zip(rows, clean, noisy, pipe.npu_paths(noisy)):
+        r = {"id": row["id"], "noise": row["noise"], "snr_db": int(row["snr_db"])}
+        for signal, s in (("noisy", x), ("float", pipe.float_path(x)), ("npu", y)):
+            for metric, value in score(c, s, rate).items():
+                r[f"{metric}_{signal}"] = value
+        out.append(r)
     return out
 
 
 def evaluate(model_path, folder, config: NpuConfig, *, limit: int | None = None, jobs: int = 1,
-             progress: bool = False, activations: str | None = None,
+             streams: int = STREAMS, progress: bool = False, activations: str | None = None,
              calibration: tuple = (), calibration_frames: int | None = None,
              weights=None) -> tuple[list[dict], dict]:
     """(per-clip rows (see the module docstring) of the set in `folder`, the program's cost
     (`_figures`)); `activations` overrides the model's quantisation (int8 or int16 activations),
     `calibration` (wav paths) the audio its ranges are measured on (`calibration_frames` frames of it),
-    `weights` an `.npz` used instead of the model file's weights."""
+    `weights` an `.npz` used instead of the model file's weights. Each of `jobs` processes runs
+    groups of up to `streams` clips through the golden model in lockstep (fewer when that leaves
+    a process without work)."""
     rows = read_manifest(folder)[:limit]
     if not rows:
         raise NpuError(f"{folder}: the manifest lists no clips")
-    work = [(str(folder), r) for r in rows]
+    size = max(1, min(streams, -(-len(rows) // max(jobs, 1))))
+    work = [(str(folder), rows[i:i + size]) for i in range(0, len(rows), size)]
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=len(work), desc="evaluate", unit="clip", leave=False, disable=None)
+        bar = tqdm(total=len(rows), desc="evaluate", unit="clip", leave=False, disable=None)
     out = []
     if jobs <= 1:
         _init_worker(model_path, config.to_json(), activations, calibration, calibration_frames, weights)
         figures = _figures()
         for w in work:
-            out.append(_score_clip(w))
+            out += _score_clips(w)
             if bar is not None:
-                bar.update(1)
+                bar.update(len(w[1]))
     else:
         with ProcessPoolExecutor(jobs, initializer=_init_worker,
                                  initargs=(str(model_path), config.to_json(), activations, calibration,
                                            calibration_frames, weights)) as ex:
             figures = ex.submit(_figures).result()
-            for r in ex.map(_score_clip, work):
-                out.append(r)
+            for w, r in zip(work, ex.map(_score_clips, work)):
+                out += r
                 if bar is not None:
-                    bar.update(1)
+                    bar.update(len(w[1]))
     if bar is not None:
         bar.close()
     return out, figures
@@ -197,6 +208,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=bounded(int, 1, 1_000_000), metavar="N", help="only the first N clips")
     p.add_argument("--jobs", type=bounded(int, 1, 256), default=os.cpu_count() or 1, metavar="N",
                    help="processes (default: every core)")
+    p.add_argument("--streams", type=bounded(int, 1, 256), default=STREAMS, metavar="N",
+                   help=f"clips each process runs through the golden model in lockstep (default {STREAMS})")
     p.add_argument("--activations", type=precisions, metavar="LIST",
                    help="compare activation precisions, e.g. int8,int16: one evaluation each (PREFIX-int8.*, ...) and "
                         "PREFIX-precisions.md with each one's abuf bytes, cycles and distance from the float model")
@@ -269,6 +282,7 @@ def main_evaluate(args) -> int:
     results = []
     for act, pfx in zip(precisions, prefixes):
         rows, cost = evaluate(model_path, Path(args.folder), config, limit=args.limit, jobs=args.jobs,
+                              streams=args.streams,
                               progress=not args.no_progress, activations=act, calibration=calibration,
                               calibration_frames=calibration_frames, weights=args.weights)
         title = (f"{Path(args.model).name}{f' ({act} activations)' if act else ''} at {config.lanes} lanes on "

@@ -31,6 +31,15 @@ reading all its operands before it writes. The executor exploits that:
   (count, r, n) gather per static pc of a loop whose iterations cannot see each other's results,
   one instance at a time otherwise.
 
+* Reads and writes of the live memory whose elements form a grid (base + i*s0 + j*s1 ..., nearly
+  every operand and destination: a tensor's rows and columns, a convolution's windows) go through
+  strided views of the memory, made once per memory array (`_Source`, `_Target`): copies instead
+  of gathers and scatters.
+* Every array carries a leading *stream* axis: `run_frames` runs one frame of several independent
+  streams (clips) of the same program at once on a streams x bytes memory (`machine.Streams`), so
+  a batch's fixed cost is paid once for all of them and dense products are one GEMM over all
+  streams' rows. `run_frame` is one stream.
+
 Integer arithmetic after the dot products is int64 modulo 2**64, which is exact modulo
 2**acc_bits (acc_bits <= 48), the only thing the wrap keeps.
 """

@@ -3,6 +3,8 @@
     npu = Npu(program)                 # ProgramFormatError / NpuFault if the program is rejected
     result = npu.run_frame({"x": x})   # FrameResult: outputs (port name -> array), stats
     results = npu.run({"x": xs}, frames=10)
+    streams = Streams(npu, 8)          # 8 independent clips in lockstep
+    outputs = streams.run_frame({"x": x8})     # x8[k]: clip k's frame
 
 State (abuf, sbuf, the LUT, wbuf) persists across frames; the per-lane ACC registers are reset
 to zero at every frame start. Timing is data-independent: `npu.schedule` holds every
