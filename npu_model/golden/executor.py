@@ -198,10 +198,11 @@ def _scalar_or(values):
     return values
 
 
-def _affine(idx, *, distinct: bool, max_dims: int = 4):
+def _affine(idx, *, distinct: bool, max_dims: int = 6):
     """(start, shape, strides) with idx == start + sum_k i_k * strides[k] in C order, when the index
-    list is such a grid with positive strides (a tensor's rows and columns, a strided lane tile,
-    a convolution's overlapping windows), of distinct elements if `distinct`; else None."""
+    list is such a grid (a tensor's rows and columns, a strided lane tile, a convolution's
+    overlapping windows, the same rows read again for every channel tile: any strides, zero and
+    negative ones too), of distinct elements if `distinct`; else None."""
     idx = np.asarray(idx, np.int64).reshape(-1)
     n = len(idx)
     if n < 2:
@@ -211,8 +212,6 @@ def _affine(idx, *, distinct: bool, max_dims: int = 4):
     for _ in range(max_dims):
         d = np.diff(rows)
         step = int(d[0])
-        if step <= 0:
-            return None
         run = int(np.argmax(d != step)) + 1 if (d != step).any() else len(rows)
         if len(rows) % run:
             return None
@@ -315,7 +314,7 @@ class _MacGroup:
     """MACs of one batch with the same n, r, operand types and broadcast pattern.
 
     Operands are canonicalised so that X is the broadcast (lstride 0) one when there is one.
-    Modes: 'dense'  X broadcast, Y constant: P = (unique X rows) @ (unique Y blocks side by side);
+    Modes: 'dense'  X broadcast, X or Y constant: P = (unique X rows) @ (unique Y blocks side by side);
            'chains' a dense group whose chains are summed by the product itself (`_chain_product`):
                     S = (X rows of each chain's steps side by side) @ (the Y blocks stacked);
            'row'    X broadcast: P[g] = X[g] @ Y[g] (stacked matrix-vector products);
@@ -331,7 +330,12 @@ class _MacGroup:
             a = x.take(self.a_idx, axis=-2).reshape((-1, self.a_shape[1]))     # every stream's rows: one product
             return self._selected((a @ self.y.const).reshape(lead + (-1,)))
         if self.mode == "dense":
-            p = x.reshape(-1, x.shape[-1]) @ self.y.get()
+            y = self.y.get()
+            if y.ndim == 2:                                # constant Y: every stream's rows in one product
+                p = x.reshape(-1, x.shape[-1]) @ y
+            else:                                          # constant X against every stream's Y
+                p = x @ y
+                lead = y.shape[:-2]
             return self._selected(p.reshape(lead + (-1,)))
         if self.mode == "row":
             if self.ix is not None:
@@ -974,7 +978,7 @@ class _Context:
         b.upd_seg = chain_of[b.upd_e]
         b.out_seg = chain_of[out_e]
         b.perm = None
-        if b.mac_direct and b.mac_groups[0].mode == "dense":
+        if b.mac_direct and b.mac_groups[0].mode == "dense" and b.mac_groups[0].y.const is not None:
             grp = b.mac_groups[0]
             grp.sel = grp.sel[perm]
             if _chain_product(grp, first, ne):
@@ -1005,7 +1009,7 @@ class _Context:
             ux = len(first)
             xidx = X["base"][first][:, None] + steps * X["rs"][first][:, None]
             grp.x = _Operand(xdt, xidx, iv, xconst)
-            if not ybc and yconst:
+            if not ybc and (yconst or xconst):
                 yfirst, iy = _unique_rows(Y["base"], Y["rs"], Y["ls"])
                 uy = len(yfirst)
                 if ux * uy <= max(4 * g, 64) and ux * uy * n <= (1 << 22):
@@ -1013,12 +1017,15 @@ class _Context:
                     yidx = (Y["base"][yfirst][:, None, None] + steps[None, :, None] * Y["rs"][yfirst][:, None, None]
                             + lanes[None, None, :] * Y["ls"][yfirst][:, None, None])       # (uy, r, n)
                     yidx = yidx.transpose(1, 0, 2).reshape(r, uy * n)
-                    grp.y = _Operand(ydt, yidx, iv, True)
+                    grp.y = _Operand(ydt, yidx, iv, yconst)
                     grp.sel = ((ix * (uy * n) + iy * n)[:, None] + lanes).reshape(-1)
                     return grp
             grp.mode = "row"
             if ux < g or not np.array_equal(ix, np.arange(g)):
-                grp.ix = ix
+                if xconst:                                  # constant rows: each group's own, gathered now
+                    grp.x = _Operand(xdt, xidx[ix], iv, True)
+                else:
+                    grp.ix = ix
             if ybc:
                 yidx = Y["base"][:, None] + steps * Y["rs"][:, None]
             else:
