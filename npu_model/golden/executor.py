@@ -74,6 +74,12 @@ def blas_single_thread():
 
 F64 = np.float64
 I64 = np.int64
+try:        # numpy 2's clip ufunc itself: np.clip wraps it in Python checks costing more than a small clip
+    from numpy._core.umath import clip as _clip
+except ImportError:                                     # numpy 1.26
+    def _clip(v, lo, hi, out):
+        np.maximum(v, lo, out=out)
+        return np.minimum(out, hi, out=out)
 #: Steps per MAC up to which a 'row' group's stacked matrix-vector products are an einsum rather
 #: than a batched matmul (measured on TRU-Net: 2 steps x 4096 groups, 174 -> 85 us).
 SHORT_ROW = 4
@@ -167,6 +173,32 @@ def _chain_product(grp, first, ne, waste=2, limit=1 << 22) -> bool:
     grp.a_shape = (R, J * r)
     grp.y.const = np.ascontiguousarray(y[:, columns.T].transpose(1, 0, 2).reshape(J * r, C))
     grp.sel = (row_id * C + chan_of[col[first]]).astype(np.intp)
+    return True
+
+
+def _chain_products(groups, chain_of, chains) -> bool:
+    """`_chain_product` for a batch of several dense groups whose chains run through more than one
+    of them (a convolution over concatenated inputs: each input's taps are a group): each group
+    sums its entries of every chain it meets, and the batch adds the groups' sums per chain
+    (`_Batch.mac_add`; exact: every partial sum stays below the batch's bound, under 2**53). Either
+    every group takes this form (True, each group's `pos` then names its chains) or none changes."""
+    if not all(grp.mode == "dense" and grp.y.const is not None for grp in groups):
+        return False
+    plans = []
+    for grp in groups:
+        pos = np.asarray(grp.pos)
+        ch = chain_of[pos]
+        order = np.lexsort((np.arange(len(pos)), ch))
+        bounds = np.flatnonzero(np.diff(ch[order])) + 1
+        saved = (grp.sel, grp.y.const, grp.pos)
+        grp.sel = grp.sel[order]
+        if not _chain_product(grp, np.concatenate(([0], bounds)), len(pos)):
+            grp.sel = saved[0]
+            for g, (sel, const, gpos) in plans:                 # undo the groups already planned
+                g.mode, g.sel, g.y.const, g.pos = "dense", sel, const, gpos
+            return False
+        plans.append((grp, saved))
+        grp.pos = ch[order][np.concatenate(([0], bounds))]     # the chains it meets, ascending
     return True
 
 
@@ -380,7 +412,7 @@ _UFUNCS = {**ALU_UFUNCS, Opcode.MOV: None}
 class _Batch:
     __slots__ = (
         # MAC part
-        "mac_groups", "mac_entries", "mac_direct", "start", "chain", "zshape", "xi", "seg0", "fused", "perm",
+        "mac_groups", "mac_entries", "mac_direct", "mac_add", "start", "chain", "zshape", "xi", "seg0", "fused", "perm",
         "seg_first", "seg_start", "seg_ext", "seg_ext_l", "upd_seg", "out_seg",
         "ext_e", "ext_l", "ext_xi", "upd_l", "upd_e", "out_sel", "wrap_acc", "wrap", "mac_bound",
         # element-wise part
@@ -398,6 +430,10 @@ class _Batch:
                 p = self.mac_groups[0].run()
                 if p.ndim == 1:                       # both operands constant: the same in every stream
                     p = np.broadcast_to(p, (streams, len(p)))
+            elif self.mac_add:                      # every group's share of each chain's sum
+                p = np.zeros((streams, self.mac_entries), F64)
+                for grp in self.mac_groups:
+                    p[:, grp.pos] += grp.run()
             else:
                 p = np.empty((streams, self.mac_entries), F64)
                 for grp in self.mac_groups:
@@ -424,8 +460,7 @@ class _Batch:
                 v += self.rnd
                 v >>= self.shift
         # 4./5. activation and saturation
-        np.maximum(v, self.lo, out=v)
-        np.minimum(v, self.hi, out=v)
+        _clip(v, self.lo, self.hi, out=v)                   # one pass: max then min (lo <= hi)
         if self.lut_mode == 1:                    # every result goes through the LUT
             v += self.lut_off
             v = lut.take(v)
@@ -433,8 +468,7 @@ class _Batch:
             sel = self.lut_sel
             v[:, sel] = lut.take(v[:, sel] + self.lut_off)
         if self.lo2 is not None:
-            np.maximum(v, self.lo2, out=v)
-            np.minimum(v, self.hi2, out=v)
+            _clip(v, self.lo2, self.hi2, out=v)
         for target in self.scatter:
             target.write(v)
 
@@ -852,6 +886,7 @@ class _Context:
         ews = members[an.is_ew[members]]
         posts = []           # per-output (pcs, lanes, steps-or-None) in output order
         b.mac_groups = []
+        b.mac_add = False
         b.ew_groups = []
         b.out_sel = None
         b.mac_bound = 0
@@ -891,6 +926,7 @@ class _Context:
             grp.pos = (entry_start[sel][:, None] + np.arange(grp.n)).reshape(-1)
             b.mac_groups.append(grp)
         b.mac_direct = len(b.mac_groups) == 1
+        b.mac_add = False
         # records: start value is the bias unless acc_in
         bias, _, _ = self.records(pcs_e, lane_e)
         cont = acc_in[row_e]
@@ -985,11 +1021,15 @@ class _Context:
                 b.seg_first = None
         elif b.mac_direct:
             b.perm = perm
-        else:
+        elif not _chain_products(b.mac_groups, chain_of, len(first)):
             inverse = np.empty(ne, np.intp)
             inverse[perm] = np.arange(ne)
             for grp in b.mac_groups:
                 grp.pos = inverse[grp.pos]
+        else:                                   # each group sums its part of every chain
+            b.seg_first = None
+            b.mac_entries = len(first)
+            b.mac_add = True
         return True
 
     def _mac_group(self, X, Y, n, r):

@@ -63,3 +63,41 @@ def test_layer_products_equal_the_per_entry_sums(networks, lanes, layers, monkey
         a, b = fast.run_frame({qnet.input.name: x[f]}), slow.run_frame({qnet.input.name: x[f]})
         for port in program.outputs:
             assert np.array_equal(a.outputs[port.name], b.outputs[port.name]), (f, port.name)
+
+
+def test_chains_across_groups_add_up_and_a_partial_plan_is_undone(networks, monkeypatch):
+    """A convolution over concatenated inputs (TRU-Net's decoder: an input per group) sums each
+    group's part of every chain and adds the parts (`executor._chain_products`, batches with
+    `mac_add`); when one group's product is declined the groups already planned are restored.
+    Both give the outputs of the per-entry sums."""
+    from npu_model.golden import executor
+    from npu_model.golden.machine import Npu
+    _, qnet = networks.net("trunet")
+    program, _ = networks.compiled("trunet", 8)
+    x, _ = networks.reference("trunet")
+    fast = Npu(program)
+    assert any(getattr(b, "mac_add", False) for b in fast.executor.batches)
+    one, every = executor._chain_product, executor._chain_products
+    state = {"calls": 0, "undone": 0}
+
+    def batch(groups, *args):                           # counts the calls of one batch's groups
+        state["calls"] = 0
+        planned = every(groups, *args)
+        state["undone"] += state["calls"] == 2 and not planned
+        return planned
+
+    def first_only(grp, *args, **kw):                   # the second group of a batch is declined
+        state["calls"] += 1
+        return state["calls"] == 1 and one(grp, *args, **kw)
+    monkeypatch.setattr(executor, "_chain_products", batch)
+    monkeypatch.setattr(executor, "_chain_product", first_only)
+    undone = Npu(program)
+    assert state["undone"] and not any(getattr(b, "mac_add", False) for b in undone.executor.batches)
+    monkeypatch.setattr(executor, "_chain_product", lambda *a, **k: False)
+    slow = Npu(program)
+    for f in range(3):
+        want = slow.run_frame({qnet.input.name: x[f]}).outputs
+        for npu in (fast, undone):
+            got = npu.run_frame({qnet.input.name: x[f]}).outputs
+            for port in program.outputs:
+                assert np.array_equal(got[port.name], want[port.name]), (f, port.name)
