@@ -524,7 +524,7 @@ class _Batch:
             w &= self.mask
             w -= self.half
         acc[:, self.upd_l] = w
-        return s[:, self.out_seg]
+        return s if self.out_seg is None else s[:, self.out_seg]
 
 
 class Executor:
@@ -1012,7 +1012,7 @@ class _Context:
         else:
             b.seg_ext = b.seg_ext_l = None
         b.upd_seg = chain_of[b.upd_e]
-        b.out_seg = chain_of[out_e]
+        b.out_seg = _as_slice(chain_of[out_e], len(first))           # None: every chain, in order
         b.perm = None
         if b.mac_direct and b.mac_groups[0].mode == "dense" and b.mac_groups[0].y.const is not None:
             grp = b.mac_groups[0]
