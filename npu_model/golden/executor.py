@@ -269,22 +269,31 @@ def _strided(mem, grid):
                                            strides=(mem.strides[0],) + tuple(x * mem.itemsize for x in strides))
 
 
-class _Source:
-    """Elements `idx` (any shape) of the memory's view of type `dt`, read by a group every frame.
-    An index array that is a grid (`_affine`) is read through a strided view of the memory, a
-    plain copy several times faster than a gather; `bind` makes the view once per memory array."""
+class _Elements:
+    """Elements `idx` (any shape) of the memory's view of type `dt`, which a batch reads or writes
+    every frame. An index array that is a grid (`_affine`) goes through a strided view of the
+    memory, a plain copy several times faster than a gather or a scatter; `bind` makes the view
+    once per memory array (streams x elements)."""
     __slots__ = ("dt", "idx", "grid", "view", "mem")
 
-    def __init__(self, dt, idx):
+    def __init__(self, dt, idx, *, distinct: bool):
         self.dt = int(dt)
         self.idx = np.ascontiguousarray(idx, dtype=np.intp)
-        self.grid = _affine(self.idx, distinct=False)
+        self.grid = _affine(self.idx, distinct=distinct)
         self.view = self.mem = None
 
     def bind(self, views):
         self.mem = views[self.dt]
         if self.grid is not None:
             self.view = _strided(self.mem, self.grid)
+
+
+class _Source(_Elements):
+    """Elements a group reads; a grid may meet itself (a convolution's overlapping windows)."""
+    __slots__ = ()
+
+    def __init__(self, dt, idx):
+        super().__init__(dt, idx, distinct=False)
 
     def take(self):
         """(streams,) + idx.shape elements."""
@@ -298,23 +307,14 @@ class _Source:
         return self.mem.take(self.idx, axis=1).astype(F64)
 
 
-class _Target:
-    """Where a batch writes results of one element type: elements `idx` of the memory's view
-    (`sel` picks the results, None: all). A grid of distinct elements (nearly every destination:
-    a tensor's rows and columns) is written through a strided view, a copy rather than a scatter."""
-    __slots__ = ("dt", "idx", "sel", "grid", "view", "mem")
+class _Target(_Elements):
+    """Where a batch writes its results of one element type (`sel` picks them, None: all); a
+    grid must be of distinct elements (nearly every destination: a tensor's rows and columns)."""
+    __slots__ = ("sel",)
 
     def __init__(self, dt, idx, sel):
-        self.dt = int(dt)
+        super().__init__(dt, idx, distinct=True)
         self.sel = None if sel is None else _as_slice(sel, -1)
-        self.idx = np.ascontiguousarray(idx, dtype=np.intp)
-        self.grid = _affine(self.idx, distinct=True)
-        self.view = self.mem = None
-
-    def bind(self, views):
-        self.mem = views[self.dt]
-        if self.grid is not None:
-            self.view = _strided(self.mem, self.grid)
 
     def write(self, v):
         """v: streams x results."""
