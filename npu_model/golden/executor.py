@@ -787,11 +787,17 @@ class _BlockFloat:
         self.lo = np.where(dt == DType.I16, DType.I16.min, DType.I8.min)
         self.hi = np.where(dt == DType.I16, DType.I16.max, DType.I8.max)
         self.half, self.mask = ctx.half, ctx.mask
+        # What the group's instructions need, known at load: a layer norm's rsqrt MAC group has
+        # no other activation, its b_exp multiply group no rsqrt; the other paths are skipped.
+        self.any_rsqrt, self.all_rsqrt = bool(self.rsqrt.any()), bool(self.rsqrt.all())
+        self.any_bexp = bool(self.bexp.any())
+        self.any_relu, self.any_lut = bool(self.relu.any()), bool(self.islut.any())
+        self.rnd = np.where(self.shift > 0, np.left_shift(1, np.maximum(np.minimum(self.shift, 63) - 1, 0)), 0)
 
     def run(self, views, acc, lut):
         a = views[self.a[0]].take(self.a[1]).astype(I64)
         b = views[self.b[0]].take(self.b[1]).astype(I64) if self.b is not None else None
-        extra = 0
+        extra = None
         if self.mac:
             start = acc[:self.n] if self.acc_in else self.bias
             v = (a * b).sum(axis=1, keepdims=True) + start
@@ -800,26 +806,33 @@ class _BlockFloat:
             if self.acc_out:
                 return
         else:
-            if b is not None:
+            if b is not None and self.any_bexp:
                 u = b & 0xFFFF
                 extra = np.where(self.bexp, u >> RSQRT_MANT_BITS, 0)
                 b = np.where(self.bexp, u & ((1 << RSQRT_MANT_BITS) - 1), b)
             v = a if b is None else _UFUNCS[self.op](a, b, dtype=I64)
             v = ((v + self.bias + self.half) & self.mask) - self.half
-        shift = np.minimum(self.shift + extra, 63)
-        v = (v * self.mult + np.where(shift > 0, np.left_shift(1, np.maximum(shift - 1, 0)), 0)) >> shift
-        # act=rsqrt: the block-float word; otherwise relu / lut and saturation.
-        w = np.clip(v, 1, (1 << 31) - 1)
-        e = (np.frexp(w.astype(F64))[1] - 1) >> 1
-        sh = 2 * e - (self.k - 2)
-        idx = np.where(sh >= 0, w >> np.maximum(sh, 0), w << np.maximum(-sh, 0))
-        mant = lut.take(np.where(self.rsqrt, self.lut_base + idx, 0)) & ((1 << RSQRT_MANT_BITS) - 1)
-        word = ((e << RSQRT_MANT_BITS) | mant).astype(np.uint16).astype(np.int16).astype(I64)
-        half = np.left_shift(1, self.k - 1)
-        y = np.where(self.relu, np.maximum(v, 0), v)
-        y = np.where(self.islut, lut.take(np.where(self.islut, np.clip(v, -half, half - 1) + half + self.lut_base, 0)), y)
-        y = np.clip(y, self.lo, self.hi)
-        views[self.d[0]][self.d[1]] = np.broadcast_to(np.where(self.rsqrt, word, y), self.d[1].shape)
+        if extra is None:
+            v = (v * self.mult + self.rnd) >> np.minimum(self.shift, 63)
+        else:
+            shift = np.minimum(self.shift + extra, 63)
+            v = (v * self.mult + np.where(shift > 0, np.left_shift(1, np.maximum(shift - 1, 0)), 0)) >> shift
+        if self.any_rsqrt:                        # act=rsqrt: the block-float word
+            w = np.clip(v, 1, (1 << 31) - 1)
+            e = (np.frexp(w.astype(F64))[1] - 1) >> 1
+            sh = 2 * e - (self.k - 2)
+            idx = np.where(sh >= 0, w >> np.maximum(sh, 0), w << np.maximum(-sh, 0))
+            mant = lut.take(np.where(self.rsqrt, self.lut_base + idx, 0)) & ((1 << RSQRT_MANT_BITS) - 1)
+            word = ((e << RSQRT_MANT_BITS) | mant).astype(np.uint16).astype(np.int16).astype(I64)
+        if not self.all_rsqrt:                    # otherwise relu / lut and saturation
+            y = np.where(self.relu, np.maximum(v, 0), v) if self.any_relu else v
+            if self.any_lut:
+                half = np.left_shift(1, self.k - 1)
+                y = np.where(self.islut, lut.take(np.where(self.islut, np.clip(v, -half, half - 1) + half
+                                                           + self.lut_base, 0)), y)
+            y = np.clip(y, self.lo, self.hi)
+        out = word if self.all_rsqrt else (np.where(self.rsqrt, word, y) if self.any_rsqrt else y)
+        views[self.d[0]][self.d[1]] = np.broadcast_to(out, self.d[1].shape)
 
 
 class _Context:
