@@ -19,10 +19,15 @@ import numpy as np
 from ..arch.isa import RSQRT_MANT_BITS, Act, DType, Opcode
 from ..arch.record import RECORD_BYTES, SHIFT_BITS, field_offset
 
-__all__ = ["IndexRegisters", "DynamicRun", "finish", "ALU_UFUNCS"]
+__all__ = ["IndexRegisters", "DynamicRun", "finish", "ALU_UFUNCS", "clip_ufunc"]
 
 I64 = np.int64
 F64 = np.float64
+try:        # numpy 2's clip ufunc itself: np.clip wraps it in Python checks costing more than a small clip
+    from numpy._core.umath import clip as clip_ufunc
+except ImportError:                                     # numpy 1.26
+    def clip_ufunc(v, lo, hi, out=None):
+        return np.minimum(np.maximum(v, lo, out=out), hi, out=out)
 #: The ALU opcodes' numpy functions (the batch executor's too).
 ALU_UFUNCS = {Opcode.ADD: np.add, Opcode.SUB: np.subtract, Opcode.MUL: np.multiply,
               Opcode.MAX: np.maximum, Opcode.MIN: np.minimum}
@@ -63,7 +68,7 @@ def finish(v, mult, shift, *, act, lut_log2, lut_base, dtype, lut):
     elif act == Act.LUT:
         half = 1 << (lut_log2 - 1)
         v = lut.take(np.clip(v, -half, half - 1) + half + lut_base)
-    return np.clip(v, dt.min, dt.max)
+    return clip_ufunc(v, dt.min, dt.max)
 
 
 class DynamicRun:
@@ -183,16 +188,16 @@ class _Group:
         for st in self.by_pc:
             at = np.where(st["it"] >= 0, ix[np.maximum(st["it"], 0)], 0)[:, None, None]
 
-            def get(x):
+            def get(x, dtype=I64):
                 dt, e, inc = st[x]
-                return views[dt].take(e + at * inc).astype(I64)
+                return views[dt].take(e + at * inc).astype(dtype)
             op, n = st["op"], st["n"]
             bias, mult, shift = run.record(st["p"] + at[:, :, 0] * st["pinc"])      # (G, n)
             bias, mult, shift = bias[:, None, :], mult[:, None, :], shift[:, None, :]
-            a = get("a")
             extra = 0
             if op is Opcode.MAC or op is Opcode.DOT:
-                sums = np.einsum("gsl,gsl->gl", a, get("b"))[:, None, :]
+                # float64 is exact: r * n products of at most 2**30 each stay below 2**50
+                sums = np.einsum("gsl,gsl->gl", get("a", F64), get("b", F64)).astype(I64)[:, None, :]
                 if st["acc_in"]:
                     start = acc[:n]
                 elif op is Opcode.DOT:
@@ -208,6 +213,7 @@ class _Group:
                     v = ((v.sum(axis=2, keepdims=True) + half) & mask) - half
                     mult, shift = mult[:, :, :1], shift[:, :, :1]
             else:
+                a = get("a")
                 if op is Opcode.MOV or op is Opcode.TOPK:
                     v = a
                 else:

@@ -53,6 +53,7 @@ from threadpoolctl import ThreadpoolController
 from ..arch.isa import RSQRT_MANT_BITS, Act, Buffer, DType, Opcode
 from ..arch.record import RECORD_BYTES, SHIFT_BITS, field_offset
 from .dynamic import ALU_UFUNCS, DynamicRun, IndexRegisters
+from .dynamic import clip_ufunc as _clip
 
 __all__ = ["Executor", "blas_single_thread"]
 
@@ -74,12 +75,6 @@ def blas_single_thread():
 
 F64 = np.float64
 I64 = np.int64
-try:        # numpy 2's clip ufunc itself: np.clip wraps it in Python checks costing more than a small clip
-    from numpy._core.umath import clip as _clip
-except ImportError:                                     # numpy 1.26
-    def _clip(v, lo, hi, out):
-        np.maximum(v, lo, out=out)
-        return np.minimum(out, hi, out=out)
 #: Steps per MAC up to which a 'row' group's stacked matrix-vector products are an einsum rather
 #: than a batched matmul (measured on TRU-Net: 2 steps x 4096 groups, 174 -> 85 us).
 SHORT_ROW = 4
