@@ -2,8 +2,8 @@
 
     python bench/run.py [--lanes 8] [--model models/trunet.yaml] [--frames 3]
 
-Compiles the model (compiler package), then prints the golden model's wall time per frame,
-the RTL's (Verilator through cocotb: a frame runs with Python asleep) wall time per frame and
+Compiles the model (compiler package), then prints the golden model's wall time per frame
+(alone, and per clip-frame with 8 clips in lockstep as `evaluate` runs them), the RTL's (Verilator through cocotb: a frame runs with Python asleep) wall time per frame and
 simulated clock cycles per second, and the ratios, against the targets of the performance work
 (golden model at most 4 ms per frame, twice real time, and at most 5 x the frame's matrix products
 done alone in float64 BLAS; RTL at least 3 M cycles/s; compile 1.5 s).
