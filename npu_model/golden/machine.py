@@ -24,6 +24,7 @@ from .stats import FrameResult, FrameStats
 
 __all__ = ["Npu", "Streams", "FrameResult", "FrameStats", "Schedule", "check_input_values"]
 
+
 class Npu:
     """Cycle-accurate golden model of one NPU running one program."""
 
@@ -145,6 +146,8 @@ class Streams:
         offsets = self.npu.executor.offsets
         if name not in offsets:
             raise NpuError(f"unknown buffer {name!r} (wbuf, abuf, sbuf)")
+        if not 0 <= stream < self.count:
+            raise NpuError(f"stream {stream} out of range (0..{self.count - 1})")
         return self._mem[stream, offsets[name]:offsets[name] + self.npu.config.buffer_bytes(name)].copy()
 
     def run_frame(self, inputs: dict | None = None) -> dict:

@@ -60,3 +60,7 @@ def test_streams_refuse_bad_counts_and_inputs():
         streams.run_frame({"x": np.zeros(64), "z": np.zeros((2, 32))})
     with pytest.raises(NpuError, match=r"^input 'x': 63 elements"):
         streams.run_frame({"x": np.zeros((2, 63)), "z": np.zeros((2, 32))})
+    with pytest.raises(NpuError, match=r"^stream 2 out of range \(0\.\.1\)"):
+        streams.buffer("abuf", 2)
+    with pytest.raises(NpuError, match=r"^unknown buffer 'pbuf'"):
+        streams.buffer("pbuf", 0)
