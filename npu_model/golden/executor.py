@@ -102,6 +102,50 @@ def _unique_rows(*cols):
     return first, inverse.reshape(-1)
 
 
+def _components(nodes: int, u, v) -> np.ndarray:
+    """The connected components of a graph of `nodes` nodes and edges (u[i], v[i]): each node's
+    label is the smallest node of its component (minimum propagation with pointer jumping)."""
+    label = np.arange(nodes)
+    while True:
+        new = label.copy()
+        low = np.minimum(label[u], label[v])
+        np.minimum.at(new, u, low)
+        np.minimum.at(new, v, low)
+        new = new[new]                                        # pointer jumping
+        if np.array_equal(new, label):
+            return label
+        label = new
+
+
+def _block_diagonal(grp) -> bool:
+    """Split a dense group's product (unique X rows) @ (unique Y blocks) into the products of its
+    connected components when its entries pair rows and blocks block-diagonally (a grouped layer:
+    each group's input rows meet only that group's weights), so that the pairs no entry asks for
+    are not computed: 'blocks' mode. Declined (False) with one component or when the split does not
+    at least halve the product. Works on the entries in any order (after `_fuse_chains`)."""
+    n, ux = grp.n, grp.x.rows
+    uy = grp.y.cols // n
+    row, blk, lane = grp.sel // (uy * n), (grp.sel % (uy * n)) // n, grp.sel % n
+    label = _components(ux + uy, row, ux + blk)
+    comps, cid = np.unique(label[row], return_inverse=True)
+    if len(comps) < 2:
+        return False
+    r = grp.y.const.shape[0]
+    y = grp.y.const.reshape(r, uy, n)
+    blocks, sel, size = [], np.empty(len(grp.sel), np.intp), 0
+    for c in range(len(comps)):
+        members = np.flatnonzero(cid.reshape(-1) == c)
+        rows, rix = np.unique(row[members], return_inverse=True)
+        cols, ciy = np.unique(blk[members], return_inverse=True)
+        blocks.append((rows, np.ascontiguousarray(y[:, cols, :].reshape(r, len(cols) * n))))
+        sel[members] = size + rix.reshape(-1) * (len(cols) * n) + ciy.reshape(-1) * n + lane[members]
+        size += len(rows) * len(cols) * n
+    if 2 * size > ux * uy * n:
+        return False
+    grp.mode, grp.blocks, grp.sel = "blocks", blocks, sel
+    return True
+
+
 def _chain_product(grp, first, ne, waste=2, limit=1 << 22) -> bool:
     """Turn a dense MAC group whose entries are chains (runs starting at `first`, in `grp.sel`
     order) into one matrix product whose every element is a whole chain's sum ('chains' mode).
@@ -127,16 +171,7 @@ def _chain_product(grp, first, ne, waste=2, limit=1 << 22) -> bool:
     # channels: connected components of the columns, linked by consecutive entries of a chain
     same = chain_e[1:] == chain_e[:-1]
     u, v = col[:-1][same], col[1:][same]
-    label = np.arange(width)
-    while True:
-        new = label.copy()
-        low = np.minimum(label[u], label[v])
-        np.minimum.at(new, u, low)
-        np.minimum.at(new, v, low)
-        new = new[new]                                        # pointer jumping
-        if np.array_equal(new, label):
-            break
-        label = new
+    label = _components(width, u, v)
     used = np.unique(col)
     order = np.lexsort((used, label[used]))
     used = used[order]
@@ -342,11 +377,12 @@ class _MacGroup:
 
     Operands are canonicalised so that X is the broadcast (lstride 0) one when there is one.
     Modes: 'dense'  X broadcast, X or Y constant: P = (unique X rows) @ (unique Y blocks side by side);
+           'blocks' a dense group split into its block-diagonal components (`_block_diagonal`);
            'chains' a dense group whose chains are summed by the product itself (`_chain_product`):
                     S = (X rows of each chain's steps side by side) @ (the Y blocks stacked);
            'row'    X broadcast: P[g] = X[g] @ Y[g] (stacked matrix-vector products);
            'elem'   neither broadcast: P[g, l] = sum_s X[g, s, l] * Y[g, s, l]."""
-    __slots__ = ("mode", "x", "y", "ix", "sel", "pos", "n", "ybc", "a_idx", "a_shape")
+    __slots__ = ("mode", "x", "y", "ix", "sel", "pos", "n", "ybc", "a_idx", "a_shape", "blocks")
 
     def run(self):
         """The group's products: (streams, entries), or (entries,) when both operands are constant."""
@@ -356,6 +392,9 @@ class _MacGroup:
             x = np.concatenate((x, np.zeros(lead + (1, x.shape[-1]))), axis=-2)
             a = x.take(self.a_idx, axis=-2).reshape((-1, self.a_shape[1]))     # every stream's rows: one product
             return self._selected((a @ self.y.const).reshape(lead + (-1,)))
+        if self.mode == "blocks":                          # each component's rows against its blocks
+            p = [(x.take(rows, axis=-2).reshape(-1, x.shape[-1]) @ y).reshape(lead + (-1,)) for rows, y in self.blocks]
+            return self._selected(np.concatenate(p, axis=-1))
         if self.mode == "dense":
             y = self.y.get()
             if y.ndim == 2:                                # constant Y: every stream's rows in one product
@@ -904,6 +943,8 @@ class _Context:
             self._ew_part(b, ews, posts)
         self._post(b, posts)
         for grp in b.mac_groups:
+            if grp.mode == "dense" and grp.y.const is not None and grp.x.rows * grp.y.cols > len(grp.sel):
+                _block_diagonal(grp)                     # products no entry asks for
             _simplify_selection(grp)
         return b
 

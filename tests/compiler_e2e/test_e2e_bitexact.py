@@ -1,6 +1,8 @@
 """The golden model running the compiled program reproduces the integer reference bit for bit:
 both models, every lane count, every output port of every one of 20 consecutive frames (state
 carried from frame to frame: the phase encoder's past frames and the TGRU's hidden state)."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -101,3 +103,25 @@ def test_chains_across_groups_add_up_and_a_partial_plan_is_undone(networks, monk
             got = npu.run_frame({qnet.input.name: x[f]}).outputs
             for port in program.outputs:
                 assert np.array_equal(got[port.name], want[port.name]), (f, port.name)
+
+
+def test_block_diagonal_products_equal_the_dense_ones(monkeypatch):
+    """CGCRN's grouped layers pair each input row only with its group's weights: the golden model
+    computes each group's product alone (`executor._block_diagonal`, 'blocks' groups) instead of
+    every row against every weight block; the outputs are those of the whole products."""
+    from cocotb_tests.workload import model_workload
+    from compiler import companion_config
+    from npu_model.golden import executor
+    from npu_model.golden.machine import Npu
+    model = Path(__file__).resolve().parents[2] / "models" / "cgcrn.yaml"
+    work = model_workload(model, lanes=4, frames=3, config=companion_config(model, lanes=4))
+    port = work.program.inputs[0].name
+    split = Npu(work.program)
+    assert "blocks" in [g.mode for b in split.executor.batches for g in getattr(b, "mac_groups", [])]
+    monkeypatch.setattr(executor, "_block_diagonal", lambda grp: False)
+    whole = Npu(work.program)
+    assert "blocks" not in [g.mode for b in whole.executor.batches for g in getattr(b, "mac_groups", [])]
+    for f in range(3):
+        a, b = split.run_frame({port: work.inputs[port][f]}), whole.run_frame({port: work.inputs[port][f]})
+        for name, value in b.outputs.items():
+            assert np.array_equal(a.outputs[name], value), (f, name)
