@@ -506,7 +506,6 @@ class _Batch:
         for target in self.scatter:
             target.write(v)
 
-
     def endpoints(self):
         """The batch's reads of the live memory and its writes (`_Source`, `_Target`)."""
         for grp in self.mac_groups:
@@ -826,7 +825,8 @@ class _BlockFloat:
         self.any_rsqrt, self.all_rsqrt = bool(self.rsqrt.any()), bool(self.rsqrt.all())
         self.any_bexp = bool(self.bexp.any())
         self.any_relu, self.any_lut = bool(self.relu.any()), bool(self.islut.any())
-        self.rnd = np.where(self.shift > 0, np.left_shift(1, np.maximum(np.minimum(self.shift, 63) - 1, 0)), 0)
+        self.shift63 = np.minimum(self.shift, 63)            # without b_exp: the record's shift alone
+        self.rnd = np.where(self.shift63 > 0, np.left_shift(1, np.maximum(self.shift63 - 1, 0)), 0)
 
     def run(self, views, acc, lut):
         a = views[self.a[0]].take(self.a[1]).astype(I64)
@@ -847,7 +847,7 @@ class _BlockFloat:
             v = a if b is None else _UFUNCS[self.op](a, b, dtype=I64)
             v = ((v + self.bias + self.half) & self.mask) - self.half
         if extra is None:
-            v = (v * self.mult + self.rnd) >> np.minimum(self.shift, 63)
+            v = (v * self.mult + self.rnd) >> self.shift63
         else:
             shift = np.minimum(self.shift + extra, 63)
             v = (v * self.mult + np.where(shift > 0, np.left_shift(1, np.maximum(shift - 1, 0)), 0)) >> shift
@@ -864,7 +864,7 @@ class _BlockFloat:
                 half = np.left_shift(1, self.k - 1)
                 y = np.where(self.islut, lut.take(np.where(self.islut, np.clip(v, -half, half - 1) + half
                                                            + self.lut_base, 0)), y)
-            y = np.clip(y, self.lo, self.hi)
+            y = _clip(y, self.lo, self.hi)
         out = word if self.all_rsqrt else (np.where(self.rsqrt, word, y) if self.any_rsqrt else y)
         views[self.d[0]][self.d[1]] = np.broadcast_to(out, self.d[1].shape)
 
@@ -975,7 +975,6 @@ class _Context:
             grp.pos = (entry_start[sel][:, None] + np.arange(grp.n)).reshape(-1)
             b.mac_groups.append(grp)
         b.mac_direct = len(b.mac_groups) == 1
-        b.mac_add = False
         # records: start value is the bias unless acc_in
         bias, _, _ = self.records(pcs_e, lane_e)
         cont = acc_in[row_e]

@@ -70,3 +70,28 @@ def test_float_layer_norm_is_the_textbook_formula(tmp_path):
     want = (x - mu) / np.sqrt(var + 1e-5) * fl.params["weight"] + fl.params["bias"]
     assert fl.params["weight"].shape == x.shape[1:]
     np.testing.assert_allclose(whole["lnf"], want, atol=1e-9)
+
+
+def test_layer_norm_streams_in_lockstep_match_single_runs(tmp_path):
+    """The block-float groups run once per stream inside a lockstep frame (`Executor.run_frames`):
+    three clips together give each clip's outputs of its own `Npu`."""
+    from compiler import quantise, quantise_input
+    from compiler.lower.network import compile_network
+    from npu_model.arch.config import NpuConfig
+    from npu_model.golden.executor import _BlockFloat
+    from npu_model.golden.machine import Npu, Streams
+    from npu_model.host import HostFeatures, generated_frames
+    model = _model(tmp_path, "int8")
+    qnet = quantise(model)
+    program, _, _ = compile_network(qnet, NpuConfig(lanes=4), model=model, with_listing=False)
+    clips = [quantise_input(HostFeatures(model.spec.input)(generated_frames(model.spec.input, 3, seed))[0], qnet)
+             for seed in (1, 2, 3)]
+    port = program.inputs[0]
+    streams = Streams(Npu(program), len(clips))
+    assert any(isinstance(b, _BlockFloat) for b in streams.npu.executor.batches)
+    singles = [Npu(program) for _ in clips]
+    for f in range(3):
+        got = streams.run_frame({port.name: np.stack([c[f].reshape(port.shape) for c in clips])})
+        for k, npu in enumerate(singles):
+            for name, value in npu.run_frame({port.name: clips[k][f].reshape(port.shape)}).outputs.items():
+                assert np.array_equal(got[name][k], value), (f, k, name)
